@@ -1,0 +1,61 @@
+# orchmind — build, test and benchmark. Everything the project needs is
+# installed by these targets (tools go into ./bin at pinned versions).
+
+GO          ?= go
+BIN         := $(CURDIR)/bin
+STATICCHECK := $(BIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+SHARED      ?= $(abspath $(CURDIR)/../shared)
+MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories260K/stories260K.bin)
+LDFLAGS     := -s -w
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test lint vet fmt-check unit bench demo fuzz clean tools
+
+all: build
+
+## build: the static orchmind binary in ./bin (SIMD kernels are on by default).
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orchmind ./cmd/orchmind
+
+## test: everything CI checks — formatting, vet, staticcheck, race-enabled tests.
+test: fmt-check vet lint unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(STATICCHECK)
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+unit:
+	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+
+## bench: kernel, inference benchmarks (see README for the figures).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./trainer/... 2>&1 | grep -v '^ok\|^PASS\|^?'
+
+## demo: generate from the default base model.
+demo: build
+	@test -f "$(MODEL)" || { echo "demo: no model at $(MODEL): put the shared/ folder beside the repo or set ORCHMIND_MODEL=/path/to/model"; exit 1; }
+	$(BIN)/orchmind generate --model "$(MODEL)" --prompt "Once upon a time" -n 64 --temp 0
+
+## fuzz: a short run of every fuzz target.
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

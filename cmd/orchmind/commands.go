@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// commands lists every CLI verb. Each verb lives in its own file.
+func commands() []command {
+	return []command{
+		{"version", "print the version", runVersion},
+	}
+}
+
+func runVersion(_ context.Context, e *env) error {
+	fs := newFlags(e, "version", "")
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "orchmind", version)
+	return nil
+}

@@ -1,0 +1,72 @@
+// Package tensor holds a weight matrix in its stored (possibly quantized)
+// form and the kernels that multiply float32 activations by it,
+// dequantizing on the fly.
+package tensor
+
+import (
+	"fmt"
+
+	"orchmind/trainer/quant"
+)
+
+// Matrix is a rows×cols weight matrix stored row-major in a ggml type: each
+// row is cols values encoded as whole blocks of Type. A linear layer
+// y = W·x with W of shape [out, in] is a Matrix with Rows=out, Cols=in, the
+// layout of GGUF, safetensors and PyTorch alike.
+type Matrix struct {
+	Type       quant.Type
+	Rows, Cols int
+	Data       []byte
+}
+
+// NewMatrix wraps data as a rows×cols matrix of type t, checking its size.
+func NewMatrix(t quant.Type, rows, cols int, data []byte) (*Matrix, error) {
+	rb, err := quant.RowBytes(t, cols)
+	if err != nil {
+		return nil, err
+	}
+	if rows < 0 || len(data) != rows*rb {
+		return nil, fmt.Errorf("%s matrix %d×%d needs %d bytes, got %d", t, rows, cols, rows*rb, len(data))
+	}
+	return &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}, nil
+}
+
+// Quantized returns m's float32 values (rows×cols) encoded as type t.
+func Quantized(t quant.Type, rows, cols int, values []float32) (*Matrix, error) {
+	if len(values) != rows*cols {
+		return nil, fmt.Errorf("have %d values for a %d×%d matrix", len(values), rows, cols)
+	}
+	data, err := quant.Quantize(t, values, nil)
+	if err != nil {
+		return nil, err
+	}
+	return NewMatrix(t, rows, cols, data)
+}
+
+// RowBytes is the number of bytes of one stored row.
+func (m *Matrix) RowBytes() int {
+	n, _ := quant.RowBytes(m.Type, m.Cols)
+	return n
+}
+
+// Row returns the stored bytes of row i.
+func (m *Matrix) Row(i int) []byte {
+	rb := m.RowBytes()
+	return m.Data[i*rb : (i+1)*rb]
+}
+
+// DequantizeRow writes row i as float32 into dst[:Cols].
+func (m *Matrix) DequantizeRow(i int, dst []float32) {
+	if err := quant.Dequantize(m.Type, m.Row(i), dst[:m.Cols]); err != nil {
+		panic(err) // sizes were checked by NewMatrix
+	}
+}
+
+// Float32 returns all values dequantized, row-major.
+func (m *Matrix) Float32() []float32 {
+	out := make([]float32, m.Rows*m.Cols)
+	for i := 0; i < m.Rows; i++ {
+		m.DequantizeRow(i, out[i*m.Cols:])
+	}
+	return out
+}
