@@ -1,0 +1,406 @@
+// Package hparams chooses LoRA fine-tuning hyperparameters from the size of
+// the dataset and of the base model, with a one-line human explanation for
+// every choice and an override for every value.
+//
+// The rules target two regimes. A tiny dataset (a dozen short facts) is in
+// the memorisation regime: it gets many epochs, a learning rate high enough
+// for a small-rank LoRA to actually learn (1e-3..3e-3), no dropout and no eval
+// split (there is nothing to hold out), so training stops on train loss. A
+// large dataset gets fewer epochs, a lower learning rate, dropout, an eval
+// split and early stopping so it does not overfit. This contrasts with a
+// fixed r=8/α=16 and a learning rate so low that tiny datasets barely move.
+package hparams
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Dataset describes the training data in sizes only.
+type Dataset struct {
+	// Examples is the number of training examples (after de-duplication).
+	Examples int
+	// Tokens is the total number of tokens over all examples.
+	Tokens int
+	// LongestTokens is the token length of the longest example (0 = unknown,
+	// the mean is used instead).
+	LongestTokens int
+}
+
+// Model describes the base model in sizes only.
+type Model struct {
+	// Params is the number of parameters of the base model.
+	Params int64
+	// Layers is the number of transformer blocks.
+	Layers int
+	// Dim is the model (embedding) dimension.
+	Dim int
+	// ContextLen is the maximum sequence length the model supports (0 = unknown).
+	ContextLen int
+}
+
+// Overrides holds a user-forced value for every hyperparameter; nil fields
+// are chosen by the rules. An override always wins.
+type Overrides struct {
+	Epochs        *int
+	LearningRate  *float64
+	Rank          *int
+	Alpha         *float64
+	BatchSize     *int
+	GradAccum     *int
+	MaxSeqLen     *int
+	WarmupSteps   *int
+	EvalFraction  *float64
+	Patience      *int
+	StopTrainLoss *float64
+	Dropout       *float64
+	TargetModules []string
+}
+
+// AllTargetModules lists every linear projection of a Llama block, in PEFT
+// naming.
+var AllTargetModules = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// Plan is the chosen set of hyperparameters.
+type Plan struct {
+	Epochs       int
+	LearningRate float64
+	Rank         int
+	Alpha        float64
+	BatchSize    int
+	GradAccum    int
+	MaxSeqLen    int
+	WarmupSteps  int
+	// EvalFraction is the share of examples held out for evaluation; 0 means
+	// no eval split (training stops on train loss instead).
+	EvalFraction float64
+	// Patience is the number of evaluations without eval-loss improvement
+	// before early stopping (only meaningful when EvalFraction > 0).
+	Patience int
+	// StopTrainLoss stops training once the mean train loss of an epoch is
+	// below it (0 = disabled).
+	StopTrainLoss float64
+	Dropout       float64
+	TargetModules []string
+	// StepsPerEpoch and TotalSteps count optimizer updates.
+	StepsPerEpoch int
+	TotalSteps    int
+	// Why maps a field name (as in this struct) to a one-line explanation.
+	Why map[string]string
+}
+
+// Field names used as keys of Plan.Why.
+const (
+	FieldEpochs        = "Epochs"
+	FieldLearningRate  = "LearningRate"
+	FieldRank          = "Rank"
+	FieldAlpha         = "Alpha"
+	FieldBatchSize     = "BatchSize"
+	FieldGradAccum     = "GradAccum"
+	FieldMaxSeqLen     = "MaxSeqLen"
+	FieldWarmupSteps   = "WarmupSteps"
+	FieldEvalFraction  = "EvalFraction"
+	FieldPatience      = "Patience"
+	FieldStopTrainLoss = "StopTrainLoss"
+	FieldDropout       = "Dropout"
+	FieldTargetModules = "TargetModules"
+)
+
+// Fields lists every key of Plan.Why in display order.
+var Fields = []string{FieldEpochs, FieldLearningRate, FieldRank, FieldAlpha, FieldBatchSize,
+	FieldGradAccum, FieldMaxSeqLen, FieldWarmupSteps, FieldEvalFraction, FieldPatience,
+	FieldStopTrainLoss, FieldDropout, FieldTargetModules}
+
+// Size thresholds (in examples) separating the regimes.
+const (
+	tinyMax   = 64    // memorisation regime: no eval split possible
+	smallMax  = 500   // small: eval split, still several epochs
+	mediumMax = 5000  // medium
+	largeMax  = 50000 // beyond this: one or two epochs
+	minEval   = 16    // fewest eval examples worth having
+)
+
+// Choose picks hyperparameters for dataset d and model m, then applies the
+// overrides in o. It returns an error for empty or inconsistent sizes or an
+// out-of-range override.
+func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
+	if d.Examples <= 0 {
+		return Plan{}, errors.New("hparams: dataset has no examples")
+	}
+	if d.Tokens < d.Examples {
+		return Plan{}, fmt.Errorf("hparams: dataset has %d tokens for %d examples (fewer than one per example)", d.Tokens, d.Examples)
+	}
+	if m.Layers <= 0 || m.Dim <= 0 {
+		return Plan{}, fmt.Errorf("hparams: model size unknown (layers=%d dim=%d)", m.Layers, m.Dim)
+	}
+	if err := o.validate(); err != nil {
+		return Plan{}, err
+	}
+	p := Plan{Why: make(map[string]string, len(Fields))}
+	n := d.Examples
+	mean := d.Tokens / n
+
+	// Epochs: monotone non-increasing in the number of examples.
+	switch {
+	case n <= 16:
+		p.Epochs = 60
+		p.Why[FieldEpochs] = fmt.Sprintf("60 epochs: only %d examples, they must be seen many times to be recalled word for word", n)
+	case n <= tinyMax:
+		p.Epochs = 30
+		p.Why[FieldEpochs] = fmt.Sprintf("30 epochs: %d examples is a memorisation-size set", n)
+	case n <= smallMax:
+		p.Epochs = 8
+		p.Why[FieldEpochs] = fmt.Sprintf("8 epochs: small set (%d examples); early stopping guards against overfitting", n)
+	case n <= mediumMax:
+		p.Epochs = 3
+		p.Why[FieldEpochs] = fmt.Sprintf("3 epochs: medium set (%d examples)", n)
+	case n <= largeMax:
+		p.Epochs = 2
+		p.Why[FieldEpochs] = fmt.Sprintf("2 epochs: large set (%d examples), more passes would overfit", n)
+	default:
+		p.Epochs = 1
+		p.Why[FieldEpochs] = fmt.Sprintf("1 epoch: very large set (%d examples)", n)
+	}
+
+	// Rank: small rank for memorisation of few facts, larger for more data
+	// and wider models; never above dim/4.
+	rank := 8
+	switch {
+	case n > mediumMax:
+		rank = 32
+	case n > smallMax:
+		rank = 16
+	}
+	if m.Dim >= 2048 && rank < 16 {
+		rank = 16
+	}
+	if lim := m.Dim / 4; rank > lim {
+		rank = max(lim, 1)
+	}
+	p.Rank = rank
+	p.Why[FieldRank] = fmt.Sprintf("rank %d: enough capacity for %d examples on a %d-dim model", rank, n, m.Dim)
+	p.Alpha = float64(2 * rank)
+	p.Why[FieldAlpha] = fmt.Sprintf("alpha %g = 2×rank: LoRA scale alpha/r = 2 keeps the update strong enough to learn", p.Alpha)
+
+	// Learning rate: high for tiny sets (so they learn), lower for larger
+	// sets and wider models.
+	var lr float64
+	switch {
+	case n <= tinyMax:
+		lr = 2e-3
+		p.Why[FieldLearningRate] = "2e-3: tiny set and small rank, a high LoRA learning rate is needed to memorise"
+	case n <= smallMax:
+		lr = 1e-3
+		p.Why[FieldLearningRate] = "1e-3: small set, still a fairly high LoRA learning rate"
+	case n <= mediumMax:
+		lr = 5e-4
+		p.Why[FieldLearningRate] = "5e-4: medium set, moderate learning rate"
+	default:
+		lr = 2e-4
+		p.Why[FieldLearningRate] = "2e-4: large set, low learning rate for stable training"
+	}
+	if m.Dim >= 4096 {
+		lr /= 2
+		p.Why[FieldLearningRate] += fmt.Sprintf("; halved to %g for a wide (%d-dim) model", lr, m.Dim)
+	}
+	p.LearningRate = lr
+
+	// Max sequence length: fits the longest example, rounded up to a
+	// power of two, capped by the model context.
+	longest := d.LongestTokens
+	if longest <= 0 {
+		longest = 2 * mean
+	}
+	seq := 64
+	for seq < longest && seq < 4096 {
+		seq *= 2
+	}
+	p.MaxSeqLen = seq
+	p.Why[FieldMaxSeqLen] = fmt.Sprintf("%d tokens: power of two that fits the longest example (%d tokens)", seq, longest)
+	if m.ContextLen > 0 && seq > m.ContextLen {
+		p.MaxSeqLen = m.ContextLen
+		p.Why[FieldMaxSeqLen] = fmt.Sprintf("%d tokens: the model's context length (longest example is %d tokens)", m.ContextLen, longest)
+	}
+
+	// Batch and gradient accumulation: tiny sets use every example every
+	// step; larger sets use an effective batch of 16.
+	switch {
+	case n <= tinyMax:
+		p.BatchSize = min(n, 4)
+		p.GradAccum = 1
+		p.Why[FieldBatchSize] = fmt.Sprintf("%d: small batches give more updates per epoch on a tiny set", p.BatchSize)
+		p.Why[FieldGradAccum] = "1: no accumulation needed for a tiny set"
+	default:
+		p.BatchSize = 4
+		if p.MaxSeqLen >= 1024 {
+			p.BatchSize = 1
+		}
+		p.GradAccum = 16 / p.BatchSize
+		p.Why[FieldBatchSize] = fmt.Sprintf("%d: fits memory at %d tokens per sequence", p.BatchSize, p.MaxSeqLen)
+		p.Why[FieldGradAccum] = fmt.Sprintf("%d: effective batch %d smooths gradients on a larger set", p.GradAccum, p.BatchSize*p.GradAccum)
+	}
+
+	// Eval split, patience, stop-on-train-loss.
+	if n <= tinyMax {
+		p.EvalFraction = 0
+		p.Why[FieldEvalFraction] = fmt.Sprintf("none: %d examples are too few to hold any out, every fact must be trained on", n)
+		p.Patience = 0
+		p.Why[FieldPatience] = "none: no eval split, training stops on train loss instead"
+		p.StopTrainLoss = 0.05
+		p.Why[FieldStopTrainLoss] = "0.05: stop once the set is memorised (mean train loss below 0.05)"
+	} else {
+		frac := 0.1
+		if float64(n)*frac < minEval {
+			frac = float64(minEval) / float64(n)
+		}
+		if float64(n)*frac > 2000 {
+			frac = 2000 / float64(n)
+		}
+		p.EvalFraction = frac
+		p.Why[FieldEvalFraction] = fmt.Sprintf("%.3g: hold out about %d examples to detect overfitting", frac, int(math.Round(frac*float64(n))))
+		p.Patience = 3
+		p.Why[FieldPatience] = "3: stop after 3 evaluations without eval-loss improvement"
+		p.StopTrainLoss = 0
+		p.Why[FieldStopTrainLoss] = "disabled: early stopping on eval loss is used instead"
+	}
+
+	// Dropout.
+	switch {
+	case n <= tinyMax:
+		p.Dropout = 0
+		p.Why[FieldDropout] = "0: dropout would fight memorisation of a tiny set"
+	case n <= mediumMax:
+		p.Dropout = 0.05
+		p.Why[FieldDropout] = "0.05: light regularisation"
+	default:
+		p.Dropout = 0.1
+		p.Why[FieldDropout] = "0.1: regularisation for a large set"
+	}
+
+	p.TargetModules = append([]string(nil), AllTargetModules...)
+	p.Why[FieldTargetModules] = "all attention and MLP projections: best quality per trainable parameter"
+
+	o.apply(&p)
+	p.finishSteps(n)
+	return p, nil
+}
+
+// finishSteps computes steps and warm-up (warm-up unless overridden).
+func (p *Plan) finishSteps(n int) {
+	train := n - int(math.Round(p.EvalFraction*float64(n)))
+	train = max(train, 1)
+	per := p.BatchSize * p.GradAccum
+	p.StepsPerEpoch = (train + per - 1) / per
+	p.TotalSteps = p.StepsPerEpoch * p.Epochs
+	if _, forced := p.Why[FieldWarmupSteps]; !forced {
+		w := p.TotalSteps * 3 / 100
+		w = min(max(w, 1), 100)
+		p.WarmupSteps = w
+		p.Why[FieldWarmupSteps] = fmt.Sprintf("%d: about 3%% of %d total steps", w, p.TotalSteps)
+	}
+}
+
+func (o Overrides) validate() error {
+	var bad []string
+	pos := func(name string, v *int) {
+		if v != nil && *v <= 0 {
+			bad = append(bad, fmt.Sprintf("%s must be > 0 (got %d)", name, *v))
+		}
+	}
+	pos("epochs", o.Epochs)
+	pos("rank", o.Rank)
+	pos("batch size", o.BatchSize)
+	pos("gradient accumulation", o.GradAccum)
+	pos("max sequence length", o.MaxSeqLen)
+	if o.WarmupSteps != nil && *o.WarmupSteps < 0 {
+		bad = append(bad, fmt.Sprintf("warm-up steps must be >= 0 (got %d)", *o.WarmupSteps))
+	}
+	if o.Patience != nil && *o.Patience < 0 {
+		bad = append(bad, fmt.Sprintf("patience must be >= 0 (got %d)", *o.Patience))
+	}
+	if o.LearningRate != nil && !(*o.LearningRate > 0 && *o.LearningRate < 1) {
+		bad = append(bad, fmt.Sprintf("learning rate must be in (0, 1) (got %g)", *o.LearningRate))
+	}
+	if o.Alpha != nil && !(*o.Alpha > 0) {
+		bad = append(bad, fmt.Sprintf("alpha must be > 0 (got %g)", *o.Alpha))
+	}
+	if o.EvalFraction != nil && !(*o.EvalFraction >= 0 && *o.EvalFraction < 1) {
+		bad = append(bad, fmt.Sprintf("eval fraction must be in [0, 1) (got %g)", *o.EvalFraction))
+	}
+	if o.Dropout != nil && !(*o.Dropout >= 0 && *o.Dropout < 1) {
+		bad = append(bad, fmt.Sprintf("dropout must be in [0, 1) (got %g)", *o.Dropout))
+	}
+	if o.StopTrainLoss != nil && !(*o.StopTrainLoss >= 0) {
+		bad = append(bad, fmt.Sprintf("stop train loss must be >= 0 (got %g)", *o.StopTrainLoss))
+	}
+	for _, t := range o.TargetModules {
+		ok := false
+		for _, a := range AllTargetModules {
+			ok = ok || a == t
+		}
+		if !ok {
+			bad = append(bad, fmt.Sprintf("unknown target module %q (known: %s)", t, strings.Join(AllTargetModules, ", ")))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("hparams: invalid override: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func (o Overrides) apply(p *Plan) {
+	const forced = "set by user"
+	setI := func(dst *int, v *int, field string) {
+		if v != nil {
+			*dst = *v
+			p.Why[field] = fmt.Sprintf("%d: %s", *v, forced)
+		}
+	}
+	setF := func(dst *float64, v *float64, field string) {
+		if v != nil {
+			*dst = *v
+			p.Why[field] = fmt.Sprintf("%g: %s", *v, forced)
+		}
+	}
+	setI(&p.Epochs, o.Epochs, FieldEpochs)
+	setF(&p.LearningRate, o.LearningRate, FieldLearningRate)
+	if o.Rank != nil && o.Alpha == nil {
+		// Keep alpha/r = 2 when only the rank is forced.
+		p.Alpha = float64(2 * *o.Rank)
+		p.Why[FieldAlpha] = fmt.Sprintf("alpha %g = 2×rank (rank set by user)", p.Alpha)
+	}
+	setI(&p.Rank, o.Rank, FieldRank)
+	setF(&p.Alpha, o.Alpha, FieldAlpha)
+	setI(&p.BatchSize, o.BatchSize, FieldBatchSize)
+	setI(&p.GradAccum, o.GradAccum, FieldGradAccum)
+	setI(&p.MaxSeqLen, o.MaxSeqLen, FieldMaxSeqLen)
+	setI(&p.WarmupSteps, o.WarmupSteps, FieldWarmupSteps)
+	setF(&p.EvalFraction, o.EvalFraction, FieldEvalFraction)
+	setI(&p.Patience, o.Patience, FieldPatience)
+	setF(&p.StopTrainLoss, o.StopTrainLoss, FieldStopTrainLoss)
+	setF(&p.Dropout, o.Dropout, FieldDropout)
+	if o.TargetModules != nil {
+		p.TargetModules = append([]string(nil), o.TargetModules...)
+		p.Why[FieldTargetModules] = strings.Join(o.TargetModules, ",") + ": " + forced
+	}
+}
+
+// String renders the plan as one "name = value  (why)" line per field.
+func (p Plan) String() string {
+	var b strings.Builder
+	val := map[string]string{
+		FieldEpochs: fmt.Sprint(p.Epochs), FieldLearningRate: fmt.Sprintf("%g", p.LearningRate),
+		FieldRank: fmt.Sprint(p.Rank), FieldAlpha: fmt.Sprintf("%g", p.Alpha),
+		FieldBatchSize: fmt.Sprint(p.BatchSize), FieldGradAccum: fmt.Sprint(p.GradAccum),
+		FieldMaxSeqLen: fmt.Sprint(p.MaxSeqLen), FieldWarmupSteps: fmt.Sprint(p.WarmupSteps),
+		FieldEvalFraction: fmt.Sprintf("%.3g", p.EvalFraction), FieldPatience: fmt.Sprint(p.Patience),
+		FieldStopTrainLoss: fmt.Sprintf("%g", p.StopTrainLoss), FieldDropout: fmt.Sprintf("%g", p.Dropout),
+		FieldTargetModules: strings.Join(p.TargetModules, ","),
+	}
+	for _, f := range Fields {
+		fmt.Fprintf(&b, "%-14s = %-12s (%s)\n", f, val[f], p.Why[f])
+	}
+	return b.String()
+}

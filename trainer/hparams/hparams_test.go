@@ -1,0 +1,161 @@
+package hparams
+
+import (
+	"strings"
+	"testing"
+)
+
+var stories = Model{Params: 260_000, Layers: 5, Dim: 64, ContextLen: 512}
+var llama7b = Model{Params: 7_000_000_000, Layers: 32, Dim: 4096, ContextLen: 4096}
+
+func TestTinySetMemorisationRegime(t *testing.T) {
+	p, err := Choose(Dataset{Examples: 12, Tokens: 12 * 30, LongestTokens: 40}, stories, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Epochs < 30 {
+		t.Errorf("tiny set: epochs %d, want >= 30", p.Epochs)
+	}
+	if p.LearningRate < 1e-3 || p.LearningRate > 3e-3 {
+		t.Errorf("tiny set: lr %g, want in [1e-3, 3e-3]", p.LearningRate)
+	}
+	if p.EvalFraction != 0 || p.StopTrainLoss <= 0 {
+		t.Errorf("tiny set: eval %g stop %g, want no eval split and train-loss stop", p.EvalFraction, p.StopTrainLoss)
+	}
+	if p.Dropout != 0 {
+		t.Errorf("tiny set: dropout %g, want 0", p.Dropout)
+	}
+	if p.MaxSeqLen < 40 {
+		t.Errorf("max seq %d does not fit the longest example", p.MaxSeqLen)
+	}
+	if p.Alpha/float64(p.Rank) < 1 {
+		t.Errorf("alpha/r = %g, too weak", p.Alpha/float64(p.Rank))
+	}
+	if p.TotalSteps < 100 {
+		t.Errorf("tiny set: only %d optimizer steps, too few to memorise", p.TotalSteps)
+	}
+}
+
+func TestLargeSetGuardsOverfitting(t *testing.T) {
+	p, err := Choose(Dataset{Examples: 20000, Tokens: 20000 * 200, LongestTokens: 700}, llama7b, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Epochs > 3 || p.EvalFraction <= 0 || p.Patience <= 0 || p.Dropout <= 0 {
+		t.Errorf("large set: %+v", p)
+	}
+	if n := p.EvalFraction * 20000; n < minEval || n > 2000.5 {
+		t.Errorf("eval examples %g out of range", n)
+	}
+	if p.LearningRate >= 1e-3 {
+		t.Errorf("large set lr %g too high", p.LearningRate)
+	}
+}
+
+func TestMonotonicity(t *testing.T) {
+	sizes := []int{1, 5, 12, 16, 17, 40, 64, 65, 200, 500, 501, 3000, 5000, 5001, 50000, 50001, 1_000_000}
+	for _, m := range []Model{stories, llama7b} {
+		prev := Plan{}
+		for i, n := range sizes {
+			p, err := Choose(Dataset{Examples: n, Tokens: n * 50}, m, Overrides{})
+			if err != nil {
+				t.Fatalf("n=%d: %v", n, err)
+			}
+			if i > 0 {
+				if p.Epochs > prev.Epochs {
+					t.Errorf("dim %d: %d examples give %d epochs > %d for fewer", m.Dim, n, p.Epochs, prev.Epochs)
+				}
+				if p.LearningRate > prev.LearningRate {
+					t.Errorf("dim %d: %d examples give lr %g > %g for fewer", m.Dim, n, p.LearningRate, prev.LearningRate)
+				}
+				if p.Dropout < prev.Dropout {
+					t.Errorf("dim %d: %d examples give dropout %g < %g", m.Dim, n, p.Dropout, prev.Dropout)
+				}
+			}
+			for _, f := range Fields {
+				if strings.TrimSpace(p.Why[f]) == "" {
+					t.Errorf("n=%d: no explanation for %s", n, f)
+				}
+			}
+			if p.TotalSteps <= 0 || p.WarmupSteps < 0 || p.WarmupSteps > p.TotalSteps {
+				t.Errorf("n=%d: steps %d warmup %d", n, p.TotalSteps, p.WarmupSteps)
+			}
+			prev = p
+		}
+	}
+}
+
+func TestOverridesAlwaysWin(t *testing.T) {
+	ep, lr, r, a, bs, ga, seq, wu, ev, pat, stop, dr := 7, 0.01, 4, 3.0, 2, 5, 128, 9, 0.25, 1, 0.2, 0.3
+	o := Overrides{Epochs: &ep, LearningRate: &lr, Rank: &r, Alpha: &a, BatchSize: &bs, GradAccum: &ga,
+		MaxSeqLen: &seq, WarmupSteps: &wu, EvalFraction: &ev, Patience: &pat, StopTrainLoss: &stop,
+		Dropout: &dr, TargetModules: []string{"q_proj", "v_proj"}}
+	for _, n := range []int{3, 100, 100000} {
+		p, err := Choose(Dataset{Examples: n, Tokens: n * 20}, llama7b, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Epochs != ep || p.LearningRate != lr || p.Rank != r || p.Alpha != a || p.BatchSize != bs ||
+			p.GradAccum != ga || p.MaxSeqLen != seq || p.WarmupSteps != wu || p.EvalFraction != ev ||
+			p.Patience != pat || p.StopTrainLoss != stop || p.Dropout != dr ||
+			strings.Join(p.TargetModules, ",") != "q_proj,v_proj" {
+			t.Errorf("n=%d: overrides lost: %+v", n, p)
+		}
+		for _, f := range Fields {
+			if !strings.Contains(p.Why[f], "user") {
+				t.Errorf("n=%d: %s explanation %q does not say it was set by the user", n, f, p.Why[f])
+			}
+		}
+	}
+}
+
+func TestRankOnlyOverrideKeepsRatio(t *testing.T) {
+	r := 32
+	p, err := Choose(Dataset{Examples: 10, Tokens: 100}, llama7b, Overrides{Rank: &r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rank != 32 || p.Alpha != 64 {
+		t.Errorf("rank %d alpha %g, want 32/64", p.Rank, p.Alpha)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	neg, big := -1, 2.0
+	cases := []struct {
+		name string
+		d    Dataset
+		m    Model
+		o    Overrides
+		want string
+	}{
+		{"empty", Dataset{}, stories, Overrides{}, "no examples"},
+		{"tokens", Dataset{Examples: 10, Tokens: 3}, stories, Overrides{}, "fewer than one"},
+		{"model", Dataset{Examples: 10, Tokens: 30}, Model{}, Overrides{}, "model size unknown"},
+		{"epochs", Dataset{Examples: 10, Tokens: 30}, stories, Overrides{Epochs: &neg}, "epochs must be > 0"},
+		{"lr", Dataset{Examples: 10, Tokens: 30}, stories, Overrides{LearningRate: &big}, "learning rate"},
+		{"module", Dataset{Examples: 10, Tokens: 30}, stories, Overrides{TargetModules: []string{"qkv"}}, `unknown target module "qkv"`},
+	}
+	for _, c := range cases {
+		_, err := Choose(c.d, c.m, c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestContextCapAndString(t *testing.T) {
+	p, err := Choose(Dataset{Examples: 100, Tokens: 100 * 900, LongestTokens: 3000}, stories, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxSeqLen != 512 {
+		t.Errorf("max seq %d, want capped to context 512", p.MaxSeqLen)
+	}
+	s := p.String()
+	for _, f := range Fields {
+		if !strings.Contains(s, f) {
+			t.Errorf("String() lacks %s:\n%s", f, s)
+		}
+	}
+}
