@@ -1,0 +1,273 @@
+package data
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"orchmind/internal/testshared"
+)
+
+// byteEnc is a test tokenizer: one token per byte, BOS=1, EOS=2.
+type byteEnc struct{}
+
+func (byteEnc) Encode(s string, bos, eos bool) []int {
+	var out []int
+	if bos {
+		out = append(out, 1)
+	}
+	for _, c := range []byte(s) {
+		out = append(out, int(c)+3)
+	}
+	if eos {
+		out = append(out, 2)
+	}
+	return out
+}
+func (byteEnc) BOS() int { return 1 }
+func (byteEnc) EOS() int { return 2 }
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func decodeMasked(ex Example) string {
+	var b []byte
+	for i, id := range ex.IDs {
+		if ex.Mask[i] && id >= 3 {
+			b = append(b, byte(id-3))
+		}
+	}
+	return string(b)
+}
+
+func TestFormats(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, body string
+		n          int
+		answer     string // masked text of the first example
+	}{
+		{"pc.jsonl", `{"prompt":"Capital of France?","completion":"Paris"}` + "\n\n" + `{"prompt":"2+2?","completion":"4"}`, 2, "Paris"},
+		{"alpaca.json", `[{"instruction":"Translate","input":"gato","output":"cat"},{"instruction":"x","input":"","output":""}]`, 1, "cat"},
+		{"chat.jsonl", `{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}`, 1, "hello"},
+		{"squad.json", `{"version":"1","data":[{"paragraphs":[{"context":"The sky is blue.","qas":[{"question":"Sky colour?","answers":[{"text":"blue"}]},{"question":"none","answers":[]}]}]}]}`, 1, "blue"},
+		{"pira.json", `[{"question_en_origin":"Most common unit?","answer_en_origin":"FPSO"},{"question_en_origin":"q","answer_en_origin":""}]`, 1, "FPSO"},
+		{"notes.md", "# Title\n\nFirst paragraph.\n\n\nSecond paragraph.\n", 1, "# Title\n\nFirst paragraph.\n\nSecond paragraph."},
+		{"fortunes.txt", "one fortune\n%\ntwo\nlines\n%\nthree\n", 3, "one fortune"},
+	}
+	for _, c := range cases {
+		p := write(t, dir, c.name, c.body)
+		ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 512})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(ds.Train) != c.n {
+			t.Fatalf("%s: %d examples, want %d (%+v)", c.name, len(ds.Train), c.n, ds.Summary)
+		}
+		got := decodeMasked(ds.Train[0])
+		if strings.HasSuffix(c.name, ".json") || strings.HasSuffix(c.name, ".jsonl") {
+			// Instruction data: only the answer is in the loss.
+			if got != c.answer {
+				t.Errorf("%s: masked text %q, want %q", c.name, got, c.answer)
+			}
+		} else if got != c.answer {
+			t.Errorf("%s: text %q, want %q", c.name, got, c.answer)
+		}
+		if ds.Train[0].IDs[0] != 1 || ds.Train[0].IDs[len(ds.Train[0].IDs)-1] != 2 {
+			t.Errorf("%s: missing BOS/EOS", c.name)
+		}
+	}
+}
+
+func TestParagraphChunkBudget(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 10 {
+		b.WriteString("abcdefghi" + string(rune('0'+i)) + "\n\n")
+	}
+	p := write(t, dir, "a.txt", b.String())
+	ds, err := Build(context.Background(), p, byteEnc{}, Options{ChunkTokens: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10-token paragraphs + 2 separator tokens: two per 30-token chunk.
+	if len(ds.Train) != 5 {
+		t.Errorf("%d chunks, want 5", len(ds.Train))
+	}
+}
+
+func TestDedupTruncateSplitSummary(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 40 {
+		b.WriteString(`{"prompt":"q` + string(rune('A'+i%26)) + string(rune('a'+i/26)) + `","completion":"answer"}` + "\n")
+	}
+	b.WriteString(`{"prompt":"qAa ","completion":"answer"}` + "\n") // dup after whitespace normalisation? no: trailing space inside prompt
+	b.WriteString(`{"prompt":"  qAa","completion":"answer"}` + "\n")
+	b.WriteString("not json\n")
+	b.WriteString(`{"foo":1,"bar":2}` + "\n")
+	b.WriteString(`{"prompt":"` + strings.Repeat("x", 100) + `","completion":"y"}` + "\n")
+	p := write(t, dir, "d.jsonl", b.String())
+	opt := Options{MaxSeqLen: 50, EvalFraction: 0.25, Seed: 7}
+	ds, err := Build(context.Background(), p, byteEnc{}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ds.Summary
+	if s.Duplicates != 2 {
+		t.Errorf("duplicates %d, want 2", s.Duplicates)
+	}
+	if s.Truncated != 1 {
+		t.Errorf("truncated %d, want 1", s.Truncated)
+	}
+	// The truncated example lost its answer: skipped.
+	if s.Examples != 40 || s.Eval != 10 || s.Train != 30 {
+		t.Errorf("summary %+v", s)
+	}
+	var reasons []string
+	for _, sk := range s.Skipped {
+		reasons = append(reasons, sk.Where+" "+sk.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	for _, want := range []string{"d.jsonl:43 not a JSON object", "d.jsonl:44", "keys [bar, foo]", "no answer tokens left"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("skips lack %q:\n%s", want, all)
+		}
+	}
+	for _, ex := range append(ds.Train, ds.Eval...) {
+		if len(ex.IDs) > 50 || len(ex.IDs) != len(ex.Mask) {
+			t.Fatalf("bad example %+v", ex)
+		}
+	}
+	ds2, err := Build(context.Background(), p, byteEnc{}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds.Eval {
+		if ds.Eval[i].Where != ds2.Eval[i].Where {
+			t.Fatal("eval split not reproducible with the same seed")
+		}
+	}
+	opt.Load.StopOnBadLine = true
+	if _, err := Build(context.Background(), p, byteEnc{}, opt); err == nil || !strings.Contains(err.Error(), "d.jsonl:43") {
+		t.Errorf("stop on bad line: %v", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := write(t, dir, "empty/x.txt", "\n\n")
+	if _, err := Build(context.Background(), filepath.Dir(empty), byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "no training examples found") || !strings.Contains(err.Error(), "supported formats") {
+		t.Errorf("empty: %v", err)
+	}
+	if _, err := Build(context.Background(), filepath.Join(dir, "missing"), byteEnc{}, Options{}); err == nil {
+		t.Error("missing path accepted")
+	}
+	odd := write(t, dir, "odd.json", `{"question":"a","reply":"b"}`)
+	if _, err := Build(context.Background(), odd, byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "keys [question, reply]") {
+		t.Errorf("unknown shape: %v", err)
+	}
+	bad := write(t, dir, "bad.json", `{"prompt":`)
+	if _, err := Build(context.Background(), bad, byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "bad.json") {
+		t.Errorf("bad json: %v", err)
+	}
+}
+
+func TestTemplates(t *testing.T) {
+	msgs := []Message{{"system", "S"}, {"user", "U"}, {"assistant", "A"}}
+	want := map[string][2]string{
+		"plain":  {"S\nU\n", "A"},
+		"chatml": {"<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n", "A<|im_end|>"},
+		"llama2": {"[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]", " A"},
+		"llama3": {"<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "A<|eot_id|>"},
+		"gemma":  {"<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n", "A<end_of_turn>"},
+		"alpaca": {"S\n\n### Instruction:\nU\n\n### Response:\n", "A"},
+	}
+	for _, name := range TemplateNames {
+		tp, err := TemplateByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, c, err := tp.Render(msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != want[name][0] || c != want[name][1] {
+			t.Errorf("%s: got %q + %q", name, p, c)
+		}
+	}
+	jinja := map[string]string{
+		"{% for m in messages %}<|im_start|>{{ m.role }}":  "chatml",
+		"{{ '<|start_header_id|>' + message['role'] }}":    "llama3",
+		"{{ '<start_of_turn>' + role }}":                   "gemma",
+		"{{ bos_token + '[INST] ' + message['content'] }}": "llama2",
+		"":       "plain",
+		"ChatML": "chatml",
+	}
+	for meta, name := range jinja {
+		tp, err := DetectTemplate(meta)
+		if err != nil || tp.Name != name {
+			t.Errorf("detect %q: %v %v, want %s", meta, tp, err, name)
+		}
+	}
+	if _, err := DetectTemplate("{{ weird }}"); err == nil || !strings.Contains(err.Error(), "--template") {
+		t.Errorf("unknown jinja: %v", err)
+	}
+	if _, err := TemplateByName("vicuna"); err == nil {
+		t.Error("unknown name accepted")
+	}
+}
+
+func TestPack(t *testing.T) {
+	exs := []Example{
+		{IDs: []int{1, 5, 6}, Mask: []bool{false, true, true}},
+		{IDs: []int{1, 7}, Mask: []bool{false, true}},
+		{IDs: []int{1, 8, 9, 10}, Mask: []bool{false, true, true, true}},
+	}
+	rows, err := Pack(exs, 6, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Len != 5 || len(rows[0].IDs) != 6 || rows[0].Mask[5] || rows[0].IDs[5] != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if rows[0].Starts[0] != 0 || rows[0].Starts[1] != 3 || rows[1].Starts[0] != 0 {
+		t.Errorf("starts %+v", rows)
+	}
+	if _, err := Pack(exs, 3, 0); err == nil {
+		t.Error("over-long example accepted")
+	}
+}
+
+func TestSharedSets(t *testing.T) {
+	for _, c := range []struct {
+		rel string
+		min int
+	}{
+		{"data/faquad/train.json", 500},
+		{"data/pira/Pira-C-Total.json", 500},
+		{"data/fortunes-br/brasil.txt", 100},
+		{"data/alpaca_seed/seed_tasks.jsonl", 100},
+	} {
+		p := testshared.Path(t, c.rel)
+		ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 4096, EvalFraction: 0.1, Seed: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", c.rel, err)
+		}
+		t.Logf("%s: %+v skipped=%d", c.rel, ds.Summary.Examples, len(ds.Summary.Skipped))
+		if ds.Summary.Examples < c.min {
+			t.Errorf("%s: only %d examples", c.rel, ds.Summary.Examples)
+		}
+	}
+}
