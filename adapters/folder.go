@@ -1,0 +1,313 @@
+package adapters
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// File names inside an adapter folder.
+const (
+	ConfigFile      = "adapter_config.json"
+	SafetensorsFile = "adapter_model.safetensors"
+	ManifestFile    = "orchmind.json"
+)
+
+// PEFTConfig is the subset of PEFT's adapter_config.json that orchmind
+// writes and reads.
+type PEFTConfig struct {
+	PEFTType             string   `json:"peft_type"`
+	TaskType             string   `json:"task_type"`
+	R                    int      `json:"r"`
+	LoraAlpha            float32  `json:"lora_alpha"`
+	LoraDropout          float32  `json:"lora_dropout"`
+	TargetModules        []string `json:"target_modules"`
+	BaseModelNameOrPath  string   `json:"base_model_name_or_path"`
+	Bias                 string   `json:"bias"`
+	FanInFanOut          bool     `json:"fan_in_fan_out"`
+	InferenceMode        bool     `json:"inference_mode"`
+	UseRSLoRA            bool     `json:"use_rslora"`
+	UseDoRA              bool     `json:"use_dora"`
+	ModulesToSave        []string `json:"modules_to_save"`
+	LayersToTransform    []int    `json:"layers_to_transform"`
+	RevisionOfBaseModel  *string  `json:"revision"`
+	InitLoraWeights      bool     `json:"init_lora_weights"`
+	AutoMappingOfAdapter *string  `json:"auto_mapping"`
+}
+
+// Manifest is orchmind.json: everything about an adapter except its data.
+type Manifest struct {
+	Name                 string             `json:"name"`
+	Description          string             `json:"description,omitempty"`
+	Tags                 []string           `json:"tags,omitempty"`
+	Language             string             `json:"language,omitempty"`
+	BaseName             string             `json:"base_name"`
+	BaseFingerprint      string             `json:"base_fingerprint"`
+	BaseShapeFingerprint string             `json:"base_shape_fingerprint"`
+	Rank                 int                `json:"rank"`
+	Alpha                float32            `json:"alpha"`
+	TargetModules        []string           `json:"target_modules"`
+	Hyperparameters      map[string]any     `json:"hyperparameters,omitempty"`
+	DataSummary          any                `json:"data_summary,omitempty"`
+	TrainLossBefore      float64            `json:"train_loss_before,omitempty"`
+	TrainLossAfter       float64            `json:"train_loss_after,omitempty"`
+	EvalLossBefore       float64            `json:"eval_loss_before,omitempty"`
+	EvalLossAfter        float64            `json:"eval_loss_after,omitempty"`
+	TokensSeen           int64              `json:"tokens_seen,omitempty"`
+	TrainingSeconds      float64            `json:"training_seconds,omitempty"`
+	OrchmindVersion      string             `json:"orchmind_version"`
+	Created              time.Time          `json:"created"`
+	Parents              []string           `json:"parents"`
+	License              string             `json:"license,omitempty"`
+	Extra                map[string]float64 `json:"extra,omitempty"`
+}
+
+// Tensor is a named f32 tensor with a row-major shape.
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// TensorCodec encodes tensors into one file (safetensors or GGUF).
+type TensorCodec interface {
+	WriteTensors(path string, ts []Tensor, meta map[string]string) error
+	ReadTensors(path string) ([]Tensor, map[string]string, error)
+}
+
+// PEFTConfigFor builds the adapter_config.json content for a.
+func PEFTConfigFor(a *Adapter) PEFTConfig {
+	mods := make([]string, len(a.TargetModules))
+	for i, m := range a.TargetModules {
+		mods[i] = string(m)
+	}
+	return PEFTConfig{PEFTType: "LORA", TaskType: "CAUSAL_LM", R: a.Rank, LoraAlpha: a.Alpha,
+		LoraDropout: a.Dropout, TargetModules: mods, BaseModelNameOrPath: a.BaseName, Bias: "none",
+		InferenceMode: true, InitLoraWeights: true}
+}
+
+// PEFTTensors lists a's tensors with PEFT names and shapes.
+func PEFTTensors(a *Adapter) ([]Tensor, error) {
+	var ts []Tensor
+	for _, k := range a.SortedKeys() {
+		p := a.Pairs[k]
+		an, bn, err := PEFTNames(k)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, Tensor{an, []int{a.Rank, p.In}, p.A}, Tensor{bn, []int{p.Out, a.Rank}, p.B})
+	}
+	return ts, nil
+}
+
+// WriteFolder writes a PEFT adapter folder (adapter_config.json,
+// adapter_model.safetensors through codec, orchmind.json) at dir atomically:
+// it is built in a temp folder beside dir, fsynced, then renamed into place.
+// An existing dir is replaced.
+func WriteFolder(dir string, a *Adapter, m Manifest, codec TensorCodec) error {
+	if codec == nil {
+		return errors.New("write adapter: no safetensors codec")
+	}
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	ts, err := PEFTTensors(a)
+	if err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	parent := filepath.Dir(dir)
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := writeJSON(filepath.Join(tmp, ConfigFile), PEFTConfigFor(a)); err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	if m.Parents == nil {
+		m.Parents = []string{}
+	}
+	if err := writeJSON(filepath.Join(tmp, ManifestFile), m); err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	meta := map[string]string{"format": "pt"}
+	if err := codec.WriteTensors(filepath.Join(tmp, SafetensorsFile), ts, meta); err != nil {
+		return fmt.Errorf("write adapter %s: tensors: %w", dir, err)
+	}
+	if err := syncDir(tmp); err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("write adapter %s: move old folder aside: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			_ = os.Rename(old, dir)
+		}
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
+	if old != "" {
+		_ = os.RemoveAll(old)
+	}
+	return syncDir(parent)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// pickleExts are checkpoint formats that are Python pickles.
+var pickleExts = []string{".bin", ".pt", ".pth", ".pkl", ".ckpt"}
+
+// ReadFolder reads a PEFT adapter folder written by WriteFolder or by PEFT.
+// The manifest is optional (nil when absent). A folder holding only pickle
+// weights (adapter_model.bin etc.) is refused.
+func ReadFolder(dir string, codec TensorCodec) (*Adapter, *Manifest, error) {
+	if codec == nil {
+		return nil, nil, errors.New("read adapter: no safetensors codec")
+	}
+	cfgPath := filepath.Join(dir, ConfigFile)
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read adapter: %w", err)
+	}
+	var cfg PEFTConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, nil, fmt.Errorf("read adapter: %s: %w", cfgPath, err)
+	}
+	if !strings.EqualFold(cfg.PEFTType, "LORA") {
+		return nil, nil, fmt.Errorf("read adapter: %s: peft_type %q is not LORA", cfgPath, cfg.PEFTType)
+	}
+	if cfg.FanInFanOut || cfg.UseDoRA || cfg.UseRSLoRA {
+		return nil, nil, fmt.Errorf("read adapter: %s: fan_in_fan_out, use_dora and use_rslora are not supported", cfgPath)
+	}
+	st := filepath.Join(dir, SafetensorsFile)
+	if _, err := os.Stat(st); err != nil {
+		for _, e := range pickleExts {
+			if p := filepath.Join(dir, "adapter_model"+e); fileExists(p) {
+				return nil, nil, RefusePickle(p)
+			}
+		}
+		return nil, nil, fmt.Errorf("read adapter: %w", err)
+	}
+	ts, _, err := codec.ReadTensors(st)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
+	}
+	a := &Adapter{Rank: cfg.R, Alpha: cfg.LoraAlpha, Dropout: cfg.LoraDropout, BaseName: cfg.BaseModelNameOrPath, Pairs: map[Key]*Pair{}}
+	for _, m := range cfg.TargetModules {
+		a.TargetModules = append(a.TargetModules, Module(m))
+	}
+	for _, t := range ts {
+		k, isA, err := ParsePEFTName(t.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
+		}
+		if len(t.Shape) != 2 {
+			return nil, nil, fmt.Errorf("read adapter: %s: tensor %s has shape %v, want 2-D", st, t.Name, t.Shape)
+		}
+		p := a.Pairs[k]
+		if p == nil {
+			p = &Pair{}
+			a.Pairs[k] = p
+		}
+		if isA {
+			if t.Shape[0] != cfg.R {
+				return nil, nil, fmt.Errorf("read adapter: %s: %s has shape %v, want [r=%d, in]", st, t.Name, t.Shape, cfg.R)
+			}
+			p.In, p.A = t.Shape[1], t.Data
+		} else {
+			if t.Shape[1] != cfg.R {
+				return nil, nil, fmt.Errorf("read adapter: %s: %s has shape %v, want [out, r=%d]", st, t.Name, t.Shape, cfg.R)
+			}
+			p.Out, p.B = t.Shape[0], t.Data
+		}
+	}
+	if err := a.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)
+	}
+	var man *Manifest
+	if mb, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
+		man = &Manifest{}
+		if err := json.Unmarshal(mb, man); err != nil {
+			return nil, nil, fmt.Errorf("read adapter: %s: %w", filepath.Join(dir, ManifestFile), err)
+		}
+		a.BaseFingerprint = man.BaseFingerprint
+		if a.BaseName == "" {
+			a.BaseName = man.BaseName
+		}
+	}
+	return a, man, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// RefusePickle returns the error explaining why a pickle checkpoint at path
+// is not loaded and how to convert it.
+func RefusePickle(path string) error {
+	return fmt.Errorf("refusing to load %s: it is a Python pickle file, and unpickling can run arbitrary code; "+
+		"convert it to safetensors first (e.g. in Python: `from safetensors.torch import save_file; "+
+		"save_file(torch.load(%q, weights_only=True), \"adapter_model.safetensors\")`) or to GGUF with llama.cpp's convert_lora_to_gguf.py", path, filepath.Base(path))
+}
+
+// IsPickle reports whether path has a pickle checkpoint extension.
+func IsPickle(path string) bool {
+	e := strings.ToLower(filepath.Ext(path))
+	for _, x := range pickleExts {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckBase returns an error showing both fingerprints when the adapter was
+// trained on a different base model than the one loaded.
+func CheckBase(adapterFP, adapterName, baseFP, baseName string) error {
+	if adapterFP == "" {
+		return fmt.Errorf("adapter has no base fingerprint: cannot verify it matches base %s (%s)", baseName, baseFP)
+	}
+	if adapterFP != baseFP {
+		return fmt.Errorf("adapter was trained on base %s (fingerprint %s) but the loaded base is %s (fingerprint %s)", adapterName, adapterFP, baseName, baseFP)
+	}
+	return nil
+}
