@@ -167,3 +167,33 @@ func GGUFNames(k Key) (a, b string, err error) {
 	base := fmt.Sprintf("blk.%d.%s.weight", k.Layer, n)
 	return base + ".lora_a", base + ".lora_b", nil
 }
+
+// GGUFMetadata returns the key/values llama.cpp requires in a GGUF LoRA file
+// (checked by llama-adapter.cpp): architecture, general.type "adapter",
+// adapter.type "lora" and adapter.lora.alpha as f32.
+func GGUFMetadata(a *Adapter) map[string]any {
+	return map[string]any{
+		"general.architecture": "llama",
+		"general.type":         "adapter",
+		"adapter.type":         "lora",
+		"adapter.lora.alpha":   a.Alpha,
+	}
+}
+
+// GGUFTensors lists a's tensors with llama.cpp names. Shapes are row-major
+// (outermost first): lora_a [r, in] and lora_b [out, r]; a GGUF writer
+// reverses them into ggml ne order, giving lora_a ne=[in, r] and lora_b
+// ne=[r, out], which is what llama-adapter.cpp validates against the base
+// tensor (ne=[in, out]).
+func GGUFTensors(a *Adapter) ([]Tensor, error) {
+	var ts []Tensor
+	for _, k := range a.SortedKeys() {
+		p := a.Pairs[k]
+		an, bn, err := GGUFNames(k)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, Tensor{an, []int{a.Rank, p.In}, p.A}, Tensor{bn, []int{p.Out, a.Rank}, p.B})
+	}
+	return ts, nil
+}

@@ -124,3 +124,18 @@ func TestRefusals(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestGGUFTensorsAndMeta(t *testing.T) {
+	a := sample()
+	ts, err := GGUFTensors(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 8 || ts[0].Name != "blk.0.ffn_down.weight.lora_a" || ts[0].Shape[0] != 2 || ts[0].Shape[1] != 4 || ts[1].Shape[0] != 3 || ts[1].Shape[1] != 2 {
+		t.Errorf("tensors %+v", ts[:2])
+	}
+	m := GGUFMetadata(a)
+	if m["general.type"] != "adapter" || m["adapter.type"] != "lora" || m["adapter.lora.alpha"] != float32(4) {
+		t.Errorf("meta %v", m)
+	}
+}
