@@ -113,7 +113,7 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 	for i := range 40 {
 		b.WriteString(`{"prompt":"q` + string(rune('A'+i%26)) + string(rune('a'+i/26)) + `","completion":"answer"}` + "\n")
 	}
-	b.WriteString(`{"prompt":"qAa ","completion":"answer"}` + "\n") // dup after whitespace normalisation? no: trailing space inside prompt
+	b.WriteString(`{"prompt":"qAa ","completion":"answer"}` + "\n") // duplicate of "qAa" after whitespace normalisation
 	b.WriteString(`{"prompt":"  qAa","completion":"answer"}` + "\n")
 	b.WriteString("not json\n")
 	b.WriteString(`{"foo":1,"bar":2}` + "\n")
