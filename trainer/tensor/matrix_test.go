@@ -158,3 +158,14 @@ func BenchmarkMatMulRefQ8_0_1536x576_n64(b *testing.B) {
 	}
 	b.ReportMetric(2*float64(1536*576*64)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+func BenchmarkMatMulRefQ8_0_1536x576_n1(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	m, _ := Quantized(quant.Q8_0, 1536, 576, randVals(r, 1536*576))
+	x := randVals(r, 576)
+	out := make([]float32, 1536)
+	for b.Loop() {
+		MatMulRef(out, x, 1, m)
+	}
+	b.ReportMetric(2*float64(1536*576)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
