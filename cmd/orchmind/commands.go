@@ -12,6 +12,7 @@ var version = "0.1.0-dev"
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"generate", "continue a prompt with a base model", runGenerate},
 	}
 }
 

@@ -1,0 +1,108 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+)
+
+// Tokenizer is what generation needs from a tokenizer.
+type Tokenizer interface {
+	Encode(text string, addBOS, addEOS bool) []int
+	Piece(prev, id int) string
+	BOS() int
+	EOS() int
+}
+
+// DefaultSteps is the number of positions (prompt included) generated when
+// Sampling.MaxNew is negative: llama2.c run.c's default.
+const DefaultSteps = 256
+
+// Sampling chooses how the next token is picked.
+type Sampling struct {
+	MaxNew int // new tokens to generate at most; negative: up to DefaultSteps positions in all
+
+	Temperature float32 // 0 = greedy (argmax)
+	Seed        uint64  // seeds the sampler: the same seed gives the same text
+}
+
+// Generate continues prompt, calling emit first with the prompt itself and
+// then with each new piece of text as it is produced. It stops after MaxNew
+// tokens, at BOS or EOS (as llama2.c's run.c does), at the end of the
+// context, or when ctx is cancelled.
+func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sampling, emit func(string) error) error {
+	ids := tok.Encode(prompt, true, false)
+	if len(ids) > m.SeqLen {
+		return fmt.Errorf("the prompt is %d tokens, longer than the model's context of %d", len(ids), m.SeqLen)
+	}
+	if err := emit(prompt); err != nil {
+		return err
+	}
+	st := m.NewState()
+	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+	var logits []float32
+	for pos, id := range ids {
+		logits = st.Forward(id, pos)
+	}
+	if s.MaxNew < 0 {
+		s.MaxNew = max(0, min(DefaultSteps, m.SeqLen)-len(ids)+1)
+	}
+	prev := ids[len(ids)-1]
+	for pos := len(ids); pos-len(ids) < s.MaxNew && pos <= m.SeqLen; pos++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		next := Sample(logits, s.Temperature, rng)
+		if next == tok.BOS() || next == tok.EOS() {
+			return nil
+		}
+		if p := tok.Piece(prev, next); printable(p) {
+			if err := emit(p); err != nil {
+				return err
+			}
+		}
+		if pos == m.SeqLen {
+			break
+		}
+		logits = st.Forward(next, pos)
+		prev = next
+	}
+	return nil
+}
+
+// printable drops single control bytes (as run.c's safe_printf does), keeping
+// whitespace and the bytes of UTF-8 characters.
+func printable(p string) bool {
+	if len(p) != 1 {
+		return p != ""
+	}
+	c := p[0]
+	return c >= 0x20 && c != 0x7f || c == '\n' || c == '\t' || c == '\r' || c == ' '
+}
+
+// Sample picks a token: the argmax at temperature 0, else a draw from
+// softmax(logits/temperature). logits is modified.
+func Sample(logits []float32, temperature float32, rng *rand.Rand) int {
+	if temperature == 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	for i := range logits {
+		logits[i] /= temperature
+	}
+	Softmax(logits)
+	r := rng.Float32()
+	var cdf float32
+	for i, p := range logits {
+		cdf += p
+		if r < cdf {
+			return i
+		}
+	}
+	return len(logits) - 1
+}

@@ -1,0 +1,164 @@
+// Package model holds a Llama-family base model with its weights kept in
+// their stored (possibly quantized) types, and runs its forward pass.
+package model
+
+import (
+	"math"
+
+	"orchmind/trainer/tensor"
+)
+
+// Config is the architecture of a Llama-family model.
+type Config struct {
+	Dim, HiddenDim     int // model width and MLP width
+	Layers             int
+	Heads, KVHeads     int // query heads and key/value heads (grouped-query attention)
+	Vocab, SeqLen      int
+	NormEps, RopeTheta float32
+	SharedClassifier   bool // the output projection is the token embedding
+}
+
+// HeadDim is the width of one attention head.
+func (c Config) HeadDim() int { return c.Dim / c.Heads }
+
+// KVDim is the width of the key and value projections.
+func (c Config) KVDim() int { return c.KVHeads * c.HeadDim() }
+
+// Layer holds one transformer block. Projections are [out, in] matrices.
+type Layer struct {
+	AttnNorm, FFNNorm []float32
+	Wq, Wk, Wv, Wo    *tensor.Matrix
+	Gate, Down, Up    *tensor.Matrix // w1, w2, w3 in llama2.c naming
+}
+
+// Model is a loaded, read-only base model. Several States may run on one
+// Model concurrently.
+type Model struct {
+	Config
+	Embed     *tensor.Matrix // [vocab, dim]
+	Layers    []Layer
+	FinalNorm []float32
+	Output    *tensor.Matrix // [vocab, dim]; the same matrix as Embed when shared
+}
+
+// State is one sequence being run through the model: its KV cache and
+// scratch buffers.
+type State struct {
+	m                      *Model
+	keys, values           [][]float32 // per layer: [SeqLen, KVDim]
+	x, xb, xb2, hb, hb2, q []float32
+	k, v, att, logits      []float32
+}
+
+// NewState allocates a KV cache for up to SeqLen positions.
+func (m *Model) NewState() *State {
+	c := m.Config
+	s := &State{m: m,
+		x: make([]float32, c.Dim), xb: make([]float32, c.Dim), xb2: make([]float32, c.Dim),
+		hb: make([]float32, c.HiddenDim), hb2: make([]float32, c.HiddenDim), q: make([]float32, c.Dim),
+		k: make([]float32, c.KVDim()), v: make([]float32, c.KVDim()),
+		att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab),
+	}
+	for range c.Layers {
+		s.keys = append(s.keys, make([]float32, c.SeqLen*c.KVDim()))
+		s.values = append(s.values, make([]float32, c.SeqLen*c.KVDim()))
+	}
+	return s
+}
+
+// Forward runs token at position pos (0 ≤ pos < SeqLen, positions fed in
+// order) and returns the logits over the vocabulary. The returned slice is
+// reused by the next call.
+func (s *State) Forward(token, pos int) []float32 {
+	m, c := s.m, s.m.Config
+	hd, kvDim := c.HeadDim(), c.KVDim()
+	group := c.Heads / c.KVHeads
+	m.Embed.DequantizeRow(token, s.x)
+	for l := range m.Layers {
+		L := &m.Layers[l]
+		RMSNorm(s.xb, s.x, L.AttnNorm, c.NormEps)
+		tensor.MatMul(s.q, s.xb, 1, L.Wq)
+		tensor.MatMul(s.k, s.xb, 1, L.Wk)
+		tensor.MatMul(s.v, s.xb, 1, L.Wv)
+		RoPE(s.q, pos, hd, c.RopeTheta)
+		RoPE(s.k, pos, hd, c.RopeTheta)
+		copy(s.keys[l][pos*kvDim:], s.k)
+		copy(s.values[l][pos*kvDim:], s.v)
+		scale := float32(1 / math.Sqrt(float64(hd)))
+		for h := 0; h < c.Heads; h++ {
+			q := s.q[h*hd : (h+1)*hd]
+			kvOff := (h / group) * hd
+			att := s.att[:pos+1]
+			for t := 0; t <= pos; t++ {
+				att[t] = tensor.Dot(q, s.keys[l][t*kvDim+kvOff:]) * scale
+			}
+			Softmax(att)
+			out := s.xb[h*hd : (h+1)*hd]
+			clear(out)
+			for t := 0; t <= pos; t++ {
+				tensor.Axpy(att[t], s.values[l][t*kvDim+kvOff:t*kvDim+kvOff+hd], out)
+			}
+		}
+		tensor.MatMul(s.xb2, s.xb, 1, L.Wo)
+		for i := range s.x {
+			s.x[i] += s.xb2[i]
+		}
+		RMSNorm(s.xb, s.x, L.FFNNorm, c.NormEps)
+		tensor.MatMul(s.hb, s.xb, 1, L.Gate)
+		tensor.MatMul(s.hb2, s.xb, 1, L.Up)
+		for i, g := range s.hb {
+			s.hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.hb2[i]
+		}
+		tensor.MatMul(s.xb, s.hb, 1, L.Down)
+		for i := range s.x {
+			s.x[i] += s.xb[i]
+		}
+	}
+	RMSNorm(s.x, s.x, m.FinalNorm, c.NormEps)
+	tensor.MatMul(s.logits, s.x, 1, m.Output)
+	return s.logits
+}
+
+// RMSNorm writes x/rms(x)·w into out (out may be x).
+func RMSNorm(out, x, w []float32, eps float32) {
+	var ss float32
+	for _, v := range x {
+		ss += v * v
+	}
+	ss = ss/float32(len(x)) + eps
+	inv := float32(1 / math.Sqrt(float64(ss)))
+	for i, v := range x {
+		out[i] = w[i] * (inv * v)
+	}
+}
+
+// RoPE rotates each head of x in place at position pos, in the interleaved
+// layout of llama2.c and GGUF: the pair (x[2i], x[2i+1]) of a head turns by
+// pos·theta^(−2i/headDim).
+func RoPE(x []float32, pos, headDim int, theta float32) {
+	for i := 0; i < len(x); i += 2 {
+		j := i % headDim
+		freq := 1 / math.Pow(float64(theta), float64(j)/float64(headDim))
+		sin, cos := math.Sincos(float64(pos) * freq)
+		fc, fs := float32(cos), float32(sin)
+		a, b := x[i], x[i+1]
+		x[i] = a*fc - b*fs
+		x[i+1] = a*fs + b*fc
+	}
+}
+
+// Softmax normalises x in place (numerically stable).
+func Softmax(x []float32) {
+	mx := x[0]
+	for _, v := range x[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range x {
+		x[i] = float32(math.Exp(float64(v - mx)))
+		sum += x[i]
+	}
+	for i := range x {
+		x[i] /= sum
+	}
+}
