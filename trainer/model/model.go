@@ -31,6 +31,70 @@ type Layer struct {
 	Gate, Down, Up    *tensor.Matrix // w1, w2, w3 in llama2.c naming
 }
 
+// Proj names one of the seven projections of a block, the places a LoRA
+// adapter can attach.
+type Proj int
+
+// The projections of a Llama block, in PEFT order.
+const (
+	ProjQ Proj = iota
+	ProjK
+	ProjV
+	ProjO
+	ProjGate
+	ProjUp
+	ProjDown
+	NumProj
+)
+
+var projNames = [NumProj]string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+// String is the PEFT module name of p (q_proj, …, down_proj).
+func (p Proj) String() string {
+	if p < 0 || p >= NumProj {
+		return "proj?"
+	}
+	return projNames[p]
+}
+
+// ParseProj maps a PEFT module name to its Proj.
+func ParseProj(name string) (Proj, bool) {
+	for i, n := range projNames {
+		if n == name {
+			return Proj(i), true
+		}
+	}
+	return 0, false
+}
+
+// Weight returns the matrix of projection p.
+func (L *Layer) Weight(p Proj) *tensor.Matrix {
+	switch p {
+	case ProjQ:
+		return L.Wq
+	case ProjK:
+		return L.Wk
+	case ProjV:
+		return L.Wv
+	case ProjO:
+		return L.Wo
+	case ProjGate:
+		return L.Gate
+	case ProjUp:
+		return L.Up
+	case ProjDown:
+		return L.Down
+	}
+	return nil
+}
+
+// Delta adds a low-rank update to a projection's output: for the n rows of
+// x (each the projection's input), out += ΔW·x. It is how LoRA adapters are
+// plugged into a frozen base without touching its weights.
+type Delta interface {
+	AddDelta(layer int, p Proj, x []float32, n int, out []float32)
+}
+
 // Model is a loaded, read-only base model. Several States may run on one
 // Model concurrently.
 type Model struct {
@@ -48,6 +112,18 @@ type State struct {
 	keys, values           [][]float32 // per layer: [SeqLen, KVDim]
 	x, xb, xb2, hb, hb2, q []float32
 	k, v, att, logits      []float32
+	delta                  Delta
+}
+
+// SetDelta plugs d (nil: none) into every later Forward of this State.
+func (s *State) SetDelta(d Delta) { s.delta = d }
+
+// linear computes out = W·x for the n rows of x, plus the plugged delta.
+func (s *State) linear(l int, p Proj, out, x []float32, n int) {
+	tensor.MatMul(out, x, n, s.m.Layers[l].Weight(p))
+	if s.delta != nil {
+		s.delta.AddDelta(l, p, x, n, out)
+	}
 }
 
 // NewState allocates a KV cache for up to SeqLen positions.
@@ -77,9 +153,9 @@ func (s *State) Forward(token, pos int) []float32 {
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		RMSNorm(s.xb, s.x, L.AttnNorm, c.NormEps)
-		tensor.MatMul(s.q, s.xb, 1, L.Wq)
-		tensor.MatMul(s.k, s.xb, 1, L.Wk)
-		tensor.MatMul(s.v, s.xb, 1, L.Wv)
+		s.linear(l, ProjQ, s.q, s.xb, 1)
+		s.linear(l, ProjK, s.k, s.xb, 1)
+		s.linear(l, ProjV, s.v, s.xb, 1)
 		RoPE(s.q, pos, hd, c.RopeTheta)
 		RoPE(s.k, pos, hd, c.RopeTheta)
 		copy(s.keys[l][pos*kvDim:], s.k)
@@ -99,17 +175,17 @@ func (s *State) Forward(token, pos int) []float32 {
 				tensor.Axpy(att[t], s.values[l][t*kvDim+kvOff:t*kvDim+kvOff+hd], out)
 			}
 		}
-		tensor.MatMul(s.xb2, s.xb, 1, L.Wo)
+		s.linear(l, ProjO, s.xb2, s.xb, 1)
 		for i := range s.x {
 			s.x[i] += s.xb2[i]
 		}
 		RMSNorm(s.xb, s.x, L.FFNNorm, c.NormEps)
-		tensor.MatMul(s.hb, s.xb, 1, L.Gate)
-		tensor.MatMul(s.hb2, s.xb, 1, L.Up)
+		s.linear(l, ProjGate, s.hb, s.xb, 1)
+		s.linear(l, ProjUp, s.hb2, s.xb, 1)
 		for i, g := range s.hb {
 			s.hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.hb2[i]
 		}
-		tensor.MatMul(s.xb, s.hb, 1, L.Down)
+		s.linear(l, ProjDown, s.xb, s.hb, 1)
 		for i := range s.x {
 			s.x[i] += s.xb[i]
 		}

@@ -1,0 +1,617 @@
+package lora
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"orchmind/adapters"
+	"orchmind/trainer/model"
+	"orchmind/trainer/tensor"
+)
+
+// Seq is one training sequence.
+type Seq struct {
+	IDs []int
+	// Mask[i] says whether token i counts in the loss (it is predicted from
+	// IDs[:i]). Nil means every token after the first counts.
+	Mask []bool
+	// Starts are the offsets where packed examples begin (nil: one example).
+	// Attention never crosses into an earlier example and RoPE positions
+	// restart at each start, so a packed row trains exactly like its
+	// examples one by one.
+	Starts []int
+}
+
+// Engine runs the training forward and backward passes of a frozen model
+// with one trainable adapter. Gradients of the adapter's A and B accumulate
+// in Grads until ZeroGrads. An Engine is not safe for concurrent use; its
+// matrix products use all cores.
+type Engine struct {
+	m     *model.Model
+	ad    *adapters.Adapter
+	scale float32
+	pairs [][model.NumProj]*adapters.Pair
+	// Grads has the adapter's shape and holds ∂loss/∂A and ∂loss/∂B.
+	Grads *adapters.Adapter
+	grads [][model.NumProj]*adapters.Pair
+
+	// Dropout is the LoRA dropout probability on the adapter's input
+	// (PEFT's lora_dropout); it applies in Accumulate, never in Loss.
+	Dropout float32
+	// Checkpoint keeps only each layer's input during the forward pass and
+	// recomputes the layer in the backward pass: less memory, ~30% more work.
+	Checkpoint bool
+	seed, draws uint64
+
+	cos, sin []float32 // RoPE tables [SeqLen, headDim/2]
+	maxT     int
+	caches   []layerCache
+	xin      [][]float32 // per layer input (checkpoint mode)
+	x, xL    []float32
+	xf, dx   []float32
+	inv      []float32
+	dxf      []float32
+	segStart []int
+	pos      []int
+	// backward scratch
+	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
+	g, bt                                []float32
+	rows                                 []int
+	hrow, dlog                           []float32
+}
+
+type layerCache struct {
+	xin, xn1, q, k, v, ao, xmid, xn2, h1, h3, act []float32
+	inv1, inv2                                    []float32
+	p                                             []float32 // attention probabilities [heads, T, T]
+	u                                             [model.NumProj][]float32
+	drop                                          [model.NumProj][]float32 // dropout factors (0 or 1/(1-p)) of the LoRA input
+	xd                                            [model.NumProj][]float32 // dropped-out LoRA input
+}
+
+// NewEngine prepares training of ad (its A and B are updated in place by
+// the optimiser) on the frozen model m. seed drives dropout.
+func NewEngine(m *model.Model, ad *adapters.Adapter, seed uint64) (*Engine, error) {
+	if err := Check(m, ad); err != nil {
+		return nil, err
+	}
+	e := &Engine{m: m, ad: ad, scale: Scale(ad), seed: seed,
+		pairs: make([][model.NumProj]*adapters.Pair, len(m.Layers)),
+		grads: make([][model.NumProj]*adapters.Pair, len(m.Layers)),
+		Grads: &adapters.Adapter{Rank: ad.Rank, Alpha: ad.Alpha, TargetModules: ad.TargetModules, Pairs: map[adapters.Key]*adapters.Pair{}},
+	}
+	for k, p := range ad.Pairs {
+		pr, _ := projOf(k.Module)
+		e.pairs[k.Layer][pr] = p
+		g := &adapters.Pair{In: p.In, Out: p.Out, A: make([]float32, len(p.A)), B: make([]float32, len(p.B))}
+		e.grads[k.Layer][pr] = g
+		e.Grads.Pairs[k] = g
+	}
+	hd := m.HeadDim()
+	e.cos = make([]float32, m.SeqLen*hd/2)
+	e.sin = make([]float32, m.SeqLen*hd/2)
+	for pos := range m.SeqLen {
+		for i := 0; i < hd/2; i++ {
+			freq := 1 / math.Pow(float64(m.RopeTheta), float64(2*i)/float64(hd))
+			s, c := math.Sincos(float64(pos) * freq)
+			e.cos[pos*hd/2+i], e.sin[pos*hd/2+i] = float32(c), float32(s)
+		}
+	}
+	return e, nil
+}
+
+// ZeroGrads clears the accumulated gradients.
+func (e *Engine) ZeroGrads() {
+	for _, g := range e.Grads.Pairs {
+		clear(g.A)
+		clear(g.B)
+	}
+}
+
+// grow makes the buffers fit sequences of T tokens.
+func (e *Engine) grow(T int) {
+	if T <= e.maxT {
+		return
+	}
+	c, r := e.m.Config, e.ad.Rank
+	D, KV, F, H := c.Dim, c.KVDim(), c.HiddenDim, c.Heads
+	f := func(n int) []float32 { return make([]float32, n) }
+	n := len(e.m.Layers)
+	if e.Checkpoint {
+		n = 1
+		e.xin = make([][]float32, len(e.m.Layers))
+		for l := range e.xin {
+			e.xin[l] = f(T * D)
+		}
+	}
+	e.caches = make([]layerCache, n)
+	for i := range e.caches {
+		lc := &e.caches[i]
+		lc.xin, lc.xn1, lc.q, lc.ao, lc.xmid, lc.xn2 = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T*D)
+		lc.k, lc.v = f(T*KV), f(T*KV)
+		lc.h1, lc.h3, lc.act = f(T*F), f(T*F), f(T*F)
+		lc.inv1, lc.inv2 = f(T), f(T)
+		lc.p = f(H * T * T)
+		for p := range model.NumProj {
+			lc.u[p] = f(T * r)
+			if e.Dropout > 0 {
+				in := D
+				if p == model.ProjDown {
+					in = F
+				}
+				lc.drop[p], lc.xd[p] = f(T*in), f(T*in)
+			}
+		}
+	}
+	e.x, e.xL, e.xf, e.dx, e.dxf, e.inv = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T)
+	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
+	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
+	e.g, e.bt = f(T*r), f(r*max(D, F, KV))
+	e.segStart, e.pos = make([]int, T), make([]int, T)
+	e.maxT = T
+}
+
+// check validates a sequence against the model.
+func (e *Engine) check(s Seq) error {
+	T := len(s.IDs)
+	if T < 2 {
+		return fmt.Errorf("lora: a training sequence needs at least 2 tokens, got %d", T)
+	}
+	if T > e.m.SeqLen {
+		return fmt.Errorf("lora: sequence of %d tokens is longer than the model's context %d", T, e.m.SeqLen)
+	}
+	if s.Mask != nil && len(s.Mask) != T {
+		return fmt.Errorf("lora: mask has %d entries for %d tokens", len(s.Mask), T)
+	}
+	for i, id := range s.IDs {
+		if id < 0 || id >= e.m.Vocab {
+			return fmt.Errorf("lora: token %d at position %d is outside the vocabulary of %d", id, i, e.m.Vocab)
+		}
+	}
+	prev := 0
+	for i, st := range s.Starts {
+		if st < 0 || st >= T || (i > 0 && st <= prev) {
+			return fmt.Errorf("lora: example starts %v are not increasing offsets inside %d tokens", s.Starts, T)
+		}
+		prev = st
+	}
+	return nil
+}
+
+// Loss runs the forward pass only (no dropout) and returns the summed
+// cross-entropy over the counted tokens and their number.
+func (e *Engine) Loss(s Seq) (sum float64, count int, err error) {
+	if err := e.check(s); err != nil {
+		return 0, 0, err
+	}
+	e.forward(s, false)
+	sum, count = e.head(s, 0, false)
+	return sum, count, nil
+}
+
+// Accumulate runs the forward and backward passes of s and adds
+// weight·∂(summed loss)/∂θ to Grads. With weight = 1/(tokens counted in the
+// whole batch) the gradients are those of the batch's mean loss. It returns
+// the summed loss and the number of counted tokens.
+func (e *Engine) Accumulate(s Seq, weight float32) (sum float64, count int, err error) {
+	if err := e.check(s); err != nil {
+		return 0, 0, err
+	}
+	e.draws++
+	e.forward(s, true)
+	sum, count = e.head(s, weight, true)
+	if count > 0 {
+		e.backward(s)
+	}
+	return sum, count, nil
+}
+
+// Counted is the number of tokens of s that count in the loss.
+func Counted(s Seq) int {
+	n := 0
+	for i := 1; i < len(s.IDs); i++ {
+		if s.Mask == nil || s.Mask[i] {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *Engine) cache(l int) *layerCache {
+	if e.Checkpoint {
+		return &e.caches[0]
+	}
+	return &e.caches[l]
+}
+
+func (e *Engine) forward(s Seq, train bool) {
+	T := len(s.IDs)
+	e.grow(T)
+	st, k := 0, 0
+	for t := range T {
+		for k < len(s.Starts) && s.Starts[k] <= t {
+			st = s.Starts[k]
+			k++
+		}
+		e.segStart[t], e.pos[t] = st, t-st
+	}
+	D := e.m.Dim
+	for t, id := range s.IDs {
+		e.m.Embed.DequantizeRow(id, e.x[t*D:(t+1)*D])
+	}
+	for l := range e.m.Layers {
+		if e.Checkpoint {
+			copy(e.xin[l], e.x[:T*D])
+		}
+		e.forwardLayer(l, e.cache(l), e.x, T, train)
+	}
+	copy(e.xL, e.x[:T*D])
+	rmsRows(e.xf, e.inv, e.xL, e.m.FinalNorm, T, D, e.m.NormEps)
+}
+
+// forwardLayer runs block l on the residual stream x [T, D] in place,
+// keeping in c what the backward pass needs.
+func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bool) {
+	cfg := e.m.Config
+	D, F := cfg.Dim, cfg.HiddenDim
+	L := &e.m.Layers[l]
+	copy(c.xin, x[:T*D])
+	rmsRows(c.xn1, c.inv1, x, L.AttnNorm, T, D, cfg.NormEps)
+	e.linear(l, model.ProjQ, c, c.q, c.xn1, T, train)
+	e.linear(l, model.ProjK, c, c.k, c.xn1, T, train)
+	e.linear(l, model.ProjV, c, c.v, c.xn1, T, train)
+	e.rope(c.q, T, cfg.Heads, false)
+	e.rope(c.k, T, cfg.KVHeads, false)
+	e.attention(c, T)
+	out := e.tmpIn[:T*D]
+	e.linear(l, model.ProjO, c, out, c.ao, T, train)
+	for i, v := range out {
+		x[i] += v
+	}
+	copy(c.xmid, x[:T*D])
+	rmsRows(c.xn2, c.inv2, x, L.FFNNorm, T, D, cfg.NormEps)
+	e.linear(l, model.ProjGate, c, c.h1, c.xn2, T, train)
+	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
+	for i, a := range c.h1[:T*F] {
+		c.act[i] = a / (1 + float32(math.Exp(float64(-a)))) * c.h3[i]
+	}
+	e.linear(l, model.ProjDown, c, out, c.act, T, train)
+	for i, v := range out {
+		x[i] += v
+	}
+}
+
+// linear computes out = W·x + scale·B·A·drop(x) for T rows.
+func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T int, train bool) {
+	tensor.MatMul(out, in, T, e.m.Layers[l].Weight(p))
+	pair := e.pairs[l][p]
+	if pair == nil {
+		return
+	}
+	x := in[:T*pair.In]
+	if train && e.Dropout > 0 {
+		// The mask comes from a generator seeded by (seed, step, layer,
+		// projection), so recomputing a layer reproduces it exactly.
+		rng := rand.New(rand.NewPCG(e.seed^e.draws*0x9e3779b97f4a7c15, uint64(l)*16+uint64(p)))
+		keep := 1 / (1 - e.Dropout)
+		drop, xd := c.drop[p][:len(x)], c.xd[p][:len(x)]
+		for i, v := range x {
+			if rng.Float32() < e.Dropout {
+				drop[i], xd[i] = 0, 0
+			} else {
+				drop[i], xd[i] = keep, v*keep
+			}
+		}
+		x = xd
+	}
+	u := c.u[p][:T*e.ad.Rank]
+	loraDown(u, x, T, pair.A, e.ad.Rank, pair.In)
+	loraUp(out, u, T, pair.B, e.ad.Rank, pair.Out, e.scale)
+}
+
+// rope rotates the heads of x [T, heads·headDim] to their positions
+// (interleaved pairs, as model.RoPE), or back when inverse is set.
+func (e *Engine) rope(x []float32, T, heads int, inverse bool) {
+	hd := e.m.HeadDim()
+	half := hd / 2
+	for t := range T {
+		cs := e.cos[e.pos[t]*half : (e.pos[t]+1)*half]
+		sn := e.sin[e.pos[t]*half : (e.pos[t]+1)*half]
+		row := x[t*heads*hd : (t+1)*heads*hd]
+		for h := range heads {
+			v := row[h*hd : (h+1)*hd]
+			for i := range half {
+				c, s := cs[i], sn[i]
+				if inverse {
+					s = -s
+				}
+				a, b := v[2*i], v[2*i+1]
+				v[2*i] = a*c - b*s
+				v[2*i+1] = a*s + b*c
+			}
+		}
+	}
+}
+
+// attention computes c.ao from c.q, c.k, c.v with a causal mask that also
+// stops at example boundaries, keeping the probabilities in c.p.
+func (e *Engine) attention(c *layerCache, T int) {
+	cfg := e.m.Config
+	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
+	group := H / cfg.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	parallelFor(H, H*T*T*hd, func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			g := h / group
+			for t := range T {
+				q := c.q[t*D+h*hd : t*D+(h+1)*hd]
+				p := c.p[(h*T+t)*T : (h*T+t+1)*T]
+				s0 := e.segStart[t]
+				for s := s0; s <= t; s++ {
+					p[s] = dot(q, c.k[s*KV+g*hd:s*KV+(g+1)*hd]) * scale
+				}
+				model.Softmax(p[s0 : t+1])
+				out := c.ao[t*D+h*hd : t*D+(h+1)*hd]
+				clear(out)
+				for s := s0; s <= t; s++ {
+					axpy(p[s], c.v[s*KV+g*hd:s*KV+(g+1)*hd], out)
+				}
+			}
+		}
+	})
+}
+
+// head computes the masked cross-entropy of the next-token predictions.
+// With grad set it also writes ∂(weight·sum)/∂xf into e.dxf.
+func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
+	T, D, V := len(s.IDs), e.m.Dim, e.m.Vocab
+	e.rows = e.rows[:0]
+	for t := 0; t+1 < T; t++ {
+		if s.Mask == nil || s.Mask[t+1] {
+			e.rows = append(e.rows, t)
+		}
+	}
+	if grad {
+		clear(e.dxf[:T*D])
+	}
+	const chunk = 32
+	if len(e.hrow) < chunk*D {
+		e.hrow, e.dlog = make([]float32, chunk*D), make([]float32, chunk*V)
+	}
+	var sum float64
+	for c0 := 0; c0 < len(e.rows); c0 += chunk {
+		rows := e.rows[c0:min(c0+chunk, len(e.rows))]
+		n := len(rows)
+		for i, t := range rows {
+			copy(e.hrow[i*D:(i+1)*D], e.xf[t*D:(t+1)*D])
+		}
+		logits := e.dlog[:n*V]
+		tensor.MatMul(logits, e.hrow[:n*D], n, e.m.Output)
+		for i, t := range rows {
+			lg := logits[i*V : (i+1)*V]
+			target := s.IDs[t+1]
+			mx := lg[0]
+			for _, v := range lg {
+				mx = max(mx, v)
+			}
+			var z float64
+			for _, v := range lg {
+				z += math.Exp(float64(v - mx))
+			}
+			lse := float64(mx) + math.Log(z)
+			sum += lse - float64(lg[target])
+			if grad {
+				for j, v := range lg {
+					lg[j] = weight * float32(math.Exp(float64(v)-lse))
+				}
+				lg[target] -= weight
+			}
+		}
+		if grad {
+			tensor.MatMulT(e.hrow[:n*D], logits, n, e.m.Output)
+			for i, t := range rows {
+				copy(e.dxf[t*D:(t+1)*D], e.hrow[i*D:(i+1)*D])
+			}
+		}
+	}
+	return sum, len(e.rows)
+}
+
+func (e *Engine) backward(s Seq) {
+	T := len(s.IDs)
+	cfg := e.m.Config
+	D, KV, F := cfg.Dim, cfg.KVDim(), cfg.HiddenDim
+	dx := e.dx[:T*D]
+	clear(dx)
+	rmsBack(dx, e.dxf, e.xL, e.m.FinalNorm, e.inv, T, D)
+	for l := len(e.m.Layers) - 1; l >= 0; l-- {
+		c := e.cache(l)
+		L := &e.m.Layers[l]
+		if e.Checkpoint {
+			x := e.xL[:T*D] // free now: the head is done
+			copy(x, e.xin[l])
+			e.forwardLayer(l, c, x, T, true)
+		}
+		// MLP: x += Down(silu(Gate·xn2) ⊙ Up·xn2)
+		dAct, dH3 := e.dAct[:T*F], e.dH3[:T*F]
+		e.linearBack(l, model.ProjDown, c, dAct, dx, c.act, T, false)
+		for i, a := range c.h1[:T*F] {
+			sg := 1 / (1 + float32(math.Exp(float64(-a))))
+			d := dAct[i]
+			dH3[i] = d * a * sg
+			dAct[i] = d * c.h3[i] * sg * (1 + a*(1-sg))
+		}
+		dXn := e.dXn[:T*D]
+		e.linearBack(l, model.ProjGate, c, dXn, dAct, c.xn2, T, false)
+		e.linearBack(l, model.ProjUp, c, dXn, dH3, c.xn2, T, true)
+		rmsBack(dx, dXn, c.xmid, L.FFNNorm, c.inv2, T, D)
+		// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
+		dAo := e.dAo[:T*D]
+		e.linearBack(l, model.ProjO, c, dAo, dx, c.ao, T, false)
+		dq, dk, dv := e.dq[:T*D], e.dk[:T*KV], e.dv[:T*KV]
+		e.attentionBack(c, T, dAo, dq, dk, dv)
+		e.rope(dq, T, cfg.Heads, true)
+		e.rope(dk, T, cfg.KVHeads, true)
+		e.linearBack(l, model.ProjQ, c, dXn, dq, c.xn1, T, false)
+		e.linearBack(l, model.ProjK, c, dXn, dk, c.xn1, T, true)
+		e.linearBack(l, model.ProjV, c, dXn, dv, c.xn1, T, true)
+		rmsBack(dx, dXn, c.xin, L.AttnNorm, c.inv1, T, D)
+	}
+}
+
+// linearBack writes (or adds, with add) the input gradient of projection p
+// for output gradient dy into din, and accumulates the LoRA gradients.
+func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []float32, T int, add bool) {
+	W := e.m.Layers[l].Weight(p)
+	if add {
+		tmp := e.tmpIn[:T*W.Cols]
+		tensor.MatMulT(tmp, dy, T, W)
+		for i, v := range tmp {
+			din[i] += v
+		}
+	} else {
+		tensor.MatMulT(din, dy, T, W)
+	}
+	pair := e.pairs[l][p]
+	if pair == nil {
+		return
+	}
+	gp := e.grads[l][p]
+	r, in_, out, s := e.ad.Rank, pair.In, pair.Out, e.scale
+	x := in[:T*in_]
+	if e.Dropout > 0 {
+		x = c.xd[p][:T*in_]
+	}
+	u := c.u[p][:T*r]
+	// Bᵀ as [r, out] so g = dy·B is a set of dot products.
+	bt := e.bt[:r*out]
+	for o := range out {
+		for j := range r {
+			bt[j*out+o] = pair.B[o*r+j]
+		}
+	}
+	g := e.g[:T*r]
+	parallelFor(T, T*r*out, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			for j := range r {
+				g[t*r+j] = dot(dy[t*out:(t+1)*out], bt[j*out:(j+1)*out])
+			}
+		}
+	})
+	// ∂B[o, j] += s·Σ_t dy[t, o]·u[t, j]
+	parallelFor(out, T*r*out, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			gb := gp.B[o*r : (o+1)*r]
+			for t := range T {
+				if d := dy[t*out+o]; d != 0 {
+					axpy(s*d, u[t*r:(t+1)*r], gb)
+				}
+			}
+		}
+	})
+	// ∂A[j, i] += s·Σ_t g[t, j]·x[t, i]
+	parallelFor(r, T*r*in_, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			ga := gp.A[j*in_ : (j+1)*in_]
+			for t := range T {
+				if v := g[t*r+j]; v != 0 {
+					axpy(s*v, x[t*in_:(t+1)*in_], ga)
+				}
+			}
+		}
+	})
+	// ∂x[t, i] += s·Σ_j g[t, j]·A[j, i] (· the dropout factor)
+	parallelFor(T, T*r*in_, func(lo, hi int) {
+		row := make([]float32, in_)
+		for t := lo; t < hi; t++ {
+			clear(row)
+			for j := range r {
+				axpy(s*g[t*r+j], pair.A[j*in_:(j+1)*in_], row)
+			}
+			if e.Dropout > 0 {
+				drop := c.drop[p][t*in_ : (t+1)*in_]
+				for i := range row {
+					row[i] *= drop[i]
+				}
+			}
+			axpy(1, row, din[t*in_:(t+1)*in_])
+		}
+	})
+}
+
+// attentionBack turns the gradient of the attention output into gradients
+// of the (rotated) queries, keys and values.
+func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) {
+	cfg := e.m.Config
+	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
+	group := H / cfg.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	clear(dq)
+	clear(dk)
+	clear(dv)
+	// Work is split by key/value head: the query heads of a group all add
+	// into the same dk and dv, so they stay on one goroutine.
+	parallelFor(cfg.KVHeads, H*T*T*hd, func(lo, hi int) {
+		dp := make([]float32, T)
+		for g := lo; g < hi; g++ {
+			for h := g * group; h < (g+1)*group; h++ {
+				for t := range T {
+					s0 := e.segStart[t]
+					p := c.p[(h*T+t)*T : (h*T+t+1)*T]
+					do := dAo[t*D+h*hd : t*D+(h+1)*hd]
+					var sum float32
+					for s := s0; s <= t; s++ {
+						vs := c.v[s*KV+g*hd : s*KV+(g+1)*hd]
+						dp[s] = dot(do, vs)
+						sum += p[s] * dp[s]
+						axpy(p[s], do, dv[s*KV+g*hd:s*KV+(g+1)*hd])
+					}
+					q := c.q[t*D+h*hd : t*D+(h+1)*hd]
+					dqt := dq[t*D+h*hd : t*D+(h+1)*hd]
+					for s := s0; s <= t; s++ {
+						ds := p[s] * (dp[s] - sum) * scale
+						if ds == 0 {
+							continue
+						}
+						axpy(ds, c.k[s*KV+g*hd:s*KV+(g+1)*hd], dqt)
+						axpy(ds, q, dk[s*KV+g*hd:s*KV+(g+1)*hd])
+					}
+				}
+			}
+		}
+	})
+}
+
+// rmsRows normalises the T rows of x [T, D] into out, keeping 1/rms in inv.
+func rmsRows(out, inv, x, w []float32, T, D int, eps float32) {
+	for t := range T {
+		xr := x[t*D : (t+1)*D]
+		var ss float32
+		for _, v := range xr {
+			ss += v * v
+		}
+		r := float32(1 / math.Sqrt(float64(ss/float32(D)+eps)))
+		inv[t] = r
+		or := out[t*D : (t+1)*D]
+		for i, v := range xr {
+			or[i] = w[i] * (r * v)
+		}
+	}
+}
+
+// rmsBack adds to dx the input gradient of RMSNorm for output gradient dy.
+func rmsBack(dx, dy, x, w, inv []float32, T, D int) {
+	for t := range T {
+		xr, dr, r := x[t*D:(t+1)*D], dy[t*D:(t+1)*D], inv[t]
+		var sum float32
+		for i, v := range xr {
+			sum += w[i] * dr[i] * v
+		}
+		coef := r * r * r * sum / float32(D)
+		o := dx[t*D : (t+1)*D]
+		for i, v := range xr {
+			o[i] += r*w[i]*dr[i] - coef*v
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package lora
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"orchmind/adapters"
+	"orchmind/trainer/model"
+	"orchmind/trainer/quant"
+	"orchmind/trainer/tensor"
+)
+
+// randomModel builds a small Llama with random weights held as typ.
+func randomModel(t testing.TB, c model.Config, typ quant.Type, seed uint64) *model.Model {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	vec := func(n int, s float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * s)
+		}
+		return v
+	}
+	mat := func(rows, cols int) *tensor.Matrix {
+		m, err := tensor.Quantized(model.StorageType(typ, cols), rows, cols, vec(rows*cols, 1/math.Sqrt(float64(cols))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	norm := func() []float32 {
+		v := vec(c.Dim, 0.1)
+		for i := range v {
+			v[i]++
+		}
+		return v
+	}
+	m := &model.Model{Config: c, Layers: make([]model.Layer, c.Layers)}
+	m.Embed = mat(c.Vocab, c.Dim)
+	for l := range m.Layers {
+		m.Layers[l] = model.Layer{AttnNorm: norm(), FFNNorm: norm(),
+			Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim), Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim),
+			Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+	}
+	m.FinalNorm = norm()
+	m.Output = m.Embed
+	if !c.SharedClassifier {
+		m.Output = mat(c.Vocab, c.Dim)
+	}
+	return m
+}
+
+var tiny = model.Config{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 19, SeqLen: 32,
+	NormEps: 1e-5, RopeTheta: 10000}
+
+// randomAdapter has non-zero B so every gradient is exercised.
+func randomAdapter(t testing.TB, m *model.Model, rank int, seed uint64) *adapters.Adapter {
+	t.Helper()
+	a, err := New(m, rank, float32(2*rank), nil, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for _, p := range a.Pairs {
+		for i := range p.B {
+			p.B[i] = float32(rng.NormFloat64() * 0.2)
+		}
+	}
+	return a
+}
+
+func randomSeq(n, vocab int, seed uint64) Seq {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	s := Seq{IDs: make([]int, n), Mask: make([]bool, n)}
+	for i := range s.IDs {
+		s.IDs[i] = rng.IntN(vocab)
+		s.Mask[i] = i > n/3 // an "answer" after a prompt
+	}
+	return s
+}
+
+// TestGradientsMatchFiniteDifferences checks every LoRA gradient entry of a
+// small model against central finite differences of the loss.
+func TestGradientsMatchFiniteDifferences(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		shared     bool
+		checkpoint bool
+		starts     []int
+	}{
+		{"untied", false, false, nil},
+		{"tied+checkpoint", true, true, nil},
+		{"packed", false, false, []int{0, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tiny
+			c.SharedClassifier = tc.shared
+			m := randomModel(t, c, quant.F32, 7)
+			a := randomAdapter(t, m, 3, 11)
+			e, err := NewEngine(m, a, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Checkpoint = tc.checkpoint
+			s := randomSeq(12, c.Vocab, 5)
+			s.Starts = tc.starts
+			n := Counted(s)
+			if _, _, err := e.Accumulate(s, 1/float32(n)); err != nil {
+				t.Fatal(err)
+			}
+			loss := func() float64 {
+				sum, cnt, err := e.Loss(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sum / float64(cnt)
+			}
+			const h = 1e-2
+			var worst float64
+			checked := 0
+			for k, p := range a.Pairs {
+				g := e.Grads.Pairs[k]
+				for _, v := range [2][2][]float32{{p.A, g.A}, {p.B, g.B}} {
+					w, gr := v[0], v[1]
+					for i := 0; i < len(w); i += 7 {
+						old := w[i]
+						w[i] = old + h
+						up := loss()
+						w[i] = old - h
+						down := loss()
+						w[i] = old
+						fd := (up - down) / (2 * h)
+						diff := math.Abs(fd - float64(gr[i]))
+						tol := 2e-3 + 2e-2*math.Abs(fd)
+						if diff > tol {
+							t.Errorf("%d/%s [%d]: backward %.6g, finite differences %.6g", k.Layer, k.Module, i, gr[i], fd)
+						}
+						worst = max(worst, diff)
+						checked++
+					}
+				}
+			}
+			t.Logf("%d entries checked, worst absolute difference %.2g", checked, worst)
+		})
+	}
+}
+
+// TestEngineMatchesInference checks that the training forward pass and the
+// inference path (model.State with a plugged adapter) agree on the loss.
+func TestEngineMatchesInference(t *testing.T) {
+	c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 32, NormEps: 1e-5, RopeTheta: 10000}
+	for _, typ := range []quant.Type{quant.F32, quant.Q8_0, quant.Q4_0} {
+		m := randomModel(t, c, typ, 3)
+		a := randomAdapter(t, m, 4, 4)
+		e, err := NewEngine(m, a, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := randomSeq(20, c.Vocab, 9)
+		s.Mask = nil
+		sum, n, err := e.Loss(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plug, err := NewPlug(m, Weighted{a, 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := m.NewState()
+		st.SetDelta(plug)
+		var ref float64
+		for pos := 0; pos+1 < len(s.IDs); pos++ {
+			lg := st.Forward(s.IDs[pos], pos)
+			mx := lg[0]
+			for _, v := range lg {
+				mx = max(mx, v)
+			}
+			var z float64
+			for _, v := range lg {
+				z += math.Exp(float64(v - mx))
+			}
+			ref += float64(mx) + math.Log(z) - float64(lg[s.IDs[pos+1]])
+		}
+		if n != len(s.IDs)-1 || math.Abs(sum-ref) > 1e-4*math.Abs(ref) {
+			t.Errorf("%s: engine loss %.7g over %d tokens, inference %.7g", typ, sum, n, ref)
+		}
+	}
+}
+
+// TestPackedEqualsSeparate: a packed row gives the same loss and gradients
+// as its examples run one by one.
+func TestPackedEqualsSeparate(t *testing.T) {
+	m := randomModel(t, tiny, quant.F32, 1)
+	a := randomAdapter(t, m, 2, 2)
+	e1, _ := NewEngine(m, a, 1)
+	e2, _ := NewEngine(m, a, 1)
+	x, y := randomSeq(7, tiny.Vocab, 1), randomSeq(9, tiny.Vocab, 2)
+	x.Mask[0], y.Mask[0] = false, false
+	packed := Seq{IDs: append(append([]int{}, x.IDs...), y.IDs...), Mask: append(append([]bool{}, x.Mask...), y.Mask...), Starts: []int{0, 7}}
+	s1, n1, _ := e1.Accumulate(packed, 1)
+	sx, nx, _ := e2.Accumulate(x, 1)
+	sy, ny, _ := e2.Accumulate(y, 1)
+	if n1 != nx+ny || math.Abs(s1-(sx+sy)) > 1e-4 {
+		t.Fatalf("packed loss %g (%d tokens), separate %g (%d)", s1, n1, sx+sy, nx+ny)
+	}
+	for k, g := range e1.Grads.Pairs {
+		h := e2.Grads.Pairs[k]
+		for i := range g.A {
+			if math.Abs(float64(g.A[i]-h.A[i])) > 1e-4 {
+				t.Fatalf("%v A[%d]: packed %g, separate %g", k, i, g.A[i], h.A[i])
+			}
+		}
+	}
+}
+
+// TestDropoutCheckpointReproducible: with dropout, recomputing layers in
+// the backward pass must reproduce the same masks, so gradients equal the
+// stored-activation path.
+func TestDropoutCheckpointReproducible(t *testing.T) {
+	m := randomModel(t, tiny, quant.F32, 1)
+	a := randomAdapter(t, m, 2, 2)
+	s := randomSeq(10, tiny.Vocab, 4)
+	var gs [2]*adapters.Adapter
+	for i, ck := range []bool{false, true} {
+		e, _ := NewEngine(m, a, 42)
+		e.Dropout, e.Checkpoint = 0.3, ck
+		if _, _, err := e.Accumulate(s, 1); err != nil {
+			t.Fatal(err)
+		}
+		gs[i] = e.Grads
+	}
+	for k, g := range gs[0].Pairs {
+		h := gs[1].Pairs[k]
+		for i := range g.B {
+			if g.B[i] != h.B[i] {
+				t.Fatalf("%v B[%d]: %g vs %g", k, i, g.B[i], h.B[i])
+			}
+		}
+	}
+	if GradNorm(gs[0]) == 0 {
+		t.Fatal("zero gradients")
+	}
+}
+
+func TestNewStartsAtBase(t *testing.T) {
+	m := randomModel(t, tiny, quant.F32, 1)
+	a, err := New(m, 8, 16, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Pairs) != 7*tiny.Layers {
+		t.Fatalf("%d pairs", len(a.Pairs))
+	}
+	for k, p := range a.Pairs {
+		bound := float32(1 / math.Sqrt(float64(p.In)))
+		for _, v := range p.A {
+			if v < -bound || v > bound {
+				t.Fatalf("%v: A value %g outside ±%g", k, v, bound)
+			}
+		}
+		for _, v := range p.B {
+			if v != 0 {
+				t.Fatalf("%v: B must start at zero", k)
+			}
+		}
+	}
+	bad := *a
+	bad.Pairs = map[adapters.Key]*adapters.Pair{{Layer: 5, Module: adapters.Q}: a.Pairs[adapters.Key{Layer: 0, Module: adapters.Q}]}
+	if err := Check(m, &bad); err == nil {
+		t.Fatal("an adapter for a deeper model was accepted")
+	}
+}
+
+func TestAdamWMatchesTorchFormula(t *testing.T) {
+	// One parameter, two steps, computed by hand from torch's AdamW.
+	a := &adapters.Adapter{Rank: 1, Alpha: 1, Pairs: map[adapters.Key]*adapters.Pair{{Layer: 0, Module: adapters.Q}: {In: 1, Out: 1, A: []float32{1}, B: []float32{0}}}}
+	g := &adapters.Adapter{Rank: 1, Alpha: 1, Pairs: map[adapters.Key]*adapters.Pair{{Layer: 0, Module: adapters.Q}: {In: 1, Out: 1, A: []float32{0.5}, B: []float32{0}}}}
+	o := NewAdamW(a)
+	o.WeightDecay = 0.01
+	w := 1.0
+	m, v := 0.0, 0.0
+	for step := 1; step <= 2; step++ {
+		if err := o.Update(a, g, 0.1); err != nil {
+			t.Fatal(err)
+		}
+		w *= 1 - 0.1*0.01
+		m = 0.9*m + 0.1*0.5
+		v = 0.999*v + 0.001*0.25
+		w -= 0.1 / (1 - math.Pow(0.9, float64(step))) * m / (math.Sqrt(v)/math.Sqrt(1-math.Pow(0.999, float64(step))) + 1e-8)
+	}
+	if got := a.Pairs[adapters.Key{Layer: 0, Module: adapters.Q}].A[0]; math.Abs(float64(got)-w) > 1e-5 {
+		t.Fatalf("AdamW gave %g, torch's formula %g", got, w)
+	}
+}
+
+func TestLRSchedule(t *testing.T) {
+	for _, c := range []struct {
+		step, warm, total int
+		want              float64
+	}{{0, 10, 100, 0}, {5, 10, 100, 0.5}, {10, 10, 100, 1}, {55, 10, 100, 0.5}, {100, 10, 100, 0}, {0, 0, 10, 1}} {
+		if got := LR(1, c.step, c.warm, c.total); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("LR(step %d, warm-up %d, total %d) = %g, want %g", c.step, c.warm, c.total, got, c.want)
+		}
+	}
+}
+
+func BenchmarkTrainStep(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		c    model.Config
+		typ  quant.Type
+	}{
+		{"stories15M-dims/q8_0", model.Config{Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, Vocab: 32000, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}, quant.Q8_0},
+		{"stories15M-dims/q4_0", model.Config{Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, Vocab: 32000, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}, quant.Q4_0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := randomModel(b, bc.c, bc.typ, 1)
+			a, _ := New(m, 16, 32, nil, 1)
+			e, _ := NewEngine(m, a, 1)
+			s := randomSeq(256, bc.c.Vocab, 1)
+			s.Mask = nil
+			b.ResetTimer()
+			for range b.N {
+				if _, _, err := e.Accumulate(s, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
