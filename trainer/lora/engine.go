@@ -41,7 +41,7 @@ type Engine struct {
 	Dropout float32
 	// Checkpoint keeps only each layer's input during the forward pass and
 	// recomputes the layer in the backward pass: less memory, ~30% more work.
-	Checkpoint bool
+	Checkpoint  bool
 	seed, draws uint64
 
 	cos, sin []float32 // RoPE tables [SeqLen, headDim/2]
@@ -56,9 +56,9 @@ type Engine struct {
 	pos      []int
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
-	g, bt                                []float32
-	rows                                 []int
-	hrow, dlog                           []float32
+	g, bt                                  []float32
+	rows                                   []int
+	hrow, dlog                             []float32
 }
 
 type layerCache struct {
