@@ -1,8 +1,11 @@
 package tensor
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
+
+	"orchmind/trainer/quant"
 )
 
 // minParallelWork is the number of multiply-adds below which a matmul runs
@@ -11,38 +14,146 @@ const minParallelWork = 1 << 16
 
 // MatMul computes out[n×Rows] = x[n×Cols]·Wᵀ (a linear layer applied to n
 // input vectors). It is the hot path of inference and training. Output rows
-// of W are split across GOMAXPROCS workers; each dequantizes a row of W once
-// and takes its dot product with all n inputs. Each output element is
-// computed by exactly one worker in a fixed order, so results do not depend
-// on the number of workers.
-func MatMul(out, x []float32, n int, w *Matrix) {
-	parallelRows(w.Rows, w.Rows*w.Cols*n, func(lo, hi int) {
-		row := make([]float32, w.Cols)
+// of W are split across GOMAXPROCS workers. For one input vector each worker
+// takes fused dot products straight from the stored (quantized) rows; for
+// several, it dequantizes a row of W once and takes its dot product with all
+// n inputs, four at a time. Each output element is computed by exactly one
+// worker in a fixed order, so results do not depend on the number of workers.
+//
+// The kernels are SIMD assembly where the CPU supports it (see [SIMD]) and
+// plain Go elsewhere. MatMul panics if out, x or w.Data are shorter than the
+// shapes require, as slice indexing would.
+func MatMul(out, x []float32, n int, w *Matrix) { matMul(active, out, x, n, w) }
+
+// MatMulT computes out[n×Cols] = dy[n×Rows]·W (the input gradient of a
+// linear layer), overwriting out. For n == 1 the columns are split across
+// workers (each adds every row's contribution to its own columns, fused with
+// dequantization); otherwise the n rows of dy are. Either way each output
+// element is summed by one worker in row order, so results do not depend on
+// the number of workers. It panics on short slices as [MatMul] does.
+func MatMulT(out, dy []float32, n int, w *Matrix) { matMulT(active, out, dy, n, w) }
+
+// Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long).
+func Dot(a, b []float32) float32 { return active.dot(a, b) }
+
+// Axpy computes y[i] += alpha·x[i] over len(x) elements (y must be at least
+// as long).
+func Axpy(alpha float32, x, y []float32) { active.axpy(alpha, x, y) }
+
+// checkShapes panics with a clear message when slices are too short for the
+// shapes: the assembly kernels must never be handed short slices.
+func checkShapes(op string, out, in []float32, nOut, nIn, n int, w *Matrix) int {
+	rb, err := quant.RowBytes(w.Type, w.Cols)
+	if err != nil {
+		panic(fmt.Sprintf("tensor.%s: invalid matrix: %v", op, err))
+	}
+	switch {
+	case n < 0 || w.Rows < 0:
+		panic(fmt.Sprintf("tensor.%s: negative size (n=%d, rows=%d)", op, n, w.Rows))
+	case len(w.Data) < w.Rows*rb:
+		panic(fmt.Sprintf("tensor.%s: %s matrix %d×%d has %d bytes, needs %d", op, w.Type, w.Rows, w.Cols, len(w.Data), w.Rows*rb))
+	case len(in) < n*nIn:
+		panic(fmt.Sprintf("tensor.%s: input has %d values, needs %d (n=%d × %d)", op, len(in), n*nIn, n, nIn))
+	case len(out) < n*nOut:
+		panic(fmt.Sprintf("tensor.%s: output has %d values, needs %d (n=%d × %d)", op, len(out), n*nOut, n, nOut))
+	}
+	return rb
+}
+
+// dequantizer returns the row dequantization function of k for type t.
+func (k *kernels) dequantizer(t quant.Type) func(dst []float32, row []byte) {
+	if f := k.rows[t].dequant; f != nil {
+		return f
+	}
+	return func(dst []float32, row []byte) {
+		if err := quant.Dequantize(t, row, dst); err != nil {
+			panic(err) // sizes were checked by checkShapes
+		}
+	}
+}
+
+func matMul(k *kernels, out, x []float32, n int, w *Matrix) {
+	rb := checkShapes("MatMul", out, x, w.Rows, w.Cols, n, w)
+	rows, cols := w.Rows, w.Cols
+	if n == 0 || rows == 0 {
+		return
+	}
+	if cols == 0 {
+		clear(out[:n*rows])
+		return
+	}
+	if fused := k.rows[w.Type].dot; fused != nil && n < 4 {
+		parallelRows(rows, rows*cols*n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				wr := w.Data[r*rb : (r+1)*rb]
+				for i := 0; i < n; i++ {
+					out[i*rows+r] = fused(x[i*cols:(i+1)*cols], wr)
+				}
+			}
+		})
+		return
+	}
+	deq := k.dequantizer(w.Type)
+	parallelRows(rows, rows*cols*n, func(lo, hi int) {
+		row := make([]float32, cols)
+		var o [4]float32
 		for r := lo; r < hi; r++ {
-			w.DequantizeRow(r, row)
-			for i := 0; i < n; i++ {
-				out[i*w.Rows+r] = Dot(row, x[i*w.Cols:(i+1)*w.Cols])
+			deq(row, w.Data[r*rb:(r+1)*rb])
+			i := 0
+			for ; i+4 <= n; i += 4 {
+				k.dot4(row, x[i*cols:(i+4)*cols], cols, &o)
+				for j, v := range o {
+					out[(i+j)*rows+r] = v
+				}
+			}
+			for ; i < n; i++ {
+				out[i*rows+r] = k.dot(row, x[i*cols:(i+1)*cols])
 			}
 		}
 	})
 }
 
-// MatMulT computes out[n×Cols] = dy[n×Rows]·W (the input gradient of a
-// linear layer), overwriting out. Work is split over the n rows of dy, so
-// each worker owns its output rows and the summation order is fixed.
-func MatMulT(out, dy []float32, n int, w *Matrix) {
-	clear(out[:n*w.Cols])
-	if n == 1 {
-		MatMulTRef(out, dy, n, w)
+func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
+	rb := checkShapes("MatMulT", out, dy, w.Cols, w.Rows, n, w)
+	rows, cols := w.Rows, w.Cols
+	clear(out[:n*cols])
+	if n == 0 || rows == 0 || cols == 0 {
 		return
 	}
-	parallelRows(n, w.Rows*w.Cols*n, func(lo, hi int) {
-		row := make([]float32, w.Cols)
-		for r := 0; r < w.Rows; r++ {
-			w.DequantizeRow(r, row)
+	rk := k.rows[w.Type]
+	deq := k.dequantizer(w.Type)
+	if n == 1 {
+		// Split the columns, in whole blocks, across workers.
+		bs, bb := w.Type.BlockSize(), w.Type.BlockBytes()
+		parallelRows(cols/bs, rows*cols, func(lo, hi int) {
+			o := out[lo*bs : hi*bs]
+			var tmp []float32
+			if rk.axpy == nil {
+				tmp = make([]float32, len(o))
+			}
+			for r := 0; r < rows; r++ {
+				g := dy[r]
+				if g == 0 {
+					continue
+				}
+				seg := w.Data[r*rb+lo*bb : r*rb+hi*bb]
+				if rk.axpy != nil {
+					rk.axpy(g, seg, o)
+					continue
+				}
+				deq(tmp, seg)
+				k.axpy(g, tmp, o)
+			}
+		})
+		return
+	}
+	parallelRows(n, rows*cols*n, func(lo, hi int) {
+		row := make([]float32, cols)
+		for r := 0; r < rows; r++ {
+			deq(row, w.Data[r*rb:(r+1)*rb])
 			for i := lo; i < hi; i++ {
-				if g := dy[i*w.Rows+r]; g != 0 {
-					Axpy(g, row, out[i*w.Cols:(i+1)*w.Cols])
+				if g := dy[i*rows+r]; g != 0 {
+					k.axpy(g, row, out[i*cols:(i+1)*cols])
 				}
 			}
 		}
@@ -70,30 +181,4 @@ func parallelRows(rows, work int, f func(lo, hi int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-// Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long),
-// accumulated in four independent lanes.
-func Dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// Axpy computes y[i] += alpha·x[i] over len(x) elements.
-func Axpy(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
-	}
 }

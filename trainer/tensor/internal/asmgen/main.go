@@ -1,0 +1,538 @@
+// Command asmgen generates orchmind's amd64 matmul kernels
+// (trainer/tensor/kernels_amd64.s and its Go declarations) with avo.
+//
+// It is its own Go module so that the orchmind module does not depend on avo;
+// the generated files are committed. Regenerate with `go generate` in
+// trainer/tensor (see gen.go there).
+//
+// Every kernel takes raw pointers and counts; the Go wrappers in
+// trainer/tensor/simd_amd64.go check slice lengths before calling, so the
+// assembly never reads or writes outside the caller's slices.
+//
+// Two families are generated: AVX2 (with FMA and F16C, 256-bit vectors, any
+// x86-64 since Haswell/Zen) and AVX-512 (F+BW+VL, 512-bit vectors).
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Byte layouts of the ggml blocks (trainer/quant).
+const (
+	qk        = 32       // values per block
+	q8Bytes   = 2 + qk   // Q8_0: f16 scale, 32 int8
+	q4Bytes   = 2 + qk/2 // Q4_0: f16 scale, 16 bytes of nibbles
+	f32Bytes  = 4
+	f16Bytes  = 2
+	ymmFloats = 8
+)
+
+// isa describes one vector width: the register constructor and the suffix
+// of the generated function names.
+type isa struct {
+	suffix string
+	lanes  int // float32 lanes per vector
+	vec    func() reg.VecVirtual
+}
+
+var (
+	avx2   = isa{suffix: "AVX2", lanes: 8, vec: YMM}
+	avx512 = isa{suffix: "AVX512", lanes: 16, vec: ZMM}
+)
+
+func main() {
+	for _, s := range []isa{avx2, avx512} {
+		dotF32(s)
+		axpyF32(s)
+		dotF16(s)
+		dequantF16(s)
+		dotQ8(s)
+		dequantQ8(s)
+		axpyQ8(s)
+		dotQ4(s)
+		dequantQ4(s)
+		axpyQ4(s)
+		dot4F32(s)
+	}
+	cpuid()
+	Generate()
+}
+
+// hsum reduces the float32 lanes of v to one value and stores it as the
+// function's float32 result.
+func hsum(s isa, v reg.VecVirtual) {
+	x := v.AsX()
+	if s.lanes == 16 {
+		hi := YMM()
+		VEXTRACTF64X4(U8(1), v, hi)
+		VADDPS(hi, v.AsY(), hi)
+		x = hi.AsX()
+		t := XMM()
+		VEXTRACTF128(U8(1), hi, t)
+		VADDPS(t, x, x)
+	} else {
+		t := XMM()
+		VEXTRACTF128(U8(1), v, t)
+		VADDPS(t, x, x)
+	}
+	t := XMM()
+	VMOVHLPS(x, x, t)
+	VADDPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VADDSS(t, x, x)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// zero clears the vector registers vs.
+func zero(vs ...reg.VecVirtual) {
+	for _, v := range vs {
+		if v.Size() == 64 {
+			VPXORD(v, v, v)
+		} else {
+			VXORPS(v, v, v)
+		}
+	}
+}
+
+// scale loads the f16 scale at w+off and broadcasts it as float32 into a
+// new vector.
+func scale(s isa, w reg.Register, off int) reg.VecVirtual {
+	d := s.vec()
+	if s.lanes == 16 {
+		hy := YMM()
+		VPBROADCASTW(Mem{Base: w, Disp: off}, hy)
+		VCVTPH2PS(hy, d)
+		return d
+	}
+	h := XMM()
+	VPBROADCASTW(Mem{Base: w, Disp: off}, h)
+	VCVTPH2PS(h, d)
+	return d
+}
+
+// q8Floats converts the 32 int8 of the Q8_0 block at w+off to float32
+// vectors (4 YMM or 2 ZMM), in value order.
+func q8Floats(s isa, w reg.Register, off int) []reg.VecVirtual {
+	var out []reg.VecVirtual
+	for i := 0; i < qk; i += s.lanes {
+		v := s.vec()
+		VPMOVSXBD(Mem{Base: w, Disp: off + 2 + i}, v)
+		VCVTDQ2PS(v, v)
+		out = append(out, v)
+	}
+	return out
+}
+
+// q4Floats converts the 32 nibbles of the Q4_0 block at w+off to float32
+// vectors holding q−8, in value order (low nibbles are values 0..15, high
+// nibbles 16..31). eight is a vector of int32 8s, mask of int32 0x0f.
+func q4Floats(s isa, w reg.Register, off int, eight, mask reg.VecVirtual) []reg.VecVirtual {
+	var lo, hi []reg.VecVirtual
+	for i := 0; i < qk/2; i += s.lanes {
+		b := s.vec()
+		VPMOVZXBD(Mem{Base: w, Disp: off + 2 + i}, b)
+		l, h := s.vec(), s.vec()
+		VPSRLD(U8(4), b, h)
+		and(s, mask, b, l)
+		for _, v := range []reg.VecVirtual{l, h} {
+			VPSUBD(eight, v, v)
+			VCVTDQ2PS(v, v)
+		}
+		lo = append(lo, l)
+		hi = append(hi, h)
+	}
+	return append(lo, hi...)
+}
+
+// consts32 broadcasts the int32 constant c into a new vector.
+func consts32(s isa, c uint32) reg.VecVirtual {
+	g := GP32()
+	MOVL(U32(c), g)
+	x := XMM()
+	MOVD(g, x)
+	v := s.vec()
+	VPBROADCASTD(x, v)
+	return v
+}
+
+// broadcastParam broadcasts the float32 parameter name into a new vector.
+func broadcastParam(s isa, name string) reg.VecVirtual {
+	v := s.vec()
+	p, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	VBROADCASTSS(p.Addr, v)
+	return v
+}
+
+// dotF32: Σ a[i]·b[i] for n a multiple of the lane count.
+func dotF32(s isa) {
+	TEXT("dotF32"+s.suffix, NOSPLIT, "func(a, b *float32, n int) float32")
+	Doc("dotF32" + s.suffix + " returns Σ a[i]·b[i] over n elements; n must be a multiple of the vector width.")
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	n := Load(Param("n"), GP64())
+	acc := []reg.VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+	zero(acc...)
+	step := 4 * s.lanes
+	Label("big" + s.suffix)
+	CMPQ(n, U32(step))
+	JL(LabelRef("small" + s.suffix))
+	for j := range 4 {
+		v := s.vec()
+		VMOVUPS(Mem{Base: a, Disp: j * s.lanes * f32Bytes}, v)
+		VFMADD231PS(Mem{Base: b, Disp: j * s.lanes * f32Bytes}, v, acc[j])
+	}
+	ADDQ(U32(step*f32Bytes), a)
+	ADDQ(U32(step*f32Bytes), b)
+	SUBQ(U32(step), n)
+	JMP(LabelRef("big" + s.suffix))
+	Label("small" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("done" + s.suffix))
+	v := s.vec()
+	VMOVUPS(Mem{Base: a}, v)
+	VFMADD231PS(Mem{Base: b}, v, acc[0])
+	ADDQ(U32(s.lanes*f32Bytes), a)
+	ADDQ(U32(s.lanes*f32Bytes), b)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("small" + s.suffix))
+	Label("done" + s.suffix)
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	hsum(s, acc[0])
+}
+
+// dot4F32: out[j] = Σ row[i]·x[j·stride+i] for j < 4, sharing the row loads.
+func dot4F32(s isa) {
+	TEXT("dot4F32"+s.suffix, NOSPLIT, "func(row, x *float32, stride, n int, out *[4]float32)")
+	Doc("dot4F32" + s.suffix + " computes out[j] = Σ row[i]·x[j·stride+i] for j < 4 over n elements; n must be a multiple of the vector width.")
+	row := Load(Param("row"), GP64())
+	x0 := Load(Param("x"), GP64())
+	stride := Load(Param("stride"), GP64())
+	n := Load(Param("n"), GP64())
+	SHLQ(U8(2), stride)
+	x1, x2, x3 := GP64(), GP64(), GP64()
+	LEAQ(Mem{Base: x0, Index: stride, Scale: 1}, x1)
+	LEAQ(Mem{Base: x1, Index: stride, Scale: 1}, x2)
+	LEAQ(Mem{Base: x2, Index: stride, Scale: 1}, x3)
+	xs := []reg.Register{x0, x1, x2, x3}
+	acc := make([]reg.VecVirtual, 8)
+	for i := range acc {
+		acc[i] = s.vec()
+	}
+	zero(acc...)
+	i := GP64()
+	XORQ(i, i)
+	Label("big4" + s.suffix)
+	t := GP64()
+	MOVQ(i, t)
+	ADDQ(U32(2*s.lanes), t)
+	CMPQ(t, n)
+	JG(LabelRef("small4" + s.suffix))
+	for u := range 2 {
+		r := s.vec()
+		VMOVUPS(Mem{Base: row, Index: i, Scale: 4, Disp: u * s.lanes * f32Bytes}, r)
+		for j, x := range xs {
+			VFMADD231PS(Mem{Base: x, Index: i, Scale: 4, Disp: u * s.lanes * f32Bytes}, r, acc[u*4+j])
+		}
+	}
+	ADDQ(U32(2*s.lanes), i)
+	JMP(LabelRef("big4" + s.suffix))
+	Label("small4" + s.suffix)
+	CMPQ(i, n)
+	JGE(LabelRef("done4" + s.suffix))
+	r := s.vec()
+	VMOVUPS(Mem{Base: row, Index: i, Scale: 4}, r)
+	for j, x := range xs {
+		VFMADD231PS(Mem{Base: x, Index: i, Scale: 4}, r, acc[j])
+	}
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef("small4" + s.suffix))
+	Label("done4" + s.suffix)
+	out := Load(Param("out"), GP64())
+	for j := range 4 {
+		VADDPS(acc[4+j], acc[j], acc[j])
+		reduceTo(s, acc[j], Mem{Base: out, Disp: j * f32Bytes})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// reduceTo sums the lanes of v and stores the float32 at m.
+func reduceTo(s isa, v reg.VecVirtual, m Mem) {
+	x := v.AsX()
+	if s.lanes == 16 {
+		hi := YMM()
+		VEXTRACTF64X4(U8(1), v, hi)
+		VADDPS(hi, v.AsY(), hi)
+		x = hi.AsX()
+		t := XMM()
+		VEXTRACTF128(U8(1), hi, t)
+		VADDPS(t, x, x)
+	} else {
+		t := XMM()
+		VEXTRACTF128(U8(1), v, t)
+		VADDPS(t, x, x)
+	}
+	t := XMM()
+	VMOVHLPS(x, x, t)
+	VADDPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VADDSS(t, x, x)
+	VMOVSS(x, m)
+}
+
+// axpyF32: y[i] += alpha·x[i] for n a multiple of the lane count.
+func axpyF32(s isa) {
+	TEXT("axpyF32"+s.suffix, NOSPLIT, "func(alpha float32, x, y *float32, n int)")
+	Doc("axpyF32" + s.suffix + " computes y[i] += alpha·x[i] over n elements; n must be a multiple of the vector width.")
+	al := broadcastParam(s, "alpha")
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("axloop" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("axdone" + s.suffix))
+	v := s.vec()
+	VMOVUPS(Mem{Base: y}, v)
+	VFMADD231PS(Mem{Base: x}, al, v)
+	VMOVUPS(v, Mem{Base: y})
+	ADDQ(U32(s.lanes*f32Bytes), x)
+	ADDQ(U32(s.lanes*f32Bytes), y)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("axloop" + s.suffix))
+	Label("axdone" + s.suffix)
+	VZEROUPPER()
+	RET()
+}
+
+// dotF16: Σ x[i]·w[i] with w in IEEE half precision, n a multiple of the lane count.
+func dotF16(s isa) {
+	TEXT("dotF16"+s.suffix, NOSPLIT, "func(x *float32, w *byte, n int) float32")
+	Doc("dotF16" + s.suffix + " returns Σ x[i]·w[i] for n half-precision values at w; n must be a multiple of the vector width.")
+	x := Load(Param("x"), GP64())
+	w := Load(Param("w"), GP64())
+	n := Load(Param("n"), GP64())
+	acc := []reg.VecVirtual{s.vec(), s.vec()}
+	zero(acc...)
+	Label("h2" + s.suffix)
+	CMPQ(n, U32(2*s.lanes))
+	JL(LabelRef("h1" + s.suffix))
+	for j := range 2 {
+		v := s.vec()
+		VCVTPH2PS(Mem{Base: w, Disp: j * s.lanes * f16Bytes}, v)
+		VFMADD231PS(Mem{Base: x, Disp: j * s.lanes * f32Bytes}, v, acc[j])
+	}
+	ADDQ(U32(2*s.lanes*f16Bytes), w)
+	ADDQ(U32(2*s.lanes*f32Bytes), x)
+	SUBQ(U32(2*s.lanes), n)
+	JMP(LabelRef("h2" + s.suffix))
+	Label("h1" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("hdone" + s.suffix))
+	v := s.vec()
+	VCVTPH2PS(Mem{Base: w}, v)
+	VFMADD231PS(Mem{Base: x}, v, acc[0])
+	Label("hdone" + s.suffix)
+	VADDPS(acc[1], acc[0], acc[0])
+	hsum(s, acc[0])
+}
+
+// dequantF16: dst[i] = float32(w[i]) for n a multiple of the lane count.
+func dequantF16(s isa) {
+	TEXT("dequantF16"+s.suffix, NOSPLIT, "func(dst *float32, w *byte, n int)")
+	Doc("dequantF16" + s.suffix + " converts n half-precision values at w to float32 at dst; n must be a multiple of the vector width.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("dh" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("dhdone" + s.suffix))
+	v := s.vec()
+	VCVTPH2PS(Mem{Base: w}, v)
+	VMOVUPS(v, Mem{Base: dst})
+	ADDQ(U32(s.lanes*f16Bytes), w)
+	ADDQ(U32(s.lanes*f32Bytes), dst)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("dh" + s.suffix))
+	Label("dhdone" + s.suffix)
+	VZEROUPPER()
+	RET()
+}
+
+// blockLoop emits a loop over nb blocks of the given byte size, two blocks
+// per iteration and then one, calling body(off) for the block at w+off and
+// advancing w and, when x is not nil, x by 32 floats per block.
+func blockLoop(s isa, name string, w, x, nb reg.Register, blockBytes int, body func(off, xoff int)) {
+	Label(name + "2" + s.suffix)
+	CMPQ(nb, U32(2))
+	JL(LabelRef(name + "1" + s.suffix))
+	body(0, 0)
+	body(blockBytes, qk*f32Bytes)
+	ADDQ(U32(2*blockBytes), w)
+	if x != nil {
+		ADDQ(U32(2*qk*f32Bytes), x)
+	}
+	SUBQ(U32(2), nb)
+	JMP(LabelRef(name + "2" + s.suffix))
+	Label(name + "1" + s.suffix)
+	CMPQ(nb, U32(0))
+	JE(LabelRef(name + "done" + s.suffix))
+	body(0, 0)
+	Label(name + "done" + s.suffix)
+}
+
+// blockDot accumulates acc += d · Σ_k q[k]·x[k·lanes…] for one block whose
+// values are qs (already float32).
+func blockDot(s isa, qs []reg.VecVirtual, x reg.Register, xoff int, d, acc reg.VecVirtual) {
+	t := s.vec()
+	VMULPS(Mem{Base: x, Disp: xoff}, qs[0], t)
+	for k := 1; k < len(qs); k++ {
+		VFMADD231PS(Mem{Base: x, Disp: xoff + k*s.lanes*f32Bytes}, qs[k], t)
+	}
+	VFMADD231PS(d, t, acc)
+}
+
+func dotQ8(s isa) {
+	TEXT("dotQ8_0"+s.suffix, NOSPLIT, "func(x *float32, w *byte, nb int) float32")
+	Doc("dotQ8_0" + s.suffix + " returns Σ x[i]·w[i] for nb Q8_0 blocks at w (32·nb values).")
+	x := Load(Param("x"), GP64())
+	w := Load(Param("w"), GP64())
+	nb := Load(Param("nb"), GP64())
+	acc := []reg.VecVirtual{s.vec(), s.vec()}
+	zero(acc...)
+	k := 0
+	blockLoop(s, "q8dot", w, x, nb, q8Bytes, func(off, xoff int) {
+		d := scale(s, w, off)
+		blockDot(s, q8Floats(s, w, off), x, xoff, d, acc[k%2])
+		k++
+	})
+	VADDPS(acc[1], acc[0], acc[0])
+	hsum(s, acc[0])
+}
+
+func dotQ4(s isa) {
+	TEXT("dotQ4_0"+s.suffix, NOSPLIT, "func(x *float32, w *byte, nb int) float32")
+	Doc("dotQ4_0" + s.suffix + " returns Σ x[i]·w[i] for nb Q4_0 blocks at w (32·nb values).")
+	x := Load(Param("x"), GP64())
+	w := Load(Param("w"), GP64())
+	nb := Load(Param("nb"), GP64())
+	eight, mask := consts32(s, 8), consts32(s, 0x0f)
+	acc := []reg.VecVirtual{s.vec(), s.vec()}
+	zero(acc...)
+	k := 0
+	blockLoop(s, "q4dot", w, x, nb, q4Bytes, func(off, xoff int) {
+		d := scale(s, w, off)
+		blockDot(s, q4Floats(s, w, off, eight, mask), x, xoff, d, acc[k%2])
+		k++
+	})
+	VADDPS(acc[1], acc[0], acc[0])
+	hsum(s, acc[0])
+}
+
+// storeScaled writes d·q[k] to dst+off+k·lanes floats.
+func storeScaled(s isa, qs []reg.VecVirtual, d reg.VecVirtual, dst reg.Register, off int) {
+	for k, q := range qs {
+		VMULPS(d, q, q)
+		VMOVUPS(q, Mem{Base: dst, Disp: off + k*s.lanes*f32Bytes})
+	}
+}
+
+func dequantQ8(s isa) {
+	TEXT("dequantQ8_0"+s.suffix, NOSPLIT, "func(dst *float32, w *byte, nb int)")
+	Doc("dequantQ8_0" + s.suffix + " writes the 32·nb values of nb Q8_0 blocks at w as float32 to dst.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	nb := Load(Param("nb"), GP64())
+	blockLoop(s, "q8deq", w, dst, nb, q8Bytes, func(off, xoff int) {
+		storeScaled(s, q8Floats(s, w, off), scale(s, w, off), dst, xoff)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func dequantQ4(s isa) {
+	TEXT("dequantQ4_0"+s.suffix, NOSPLIT, "func(dst *float32, w *byte, nb int)")
+	Doc("dequantQ4_0" + s.suffix + " writes the 32·nb values of nb Q4_0 blocks at w as float32 to dst.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	nb := Load(Param("nb"), GP64())
+	eight, mask := consts32(s, 8), consts32(s, 0x0f)
+	blockLoop(s, "q4deq", w, dst, nb, q4Bytes, func(off, xoff int) {
+		storeScaled(s, q4Floats(s, w, off, eight, mask), scale(s, w, off), dst, xoff)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// axpyScaled computes y[k·lanes…] += (alpha·d)·q[k].
+func axpyScaled(s isa, qs []reg.VecVirtual, alpha, d reg.VecVirtual, y reg.Register, off int) {
+	VMULPS(alpha, d, d)
+	for k, q := range qs {
+		m := Mem{Base: y, Disp: off + k*s.lanes*f32Bytes}
+		v := s.vec()
+		VMOVUPS(m, v)
+		VFMADD231PS(q, d, v)
+		VMOVUPS(v, m)
+	}
+}
+
+func axpyQ8(s isa) {
+	TEXT("axpyQ8_0"+s.suffix, NOSPLIT, "func(alpha float32, w *byte, y *float32, nb int)")
+	Doc("axpyQ8_0" + s.suffix + " computes y[i] += alpha·w[i] for the 32·nb values of nb Q8_0 blocks at w.")
+	al := broadcastParam(s, "alpha")
+	w := Load(Param("w"), GP64())
+	y := Load(Param("y"), GP64())
+	nb := Load(Param("nb"), GP64())
+	blockLoop(s, "q8axpy", w, y, nb, q8Bytes, func(off, xoff int) {
+		axpyScaled(s, q8Floats(s, w, off), al, scale(s, w, off), y, xoff)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func axpyQ4(s isa) {
+	TEXT("axpyQ4_0"+s.suffix, NOSPLIT, "func(alpha float32, w *byte, y *float32, nb int)")
+	Doc("axpyQ4_0" + s.suffix + " computes y[i] += alpha·w[i] for the 32·nb values of nb Q4_0 blocks at w.")
+	al := broadcastParam(s, "alpha")
+	w := Load(Param("w"), GP64())
+	y := Load(Param("y"), GP64())
+	nb := Load(Param("nb"), GP64())
+	eight, mask := consts32(s, 8), consts32(s, 0x0f)
+	blockLoop(s, "q4axpy", w, y, nb, q4Bytes, func(off, xoff int) {
+		axpyScaled(s, q4Floats(s, w, off, eight, mask), al, scale(s, w, off), y, xoff)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// and computes dst = a & b on integer lanes.
+func and(s isa, a, b, dst reg.VecVirtual) {
+	if s.lanes == 16 {
+		VPANDD(a, b, dst)
+		return
+	}
+	VPAND(a, b, dst)
+}
+
+// cpuid exposes the CPUID instruction for the feature bits that
+// golang.org/x/sys/cpu does not report (F16C).
+func cpuid() {
+	TEXT("cpuid", NOSPLIT, "func(leaf, sub uint32) (eax, ebx, ecx, edx uint32)")
+	Doc("cpuid executes CPUID with the given leaf and sub-leaf.")
+	Load(Param("leaf"), reg.EAX)
+	Load(Param("sub"), reg.ECX)
+	CPUID()
+	Store(reg.EAX, Return("eax"))
+	Store(reg.EBX, Return("ebx"))
+	Store(reg.ECX, Return("ecx"))
+	Store(reg.EDX, Return("edx"))
+	RET()
+}

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package tensor
+
+// simdKernels returns nil: only amd64 has SIMD kernels so far, other
+// architectures use the pure-Go ones.
+func simdKernels() *kernels { return nil }
+
+// availableKernels lists every kernel set this CPU can run.
+func availableKernels() []*kernels { return []*kernels{generic} }
