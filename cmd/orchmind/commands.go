@@ -12,7 +12,8 @@ var version = "0.1.0-dev"
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
-		{"generate", "continue a prompt with a base model", runGenerate},
+		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
+		{"train", "train a LoRA adapter on your own data", runTrain},
 	}
 }
 

@@ -10,53 +10,38 @@ import (
 	"path/filepath"
 
 	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/tokenizer"
 )
 
 func runGenerate(ctx context.Context, e *env) error {
-	fs := newFlags(e, "generate", "--model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE]")
-	modelPath := fs.String("model", "", "base model: a llama2.c checkpoint (.bin)")
-	tokPath := fs.String("tokenizer", "", "tokenizer.bin (default: tok<vocab>.bin or tokenizer.bin beside the model)")
+	fs := newFlags(e, "generate", "--model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE] [--adapter DIR[:scale]]…")
+	bf := addBaseFlags(fs)
 	prompt := fs.String("prompt", "", "text to continue")
 	n := fs.Int("n", -1, "number of new tokens (default: up to 256 positions in all, prompt included, as llama2.c's run.c)")
 	temp := fs.Float64("temp", 0.8, "sampling temperature; 0 = greedy")
 	seed := fs.Uint64("seed", 0, "random seed for sampling (0 = from the clock)")
-	qt := fs.String("quant", "f32", "hold the weights as f32, f16, q8_0, q4_0 or q4_1")
+	var ads adapterFlag
+	fs.Var(&ads, "adapter", "plug a LoRA adapter folder, DIR or DIR:scale (repeatable: adapters add up)")
 	if err := parseFlags(fs, e); err != nil {
 		return err
-	}
-	if *modelPath == "" {
-		return fmt.Errorf("%w: --model is required", errUsage)
 	}
 	if *n < -1 || *temp < 0 || math.IsNaN(*temp) {
 		return fmt.Errorf("%w: -n and --temp must not be negative", errUsage)
 	}
-	typ, err := quant.ParseType(*qt)
-	if err != nil {
-		return fmt.Errorf("%w: --quant: %v", errUsage, err)
-	}
-	m, err := model.LoadLlama2C(*modelPath, typ)
+	b, err := bf.load()
 	if err != nil {
 		return err
 	}
-	tp := *tokPath
-	if tp == "" {
-		if tp = findTokenizer(*modelPath, m.Vocab); tp == "" {
-			return fmt.Errorf("no tokenizer found beside %s: pass --tokenizer PATH", *modelPath)
-		}
-	}
-	tok, err := tokenizer.LoadLlama2C(tp, m.Vocab)
+	delta, err := b.plug(ads)
 	if err != nil {
 		return err
 	}
-	e.log.Debug("model loaded", "dim", m.Dim, "layers", len(m.Layers), "bytes", m.Bytes(), "type", typ)
+	e.log.Debug("model loaded", "dim", b.m.Dim, "layers", len(b.m.Layers), "bytes", b.m.Bytes(), "type", b.typ)
 	if *seed == 0 {
 		*seed = rand.Uint64()
 	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	err = model.Generate(ctx, m, tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed},
+	err = model.Generate(ctx, b.m, b.tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta},
 		func(piece string) error {
 			if _, err := out.WriteString(piece); err != nil {
 				return err

@@ -101,6 +101,13 @@ func NewEngine(m *model.Model, ad *adapters.Adapter, seed uint64) (*Engine, erro
 	return e, nil
 }
 
+// Draws is the number of training passes run so far; with the seed it
+// fixes the dropout masks of the next pass.
+func (e *Engine) Draws() uint64 { return e.draws }
+
+// SetDraws restores the pass counter (when resuming from a checkpoint).
+func (e *Engine) SetDraws(n uint64) { e.draws = n }
+
 // ZeroGrads clears the accumulated gradients.
 func (e *Engine) ZeroGrads() {
 	for _, g := range e.Grads.Pairs {

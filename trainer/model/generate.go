@@ -24,6 +24,7 @@ type Sampling struct {
 
 	Temperature float32 // 0 = greedy (argmax)
 	Seed        uint64  // seeds the sampler: the same seed gives the same text
+	Delta       Delta   // plugged adapters (nil: the base alone)
 }
 
 // Generate continues prompt, calling emit first with the prompt itself and
@@ -39,6 +40,7 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 		return err
 	}
 	st := m.NewState()
+	st.SetDelta(s.Delta)
 	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
 	var logits []float32
 	for pos, id := range ids {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"orchmind/trainer/data"
+	"orchmind/trainer/hparams"
+	"orchmind/trainer/progress"
+	"orchmind/trainer/train"
+)
+
+func runTrain(ctx context.Context, e *env) error {
+	fs := newFlags(e, "train", "--model M [--tokenizer T] --data PATH [--name N] [--out DIR] [overrides…] [--json]")
+	bf := addBaseFlags(fs)
+	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD)")
+	name := fs.String("name", "", "adapter name (default: the data file or folder name)")
+	out := fs.String("out", "lora_adapters", "folder that receives the adapter folder <out>/<name>")
+	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(data.TemplateNames, ", ")+" (default: plain for base models)")
+	seed := fs.Uint64("seed", 1, "random seed (initialisation, shuffling, eval split, dropout)")
+	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout instead of a progress bar")
+	resume := fs.Bool("resume", false, "continue an interrupted run from its checkpoint")
+	ckEvery := fs.Int("checkpoint-every", 0, "save a resumable checkpoint every N steps (0 = about every 5%)")
+	gradCk := fs.Bool("grad-checkpoint", false, "recompute activations in the backward pass: less memory, more time")
+	strict := fs.Bool("strict", false, "stop at the first malformed JSONL line instead of skipping it")
+	var o hparams.Overrides
+	optInt(fs, &o.Epochs, "epochs", "number of passes over the data")
+	optFloat(fs, &o.LearningRate, "lr", "peak learning rate")
+	optInt(fs, &o.Rank, "rank", "LoRA rank r")
+	optFloat(fs, &o.Alpha, "alpha", "LoRA alpha (scale = alpha/r)")
+	optInt(fs, &o.BatchSize, "batch", "examples per micro-batch")
+	optInt(fs, &o.GradAccum, "grad-accum", "micro-batches per optimiser step")
+	optInt(fs, &o.MaxSeqLen, "max-seq-len", "truncate examples to this many tokens")
+	optInt(fs, &o.WarmupSteps, "warmup", "linear warm-up steps")
+	optFloat(fs, &o.EvalFraction, "eval-fraction", "fraction of examples held out for evaluation")
+	optInt(fs, &o.Patience, "patience", "evaluations without improvement before stopping early")
+	optFloat(fs, &o.StopTrainLoss, "stop-loss", "stop when the mean train loss of an epoch falls below this")
+	optFloat(fs, &o.Dropout, "dropout", "LoRA dropout")
+	targets := fs.String("targets", "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if *dataPath == "" {
+		return fmt.Errorf("%w: --data is required", errUsage)
+	}
+	if *targets != "" {
+		o.TargetModules = strings.Split(*targets, ",")
+	}
+	if *name == "" {
+		*name = adapterName(*dataPath)
+	}
+	t, err := data.TemplateByName(*tmpl)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	b, err := bf.load()
+	if err != nil {
+		return err
+	}
+	bus := progress.NewBus()
+	ch, unsub := bus.Subscribe(64)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if *jsonOut {
+			_ = progress.WriteJSONL(context.Background(), e.stdout, ch)
+			return
+		}
+		tty := false
+		if f, ok := e.stderr.(*os.File); ok {
+			tty = progress.IsTerminal(f)
+		}
+		_ = progress.Render(context.Background(), e.stderr, tty, ch)
+	}()
+	res, err := train.Run(ctx, train.Config{
+		Model: b.m, Tokenizer: b.trainTokenizer(), Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
+		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, GradCheckpoint: *gradCk, StopOnBadLine: *strict,
+		BaseName: b.name(), BaseFingerprint: b.fingerprint, BaseShapeID: b.shapeID, Extra: b.extraFiles,
+		Version: version, Bus: bus, Log: e.log,
+		OnPlan: func(p hparams.Plan, s data.Summary) {
+			if *jsonOut {
+				return
+			}
+			printPlan(e, p, s)
+		},
+	})
+	bus.Close()
+	wg.Wait()
+	unsub()
+	if err != nil {
+		if errors.Is(err, train.ErrStopped) {
+			return fmt.Errorf("%v (run the same command with --resume)", err)
+		}
+		return err
+	}
+	if !*jsonOut {
+		fmt.Fprintf(e.stderr, "adapter %q saved in %s: %s\n", *name, res.Dir, res.StopReason)
+		fmt.Fprintf(e.stderr, "train loss %.4f → %.4f", res.TrainLossBefore, res.TrainLossAfter)
+		if len(res.Summary.Skipped) == 0 && res.Summary.Eval > 0 {
+			fmt.Fprintf(e.stderr, ", eval loss %.4f → %.4f", res.EvalLossBefore, res.EvalLossAfter)
+		}
+		fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
+		fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.path, res.Dir)
+	}
+	return nil
+}
+
+func printPlan(e *env, p hparams.Plan, s data.Summary) {
+	fmt.Fprintf(e.stderr, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d truncated, %d duplicates, %d skipped, template %s\n",
+		s.Examples, s.Train, s.Eval, s.Tokens, s.MaskTokens, s.Longest, s.Truncated, s.Duplicates, len(s.Skipped), s.Template)
+	for i, sk := range s.Skipped {
+		if i == 5 {
+			fmt.Fprintf(e.stderr, "  … %d more skipped\n", len(s.Skipped)-5)
+			break
+		}
+		fmt.Fprintf(e.stderr, "  skipped %s: %s\n", sk.Where, sk.Reason)
+	}
+	fmt.Fprintf(e.stderr, "plan: %d steps (%d per epoch)\n", p.TotalSteps, p.StepsPerEpoch)
+	keys := make([]string, 0, len(p.Why))
+	for k := range p.Why {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(e.stderr, "  %-14s %s\n", k, p.Why[k])
+	}
+}
+
+// adapterName derives a name from the data path.
+func adapterName(p string) string {
+	p = strings.TrimRight(p, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[i+1:]
+	}
+	if i := strings.IndexByte(p, '.'); i > 0 {
+		p = p[:i]
+	}
+	if p == "" {
+		return "adapter"
+	}
+	return p
+}
+
+// optInt registers an int flag that sets *dst only when given.
+func optInt(fs *flag.FlagSet, dst **int, name, usage string) {
+	fs.Func(name, usage+" (default: chosen from the data)", func(s string) error {
+		var v int
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			return fmt.Errorf("not a whole number: %q", s)
+		}
+		*dst = &v
+		return nil
+	})
+}
+
+func optFloat(fs *flag.FlagSet, dst **float64, name, usage string) {
+	fs.Func(name, usage+" (default: chosen from the data)", func(s string) error {
+		var v float64
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		*dst = &v
+		return nil
+	})
+}

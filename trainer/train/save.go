@@ -1,0 +1,54 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"orchmind/adapters"
+)
+
+func timeSince(t time.Time) float64 { return time.Since(t).Seconds() }
+
+// finite turns NaN (no eval set) into 0 so the manifest stays valid JSON.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// save writes the adapter folder: PEFT files, orchmind.json and the extras.
+func (j *job) save(r *Result) error {
+	p := j.plan
+	mods := make([]string, len(j.ad.TargetModules))
+	for i, m := range j.ad.TargetModules {
+		mods[i] = string(m)
+	}
+	man := adapters.Manifest{
+		Name: j.cfg.Name, BaseName: j.cfg.BaseName, BaseFingerprint: j.cfg.BaseFingerprint, BaseShapeFingerprint: j.cfg.BaseShapeID,
+		Rank: j.ad.Rank, Alpha: j.ad.Alpha, TargetModules: mods,
+		Hyperparameters: map[string]any{
+			"epochs": p.Epochs, "learning_rate": p.LearningRate, "rank": p.Rank, "alpha": p.Alpha,
+			"batch_size": p.BatchSize, "grad_accum": p.GradAccum, "max_seq_len": p.MaxSeqLen,
+			"warmup_steps": p.WarmupSteps, "eval_fraction": p.EvalFraction, "patience": p.Patience,
+			"stop_train_loss": p.StopTrainLoss, "dropout": p.Dropout, "total_steps": p.TotalSteps,
+			"steps_run": r.Steps, "seed": j.cfg.Seed, "optimizer": "adamw(0.9,0.999,1e-8,wd=0)",
+			"schedule": "linear warm-up + cosine", "grad_clip": 1.0, "stop_reason": r.StopReason,
+		},
+		DataSummary:     r.Summary,
+		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),
+		EvalLossBefore: finite(r.EvalLossBefore), EvalLossAfter: finite(r.EvalLossAfter),
+		TokensSeen: r.Tokens, TrainingSeconds: r.Duration.Seconds(),
+		OrchmindVersion: j.cfg.Version, Created: time.Now().UTC().Truncate(time.Second),
+	}
+	if err := adapters.WriteFolder(j.dir, j.ad, man, adapters.SafetensorsCodec{}); err != nil {
+		return err
+	}
+	if j.cfg.Extra != nil {
+		if err := j.cfg.Extra(j.dir, j.ad); err != nil {
+			return fmt.Errorf("train: adapter saved in %s but an extra file failed: %w", j.dir, err)
+		}
+	}
+	return nil
+}
