@@ -385,16 +385,16 @@ q8axpydoneAVX2:
 	RET
 
 // func dotQ4_0AVX2(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE, SSE2
+// Requires: AVX, AVX2, F16C, FMA3, SSE
 TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         w+8(FP), CX
 	MOVQ         nb+16(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X0
+	VMOVD        BX, X0
 	VPBROADCASTD X0, Y0
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X1
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
@@ -487,16 +487,16 @@ q4dotdoneAVX2:
 	RET
 
 // func dequantQ4_0AVX2(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, F16C, SSE2
+// Requires: AVX, AVX2, F16C
 TEXT ·dequantQ4_0AVX2(SB), NOSPLIT, $0-24
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
 	MOVQ         nb+16(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X0
+	VMOVD        BX, X0
 	VPBROADCASTD X0, Y0
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X1
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
 
 q4deq2AVX2:
@@ -588,17 +588,17 @@ q4deqdoneAVX2:
 	RET
 
 // func axpyQ4_0AVX2(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, F16C, FMA3, SSE2
+// Requires: AVX, AVX2, F16C, FMA3
 TEXT ·axpyQ4_0AVX2(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Y0
 	MOVQ         w+8(FP), AX
 	MOVQ         y+16(FP), CX
 	MOVQ         nb+24(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X1
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Y1
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X2
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Y2
 
 q4axpy2AVX2:
@@ -1108,16 +1108,16 @@ q8axpydoneAVX512:
 	RET
 
 // func dotQ4_0AVX512(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, AVX512F, SSE, SSE2
+// Requires: AVX, AVX2, AVX512F, SSE
 TEXT ·dotQ4_0AVX512(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         w+8(FP), CX
 	MOVQ         nb+16(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X0
+	VMOVD        BX, X0
 	VPBROADCASTD X0, Z0
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X3
+	VMOVD        BX, X3
 	VPBROADCASTD X3, Z3
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
@@ -1185,16 +1185,16 @@ q4dotdoneAVX512:
 	RET
 
 // func dequantQ4_0AVX512(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, AVX512F, SSE2
+// Requires: AVX, AVX2, AVX512F
 TEXT ·dequantQ4_0AVX512(SB), NOSPLIT, $0-24
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
 	MOVQ         nb+16(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X0
+	VMOVD        BX, X0
 	VPBROADCASTD X0, Z0
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X1
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Z1
 
 q4deq2AVX512:
@@ -1253,17 +1253,17 @@ q4deqdoneAVX512:
 	RET
 
 // func axpyQ4_0AVX512(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, AVX512F, SSE2
+// Requires: AVX, AVX2, AVX512F
 TEXT ·axpyQ4_0AVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Z0
 	MOVQ         w+8(FP), AX
 	MOVQ         y+16(FP), CX
 	MOVQ         nb+24(FP), DX
 	MOVL         $0x00000008, BX
-	MOVD         BX, X1
+	VMOVD        BX, X1
 	VPBROADCASTD X1, Z1
 	MOVL         $0x0000000f, BX
-	MOVD         BX, X2
+	VMOVD        BX, X2
 	VPBROADCASTD X2, Z2
 
 q4axpy2AVX512:

@@ -82,26 +82,6 @@ func TestNewMatrixChecksSize(t *testing.T) {
 	}
 }
 
-func benchMatMul(b *testing.B, typ quant.Type, rows, cols, n int) {
-	r := rand.New(rand.NewPCG(1, 1))
-	m, err := Quantized(typ, rows, cols, randVals(r, rows*cols))
-	if err != nil {
-		b.Fatal(err)
-	}
-	x := randVals(r, n*cols)
-	out := make([]float32, n*rows)
-	for b.Loop() {
-		MatMul(out, x, n, m)
-	}
-	b.ReportMetric(2*float64(rows*cols*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-}
-
-// SmolLM-135M sizes (out×in): the MLP projections, n=1 (generation) and n=64 (a prompt batch).
-func BenchmarkMatMulQ8_0_1536x576_n1(b *testing.B)  { benchMatMul(b, quant.Q8_0, 1536, 576, 1) }
-func BenchmarkMatMulQ4_0_1536x576_n1(b *testing.B)  { benchMatMul(b, quant.Q4_0, 1536, 576, 1) }
-func BenchmarkMatMulQ8_0_576x1536_n1(b *testing.B)  { benchMatMul(b, quant.Q8_0, 576, 1536, 1) }
-func BenchmarkMatMulQ8_0_1536x576_n64(b *testing.B) { benchMatMul(b, quant.Q8_0, 1536, 576, 64) }
-func BenchmarkMatMulF32_1536x576_n64(b *testing.B)  { benchMatMul(b, quant.F32, 1536, 576, 64) }
 
 func TestDotAxpyTails(t *testing.T) {
 	for n := 0; n < 40; n++ {

@@ -153,7 +153,7 @@ func consts32(s isa, c uint32) reg.VecVirtual {
 	g := GP32()
 	MOVL(U32(c), g)
 	x := XMM()
-	MOVD(g, x)
+	VMOVD(g, x) // VEX: a legacy-SSE MOVD here costs 4× in the Q4 loop (SSE/AVX transition)
 	v := s.vec()
 	VPBROADCASTD(x, v)
 	return v
