@@ -17,6 +17,7 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/trainer/model"
+	"orchmind/trainer/tensor"
 )
 
 // AllModules are the seven projections of a Llama block, the default targets.
@@ -184,25 +185,6 @@ func parallelFor(n, work int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+func dot(a, b []float32) float32 { return tensor.Dot(a, b[:len(a)]) }
 
-func axpy(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
-	}
-}
+func axpy(alpha float32, x, y []float32) { tensor.Axpy(alpha, x, y[:len(x)]) }
