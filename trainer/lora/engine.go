@@ -637,7 +637,7 @@ func exp32(x float32) float32 {
 	const log2e, ln2hi, ln2lo = 1.442695040888963, 0.693359375, -2.12194440e-4
 	k := float32(math.Floor(float64(x*log2e + 0.5)))
 	r := x - k*ln2hi - k*ln2lo
-	p := float32(1.0/720)
+	p := float32(1.0 / 720)
 	p = p*r + 1.0/120
 	p = p*r + 1.0/24
 	p = p*r + 1.0/6
