@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test lint vet fmt-check unit bench demo fuzz clean tools
+.PHONY: all build test lint vet fmt-check unit bench bench-train demo fuzz clean tools
 
 all: build
 
@@ -42,6 +42,15 @@ unit:
 ## bench: kernel, inference benchmarks (see README for the figures).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./trainer/... 2>&1 | grep -v '^ok\|^PASS\|^?'
+
+## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
+## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
+## weights held Q8_0 and Q4_0; one process per configuration so peak RSS is
+## its own.
+bench-train:
+	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0; do \
+	  $(GO) test -run '^$$' -bench "TrainStep/$$c\$$" -benchtime 1x ./trainer/lora/ | grep '^Benchmark'; \
+	done
 
 ## demo: generate from the default base model.
 demo: build

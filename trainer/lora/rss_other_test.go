@@ -1,0 +1,5 @@
+//go:build !unix
+
+package lora
+
+func peakRSS() int64 { return 0 }
