@@ -82,7 +82,6 @@ func TestNewMatrixChecksSize(t *testing.T) {
 	}
 }
 
-
 func TestDotAxpyTails(t *testing.T) {
 	for n := 0; n < 40; n++ {
 		a, b := make([]float32, n), make([]float32, n)
