@@ -14,6 +14,7 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
 		{"train", "train a LoRA adapter on your own data", runTrain},
+		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},
 	}
 }
 
