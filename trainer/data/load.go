@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +20,8 @@ import (
 
 // SupportedFormats describes the accepted inputs, for error messages.
 const SupportedFormats = ".txt/.md (plain text), fortunes (%-separated), .jsonl/.json with {prompt,completion}, " +
-	"Alpaca {instruction,input,output}, chat {messages:[{role,content}]}, SQuAD {data[].paragraphs[]}, Pirá [{question_en_origin,answer_en_origin}]"
+	"Alpaca {instruction,input,output}, chat {messages:[{role,content}]}, SQuAD {data[].paragraphs[]}, Pirá [{question_en_origin,answer_en_origin}], " +
+	"ChatGPT data export (conversations.json)"
 
 // Record is one loaded item before tokenisation: either plain text (Text,
 // trained on entirely) or a conversation (Messages, only the last assistant
@@ -95,6 +97,22 @@ func supportedExt(p string) bool {
 }
 
 func loadFile(p string, opt LoadOptions, doc *int) ([]Record, []Skip, error) {
+	if strings.ToLower(filepath.Ext(p)) == ".json" {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read training data: %w", err)
+		}
+		head := make([]byte, 64<<10)
+		n, _ := io.ReadFull(f, head)
+		if looksLikeChatGPTExport(head[:n]) {
+			defer f.Close()
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, nil, fmt.Errorf("read training data: %w", err)
+			}
+			return loadChatGPT(p, f)
+		}
+		f.Close()
+	}
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read training data: %w", err)
