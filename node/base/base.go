@@ -1,0 +1,205 @@
+// Package base loads the frozen base model a node serves (weights, tokenizer
+// and identity) and builds small random bases for tests and benchmarks.
+package base
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"orchmind/trainer/data"
+	"orchmind/trainer/model"
+	"orchmind/trainer/quant"
+	"orchmind/trainer/tensor"
+	"orchmind/trainer/tokenizer"
+)
+
+// Base is a loaded base model with its tokenizer and identity.
+type Base struct {
+	// Path is the checkpoint file ("" for a random base).
+	Path string
+	// Name is the display name (the file name without extension).
+	Name  string
+	Model *model.Model
+	Tok   model.Tokenizer
+	// Train is the tokenizer the trainer should use (for llama2.c bases it
+	// ends documents with BOS; see DocEnd).
+	Train data.Encoder
+	Type  quant.Type
+	// Fingerprint identifies the exact weights ("sha256:…" of the checkpoint
+	// file, independent of the type they are held in); ShapeID identifies
+	// the architecture. Adapters record both.
+	Fingerprint, ShapeID string
+}
+
+// Load reads a llama2.c checkpoint held as typ and its tokenizer
+// (tokPath; "" looks for tok<vocab>.bin or tokenizer.bin beside the model).
+func Load(path, tokPath string, typ quant.Type) (*Base, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no base model given: pass the path of a llama2.c checkpoint (.bin)")
+	}
+	m, err := model.LoadLlama2C(path, typ)
+	if err != nil {
+		return nil, fmt.Errorf("load base model %s: %w", path, err)
+	}
+	if tokPath == "" {
+		if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {
+			return nil, fmt.Errorf("no tokenizer found beside %s: pass the tokenizer path (tokenizer.bin)", path)
+		}
+	}
+	tok, err := tokenizer.LoadLlama2C(tokPath, m.Vocab)
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer %s: %w", tokPath, err)
+	}
+	fp, err := FileFingerprint(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m, Tok: tok,
+		Train: DocEnd{tok}, Type: typ, Fingerprint: fp, ShapeID: ShapeID(m.Config)}, nil
+}
+
+// FindTokenizer looks beside the model for the llama2.c tokenizer files.
+func FindTokenizer(modelPath string, vocab int) string {
+	dir := filepath.Dir(modelPath)
+	for _, name := range []string{fmt.Sprintf("tok%d.bin", vocab), "tokenizer.bin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// FileFingerprint is "sha256:" and the hex SHA-256 of the file at path.
+func FileFingerprint(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint base model: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("fingerprint base model %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ShapeID names an architecture: two bases with the same ShapeID accept the
+// same adapters shape-wise.
+func ShapeID(c model.Config) string {
+	return fmt.Sprintf("llama:d%d-h%d-l%d-q%d-kv%d-v%d", c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab)
+}
+
+// DocEnd wraps a llama2.c tokenizer for training: llama2.c models were
+// pretrained with BOS between documents and never saw EOS (run.c stops on
+// BOS), so the end of a training example is marked with BOS.
+type DocEnd struct{ *tokenizer.Llama2C }
+
+// EOS is BOS (see DocEnd).
+func (d DocEnd) EOS() int { return d.BOS() }
+
+// Encode encodes text, ending it with BOS when addEOS is set.
+func (d DocEnd) Encode(text string, addBOS, addEOS bool) []int {
+	ids := d.Llama2C.Encode(text, addBOS, false)
+	if addEOS {
+		ids = append(ids, d.BOS())
+	}
+	return ids
+}
+
+// ByteTokenizer is a tokenizer of raw bytes (id = byte+3; 1 BOS, 2 EOS) for
+// random bases. Its vocabulary is 259.
+type ByteTokenizer struct{}
+
+// ByteVocab is the vocabulary size of ByteTokenizer.
+const ByteVocab = 259
+
+// Encode maps each byte to byte+3.
+func (ByteTokenizer) Encode(s string, bos, eos bool) []int {
+	ids := make([]int, 0, len(s)+2)
+	if bos {
+		ids = append(ids, 1)
+	}
+	for _, b := range []byte(s) {
+		ids = append(ids, int(b)+3)
+	}
+	if eos {
+		ids = append(ids, 2)
+	}
+	return ids
+}
+
+// Piece is the byte of id ("" for control ids).
+func (ByteTokenizer) Piece(_, id int) string {
+	if id < 3 || id >= ByteVocab {
+		return ""
+	}
+	return string([]byte{byte(id - 3)})
+}
+
+// BOS is 1.
+func (ByteTokenizer) BOS() int { return 1 }
+
+// EOS is 2.
+func (ByteTokenizer) EOS() int { return 2 }
+
+// Random builds a base of config c with seeded random weights held as typ
+// and a ByteTokenizer (c.Vocab is set to ByteVocab). Its fingerprint is
+// derived from the seed and shape, so two random bases with different seeds
+// are different bases.
+func Random(c model.Config, typ quant.Type, seed uint64) (*Base, error) {
+	c.Vocab = ByteVocab
+	if c.NormEps == 0 {
+		c.NormEps = 1e-5
+	}
+	if c.RopeTheta == 0 {
+		c.RopeTheta = 10000
+	}
+	if c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.SeqLen <= 0 || c.HiddenDim <= 0 {
+		return nil, fmt.Errorf("random base: invalid config %+v", c)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var err error
+	mat := func(rows, cols int) *tensor.Matrix {
+		v := make([]float32, rows*cols)
+		s := 1 / math.Sqrt(float64(cols))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * s)
+		}
+		m, e := tensor.Quantized(model.StorageType(typ, cols), rows, cols, v)
+		if e != nil && err == nil {
+			err = e
+		}
+		return m
+	}
+	ones := func() []float32 {
+		v := make([]float32, c.Dim)
+		for i := range v {
+			v[i] = 1
+		}
+		return v
+	}
+	m := &model.Model{Config: c, Layers: make([]model.Layer, c.Layers), FinalNorm: ones()}
+	m.Embed = mat(c.Vocab, c.Dim)
+	m.Output = m.Embed
+	if !c.SharedClassifier {
+		m.Output = mat(c.Vocab, c.Dim)
+	}
+	for l := range m.Layers {
+		m.Layers[l] = model.Layer{AttnNorm: ones(), FFNNorm: ones(), Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim),
+			Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim), Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("random base: %w", err)
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "random:%d:%s", seed, ShapeID(c)))
+	return &Base{Name: fmt.Sprintf("random-%d", seed), Model: m, Tok: ByteTokenizer{}, Train: ByteTokenizer{}, Type: typ,
+		Fingerprint: "sha256:" + hex.EncodeToString(sum[:]), ShapeID: ShapeID(c)}, nil
+}
