@@ -108,7 +108,7 @@ func (b *base) plug(specs []string) (model.Delta, error) {
 				dir, scale = spec[:i], float32(v)
 			}
 		}
-		a, _, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+		a, _, err := lora.ReadPEFT(dir, b.m)
 		if err != nil {
 			return nil, err
 		}

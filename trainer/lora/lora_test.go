@@ -359,3 +359,41 @@ func TestExp32(t *testing.T) {
 		t.Fatal("exp32 of a very negative number must be 0")
 	}
 }
+
+func TestPEFTLayoutRoundTrip(t *testing.T) {
+	m := randomModel(t, tiny, quant.F32, 1)
+	a := randomAdapter(t, m, 3, 5)
+	dir := t.TempDir() + "/ad"
+	if err := WritePEFT(dir, a, adapters.Manifest{Name: "x"}, m); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := ReadPEFT(dir, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := adapters.Key{Layer: 0, Module: adapters.Q}
+	hd, r := tiny.HeadDim(), a.Rank
+	// HF row 1 of head 0 (first half, i=1) is interleaved row 2.
+	if raw.Pairs[q].B[1*r] != a.Pairs[q].B[2*r] {
+		t.Fatal("q_proj B was not written in HF (rotate-half) order")
+	}
+	// Second half, i=0 of head 1 is HF row hd+hd/2 and interleaved row hd+1.
+	if raw.Pairs[q].B[(hd+hd/2)*r] != a.Pairs[q].B[(hd+1)*r] {
+		t.Fatal("q_proj B second half misplaced")
+	}
+	for k, p := range a.Pairs {
+		for i := range p.B {
+			if p.B[i] != back.Pairs[k].B[i] {
+				t.Fatalf("%v: B[%d] changed in a write/read round trip", k, i)
+			}
+		}
+	}
+	v := adapters.Key{Layer: 1, Module: adapters.V}
+	if raw.Pairs[v].B[0] != a.Pairs[v].B[0] || raw.Pairs[v].B[5] != a.Pairs[v].B[5] {
+		t.Fatal("v_proj must not be permuted")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/trainer/lora"
 )
 
 func timeSince(t time.Time) float64 { return time.Since(t).Seconds() }
@@ -42,7 +43,7 @@ func (j *job) save(r *Result) error {
 		TokensSeen: r.Tokens, TrainingSeconds: r.Duration.Seconds(),
 		OrchmindVersion: j.cfg.Version, Created: time.Now().UTC().Truncate(time.Second),
 	}
-	if err := adapters.WriteFolder(j.dir, j.ad, man, adapters.SafetensorsCodec{}); err != nil {
+	if err := lora.WritePEFT(j.dir, j.ad, man, j.cfg.Model); err != nil {
 		return err
 	}
 	if j.cfg.Extra != nil {

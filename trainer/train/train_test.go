@@ -167,7 +167,7 @@ func TestSavedAdapterReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, man, err := adapters.ReadFolder(res.Dir, adapters.SafetensorsCodec{})
+	a, man, err := lora.ReadPEFT(res.Dir, m)
 	if err != nil {
 		t.Fatal(err)
 	}
