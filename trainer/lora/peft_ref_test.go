@@ -1,0 +1,115 @@
+package lora
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"orchmind/adapters"
+	"orchmind/trainer/model"
+	"orchmind/trainer/quant"
+	"orchmind/trainer/safetensors"
+)
+
+// TestMatchesPEFT compares loss, logits and LoRA gradients with PyTorch +
+// HF PEFT on the same tiny model, adapter and batch. The fixtures come from
+// testdata/peft/make_fixtures.py, which needs torch and peft.
+func TestMatchesPEFT(t *testing.T) {
+	dir := filepath.Join("testdata", "peft", "fixtures")
+	raw, err := os.ReadFile(filepath.Join(dir, "batch.json"))
+	if os.IsNotExist(err) {
+		t.Skip("PEFT fixtures not generated here: run testdata/peft/make_fixtures.py where torch and peft are installed")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch struct {
+		IDs, Labels [][]int
+		Loss        float64
+		Logits0     [][]float64
+	}
+	if err := json.Unmarshal(raw, &batch); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.LoadLlama2C(filepath.Join(dir, "base.bin"), quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := ReadPEFT(filepath.Join(dir, "adapter"), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(m, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	seqs := make([]Seq, len(batch.IDs))
+	for i := range batch.IDs {
+		seqs[i] = Seq{IDs: batch.IDs[i], Mask: make([]bool, len(batch.IDs[i]))}
+		for j, l := range batch.Labels[i] {
+			seqs[i].Mask[j] = l != -100
+		}
+		total += Counted(seqs[i])
+	}
+	var sum float64
+	for _, s := range seqs {
+		ls, _, err := e.Accumulate(s, 1/float32(total))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += ls
+	}
+	if loss := sum / float64(total); math.Abs(loss-batch.Loss) > 1e-4*math.Abs(batch.Loss) {
+		t.Errorf("loss %.7f, PEFT %.7f", loss, batch.Loss)
+	}
+	// Logits of sequence 0 through the inference path.
+	plug, err := NewPlug(m, Weighted{a, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := m.NewState()
+	st.SetDelta(plug)
+	var worst, scale float64
+	for pos, id := range batch.IDs[0] {
+		for i, v := range st.Forward(id, pos) {
+			worst = max(worst, math.Abs(float64(v)-batch.Logits0[pos][i]))
+			scale = max(scale, math.Abs(batch.Logits0[pos][i]))
+		}
+	}
+	if worst > 1e-4*scale {
+		t.Errorf("logits differ from PEFT by %g (largest logit %g)", worst, scale)
+	}
+	// Gradients: PEFT's are in HF layout, ours in the model's.
+	gf, err := safetensors.Open(filepath.Join(dir, "grads.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf := permuteB(e.Grads, m.Config, true)
+	var gmax, gworst float64
+	for k, p := range hf.Pairs {
+		an, bn, err := adapters.PEFTNames(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			got  []float32
+		}{{an, p.A}, {bn, p.B}} {
+			want, _, err := gf.Float32(c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				gmax = max(gmax, math.Abs(float64(want[i])))
+				gworst = max(gworst, math.Abs(float64(c.got[i]-want[i])))
+			}
+		}
+	}
+	if gworst > 1e-4*gmax {
+		t.Errorf("LoRA gradients differ from PEFT by %g (largest %g)", gworst, gmax)
+	}
+	t.Logf("loss %.6f vs PEFT %.6f; logits within %.2g; gradients within %.2g of %.2g", sum/float64(total), batch.Loss, worst, gworst, gmax)
+}
