@@ -1,0 +1,396 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"orchmind/trainer/quant"
+	"orchmind/trainer/safetensors"
+	"orchmind/trainer/tensor"
+)
+
+// Files of a Hugging Face model folder.
+const (
+	HFConfigFile  = "config.json"
+	HFWeightsFile = "model.safetensors"
+	HFIndexFile   = "model.safetensors.index.json"
+)
+
+// hfConfig is the part of a Hugging Face config.json that a Llama-family
+// model needs. Pointers tell "absent or null" from zero.
+type hfConfig struct {
+	Architectures         []string       `json:"architectures"`
+	ModelType             string         `json:"model_type"`
+	HiddenSize            int            `json:"hidden_size"`
+	IntermediateSize      int            `json:"intermediate_size"`
+	NumHiddenLayers       int            `json:"num_hidden_layers"`
+	NumAttentionHeads     int            `json:"num_attention_heads"`
+	NumKeyValueHeads      *int           `json:"num_key_value_heads"`
+	VocabSize             int            `json:"vocab_size"`
+	MaxPositionEmbeddings *int           `json:"max_position_embeddings"`
+	RMSNormEps            *float64       `json:"rms_norm_eps"`
+	RopeTheta             *float64       `json:"rope_theta"`
+	TieWordEmbeddings     *bool          `json:"tie_word_embeddings"`
+	HeadDim               *int           `json:"head_dim"`
+	HiddenAct             *string        `json:"hidden_act"`
+	AttentionBias         *bool          `json:"attention_bias"`
+	MLPBias               *bool          `json:"mlp_bias"`
+	SlidingWindow         *int           `json:"sliding_window"`
+	RopeScaling           map[string]any `json:"rope_scaling"`
+	RopeParameters        map[string]any `json:"rope_parameters"` // transformers ≥ 5
+}
+
+// hfModelTypes are the config.json model_type values LoadHF accepts: the
+// architectures whose weights and forward pass are exactly Llama's.
+var hfModelTypes = map[string]string{
+	"LlamaForCausalLM":   "llama",
+	"MistralForCausalLM": "mistral",
+}
+
+// ReadHFConfig reads dir/config.json of a Hugging Face Llama-family model
+// (model_type llama, as in Llama 2/3, SmolLM and TinyLlama, or mistral) and
+// returns its architecture. It refuses, with the reason, what the forward
+// pass of this package cannot run exactly: biases, activations other than
+// SiLU, RoPE scaling, a head_dim other than hidden_size/num_attention_heads.
+func ReadHFConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, HFConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Config{}, fmt.Errorf("model %s: no %s: a Hugging Face model folder holds config.json beside model.safetensors (download the whole repository, not only the weights)", dir, HFConfigFile)
+		}
+		return Config{}, fmt.Errorf("model: %w", err)
+	}
+	c, err := parseHFConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("model %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseHFConfig turns the bytes of a config.json into a Config.
+func parseHFConfig(data []byte) (Config, error) {
+	var h hfConfig
+	if err := json.Unmarshal(data, &h); err != nil {
+		return Config{}, fmt.Errorf("not valid JSON for a model config: %w", err)
+	}
+	mt := h.ModelType
+	if mt == "" {
+		for _, a := range h.Architectures {
+			if t, ok := hfModelTypes[a]; ok {
+				mt = t
+			}
+		}
+	}
+	switch mt {
+	case "llama", "mistral":
+	case "":
+		return Config{}, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama or mistral: Llama 2/3, SmolLM, TinyLlama, Mistral)", h.Architectures)
+	default:
+		return Config{}, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama or mistral: Llama 2/3, SmolLM, TinyLlama, Mistral)", mt)
+	}
+	if h.HiddenAct != nil && *h.HiddenAct != "silu" {
+		return Config{}, fmt.Errorf("hidden_act %q is not supported: the Llama MLP here uses silu", *h.HiddenAct)
+	}
+	if h.AttentionBias != nil && *h.AttentionBias {
+		return Config{}, errors.New("attention_bias is true: projections with biases are not supported (Llama models have none)")
+	}
+	if h.MLPBias != nil && *h.MLPBias {
+		return Config{}, errors.New("mlp_bias is true: MLP biases are not supported (Llama models have none)")
+	}
+	c := Config{
+		Dim: h.HiddenSize, HiddenDim: h.IntermediateSize, Layers: h.NumHiddenLayers,
+		Heads: h.NumAttentionHeads, KVHeads: h.NumAttentionHeads, Vocab: h.VocabSize,
+		SeqLen: 2048, NormEps: 1e-6, RopeTheta: 10000,
+	}
+	if h.NumKeyValueHeads != nil {
+		c.KVHeads = *h.NumKeyValueHeads
+	}
+	if h.MaxPositionEmbeddings != nil {
+		c.SeqLen = *h.MaxPositionEmbeddings
+	}
+	if h.RMSNormEps != nil {
+		c.NormEps = float32(*h.RMSNormEps)
+	}
+	theta := h.RopeTheta
+	for _, rope := range []map[string]any{h.RopeScaling, h.RopeParameters} {
+		if rope == nil {
+			continue
+		}
+		kind, _ := rope["rope_type"].(string)
+		if kind == "" {
+			kind, _ = rope["type"].(string)
+		}
+		if kind != "" && kind != "default" {
+			return Config{}, fmt.Errorf("RoPE scaling %q is not supported yet: only plain RoPE (rope_scaling null or rope_type default) runs here", kind)
+		}
+		if v, ok := rope["rope_theta"].(float64); ok && theta == nil {
+			theta = &v
+		}
+	}
+	if theta != nil {
+		c.RopeTheta = float32(*theta)
+	}
+	c.SharedClassifier = h.TieWordEmbeddings != nil && *h.TieWordEmbeddings
+	const lim = 1 << 20
+	if c.Dim <= 0 || c.Dim > lim || c.HiddenDim <= 0 || c.HiddenDim > lim || c.Layers <= 0 || c.Layers > 1024 ||
+		c.Heads <= 0 || c.Heads > c.Dim || c.KVHeads <= 0 || c.Vocab <= 0 || c.Vocab > 1<<24 || c.SeqLen <= 0 || c.SeqLen > 1<<24 {
+		return Config{}, fmt.Errorf("hidden_size %d, intermediate_size %d, num_hidden_layers %d, num_attention_heads %d, num_key_value_heads %d, vocab_size %d, max_position_embeddings %d: missing or out of range",
+			c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab, c.SeqLen)
+	}
+	if c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
+		return Config{}, fmt.Errorf("hidden_size %d is not num_attention_heads %d × an even head size", c.Dim, c.Heads)
+	}
+	if c.Heads%c.KVHeads != 0 {
+		return Config{}, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.Heads, c.KVHeads)
+	}
+	if h.HeadDim != nil && *h.HeadDim != c.HeadDim() {
+		return Config{}, fmt.Errorf("head_dim %d differs from hidden_size/num_attention_heads = %d: such models are not supported", *h.HeadDim, c.HeadDim())
+	}
+	if !(c.NormEps > 0) || !(c.RopeTheta > 0) || math.IsInf(float64(c.RopeTheta), 0) {
+		return Config{}, fmt.Errorf("rms_norm_eps %g and rope_theta %g must be positive", c.NormEps, c.RopeTheta)
+	}
+	if h.SlidingWindow != nil && *h.SlidingWindow > 0 && *h.SlidingWindow < c.SeqLen {
+		// Within the window, sliding-window attention is full attention:
+		// cap the context there rather than compute something else.
+		c.SeqLen = *h.SlidingWindow
+	}
+	return c, nil
+}
+
+// hfTensor is one tensor LoadHF needs: its name, the shape config.json
+// implies ([rows] for a vector, [rows, cols] for a matrix), and where it goes.
+type hfTensor struct {
+	name       string
+	rows, cols int // cols 0: a vector
+	ropeHeads  int // > 0: permute rows from rotate-half to interleaved RoPE, this many heads
+	mat        **tensor.Matrix
+	vec        *[]float32
+}
+
+// LoadHF loads a Hugging Face Llama-family model folder: config.json (see
+// ReadHFConfig) and the weights in model.safetensors, or in shards listed by
+// model.safetensors.index.json, stored as F32, F16 or BF16. Matrices are
+// converted to typ as they are read, one tensor at a time (typ F16 or BF16
+// keeps weights stored in that type bit for bit; rows that are not whole
+// blocks of typ fall back to F16, see StorageType); norms stay float32.
+//
+// Hugging Face stores the rows of q_proj and k_proj in the "rotate half"
+// RoPE layout; they are permuted on load into the interleaved layout that
+// Forward uses, as llama.cpp's convert_hf_to_gguf.py does. An absent
+// lm_head.weight or tie_word_embeddings true shares the embedding.
+//
+// Memory: one safetensors file is held at a time, plus one tensor in float32.
+func LoadHF(dir string, typ quant.Type) (*Model, error) {
+	if typ != quant.F32 && typ != quant.F16 && typ != quant.BF16 && typ != quant.Q8_0 && typ != quant.Q4_0 && typ != quant.Q4_1 {
+		return nil, fmt.Errorf("model: cannot load weights as %s (use f32, f16, bf16, q8_0, q4_0 or q4_1)", typ)
+	}
+	c, err := ReadHFConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	where, listedIn, err := hfWeightFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
+	kv := c.KVDim()
+	want := []hfTensor{{name: "model.embed_tokens.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Embed}}
+	for l := range c.Layers {
+		L := &m.Layers[l]
+		p := fmt.Sprintf("model.layers.%d.", l)
+		want = append(want,
+			hfTensor{name: p + "input_layernorm.weight", rows: c.Dim, vec: &L.AttnNorm},
+			hfTensor{name: p + "self_attn.q_proj.weight", rows: c.Dim, cols: c.Dim, ropeHeads: c.Heads, mat: &L.Wq},
+			hfTensor{name: p + "self_attn.k_proj.weight", rows: kv, cols: c.Dim, ropeHeads: c.KVHeads, mat: &L.Wk},
+			hfTensor{name: p + "self_attn.v_proj.weight", rows: kv, cols: c.Dim, mat: &L.Wv},
+			hfTensor{name: p + "self_attn.o_proj.weight", rows: c.Dim, cols: c.Dim, mat: &L.Wo},
+			hfTensor{name: p + "post_attention_layernorm.weight", rows: c.Dim, vec: &L.FFNNorm},
+			hfTensor{name: p + "mlp.gate_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Gate},
+			hfTensor{name: p + "mlp.up_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Up},
+			hfTensor{name: p + "mlp.down_proj.weight", rows: c.Dim, cols: c.HiddenDim, mat: &L.Down},
+		)
+	}
+	want = append(want, hfTensor{name: "model.norm.weight", rows: c.Dim, vec: &m.FinalNorm})
+	if !c.SharedClassifier {
+		if _, ok := where["lm_head.weight"]; ok {
+			want = append(want, hfTensor{name: "lm_head.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Output})
+		} else {
+			slog.Debug("model: no lm_head.weight, the output projection shares the token embedding", "dir", dir)
+			m.SharedClassifier = true
+		}
+	}
+
+	for n, file := range where {
+		if strings.HasSuffix(n, ".bias") && strings.HasPrefix(n, "model.layers.") {
+			return nil, fmt.Errorf("model %s: tensor %q: projections with biases are not supported (Llama models have none)", filepath.Join(dir, file), n)
+		}
+	}
+	// Group by file so each file is read once and dropped before the next.
+	byFile := map[string][]hfTensor{}
+	for _, w := range want {
+		file, ok := where[w.name]
+		if !ok {
+			return nil, fmt.Errorf("model %s: no tensor %q: the checkpoint is incomplete or not a Llama model", listedIn, w.name)
+		}
+		byFile[file] = append(byFile[file], w)
+	}
+	files := make([]string, 0, len(byFile))
+	for f := range byFile {
+		files = append(files, f)
+	}
+	slices.Sort(files)
+	for _, name := range files {
+		path := filepath.Join(dir, name)
+		f, err := safetensors.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("model %s: the shard %s listed there is missing (%d tensors, %q first): download all the model's files", listedIn, name, len(byFile[name]), byFile[name][0].name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("model: reading weights: %w", err)
+		}
+		for _, w := range byFile[name] {
+			if err := loadHFTensor(f, w, typ); err != nil {
+				return nil, fmt.Errorf("model %s: tensor %q: %w", path, w.name, err)
+			}
+		}
+	}
+	if m.SharedClassifier {
+		m.Output = m.Embed
+	}
+	return m, nil
+}
+
+// hfWeightFiles maps each tensor name to the file (relative to dir) that
+// holds it, from model.safetensors.index.json or the single
+// model.safetensors. It also returns the path that listed the names, for
+// error messages.
+func hfWeightFiles(dir string) (map[string]string, string, error) {
+	index := filepath.Join(dir, HFIndexFile)
+	data, err := os.ReadFile(index)
+	if err == nil {
+		var idx struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(data, &idx); err != nil {
+			return nil, "", fmt.Errorf("model %s: not a valid safetensors index: %w", index, err)
+		}
+		if len(idx.WeightMap) == 0 {
+			return nil, "", fmt.Errorf("model %s: the weight_map is empty", index)
+		}
+		for name, file := range idx.WeightMap {
+			if !filepath.IsLocal(file) || !strings.HasSuffix(file, ".safetensors") {
+				return nil, "", fmt.Errorf("model %s: tensor %q is mapped to %q, which is not a .safetensors file inside the model folder", index, name, file)
+			}
+		}
+		return idx.WeightMap, index, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("model: %w", err)
+	}
+	single := filepath.Join(dir, HFWeightsFile)
+	f, err := safetensors.Open(single)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			hint := ""
+			if _, e := os.Stat(filepath.Join(dir, "pytorch_model.bin")); e == nil {
+				hint = "; pytorch_model.bin is refused (unpickling can run code): convert it to safetensors"
+			}
+			return nil, "", fmt.Errorf("model %s: no %s or %s%s", dir, HFWeightsFile, HFIndexFile, hint)
+		}
+		return nil, "", fmt.Errorf("model: reading weights: %w", err)
+	}
+	where := map[string]string{}
+	for _, n := range f.Names() {
+		where[n] = HFWeightsFile
+	}
+	return where, single, nil
+}
+
+// loadHFTensor reads w from f, checks its shape, permutes RoPE rows when
+// asked and stores it converted to typ.
+func loadHFTensor(f *safetensors.File, w hfTensor, typ quant.Type) error {
+	info, ok := f.Info(w.name)
+	if !ok {
+		return errors.New("not in this file, although the index lists it here: the download is incomplete or the index is stale")
+	}
+	want := []int64{int64(w.rows)}
+	if w.cols > 0 {
+		want = append(want, int64(w.cols))
+	}
+	if !slices.Equal(info.Shape, want) {
+		return fmt.Errorf("shape %v, but config.json implies %v: the weights do not belong to this config", info.Shape, want)
+	}
+	var src quant.Type
+	switch info.DType {
+	case "F32":
+		src = quant.F32
+	case "F16":
+		src = quant.F16
+	case "BF16":
+		src = quant.BF16
+	default:
+		return fmt.Errorf("dtype %s is not supported (use F32, F16 or BF16 weights)", info.DType)
+	}
+	raw, err := f.Raw(w.name)
+	if err != nil {
+		return err
+	}
+	if w.ropeHeads > 0 {
+		raw = permuteRoPERows(raw, w.rows, w.ropeHeads, len(raw)/w.rows)
+	} else {
+		raw = slices.Clone(raw) // never keep the file's buffer alive
+	}
+	if w.cols == 0 {
+		v := make([]float32, w.rows)
+		if err := quant.Dequantize(src, raw, v); err != nil {
+			return err
+		}
+		*w.vec = v
+		return nil
+	}
+	st := StorageType(typ, w.cols)
+	var mat *tensor.Matrix
+	if st == src {
+		mat, err = tensor.NewMatrix(st, w.rows, w.cols, raw)
+	} else {
+		v := make([]float32, w.rows*w.cols)
+		if err = quant.Dequantize(src, raw, v); err == nil {
+			mat, err = tensor.Quantized(st, w.rows, w.cols, v)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("converting to %s: %w", st, err)
+	}
+	*w.mat = mat
+	return nil
+}
+
+// permuteRoPERows returns a copy of the rows×rowBytes matrix in data with
+// its rows moved from Hugging Face's rotate-half RoPE layout (a head's first
+// half pairs with its second half) to the interleaved layout (pairs are
+// adjacent rows). It is llama.cpp's permute(w, n_head):
+// w.reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2).
+func permuteRoPERows(data []byte, rows, heads, rowBytes int) []byte {
+	out := make([]byte, len(data))
+	hd := rows / heads
+	half := hd / 2
+	for h := range heads {
+		for j := range half {
+			for s := range 2 {
+				dst := h*hd + 2*j + s
+				src := h*hd + s*half + j
+				copy(out[dst*rowBytes:(dst+1)*rowBytes], data[src*rowBytes:(src+1)*rowBytes])
+			}
+		}
+	}
+	return out
+}
