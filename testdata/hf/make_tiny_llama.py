@@ -65,13 +65,20 @@ def rope_theta(cfg):
     params = getattr(cfg, "rope_parameters", None)
     if isinstance(params, dict) and "rope_theta" in params:
         return float(params["rope_theta"])
-    return float(cfg.rope_theta)
+    return float(getattr(cfg, "rope_theta", "nan"))
+
+
+def version():
+    return tuple(int(x) for x in transformers.__version__.split(".")[:2])
 
 
 def build():
-    cfg = LlamaConfig(attn_implementation="eager", **DIMS)
+    if version() >= (5, 0):
+        cfg = LlamaConfig(rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA}, **DIMS)
+    else:
+        cfg = LlamaConfig(rope_theta=ROPE_THETA, **DIMS)
     if rope_theta(cfg) != ROPE_THETA:
-        sys.exit(f"this transformers' default rope_theta is {rope_theta(cfg)}, expected {ROPE_THETA}")
+        sys.exit(f"config has rope_theta {rope_theta(cfg)}, expected {ROPE_THETA}")
     torch.manual_seed(SEED)
     model = LlamaForCausalLM(cfg).float().eval()
     # Re-initialise every parameter from one seeded generator, in name order,
@@ -111,9 +118,8 @@ def logits_of(model):
 
 def reload(out):
     # transformers 4.56 renamed from_pretrained's torch_dtype to dtype.
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-    m = LlamaForCausalLM.from_pretrained(out, attn_implementation="eager", **{kw: torch.float32})
+    kw = "dtype" if version() >= (4, 56) else "torch_dtype"
+    m = LlamaForCausalLM.from_pretrained(out, **{kw: torch.float32})
     return m.float().eval()
 
 
