@@ -47,10 +47,10 @@ var (
 // beyond it the output is noise, so such values are refused as a mistake.
 const MaxScale = 8
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // ValidName reports whether s is usable as an adapter name (letters, digits,
-// '.', '_', '-', '+'; at most 128 characters; not starting with a symbol).
+// '.', '_', '-'; at most 128 characters; not starting with a symbol).
 func ValidName(s string) bool { return validName.MatchString(s) }
 
 // Info describes a loaded adapter.
@@ -124,7 +124,7 @@ func (r *Registry) Load(dir string) (Info, error) {
 // shape fits. cid may be empty; dir is informational.
 func (r *Registry) Add(name, cid, dir string, a *adapters.Adapter, man *adapters.Manifest) (Info, error) {
 	if !ValidName(name) {
-		return Info{}, fmt.Errorf("%w: name %q: use 1 to 128 letters, digits, '.', '_', '-' or '+', starting with a letter or digit", ErrBadRequest, name)
+		return Info{}, fmt.Errorf("%w: name %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrBadRequest, name)
 	}
 	if a == nil {
 		return Info{}, fmt.Errorf("%w: %s: no adapter data", ErrBadAdapter, name)

@@ -1,0 +1,401 @@
+// Package api is the local HTTP API of an orchmind node: Ollama-style and
+// OpenAI-style generation with hot-plugged adapters, the adapter registry,
+// training jobs with live progress (server-sent events), and the swarm
+// (search, pull, publish, peers) through the SwarmService interface. It is
+// a library: the node daemon and `orchmind serve` mount the handler New
+// returns. Every route is documented in openapi.yaml (a test keeps the two
+// in step).
+//
+// Requests from non-loopback addresses are refused unless a bearer token is
+// configured and given. Errors are JSON objects {"error": "…"} with a
+// message a person can act on.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"orchmind/adapters"
+	"orchmind/node/base"
+	"orchmind/node/registry"
+)
+
+// Listing is one adapter announced in the swarm.
+type Listing struct {
+	CID             string   `json:"cid"`
+	Name            string   `json:"name"`
+	Description     string   `json:"description,omitempty"`
+	Tags            []string `json:"tags,omitempty"`
+	Language        string   `json:"language,omitempty"`
+	BaseName        string   `json:"base_name,omitempty"`
+	BaseFingerprint string   `json:"base_fingerprint,omitempty"`
+	Publisher       string   `json:"publisher,omitempty"`
+	Size            int64    `json:"size,omitempty"`
+	Providers       int      `json:"providers,omitempty"`
+}
+
+// SearchQuery filters swarm listings. An empty BaseFingerprint means any
+// base.
+type SearchQuery struct {
+	Text            string `json:"query"`
+	BaseFingerprint string `json:"base_fingerprint,omitempty"`
+	Limit           int    `json:"limit,omitempty"`
+}
+
+// Peer is one connected swarm peer.
+type Peer struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs,omitempty"`
+}
+
+// SwarmService is what the API needs from the node's libp2p swarm. The node
+// daemon implements it; without a swarm (Config.Swarm nil) the /api/swarm
+// routes answer 503.
+type SwarmService interface {
+	// Search lists adapters announced in the swarm.
+	Search(ctx context.Context, q SearchQuery) ([]Listing, error)
+	// Pull fetches and verifies the adapter with this CID into a folder
+	// (a PEFT adapter folder) and returns the folder.
+	Pull(ctx context.Context, cid string) (dir string, err error)
+	// Publish stores the adapter folder dir and announces it; it returns
+	// the CID.
+	Publish(ctx context.Context, dir string, man *adapters.Manifest) (cid string, err error)
+	// Peers lists the connected peers.
+	Peers(ctx context.Context) ([]Peer, error)
+}
+
+// Config configures the API.
+type Config struct {
+	// Base is the loaded base model; Registry holds the adapters plugged
+	// onto it (New makes one when nil).
+	Base     *base.Base
+	Registry *registry.Registry
+	// AdapterDir receives trained adapters and is where local adapters are
+	// listed from and loaded by name.
+	AdapterDir string
+	// DataDir receives uploaded training data (default: AdapterDir/.uploads).
+	DataDir string
+	// Swarm may be nil: the swarm routes then answer 503.
+	Swarm SwarmService
+	// Token, when set, lets clients from other addresses in with
+	// "Authorization: Bearer <Token>".
+	Token string
+	// ChatTemplate renders /v1/chat/completions messages into a prompt
+	// (default "plain", right for base models).
+	ChatTemplate string
+	// UI, when set, is served at GET / (the embedded web UI).
+	UI      http.Handler
+	Version string
+	Log     *slog.Logger
+	// MaxUpload bounds a training-data upload (default 256 MiB).
+	MaxUpload int64
+}
+
+// maxJSON bounds a JSON request body.
+const maxJSON = 1 << 20
+
+// Server is the API handler.
+type Server struct {
+	cfg  Config
+	reg  *registry.Registry
+	log  *slog.Logger
+	mux  *http.ServeMux
+	gen  chan struct{} // generation slots
+	jobs *jobs
+}
+
+// route is one registered endpoint.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+}
+
+// New checks cfg and returns the API handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Base == nil || cfg.Base.Model == nil || cfg.Base.Tok == nil {
+		return nil, errors.New("api: no base model loaded: load one with base.Load before starting the API")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = registry.New(cfg.Base, cfg.Log)
+	} else if cfg.Registry.Base() != cfg.Base {
+		return nil, errors.New("api: the registry serves another base model than Config.Base")
+	}
+	if cfg.AdapterDir == "" {
+		cfg.AdapterDir = "lora_adapters"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(cfg.AdapterDir, ".uploads")
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = 256 << 20
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Log, mux: http.NewServeMux(),
+		gen: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), jobs: newJobs()}
+	for _, r := range s.routes() {
+		pattern := r.method + " " + r.path
+		if r.path == "/" {
+			pattern = "/" // every unmatched path: the UI, or a JSON 404 for API paths
+		}
+		s.mux.HandleFunc(pattern, r.h)
+	}
+	return s, nil
+}
+
+// routes lists every endpoint; openapi.yaml documents exactly these.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/", s.handleUI},
+		{"GET", "/api/openapi.yaml", s.handleOpenAPI},
+		{"GET", "/api/info", s.handleInfo},
+		{"POST", "/api/generate", s.handleGenerate},
+		{"POST", "/v1/chat/completions", s.handleChat},
+		{"GET", "/v1/models", s.handleModels},
+		{"GET", "/api/adapters", s.handleAdapters},
+		{"POST", "/api/adapters/load", s.handleLoad},
+		{"POST", "/api/adapters/unload", s.handleUnload},
+		{"POST", "/api/adapters/scale", s.handleScale},
+		{"POST", "/api/adapters/bake", s.handleBake},
+		{"POST", "/api/train/plan", s.handlePlan},
+		{"POST", "/api/train", s.handleTrain},
+		{"GET", "/api/train/{id}", s.handleJob},
+		{"GET", "/api/train/{id}/events", s.handleEvents},
+		{"POST", "/api/train/{id}/stop", s.handleStop},
+		{"POST", "/api/swarm/search", s.handleSearch},
+		{"POST", "/api/swarm/pull", s.handlePull},
+		{"POST", "/api/swarm/publish", s.handlePublish},
+		{"GET", "/api/swarm/peers", s.handlePeers},
+	}
+}
+
+// Close stops running training jobs and waits for them.
+func (s *Server) Close() { s.jobs.stopAll() }
+
+// ServeHTTP checks who is asking, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if msg := s.refuse(r); msg != "" {
+		s.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "why", msg)
+		writeErr(w, http.StatusForbidden, msg)
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// refuse returns why r is not allowed ("" when it is).
+func (s *Server) refuse(r *http.Request) string {
+	if s.cfg.Token != "" {
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(h, "Bearer ")), []byte(s.cfg.Token)) == 1 {
+			return ""
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		if s.cfg.Token == "" {
+			return "this node only answers requests from this computer (127.0.0.1); to allow other computers, start it with --token and send \"Authorization: Bearer <token>\""
+		}
+		return "missing or wrong token: send \"Authorization: Bearer <token>\" with the token the node was started with"
+	}
+	// A page from another site must not drive the local API (CSRF), and a
+	// name that merely resolves to 127.0.0.1 must not either (DNS rebinding).
+	if !loopbackHost(r.Host) {
+		return fmt.Sprintf("host %q is not this computer: open the node as http://127.0.0.1 or http://localhost", r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		if err != nil || !loopbackHost(u.Host) {
+			return fmt.Sprintf("requests from pages of %s are not allowed: open the node's own page instead", o)
+		}
+	}
+	return ""
+}
+
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// apiError is the JSON body of every error.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail maps err to a status code and writes it.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, registry.ErrUnknown), errors.Is(err, errNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, registry.ErrExists), errors.Is(err, errBusy):
+		code = http.StatusConflict
+	case errors.Is(err, registry.ErrWrongBase), errors.Is(err, registry.ErrBadAdapter), errors.Is(err, errUnusable):
+		code = http.StatusUnprocessableEntity
+	case errors.Is(err, registry.ErrBadRequest), errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	case errors.As(err, &mbe):
+		code = http.StatusRequestEntityTooLarge
+		err = fmt.Errorf("the request is larger than %d bytes: send less data at once", mbe.Limit)
+	case errors.Is(err, errNoSwarm):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled):
+		code = 499 // client went away; nobody reads this
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "err", err)
+	}
+	writeErr(w, code, err.Error())
+}
+
+var (
+	errNotFound   = errors.New("not found")
+	errBusy       = errors.New("busy")
+	errBadRequest = errors.New("bad request")
+	errUnusable   = errors.New("unusable data")
+	errNoSwarm    = errors.New("swarm not running: this node was started without the peer-to-peer network (orchmind serve); start it with `orchmind node` to search, pull and publish adapters")
+)
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// decode reads a JSON body of at most maxJSON bytes into v.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSON)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.Is(err, io.EOF):
+			return badRequest("the request body is empty: send a JSON object")
+		case errors.As(err, &te):
+			return badRequest("field %q should be a %s, not a JSON %s", te.Field, te.Type, te.Value)
+		default:
+			return badRequest("the request body is not valid JSON: %v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/v1/") || (r.Method != "GET" && r.Method != "HEAD") {
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s: see /api/openapi.yaml for the routes", r.Method, r.URL.Path))
+		return
+	}
+	if s.cfg.UI == nil {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "orchmind %s API: see /api/openapi.yaml\n", s.cfg.Version)
+		return
+	}
+	s.cfg.UI.ServeHTTP(w, r)
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(OpenAPI)
+}
+
+// BaseInfo describes the loaded base model.
+type BaseInfo struct {
+	Name        string `json:"name"`
+	Path        string `json:"path,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	ShapeID     string `json:"shape_id"`
+	Type        string `json:"type"`
+	Dim         int    `json:"dim"`
+	Layers      int    `json:"layers"`
+	Vocab       int    `json:"vocab"`
+	Context     int    `json:"context"`
+	Bytes       int    `json:"bytes"`
+}
+
+func (s *Server) baseInfo() BaseInfo {
+	b := s.cfg.Base
+	return BaseInfo{Name: b.Name, Path: b.Path, Fingerprint: b.Fingerprint, ShapeID: b.ShapeID, Type: b.Type.String(),
+		Dim: b.Model.Dim, Layers: len(b.Model.Layers), Vocab: b.Model.Vocab, Context: b.Model.SeqLen, Bytes: b.Model.Bytes()}
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"version": s.cfg.Version, "base": s.baseInfo(), "swarm": s.cfg.Swarm != nil,
+		"training": s.jobs.running(), "adapters": len(s.reg.List()),
+	})
+}
+
+// now is the time stamp of responses.
+func now() time.Time { return time.Now().UTC() }
+
+// sanitize keeps a file name safe to create inside a folder.
+func sanitize(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	out := strings.TrimLeft(b.String(), ".")
+	if out == "" {
+		out = "file"
+	}
+	return out
+}
+
+// mkdirAll creates dir with private permissions.
+func mkdirAll(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create folder %s: %w (check the permissions or choose another --adapters-dir)", dir, err)
+	}
+	return nil
+}
