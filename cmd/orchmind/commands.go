@@ -14,6 +14,7 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
 		{"train", "train a LoRA adapter on your own data", runTrain},
+		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "serve, and open the web UI in the browser", runUI},
 		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},
 	}
 }
