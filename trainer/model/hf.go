@@ -9,8 +9,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"orchmind/trainer/quant"
 	"orchmind/trainer/safetensors"
@@ -344,11 +347,6 @@ func loadHFTensor(f *safetensors.File, w hfTensor, typ quant.Type) error {
 	if err != nil {
 		return err
 	}
-	if w.ropeHeads > 0 {
-		raw = permuteRoPERows(raw, w.rows, w.ropeHeads, len(raw)/w.rows)
-	} else {
-		raw = slices.Clone(raw) // never keep the file's buffer alive
-	}
 	if w.cols == 0 {
 		v := make([]float32, w.rows)
 		if err := quant.Dequantize(src, raw, v); err != nil {
@@ -358,39 +356,92 @@ func loadHFTensor(f *safetensors.File, w hfTensor, typ quant.Type) error {
 		return nil
 	}
 	st := StorageType(typ, w.cols)
-	var mat *tensor.Matrix
-	if st == src {
-		mat, err = tensor.NewMatrix(st, w.rows, w.cols, raw)
-	} else {
-		v := make([]float32, w.rows*w.cols)
-		if err = quant.Dequantize(src, raw, v); err == nil {
-			mat, err = tensor.Quantized(st, w.rows, w.cols, v)
-		}
+	perm := func(r int) int { return r }
+	if w.ropeHeads > 0 {
+		perm = ropeRowSource(w.rows, w.ropeHeads)
 	}
+	data, err := convertRows(src, raw, w.rows, w.cols, st, perm)
 	if err != nil {
 		return fmt.Errorf("converting to %s: %w", st, err)
+	}
+	mat, err := tensor.NewMatrix(st, w.rows, w.cols, data)
+	if err != nil {
+		return err
 	}
 	*w.mat = mat
 	return nil
 }
 
-// permuteRoPERows returns a copy of the rows×rowBytes matrix in data with
-// its rows moved from Hugging Face's rotate-half RoPE layout (a head's first
-// half pairs with its second half) to the interleaved layout (pairs are
-// adjacent rows). It is llama.cpp's permute(w, n_head):
-// w.reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2).
-func permuteRoPERows(data []byte, rows, heads, rowBytes int) []byte {
-	out := make([]byte, len(data))
+// convertRows returns the rows×cols matrix raw, stored as src, converted to
+// dst with output row r taken from input row from(r). The work is split over
+// the cores in chunks of rows, each converted through a small float32
+// buffer, so no float32 copy of the whole matrix is ever made; rows already
+// in dst are copied as they are.
+func convertRows(src quant.Type, raw []byte, rows, cols int, dst quant.Type, from func(int) int) ([]byte, error) {
+	srb, err := quant.RowBytes(src, cols)
+	if err != nil {
+		return nil, err
+	}
+	drb, err := quant.RowBytes(dst, cols)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != rows*srb {
+		return nil, fmt.Errorf("%d bytes for %d rows of %d %s values", len(raw), rows, cols, src)
+	}
+	out := make([]byte, rows*drb)
+	chunk := max(1, (1<<16)/cols) // rows per task: ~64K values
+	tasks := (rows + chunk - 1) / chunk
+	workers := min(runtime.GOMAXPROCS(0), tasks)
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	for range workers {
+		wg.Go(func() {
+			buf := make([]float32, cols)
+			for {
+				t := int(next.Add(1)) - 1
+				if t >= tasks {
+					return
+				}
+				for r := t * chunk; r < min(rows, (t+1)*chunk); r++ {
+					in := raw[from(r)*srb : (from(r)+1)*srb]
+					o := out[r*drb : r*drb : (r+1)*drb]
+					if src == dst {
+						copy(o[:drb], in)
+						continue
+					}
+					err := quant.Dequantize(src, in, buf)
+					if err == nil {
+						_, err = quant.Quantize(dst, buf, o)
+					}
+					if err != nil {
+						errOnce.Do(func() { first = err })
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, first
+}
+
+// ropeRowSource maps a row of a [heads·hd, in] projection in the
+// interleaved RoPE layout that Forward uses (a head's pairs are adjacent
+// rows) to the row of Hugging Face's rotate-half layout (row j of a head
+// pairs with row j+hd/2) that holds it. It is llama.cpp's
+// convert_hf_to_gguf.py permute(w, n_head):
+// w.reshape(n_head, 2, hd/2, in).swapaxes(1, 2).reshape(w.shape).
+func ropeRowSource(rows, heads int) func(int) int {
 	hd := rows / heads
 	half := hd / 2
-	for h := range heads {
-		for j := range half {
-			for s := range 2 {
-				dst := h*hd + 2*j + s
-				src := h*hd + s*half + j
-				copy(out[dst*rowBytes:(dst+1)*rowBytes], data[src*rowBytes:(src+1)*rowBytes])
-			}
-		}
+	return func(r int) int {
+		h, i := r/hd, r%hd
+		j, s := i/2, i%2
+		return h*hd + s*half + j
 	}
-	return out
 }
