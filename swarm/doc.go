@@ -1,0 +1,44 @@
+// Package swarm is orchmind's libp2p networking: one host that speaks TCP and
+// QUIC (Noise or TLS), a Kademlia DHT under the private protocol prefix
+// /orchmind (so its protocol id is /orchmind/kad/1.0.0), gossipsub topics for
+// signed adapter announcements, a catalogue stream protocol that lets a node
+// that just joined learn what was announced before it arrived, and bitswap
+// over the node's blockstore to fetch adapter DAGs from several providers at
+// once.
+//
+// # Identity
+//
+// The node's ed25519 key lives in DataDir/identity.key (libp2p's protobuf key
+// encoding, mode 0600, written atomically). It is created on first start and
+// reused afterwards, so the peer ID survives restarts.
+//
+// # NAT traversal
+//
+// The host asks the router for a port mapping (UPnP / NAT-PMP), runs AutoNAT
+// (client, and a rate-limited service for others), hole punching (DCUtR) and
+// the circuit-relay v2 client. AutoRelay takes its relay candidates from the
+// peers we are connected to (bootstrap and DHT peers); only peers that run a
+// relay service are used. A node behind a NAT that no connected peer can
+// relay for is still reachable by hole punching once another peer has
+// connected to it through a relay, or not at all: run at least one public
+// node with a relay service (go-libp2p EnableRelayService) in such networks.
+//
+// # Private networks
+//
+// With Config.PrivateNetworkKey (a 32-byte pre-shared key) every connection
+// is encrypted a second time with that key and peers without it cannot
+// connect. QUIC cannot carry a pre-shared key, so such a node listens and
+// dials on TCP only.
+//
+// # Announcements
+//
+// Announcements travel on "/orchmind/catalogue/1" (all of them) and on
+// "/orchmind/base/<fingerprint>/1" (only those for one base model). Every
+// message is checked before it is accepted or forwarded: at most 16 KiB,
+// decodes and carries a valid signature, the base fingerprint matches the
+// topic, the pubsub author is the announcement's author, not a duplicate of
+// one seen in the last few minutes, and its author has not sent more than
+// Config.AnnounceRate announcements in the last minute. Forgeries are
+// rejected, which lowers the forwarding peer's gossipsub score; a peer whose
+// score falls below the graylist threshold is ignored altogether.
+package swarm

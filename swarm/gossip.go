@@ -1,0 +1,392 @@
+package swarm
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// CatalogueTopic carries every announcement.
+const CatalogueTopic = "/orchmind/catalogue/1"
+
+// MaxAnnouncementSize is the largest announcement accepted, in bytes.
+const MaxAnnouncementSize = 16 << 10
+
+// SeenTTL is how long an accepted announcement is remembered: the same
+// bytes arriving again on the same topic within it are dropped unforwarded.
+const SeenTTL = 5 * time.Minute
+
+// Peer score thresholds (see PeerScores). A peer below GraylistThreshold is
+// ignored altogether; each rejected (forged) announcement costs its
+// forwarder InvalidMessagePenalty × (number of invalid messages)².
+const (
+	GossipThreshold       = -100.0
+	PublishThreshold      = -500.0
+	GraylistThreshold     = -1000.0
+	InvalidMessagePenalty = -100.0
+)
+
+// BaseTopic returns the topic of announcements for one base model.
+func BaseTopic(fingerprint string) string {
+	return "/orchmind/base/" + fingerprint + "/1"
+}
+
+// checkFingerprint refuses fingerprints that would make odd topic names.
+func checkFingerprint(fp string) error {
+	if fp == "" || len(fp) > 128 {
+		return fmt.Errorf("swarm: base fingerprint %q must be 1 to 128 characters", fp)
+	}
+	for _, r := range fp {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
+			return fmt.Errorf("swarm: base fingerprint %q may only hold letters, digits and - _ . :", fp)
+		}
+	}
+	return nil
+}
+
+type gossip struct {
+	s  *Swarm
+	ps *pubsub.PubSub
+
+	mu     sync.Mutex
+	topics map[string]*pubsub.Topic
+
+	seen     *expirable.LRU[[32]byte, struct{}]
+	limiters *lru.Cache[string, *rate.Limiter]
+	rateMu   sync.Mutex
+
+	scoresMu sync.Mutex
+	scores   map[peer.ID]float64
+
+	catSub *pubsub.Subscription
+}
+
+func scoreParams() *pubsub.PeerScoreParams {
+	_, lo4, _ := net.ParseCIDR("127.0.0.0/8")
+	_, lo6, _ := net.ParseCIDR("::1/128")
+	return &pubsub.PeerScoreParams{
+		Topics:                      map[string]*pubsub.TopicScoreParams{},
+		TopicScoreCap:               100,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    -5,
+		IPColocationFactorThreshold: 8,
+		IPColocationFactorWhitelist: []*net.IPNet{lo4, lo6},
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               pubsub.DefaultDecayInterval,
+		DecayToZero:                 pubsub.DefaultDecayToZero,
+		RetainScore:                 30 * time.Minute,
+	}
+}
+
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             GossipThreshold,
+		PublishThreshold:            PublishThreshold,
+		GraylistThreshold:           GraylistThreshold,
+		AcceptPXThreshold:           10,
+		OpportunisticGraftThreshold: 5,
+	}
+}
+
+// topicScoreParams: announcements are sparse, so mesh delivery rates are
+// not scored; time in mesh and first deliveries earn a little, invalid
+// messages cost a lot (squared) and are forgiven over about an hour.
+func topicScoreParams() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		TopicWeight:                    1,
+		TimeInMeshWeight:               0.01,
+		TimeInMeshQuantum:              time.Second,
+		TimeInMeshCap:                  3600,
+		FirstMessageDeliveriesWeight:   1,
+		FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
+		FirstMessageDeliveriesCap:      50,
+		InvalidMessageDeliveriesWeight: InvalidMessagePenalty,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+	}
+}
+
+func (s *Swarm) startGossip() (*gossip, error) {
+	g := &gossip{
+		s:      s,
+		topics: map[string]*pubsub.Topic{},
+		seen:   expirable.NewLRU[[32]byte, struct{}](16384, nil, SeenTTL),
+		scores: map[peer.ID]float64{},
+	}
+	var err error
+	g.limiters, err = lru.New[string, *rate.Limiter](8192)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: rate limiter cache: %w", err)
+	}
+	g.ps, err = pubsub.NewGossipSub(s.ctx, s.host,
+		pubsub.WithPeerScore(scoreParams(), scoreThresholds()),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: starting gossipsub: %w", err)
+	}
+	s.ps = g.ps
+	t, err := g.topic(CatalogueTopic, "")
+	if err != nil {
+		return nil, err
+	}
+	if g.catSub, err = t.Subscribe(); err != nil {
+		return nil, fmt.Errorf("swarm: subscribing to %s: %w", CatalogueTopic, err)
+	}
+	sub := g.catSub
+	s.spawn(func() {
+		for {
+			msg, err := sub.Next(s.ctx)
+			if err != nil {
+				return
+			}
+			if r, ok := msg.ValidatorData.(Received); ok {
+				s.catalog.addAndNotify(s, r)
+			}
+		}
+	})
+	return g, nil
+}
+
+func (g *gossip) close() {
+	if g.catSub != nil {
+		g.catSub.Cancel()
+	}
+}
+
+func (g *gossip) inspect(scores map[peer.ID]float64) {
+	g.scoresMu.Lock()
+	g.scores = scores
+	g.scoresMu.Unlock()
+}
+
+// topic joins (once) the topic and registers its validator; base is "" for
+// the catalogue topic.
+func (g *gossip) topic(name, base string) (*pubsub.Topic, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t, ok := g.topics[name]; ok {
+		return t, nil
+	}
+	if err := g.ps.RegisterTopicValidator(name, g.validator(base), pubsub.WithValidatorTimeout(5*time.Second)); err != nil {
+		return nil, fmt.Errorf("swarm: registering the validator of %s: %w", name, err)
+	}
+	t, err := g.ps.Join(name)
+	if err != nil {
+		_ = g.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("swarm: joining %s: %w", name, err)
+	}
+	if err := t.SetScoreParams(topicScoreParams()); err != nil {
+		return nil, fmt.Errorf("swarm: scoring %s: %w", name, err)
+	}
+	g.topics[name] = t
+	return t, nil
+}
+
+// validator checks an announcement on a topic (base "" = catalogue topic).
+func (g *gossip) validator(base string) pubsub.ValidatorEx {
+	self := g.s.host.ID()
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		log := g.s.log
+		log.Debug("validating", "topic", msg.GetTopic(), "from", from.String())
+		if len(msg.Data) > MaxAnnouncementSize {
+			log.Debug("rejected an oversized announcement", "from", from.String(), "bytes", len(msg.Data))
+			return pubsub.ValidationReject
+		}
+		author := msg.GetFrom()
+		local := author == self && from == self
+		key := sha256.Sum256(append([]byte(msg.GetTopic()+"\x00"), msg.Data...))
+		if !local && g.seen.Contains(key) {
+			return pubsub.ValidationIgnore
+		}
+		ann, err := g.s.cfg.Validator(ctx, from, msg.Data)
+		if err != nil {
+			log.Info("rejected an announcement that does not verify", "from", from.String(), "author", author.String(), "err", err)
+			return pubsub.ValidationReject
+		}
+		if ann.Author != author {
+			log.Info("rejected an announcement published by someone other than its author", "from", from.String(), "publisher", author.String(), "author", ann.Author.String())
+			return pubsub.ValidationReject
+		}
+		if base != "" && ann.Base != base {
+			log.Info("rejected an announcement on the wrong base topic", "from", from.String(), "topic_base", base, "base", ann.Base)
+			return pubsub.ValidationReject
+		}
+		if !local && !g.allow(author, msg.GetTopic()) {
+			log.Debug("dropped an announcement over the rate limit", "author", author.String())
+			return pubsub.ValidationIgnore
+		}
+		g.seen.Add(key, struct{}{})
+		msg.ValidatorData = Received{Announcement: ann, From: msg.ReceivedFrom, Data: msg.Data}
+		return pubsub.ValidationAccept
+	}
+}
+
+// allow applies the per-author, per-topic announcement rate limit.
+func (g *gossip) allow(author peer.ID, topic string) bool {
+	key := string(author) + "\x00" + topic
+	g.rateMu.Lock()
+	defer g.rateMu.Unlock()
+	l, ok := g.limiters.Get(key)
+	if !ok {
+		n := g.s.cfg.AnnounceRate
+		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(n)), n)
+		g.limiters.Add(key, l)
+	}
+	return l.Allow()
+}
+
+// PeerScores returns the latest gossipsub score of each connected peer
+// (sampled every Config.ScoreInspectPeriod). Below GraylistThreshold a
+// peer's messages are ignored.
+func (s *Swarm) PeerScores() map[peer.ID]float64 {
+	g := s.gossip
+	g.scoresMu.Lock()
+	defer g.scoresMu.Unlock()
+	out := make(map[peer.ID]float64, len(g.scores))
+	for p, v := range g.scores {
+		out[p] = v
+	}
+	return out
+}
+
+// Announce publishes a signed announcement on the catalogue topic and on
+// its base's topic. It is validated locally first, exactly as peers will
+// validate it; an announcement by another author is refused. If no peer is
+// reachable yet it waits up to two seconds for one, then publishes anyway
+// (late joiners get it from the catalogue exchange).
+func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
+	if len(signed) > MaxAnnouncementSize {
+		return fmt.Errorf("swarm: announcement is %d bytes, the limit is %d; shorten its description or tags", len(signed), MaxAnnouncementSize)
+	}
+	ann, err := s.cfg.Validator(ctx, s.host.ID(), signed)
+	if err != nil {
+		return fmt.Errorf("swarm: refusing to announce something that does not verify: %w", err)
+	}
+	if ann.Author != s.host.ID() {
+		return fmt.Errorf("swarm: announcement is signed by %s, not by this node (%s); only the author can publish it", ann.Author, s.host.ID())
+	}
+	if err := checkFingerprint(ann.Base); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range []string{CatalogueTopic, BaseTopic(ann.Base)} {
+		base := ""
+		if name != CatalogueTopic {
+			base = ann.Base
+		}
+		t, err := s.gossip.topic(name, base)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.gossip.publish(ctx, t, signed); err != nil {
+			errs = append(errs, fmt.Errorf("swarm: publishing on %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// publish waits up to two seconds until some peer on the topic can be sent
+// to, then publishes. gossipsub learns a peer's subscriptions over the
+// peer's stream before its own stream to that peer is open, and silently
+// sends nothing in that window; waiting for the outbound stream closes it.
+func (g *gossip) publish(ctx context.Context, t *pubsub.Topic, data []byte) error {
+	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !g.reachable(t) {
+		select {
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return t.Publish(ctx, data) // nobody yet: local delivery only
+		case <-tick.C:
+		}
+	}
+	return t.Publish(ctx, data)
+}
+
+// reachable reports whether some peer subscribed to t has an outbound
+// gossipsub stream from us.
+func (g *gossip) reachable(t *pubsub.Topic) bool {
+	nw := g.s.host.Network()
+	for _, p := range t.ListPeers() {
+		for _, c := range nw.ConnsToPeer(p) {
+			for _, st := range c.GetStreams() {
+				if st.Stat().Direction == network.DirOutbound && strings.HasPrefix(string(st.Protocol()), "/meshsub/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Subscribe returns the announcements for one base model as they arrive on
+// its topic, until ctx ends or the swarm closes (then the channel is
+// closed). Announcements on the catalogue topic reach the catalogue and
+// Config.OnAnnouncement whether or not anyone subscribes.
+func (s *Swarm) Subscribe(ctx context.Context, base string) (<-chan Received, error) {
+	if err := checkFingerprint(base); err != nil {
+		return nil, err
+	}
+	t, err := s.gossip.topic(BaseTopic(base), base)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return nil, fmt.Errorf("swarm: subscribing to %s: %w", BaseTopic(base), err)
+	}
+	out := make(chan Received, 64)
+	ok := s.spawn(func() {
+		defer close(out)
+		defer sub.Cancel()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.ctx.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for {
+			msg, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			r, ok := msg.ValidatorData.(Received)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	if !ok {
+		sub.Cancel()
+		return nil, errors.New("swarm: subscribe after Close")
+	}
+	return out, nil
+}

@@ -1,0 +1,468 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// DHTProtocolPrefix is the Kademlia protocol prefix: orchmind's DHT speaks
+// /orchmind/kad/1.0.0 and never mixes with the public IPFS DHT.
+const DHTProtocolPrefix = "/orchmind"
+
+// MDNSServiceName is the mDNS service name under which nodes find each
+// other on the local network.
+const MDNSServiceName = "orchmind"
+
+// DHTMode selects whether this node answers DHT queries for others.
+type DHTMode int
+
+const (
+	// DHTAuto serves DHT queries only once AutoNAT finds the node publicly
+	// reachable (the right choice for users).
+	DHTAuto DHTMode = iota
+	// DHTServer always serves DHT queries (bootstrap nodes, tests on one machine).
+	DHTServer
+	// DHTClient never serves DHT queries.
+	DHTClient
+)
+
+// Announcement is what the swarm needs to know about a verified announcement.
+type Announcement struct {
+	// Root is the CID of the adapter's DAG.
+	Root cid.Cid
+	// Base is the fingerprint of the base model the adapter was trained on.
+	Base string
+	// Author is the peer that signed the announcement.
+	Author peer.ID
+	// Created is when the author made it.
+	Created time.Time
+}
+
+// Validator decodes signed announcement bytes and checks their signature.
+// It returns an error for anything that does not decode or verify; from is
+// the peer the bytes came from (informational: the author check is done by
+// the swarm).
+type Validator func(ctx context.Context, from peer.ID, data []byte) (Announcement, error)
+
+// Received is an announcement that passed validation.
+type Received struct {
+	Announcement
+	// From is the peer that delivered it (the author or a peer that forwarded it).
+	From peer.ID
+	// Data is the signed announcement exactly as its author encoded it.
+	Data []byte
+}
+
+// Config configures a swarm node. The zero value plus a DataDir and a
+// Validator is usable; DefaultConfig gives the settings meant for users.
+type Config struct {
+	// DataDir holds the node key (identity.key). Required.
+	DataDir string
+	// ListenAddrs default to /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1
+	// (TCP only with a private network key).
+	ListenAddrs []ma.Multiaddr
+	// Bootstrap peers are dialled on start; each address must end in /p2p/<id>.
+	Bootstrap []ma.Multiaddr
+	// MDNS finds peers on the local network. Off in the zero value; on in
+	// DefaultConfig.
+	MDNS bool
+	// PrivateNetworkKey, if set, is a 32-byte pre-shared key: only nodes with
+	// the same key can connect. Forces TCP only (QUIC cannot use it).
+	PrivateNetworkKey []byte
+	// ConnMgrLow and ConnMgrHigh are the connection manager's water marks
+	// (defaults 64 and 192).
+	ConnMgrLow, ConnMgrHigh int
+	// DHTMode defaults to DHTAuto.
+	DHTMode DHTMode
+	// Blockstore holds the blocks this node serves and fetches. Required.
+	Blockstore blockstore.Blockstore
+	// Validator decodes and verifies announcements. Required.
+	Validator Validator
+	// PinnedRoots lists the roots to re-provide to the DHT periodically; nil
+	// disables reproviding.
+	PinnedRoots func(ctx context.Context) ([]cid.Cid, error)
+	// ReprovideInterval defaults to 12 hours.
+	ReprovideInterval time.Duration
+	// OnAnnouncement is called (from a swarm goroutine, one call at a time)
+	// for every announcement newly added to the catalogue, from gossip or
+	// from a catalogue exchange; the node persists them in its store index.
+	OnAnnouncement func(Received)
+	// CatalogueSize bounds the in-memory catalogue (default 4096).
+	CatalogueSize int
+	// AnnounceRate is how many announcements per minute one author may send
+	// before further ones are dropped (default 10).
+	AnnounceRate int
+	// ScoreInspectPeriod is how often gossipsub peer scores are sampled for
+	// PeerScores (default 1 s).
+	ScoreInspectPeriod time.Duration
+	// NoNATPortMap disables asking the router for a port mapping (tests).
+	NoNATPortMap bool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the settings meant for users: mDNS on, DHT mode auto,
+// default listen addresses and limits.
+func DefaultConfig(dataDir string) Config {
+	return Config{DataDir: dataDir, MDNS: true, DHTMode: DHTAuto}
+}
+
+// Swarm is a running libp2p node.
+type Swarm struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	host    host.Host
+	dht     *dht.IpfsDHT
+	ps      *pubsub.PubSub
+	bswap   *bitswap.Bitswap
+	bserv   blockservice.BlockService
+	mdns    mdnsCloser
+	gossip  *gossip
+	catalog *catalogue
+
+	closeOnce sync.Once
+	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
+	closed    bool
+	hostRef   atomic.Pointer[host.Host]
+}
+
+type mdnsCloser interface{ Close() error }
+
+// New starts a node: host, DHT, gossipsub, catalogue protocol and bitswap,
+// then dials the bootstrap peers. It returns once the host listens; the
+// bootstrap dials and the DHT bootstrap continue in the background. Close
+// stops it. ctx only bounds the start-up.
+func New(ctx context.Context, cfg Config) (*Swarm, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("component", "swarm")
+	if cfg.Blockstore == nil {
+		return nil, errors.New("swarm: no blockstore given; set Config.Blockstore to the node's content store")
+	}
+	if cfg.Validator == nil {
+		return nil, errors.New("swarm: no announcement validator given; set Config.Validator")
+	}
+	if cfg.ConnMgrLow <= 0 {
+		cfg.ConnMgrLow = 64
+	}
+	if cfg.ConnMgrHigh <= 0 {
+		cfg.ConnMgrHigh = 192
+	}
+	if cfg.ConnMgrHigh < cfg.ConnMgrLow {
+		return nil, fmt.Errorf("swarm: connection manager high water mark %d is below the low one %d; raise the high mark", cfg.ConnMgrHigh, cfg.ConnMgrLow)
+	}
+	if cfg.ReprovideInterval <= 0 {
+		cfg.ReprovideInterval = 12 * time.Hour
+	}
+	if cfg.CatalogueSize <= 0 {
+		cfg.CatalogueSize = 4096
+	}
+	if cfg.AnnounceRate <= 0 {
+		cfg.AnnounceRate = 10
+	}
+	if cfg.ScoreInspectPeriod <= 0 {
+		cfg.ScoreInspectPeriod = time.Second
+	}
+	private := len(cfg.PrivateNetworkKey) > 0
+	if private && len(cfg.PrivateNetworkKey) != 32 {
+		return nil, fmt.Errorf("swarm: private network key is %d bytes, want 32; generate one with `head -c 32 /dev/urandom`", len(cfg.PrivateNetworkKey))
+	}
+	bootstrap, err := addrInfos(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	listen := cfg.ListenAddrs
+	if len(listen) == 0 {
+		listen = []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/tcp/0")}
+		if !private {
+			listen = append(listen, ma.StringCast("/ip4/0.0.0.0/udp/0/quic-v1"))
+		}
+	}
+	if private {
+		var tcpOnly []ma.Multiaddr
+		for _, a := range listen {
+			if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+				tcpOnly = append(tcpOnly, a)
+			} else {
+				log.Warn("ignoring a non-TCP listen address: a private network runs over TCP only", "addr", a.String())
+			}
+		}
+		if len(tcpOnly) == 0 {
+			return nil, errors.New("swarm: a private network needs at least one TCP listen address, e.g. /ip4/0.0.0.0/tcp/4001")
+		}
+		listen = tcpOnly
+	}
+
+	key, err := LoadOrCreateIdentity(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Swarm{cfg: cfg, log: log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	if err := s.startHost(key, listen, private); err != nil {
+		return nil, err
+	}
+	log = log.With("peer", s.host.ID().String())
+	s.log = log
+
+	mode := dht.ModeAuto
+	switch cfg.DHTMode {
+	case DHTServer:
+		mode = dht.ModeServer
+	case DHTClient:
+		mode = dht.ModeClient
+	}
+	s.dht, err = dht.New(s.host,
+		dht.ProtocolPrefix(DHTProtocolPrefix),
+		dht.Mode(mode),
+		dht.BootstrapPeers(bootstrap...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: starting the DHT: %w", err)
+	}
+
+	s.catalog = newCatalogue(cfg.CatalogueSize)
+	if s.gossip, err = s.startGossip(); err != nil {
+		return nil, err
+	}
+	s.startCatalogueProtocol()
+
+	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore)
+	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
+
+	if cfg.MDNS {
+		svc := mdns.NewMdnsService(s.host, MDNSServiceName, mdnsNotifee{s})
+		if err := svc.Start(); err != nil {
+			log.Warn("local network discovery (mDNS) did not start; peers on the LAN must be given as bootstrap addresses", "err", err)
+		} else {
+			s.mdns = svc
+		}
+	}
+
+	for _, ai := range bootstrap {
+		s.spawn(func() {
+			cctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+			defer cancel()
+			if err := s.host.Connect(cctx, ai); err != nil {
+				log.Warn("could not reach a bootstrap peer", "bootstrap", ai.ID.String(), "err", err)
+			}
+		})
+	}
+	if err := s.dht.Bootstrap(s.ctx); err != nil {
+		log.Warn("DHT bootstrap did not start", "err", err)
+	}
+	if cfg.PinnedRoots != nil {
+		s.spawn(s.reprovideLoop)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("swarm: start-up cancelled: %w", err)
+	}
+	ok = true
+	log.Info("swarm started", "addrs", fmt.Sprint(s.host.Addrs()))
+	return s, nil
+}
+
+func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private bool) error {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return fmt.Errorf("swarm: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(s.cfg.ConnMgrLow, s.cfg.ConnMgrHigh, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return fmt.Errorf("swarm: connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(listen...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.EnableNATService(),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableRelay(),
+		libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
+		libp2p.UserAgent("orchmind"),
+	}
+	if private {
+		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(s.cfg.PrivateNetworkKey)))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	if !s.cfg.NoNATPortMap {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		_ = rm.Close()
+		_ = cm.Close()
+		return fmt.Errorf("swarm: starting the libp2p host (is the listen port already in use?): %w", err)
+	}
+	s.host = h
+	s.hostRef.Store(&h)
+	return nil
+}
+
+// relayCandidates offers the peers we are connected to as relay candidates;
+// AutoRelay keeps only those that run a relay service.
+func (s *Swarm) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
+	out := make(chan peer.AddrInfo, num)
+	defer close(out)
+	hp := s.hostRef.Load()
+	if hp == nil {
+		return out
+	}
+	h := *hp
+	for _, p := range h.Network().Peers() {
+		if len(out) == num {
+			break
+		}
+		out <- peer.AddrInfo{ID: p, Addrs: h.Peerstore().Addrs(p)}
+	}
+	return out
+}
+
+type mdnsNotifee struct{ s *Swarm }
+
+func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	s := n.s
+	if ai.ID == s.host.ID() || s.ctx.Err() != nil {
+		return
+	}
+	s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.host.Connect(ctx, ai); err != nil {
+			s.log.Debug("could not connect to a LAN peer found by mDNS", "peer", ai.ID.String(), "err", err)
+		}
+	})
+}
+
+func addrInfos(addrs []ma.Multiaddr) ([]peer.AddrInfo, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: bad bootstrap address (each must end in /p2p/<peer id>, e.g. /ip4/1.2.3.4/tcp/4001/p2p/12D3Koo...): %w", err)
+	}
+	return infos, nil
+}
+
+// Host returns the libp2p host.
+func (s *Swarm) Host() host.Host { return s.host }
+
+// ID returns this node's peer ID.
+func (s *Swarm) ID() peer.ID { return s.host.ID() }
+
+// Addrs returns the node's addresses, each ending in /p2p/<id>, ready to be
+// given to another node as a bootstrap address.
+func (s *Swarm) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: s.host.ID(), Addrs: s.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// Connect dials a peer (and keeps its addresses in the peerstore).
+func (s *Swarm) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := s.host.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("swarm: connecting to %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// Peers lists the peers with an open connection.
+func (s *Swarm) Peers() []peer.ID { return s.host.Network().Peers() }
+
+// Close stops the node: background loops, mDNS, bitswap, DHT, host.
+func (s *Swarm) Close() error {
+	var errs []error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		if s.mdns != nil {
+			errs = append(errs, s.mdns.Close())
+		}
+		if s.gossip != nil {
+			s.gossip.close()
+		}
+		if s.bswap != nil {
+			errs = append(errs, s.bswap.Close())
+		}
+		if s.dht != nil {
+			errs = append(errs, s.dht.Close())
+		}
+		if s.host != nil {
+			errs = append(errs, s.host.Close())
+		}
+		s.wg.Wait()
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("swarm: closing: %w", err)
+	}
+	return nil
+}
+
+// isConnected reports whether we have a live connection to p.
+func (s *Swarm) isConnected(p peer.ID) bool {
+	return s.host.Network().Connectedness(p) == network.Connected
+}
+
+// spawn runs f in a background goroutine that Close waits for; after Close
+// it does nothing and reports false.
+func (s *Swarm) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Go(f)
+	return true
+}
