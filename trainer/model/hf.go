@@ -196,6 +196,9 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	if typ != quant.F32 && typ != quant.F16 && typ != quant.BF16 && typ != quant.Q8_0 && typ != quant.Q4_0 && typ != quant.Q4_1 {
 		return nil, fmt.Errorf("model: cannot load weights as %s (use f32, f16, bf16, q8_0, q4_0 or q4_1)", typ)
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("model %s: not a folder: pass the Hugging Face model folder that holds config.json and model.safetensors", dir)
+	}
 	c, err := ReadHFConfig(dir)
 	if err != nil {
 		return nil, err

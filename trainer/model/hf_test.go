@@ -774,6 +774,10 @@ func TestLoadHFRejectsBadFolders(t *testing.T) {
 			t.Fatal("unknown quant type accepted")
 		}
 	})
+	t.Run("a file, not the folder", func(t *testing.T) {
+		dir := good(t, 1)
+		expect(t, filepath.Join(dir, HFWeightsFile), "not a folder")
+	})
 	t.Run("not a folder", func(t *testing.T) {
 		_, err := LoadHF(filepath.Join(t.TempDir(), "nope"), quant.F32)
 		if err == nil || !errors.Is(err, fs.ErrNotExist) && !strings.Contains(err.Error(), "no config.json") {
@@ -900,4 +904,23 @@ func TestRoPERowPermutation(t *testing.T) {
 	if _, err := convertRows(quant.F32, raw[:len(raw)-4], rows, cols, quant.Q8_0, id); err == nil {
 		t.Error("short data accepted")
 	}
+}
+
+// FuzzParseHFConfig checks that any config.json either is refused or gives
+// an architecture the forward pass can run.
+func FuzzParseHFConfig(f *testing.F) {
+	f.Add([]byte(`{"model_type":"llama","hidden_size":64,"intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":40}`))
+	f.Add([]byte(`{"model_type":"mistral","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":8,"vocab_size":9,"sliding_window":3,"rope_parameters":{"rope_theta":1e6}}`))
+	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"head_dim":null,"rope_scaling":{"type":"default"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseHFConfig(data)
+		if err != nil {
+			return
+		}
+		if c.Dim <= 0 || c.HiddenDim <= 0 || c.Layers <= 0 || c.Vocab <= 0 || c.SeqLen <= 0 ||
+			c.Heads <= 0 || c.KVHeads <= 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.HeadDim()%2 != 0 ||
+			!(c.NormEps > 0) || !(c.RopeTheta > 0) {
+			t.Fatalf("accepted an impossible config %+v from %q", c, data)
+		}
+	})
 }
