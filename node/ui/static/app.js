@@ -271,7 +271,9 @@ function drawChart() {
 // --- chat ---
 async function stream(body, out) {
   out.textContent = '';
-  const r = await fetch('/api/generate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  // Chat completions render the message with the node's chat template, the
+  // same format the trainer used for prompt/completion data.
+  const r = await fetch('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (!r.ok) { const j = await r.json().catch(() => ({})); throw new Error(j.error || r.statusText); }
   const rd = r.body.getReader(), dec = new TextDecoder();
   let buf = '';
@@ -282,22 +284,24 @@ async function stream(body, out) {
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i); buf = buf.slice(i + 1);
-      if (!line) continue;
-      const c = JSON.parse(line);
+      if (!line.startsWith('data: ')) continue;
+      const data = line.slice(6);
+      if (data === '[DONE]') return;
+      const c = JSON.parse(data);
       if (c.error) throw new Error(c.error);
-      out.textContent += c.response;
+      out.textContent += (c.choices[0].delta || {}).content || '';
     }
   }
 }
 $('send').onclick = async () => {
   showError('');
   const prompt = $('prompt').value, n = parseInt($('chat-n').value, 10) || 64, ad = $('chat-adapter').value;
-  const opts = { temperature: 0, num_predict: n };
+  const req = { messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: n, stream: true };
   $('send').disabled = true;
   try {
     await Promise.all([
-      stream({ prompt, options: opts }, $('out-base')),
-      ad ? stream({ prompt, adapter: ad, options: opts }, $('out-spec')) : Promise.resolve($('out-spec').textContent = t('chat.none')),
+      stream(req, $('out-base')),
+      ad ? stream({ ...req, adapter: ad }, $('out-spec')) : Promise.resolve($('out-spec').textContent = t('chat.none')),
     ]);
   } catch (e) { showError(e.message); } finally { $('send').disabled = false; }
 };
