@@ -133,6 +133,9 @@ func (s *Swarm) startGossip() (*gossip, error) {
 		return nil, fmt.Errorf("swarm: rate limiter cache: %w", err)
 	}
 	g.ps, err = pubsub.NewGossipSub(s.ctx, s.host,
+		// Announcements are rare and small: send our own to every topic peer
+		// rather than only to the mesh, which is empty until the first heartbeat.
+		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(scoreParams(), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
 	)
@@ -202,7 +205,6 @@ func (g *gossip) validator(base string) pubsub.ValidatorEx {
 	self := g.s.host.ID()
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		log := g.s.log
-		log.Debug("validating", "topic", msg.GetTopic(), "from", from.String())
 		if len(msg.Data) > MaxAnnouncementSize {
 			log.Debug("rejected an oversized announcement", "from", from.String(), "bytes", len(msg.Data))
 			return pubsub.ValidationReject
@@ -267,8 +269,8 @@ func (s *Swarm) PeerScores() map[peer.ID]float64 {
 // Announce publishes a signed announcement on the catalogue topic and on
 // its base's topic. It is validated locally first, exactly as peers will
 // validate it; an announcement by another author is refused. If no peer is
-// reachable yet it waits up to two seconds for one, then publishes anyway
-// (late joiners get it from the catalogue exchange).
+// reachable on the catalogue topic yet it waits up to two seconds for one,
+// then publishes anyway (late joiners get it from the catalogue exchange).
 func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
 	if len(signed) > MaxAnnouncementSize {
 		return fmt.Errorf("swarm: announcement is %d bytes, the limit is %d; shorten its description or tags", len(signed), MaxAnnouncementSize)
@@ -294,25 +296,28 @@ func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := s.gossip.publish(ctx, t, signed); err != nil {
+		if err := s.gossip.publish(ctx, t, signed, name == CatalogueTopic); err != nil {
 			errs = append(errs, fmt.Errorf("swarm: publishing on %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// publish waits up to two seconds until some peer on the topic can be sent
-// to, then publishes. gossipsub learns a peer's subscriptions over the
-// peer's stream before its own stream to that peer is open, and silently
-// sends nothing in that window; waiting for the outbound stream closes it.
-func (g *gossip) publish(ctx context.Context, t *pubsub.Topic, data []byte) error {
-	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
+// publish publishes on t; with wait it first waits up to two seconds until
+// a peer subscribed to t has an open gossipsub stream from us: a node that
+// has just started or connected does not know its peers' subscriptions yet,
+// and a message published then reaches nobody.
+func (g *gossip) publish(ctx context.Context, t *pubsub.Topic, data []byte, wait bool) error {
+	if !wait {
+		return t.Publish(ctx, data)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for !g.reachable(t) {
 		select {
-		case <-wait.Done():
+		case <-waitCtx.Done():
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -1,0 +1,267 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+func TestCatalogueOnJoin(t *testing.T) {
+	nodes := line(t, 2, nil)
+	for _, n := range nodes {
+		eventually(t, 5*time.Second, "catalogue topic peers", func() bool {
+			return len(n.gossip.topics[CatalogueTopic].ListPeers()) > 0
+		})
+	}
+	key := hostKey(t, nodes[0])
+	roots := []cid.Cid{randomCID(t), randomCID(t), randomCID(t)}
+	bases := []string{"base-a", "base-b", "base-a"}
+	now := time.Now()
+	for i := range roots {
+		ann := signTestAnn(t, key, roots[i], bases[i], now.Add(time.Duration(i)*time.Second))
+		if err := nodes[0].Announce(t.Context(), ann); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "node 1 catalogue", func() bool { return len(nodes[1].Catalogue("", 0)) == 3 })
+
+	// A late joiner connected only to node 1 learns all three by asking.
+	rec := &receiver{}
+	late := newTestNode(t, func(c *Config) { c.OnAnnouncement = rec.on })
+	if err := late.Connect(t.Context(), addrInfo(nodes[1])); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "late joiner's catalogue", func() bool { return len(late.Catalogue("", 0)) == 3 })
+	got := late.Catalogue("", 0)
+	for i, r := range got { // newest first
+		if want := roots[len(roots)-1-i]; r.Root != want {
+			t.Fatalf("catalogue entry %d is %s, want %s (newest first)", i, r.Root, want)
+		}
+	}
+	onlyA := late.Catalogue("base-a", 0)
+	if len(onlyA) != 2 || onlyA[0].Base != "base-a" || onlyA[1].Base != "base-a" {
+		t.Fatalf("base filter: %+v", onlyA)
+	}
+	if r := rec.roots(); len(r) != 3 {
+		t.Fatalf("OnAnnouncement saw %d announcements, want 3", len(r))
+	}
+
+	// Asking explicitly with a filter and a limit.
+	resp, err := late.RequestCatalogue(t.Context(), nodes[1].ID(), "base-a", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp) != 1 || resp[0].Root != roots[2] {
+		t.Fatalf("filtered request: %+v", resp)
+	}
+
+	// Forged announcements never enter a catalogue.
+	bad := signTestAnn(t, key, randomCID(t), "base-a", now)
+	bad[len(bad)-5] ^= 1
+	if err := nodes[1].Remember(t.Context(), bad); err == nil {
+		t.Fatal("Remember accepted a forged announcement")
+	}
+}
+
+// buildDAG makes a two-level dag-pb DAG over n random raw leaves of size
+// bytes each; it returns the root and every block.
+func buildDAG(t *testing.T, n, size, fanout int) (cid.Cid, []blocks.Block) {
+	t.Helper()
+	builder := cid.V1Builder{Codec: cid.DagProtobuf, MhType: mh.SHA2_256}
+	var all []blocks.Block
+	root := merkledag.NodeWithData([]byte("root"))
+	root.SetCidBuilder(builder)
+	for start := 0; start < n; start += fanout {
+		mid := merkledag.NodeWithData([]byte(fmt.Sprint("mid", start)))
+		mid.SetCidBuilder(builder)
+		for i := start; i < min(start+fanout, n); i++ {
+			data := make([]byte, size)
+			_, _ = rand.Read(data)
+			leaf := merkledag.NewRawNode(data)
+			all = append(all, leaf)
+			if err := mid.AddNodeLink(fmt.Sprint(i), leaf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all = append(all, mid)
+		if err := root.AddNodeLink(fmt.Sprint("m", start), mid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all = append(all, root)
+	return root.Cid(), all
+}
+
+func putAll(t *testing.T, bs blockstore.Blockstore, blks []blocks.Block) {
+	t.Helper()
+	if err := bs.PutMany(t.Context(), blks); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkAll asserts that bs holds every block with the right bytes.
+func checkAll(t *testing.T, bs blockstore.Blockstore, blks []blocks.Block) {
+	t.Helper()
+	for _, b := range blks {
+		got, err := bs.Get(t.Context(), b.Cid())
+		if err != nil {
+			t.Fatalf("block %s missing after fetch: %v", b.Cid(), err)
+		}
+		if !bytes.Equal(got.RawData(), b.RawData()) {
+			t.Fatalf("block %s has wrong bytes", b.Cid())
+		}
+	}
+}
+
+func TestFetchFromTwoProvidersOneLeavesHalfway(t *testing.T) {
+	root, blks := buildDAG(t, 48, 32<<10, 16)
+	a := newTestNode(t, nil)
+	b := newTestNode(t, nil)
+	putAll(t, a.cfg.Blockstore, blks)
+	putAll(t, b.cfg.Blockstore, blks)
+	c := newTestNode(t, nil)
+	for _, p := range []*Swarm{a, b} {
+		if err := c.Connect(t.Context(), addrInfo(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	var last Progress
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := c.Fetch(ctx, root, func(p Progress) {
+		last = p
+		if p.Blocks >= int64(len(blks)/2) {
+			once.Do(func() { _ = a.Close() })
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fetched %d blocks, %d bytes in %v; provider A closed halfway", last.Blocks, last.Bytes, time.Since(start))
+	if last.Blocks != int64(len(blks)) || last.Local != 0 {
+		t.Fatalf("progress %+v, want %d fetched blocks", last, len(blks))
+	}
+	checkAll(t, c.cfg.Blockstore, blks)
+
+	// A second fetch finds everything local and asks nobody.
+	if err := c.Fetch(ctx, root, func(p Progress) { last = p }); err != nil {
+		t.Fatal(err)
+	}
+	if last.Blocks != 0 || last.Local != int64(len(blks)) {
+		t.Fatalf("second fetch progress %+v, want all %d local", last, len(blks))
+	}
+}
+
+func TestFetchResumesAfterRestartAndFindsProvidersInDHT(t *testing.T) {
+	root, blks := buildDAG(t, 40, 16<<10, 8)
+	// provider — middle — fetcher: the fetcher is not connected to the
+	// provider and must find it through the DHT.
+	nodes := line(t, 2, nil)
+	prov, middle := nodes[0], nodes[1]
+	putAll(t, prov.cfg.Blockstore, blks)
+	eventually(t, 5*time.Second, "routing table", func() bool { return prov.dht.RoutingTable().Size() > 0 })
+	if err := prov.Provide(t.Context(), root); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	store := memBlockstore()
+	mod := func(c *Config) { c.DataDir = dir; c.Blockstore = store; c.Bootstrap = middle.Addrs() }
+	c1 := newTestNode(t, mod)
+	eventually(t, 5*time.Second, "bootstrap", func() bool { return c1.isConnected(middle.ID()) })
+	ctx, cancel := context.WithCancel(t.Context())
+	stopAt := int64(len(blks) / 3)
+	err := c1.Fetch(ctx, root, func(p Progress) {
+		if p.Blocks >= stopAt {
+			cancel()
+		}
+	})
+	cancel()
+	if err == nil {
+		t.Fatal("interrupted fetch reported success")
+	}
+	t.Logf("interrupted: %v", err)
+	_ = c1.Close()
+	have := 0
+	for _, b := range blks {
+		if ok, _ := store.Has(t.Context(), b.Cid()); ok {
+			have++
+		}
+	}
+	if have < int(stopAt) || have == len(blks) {
+		t.Fatalf("after the interruption the store holds %d of %d blocks", have, len(blks))
+	}
+
+	c2 := newTestNode(t, mod) // restart on the same store
+	eventually(t, 5*time.Second, "bootstrap", func() bool { return c2.isConnected(middle.ID()) })
+	var last Progress
+	fctx, fcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer fcancel()
+	if err := c2.Fetch(fctx, root, func(p Progress) { last = p }); err != nil {
+		t.Fatal(err)
+	}
+	if last.Local < int64(have) || last.Blocks+last.Local != int64(len(blks)) {
+		t.Fatalf("resumed fetch progress %+v; %d of %d blocks were already local", last, have, len(blks))
+	}
+	t.Logf("resumed: %d blocks local, %d fetched", last.Local, last.Blocks)
+	checkAll(t, store, blks)
+}
+
+func TestFetchRefusesWrongBlocks(t *testing.T) {
+	root, blks := buildDAG(t, 4, 1024, 4)
+	// A liar serves other bytes under every CID of the DAG.
+	liar := newTestNode(t, nil)
+	for _, b := range blks {
+		fake, err := blocks.NewBlockWithCid(bytes.Repeat([]byte{0xAA}, len(b.RawData())), b.Cid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := liar.cfg.Blockstore.Put(t.Context(), fake); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newTestNode(t, nil)
+	if err := c.Connect(t.Context(), addrInfo(liar)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := c.Fetch(ctx, root, nil); err == nil {
+		t.Fatal("fetch from a peer serving wrong bytes succeeded")
+	}
+	keys, err := c.cfg.Blockstore.AllKeysChan(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []cid.Cid
+	for k := range keys {
+		stored = append(stored, k)
+	}
+	if len(stored) != 0 {
+		t.Fatalf("the fetcher stored %d blocks from the liar: %v", len(stored), stored)
+	}
+
+	honest := newTestNode(t, nil)
+	putAll(t, honest.cfg.Blockstore, blks)
+	if err := c.Connect(t.Context(), addrInfo(honest)); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel2()
+	if err := c.Fetch(ctx2, root, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, c.cfg.Blockstore, blks)
+}
