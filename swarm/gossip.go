@@ -50,7 +50,7 @@ func checkFingerprint(fp string) error {
 	}
 	for _, r := range fp {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
-			return fmt.Errorf("swarm: base fingerprint %q may only hold letters, digits and - _ . :", fp)
+			return fmt.Errorf("swarm: base fingerprint %q may only hold letters, digits, dashes, underscores, dots and colons", fp)
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -162,5 +161,3 @@ func randomCID(t testing.TB) cid.Cid {
 	}
 	return cid.NewCidV1(cid.Raw, h)
 }
-
-func short(s string) string { return fmt.Sprintf("%.12s", s) }

@@ -45,7 +45,6 @@ func TestIdentityPersistsAcrossRestarts(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	base := func(c *Config) {}
 	cases := map[string]func(*Config){
 		"no blockstore":   func(c *Config) { c.Blockstore = nil },
 		"no validator":    func(c *Config) { c.Validator = nil },
@@ -54,7 +53,6 @@ func TestConfigErrors(t *testing.T) {
 		"no data dir":     func(c *Config) { c.DataDir = "" },
 		"bootstrap no id": func(c *Config) { c.Bootstrap = c.ListenAddrs },
 	}
-	_ = base
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
 			cfg := Config{DataDir: t.TempDir(), Blockstore: memBlockstore(), Validator: testValidator, NoNATPortMap: true, Logger: testLogger()}
