@@ -69,6 +69,7 @@ type gossip struct {
 
 	scoresMu sync.Mutex
 	scores   map[peer.ID]float64
+	mesh     map[string][]peer.ID // topic → peers in our mesh (sampled)
 
 	catSub *pubsub.Subscription
 }
@@ -137,7 +138,7 @@ func (s *Swarm) startGossip() (*gossip, error) {
 		// rather than only to the mesh, which is empty until the first heartbeat.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(scoreParams(), scoreThresholds()),
-		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: starting gossipsub: %w", err)
@@ -171,10 +172,31 @@ func (g *gossip) close() {
 	}
 }
 
-func (g *gossip) inspect(scores map[peer.ID]float64) {
+func (g *gossip) inspect(snaps map[peer.ID]*pubsub.PeerScoreSnapshot) {
+	scores := make(map[peer.ID]float64, len(snaps))
+	mesh := map[string][]peer.ID{}
+	for p, s := range snaps {
+		scores[p] = s.Score
+		for topic, ts := range s.Topics {
+			if ts.TimeInMesh > 0 {
+				mesh[topic] = append(mesh[topic], p)
+			}
+		}
+	}
 	g.scoresMu.Lock()
-	g.scores = scores
+	g.scores, g.mesh = scores, mesh
 	g.scoresMu.Unlock()
+}
+
+// MeshPeers returns the peers in this node's gossipsub mesh for a topic
+// (CatalogueTopic or BaseTopic(fp)), as sampled every
+// Config.ScoreInspectPeriod. Messages travel along meshes; an empty mesh
+// right after start fills at the next heartbeats (about a second).
+func (s *Swarm) MeshPeers(topic string) []peer.ID {
+	g := s.gossip
+	g.scoresMu.Lock()
+	defer g.scoresMu.Unlock()
+	return append([]peer.ID(nil), g.mesh[topic]...)
 }
 
 // topic joins (once) the topic and registers its validator; base is "" for

@@ -206,9 +206,11 @@ func TestGossipReachesAllAndForgeriesArePenalised(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The DHT dials more than the line's neighbours; wait until every node
+	// has mesh peers on both topics (gossipsub grafts at its heartbeats).
 	for _, n := range nodes {
-		eventually(t, 5*time.Second, "topic meshes", func() bool {
-			return len(n.gossip.topics[BaseTopic(base)].ListPeers()) > 0 && len(n.gossip.topics[CatalogueTopic].ListPeers()) > 0
+		eventually(t, 10*time.Second, "topic meshes", func() bool {
+			return len(n.MeshPeers(BaseTopic(base))) > 0 && len(n.MeshPeers(CatalogueTopic)) > 0
 		})
 	}
 
