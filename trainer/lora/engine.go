@@ -57,6 +57,7 @@ type Engine struct {
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, bt                                  []float32
+	dkt, dvt                               []float32
 	rows                                   []int
 	hrow, dlog                             []float32
 }
@@ -65,6 +66,7 @@ type layerCache struct {
 	xin, xn1, q, k, v, ao, xmid, xn2, h1, h3, act []float32
 	inv1, inv2                                    []float32
 	p                                             []float32 // attention probabilities [heads, T, T]
+	kt, vt                                        []float32 // keys and values transposed: [kvHeads, headDim, T]
 	u                                             [model.NumProj][]float32
 	drop                                          [model.NumProj][]float32 // dropout factors (0 or 1/(1-p)) of the LoRA input
 	xd                                            [model.NumProj][]float32 // dropped-out LoRA input
@@ -140,6 +142,7 @@ func (e *Engine) grow(T int) {
 		lc.h1, lc.h3, lc.act = f(T*F), f(T*F), f(T*F)
 		lc.inv1, lc.inv2 = f(T), f(T)
 		lc.p = f(H * T * T)
+		lc.kt, lc.vt = f(KV*T), f(KV*T)
 		for p := range model.NumProj {
 			lc.u[p] = f(T * r)
 			if e.Dropout > 0 {
@@ -155,6 +158,7 @@ func (e *Engine) grow(T int) {
 	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
 	e.g, e.bt = f(T*r), f(r*max(D, F, KV))
+	e.dkt, e.dvt = f(KV*T), f(KV*T)
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	e.maxT = T
 }
@@ -342,27 +346,36 @@ func (e *Engine) rope(x []float32, T, heads int, inverse bool) {
 }
 
 // attention computes c.ao from c.q, c.k, c.v with a causal mask that also
-// stops at example boundaries, keeping the probabilities in c.p.
+// stops at example boundaries, keeping the probabilities in c.p. Keys and
+// values are transposed per head ([headDim, T]) so every inner loop runs
+// over positions: long vectors even when heads are narrow.
 func (e *Engine) attention(c *layerCache, T int) {
 	cfg := e.m.Config
 	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
 	group := H / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	for t := range T {
+		for i := range KV {
+			c.kt[i*T+t] = c.k[t*KV+i]
+			c.vt[i*T+t] = c.v[t*KV+i]
+		}
+	}
 	parallelFor(H, H*T*T*hd, func(lo, hi int) {
 		for h := lo; h < hi; h++ {
 			g := h / group
+			kt, vt := c.kt[g*hd*T:(g+1)*hd*T], c.vt[g*hd*T:(g+1)*hd*T]
 			for t := range T {
 				q := c.q[t*D+h*hd : t*D+(h+1)*hd]
-				p := c.p[(h*T+t)*T : (h*T+t+1)*T]
 				s0 := e.segStart[t]
-				for s := s0; s <= t; s++ {
-					p[s] = dot(q, c.k[s*KV+g*hd:s*KV+(g+1)*hd]) * scale
+				p := c.p[(h*T+t)*T+s0 : (h*T+t)*T+t+1]
+				clear(p)
+				for d, qd := range q {
+					axpy(qd*scale, kt[d*T+s0:d*T+t+1], p)
 				}
-				model.Softmax(p[s0 : t+1])
+				softmax(p)
 				out := c.ao[t*D+h*hd : t*D+(h+1)*hd]
-				clear(out)
-				for s := s0; s <= t; s++ {
-					axpy(p[s], c.v[s*KV+g*hd:s*KV+(g+1)*hd], out)
+				for d := range out {
+					out[d] = dot(p, vt[d*T+s0:d*T+t+1])
 				}
 			}
 		}
@@ -558,39 +571,47 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 	group := H / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	clear(dq)
-	clear(dk)
-	clear(dv)
+	dkt, dvt := e.dkt[:KV*T], e.dvt[:KV*T]
+	clear(dkt)
+	clear(dvt)
 	// Work is split by key/value head: the query heads of a group all add
 	// into the same dk and dv, so they stay on one goroutine.
 	parallelFor(cfg.KVHeads, H*T*T*hd, func(lo, hi int) {
 		dp := make([]float32, T)
 		for g := lo; g < hi; g++ {
+			kt, vt := c.kt[g*hd*T:(g+1)*hd*T], c.vt[g*hd*T:(g+1)*hd*T]
+			gk, gv := dkt[g*hd*T:(g+1)*hd*T], dvt[g*hd*T:(g+1)*hd*T]
 			for h := g * group; h < (g+1)*group; h++ {
 				for t := range T {
 					s0 := e.segStart[t]
-					p := c.p[(h*T+t)*T : (h*T+t+1)*T]
+					p := c.p[(h*T+t)*T+s0 : (h*T+t)*T+t+1]
 					do := dAo[t*D+h*hd : t*D+(h+1)*hd]
-					var sum float32
-					for s := s0; s <= t; s++ {
-						vs := c.v[s*KV+g*hd : s*KV+(g+1)*hd]
-						dp[s] = dot(do, vs)
-						sum += p[s] * dp[s]
-						axpy(p[s], do, dv[s*KV+g*hd:s*KV+(g+1)*hd])
+					d := dp[:len(p)]
+					clear(d)
+					for j, g := range do {
+						axpy(g, vt[j*T+s0:j*T+t+1], d) // dP = dO·Vᵀ
+						axpy(g, p, gv[j*T+s0:j*T+t+1]) // dV += Pᵀ·dO
+					}
+					sum := dot(p, d)
+					for s := range d {
+						d[s] = p[s] * (d[s] - sum) * scale // dS, with the 1/√hd
 					}
 					q := c.q[t*D+h*hd : t*D+(h+1)*hd]
 					dqt := dq[t*D+h*hd : t*D+(h+1)*hd]
-					for s := s0; s <= t; s++ {
-						ds := p[s] * (dp[s] - sum) * scale
-						if ds == 0 {
-							continue
-						}
-						axpy(ds, c.k[s*KV+g*hd:s*KV+(g+1)*hd], dqt)
-						axpy(ds, q, dk[s*KV+g*hd:s*KV+(g+1)*hd])
+					for j := range dqt {
+						dqt[j] = dot(d, kt[j*T+s0:j*T+t+1])
+						axpy(q[j], d, gk[j*T+s0:j*T+t+1])
 					}
 				}
 			}
 		}
 	})
+	for t := range T {
+		for i := range KV {
+			dk[t*KV+i] = dkt[i*T+t]
+			dv[t*KV+i] = dvt[i*T+t]
+		}
+	}
 }
 
 // rmsRows normalises the T rows of x [T, D] into out, keeping 1/rms in inv.
@@ -635,7 +656,8 @@ func exp32(x float32) float32 {
 		return 0
 	}
 	const log2e, ln2hi, ln2lo = 1.442695040888963, 0.693359375, -2.12194440e-4
-	k := float32(math.Floor(float64(x*log2e + 0.5)))
+	ki := int32(x*log2e - 0.5) // round to nearest for x ≤ 0 (truncation toward 0)
+	k := float32(ki)
 	r := x - k*ln2hi - k*ln2lo
 	p := float32(1.0 / 720)
 	p = p*r + 1.0/120
@@ -644,5 +666,5 @@ func exp32(x float32) float32 {
 	p = p*r + 0.5
 	p = p*r + 1
 	p = p*r + 1
-	return p * math.Float32frombits(uint32(int32(k)+127)<<23)
+	return p * math.Float32frombits(uint32(ki+127)<<23)
 }

@@ -185,6 +185,49 @@ func parallelFor(n, work int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-func dot(a, b []float32) float32 { return tensor.Dot(a, b[:len(a)]) }
+// dot and axpy use the SIMD kernels for long vectors; short ones (attention
+// heads of 8–16, ranks) are cheaper inline than through a kernel call.
+func dot(a, b []float32) float32 {
+	if len(a) >= 32 {
+		return tensor.Dot(a, b[:len(a)])
+	}
+	b = b[:len(a)]
+	var s0, s1 float32
+	i := 0
+	for ; i+2 <= len(a); i += 2 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+	}
+	if i < len(a) {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1
+}
 
-func axpy(alpha float32, x, y []float32) { tensor.Axpy(alpha, x, y[:len(x)]) }
+func axpy(alpha float32, x, y []float32) {
+	if len(x) >= 32 {
+		tensor.Axpy(alpha, x, y[:len(x)])
+		return
+	}
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
+// softmax normalises x in place with exp32.
+func softmax(x []float32) {
+	mx := x[0]
+	for _, v := range x[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range x {
+		x[i] = exp32(v - mx)
+		sum += x[i]
+	}
+	inv := 1 / sum
+	for i := range x {
+		x[i] *= inv
+	}
+}
