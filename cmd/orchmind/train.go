@@ -96,7 +96,7 @@ func runTrain(ctx context.Context, e *env) error {
 	unsub()
 	if err != nil {
 		if errors.Is(err, train.ErrStopped) {
-			return fmt.Errorf("%v (run the same command with --resume)", err)
+			return fmt.Errorf("%v: run the same command with --resume to continue", err)
 		}
 		return err
 	}

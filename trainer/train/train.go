@@ -77,7 +77,7 @@ type Result struct {
 
 // ErrStopped is returned (wrapped) when the context was cancelled; a
 // checkpoint was saved and the job can be resumed.
-var ErrStopped = errors.New("training stopped; resume with --resume")
+var ErrStopped = errors.New("training stopped")
 
 // Prepare builds the dataset and chooses the plan without training.
 func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, error) {
@@ -201,6 +201,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		j.emit(progress.Event{Phase: progress.PhaseEval, Message: "measuring the base model's loss"})
 		j.st.TrainLossBefore = finite(j.meanLoss(ctx, ds.Train, 64))
 		j.st.EvalLossBefore = finite(j.meanLoss(ctx, ds.Eval, 0))
+		if ctx.Err() != nil {
+			return nil, j.fail(fmt.Errorf("training stopped before its first step: nothing to resume, %w", ctx.Err()))
+		}
 	}
 	stop, err := j.loop(ctx)
 	if err != nil {
