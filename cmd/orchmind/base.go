@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"orchmind/adapters"
+	nodebase "orchmind/node/base"
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
@@ -34,8 +35,7 @@ type base struct {
 	m    *model.Model
 	tok  *tokenizer.Llama2C
 	typ  quant.Type
-	// fingerprint and shapeID pin adapters to this base (empty until the
-	// fingerprint is computed for this format).
+	// fingerprint and shapeID pin adapters to this base (see node/base).
 	fingerprint, shapeID string
 }
 
@@ -64,7 +64,11 @@ func (b baseFlags) load() (*base, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &base{path: *b.model, m: m, tok: tok, typ: typ}, nil
+	fp, err := nodebase.FileFingerprint(*b.model)
+	if err != nil {
+		return nil, err
+	}
+	return &base{path: *b.model, m: m, tok: tok, typ: typ, fingerprint: fp, shapeID: nodebase.ShapeID(m.Config)}, nil
 }
 
 // docEnd wraps a llama2.c tokenizer for training: llama2.c models were

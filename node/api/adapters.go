@@ -11,6 +11,7 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/node/registry"
+	"orchmind/trainer/lora"
 )
 
 // LocalAdapter is an adapter folder in AdapterDir.
@@ -112,6 +113,7 @@ func (s *Server) loadDir(dir, name, cid string) (registry.Info, error) {
 	if err != nil {
 		return registry.Info{}, fmt.Errorf("%w: %w (the folder must hold adapter_config.json and adapter_model.safetensors as written by orchmind train or PEFT; retrain or re-download it)", registry.ErrBadAdapter, err)
 	}
+	a = lora.FromPEFTLayout(a, s.reg.Base().Model.Config)
 	if name == "" {
 		name = filepath.Base(filepath.Clean(dir))
 		if man != nil && registry.ValidName(man.Name) {

@@ -55,7 +55,7 @@ func writeAdapter(t testing.TB, dir, name string, b *base.Base, seed uint64) str
 	p := filepath.Join(dir, name)
 	man := adapters.Manifest{Name: name, BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID,
 		Rank: a.Rank, Alpha: a.Alpha, Created: time.Now()}
-	if err := adapters.WriteFolder(p, a, man, adapters.SafetensorsCodec{}); err != nil {
+	if err := lora.WritePEFT(p, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
 	return p

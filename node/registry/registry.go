@@ -108,6 +108,7 @@ func (r *Registry) Load(dir string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("%w: %w (check that %s is an adapter folder with adapter_config.json and adapter_model.safetensors, as written by orchmind train or PEFT)", ErrBadAdapter, err, dir)
 	}
+	a = lora.FromPEFTLayout(a, r.base.Model.Config)
 	name := filepath.Base(filepath.Clean(dir))
 	if man != nil && man.Name != "" {
 		name = man.Name

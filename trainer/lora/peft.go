@@ -90,3 +90,10 @@ func ReadPEFT(dir string, m *model.Model) (*adapters.Adapter, *adapters.Manifest
 func WritePEFT(dir string, a *adapters.Adapter, man adapters.Manifest, m *model.Model) error {
 	return adapters.WriteFolder(dir, permuteB(a, m.Config, true), man, adapters.SafetensorsCodec{})
 }
+
+// FromPEFTLayout returns a (read from PEFT files, Hugging Face layout) in
+// the layout of a model with config c. Adapters whose q/k shapes do not fit
+// c are returned unchanged (the shape check then refuses them).
+func FromPEFTLayout(a *adapters.Adapter, c model.Config) *adapters.Adapter {
+	return permuteB(a, c, false)
+}
