@@ -1,0 +1,249 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"orchmind/trainer/gguf"
+	"orchmind/trainer/quant"
+	"orchmind/trainer/tensor"
+)
+
+// AsStored asks a loader to keep every weight in the type it is stored in
+// (llama2.c and Hugging Face checkpoints: float32).
+const AsStored quant.Type = 1 << 30
+
+// Load opens a base model of any supported format: a GGUF file, a Hugging
+// Face folder (config.json + safetensors), or a llama2.c checkpoint. Weights
+// are converted to typ (AsStored keeps them). The GGUF file is returned too
+// (nil for other formats): it carries the tokenizer.
+func Load(path string, typ quant.Type) (*Model, *gguf.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: %w", err)
+	}
+	if st.IsDir() {
+		if typ == AsStored {
+			typ = quant.F32
+		}
+		m, err := LoadHF(path, typ)
+		return m, nil, err
+	}
+	head := make([]byte, 4)
+	if f, err := os.Open(path); err == nil {
+		_, _ = f.Read(head)
+		f.Close()
+	}
+	if gguf.IsGGUF(head) {
+		return LoadGGUF(path, typ)
+	}
+	if filepath.Base(path) == "config.json" {
+		return Load(filepath.Dir(path), typ)
+	}
+	if typ == AsStored {
+		typ = quant.F32
+	}
+	m, err := LoadLlama2C(path, typ)
+	return m, nil, err
+}
+
+// LoadGGUF reads a llama-architecture GGUF model. Quantized weights stay in
+// their blocks unless typ asks for another type.
+func LoadGGUF(path string, typ quant.Type) (*Model, *gguf.File, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := FromGGUF(f, typ)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return m, f, nil
+}
+
+// FromGGUF builds a model from a parsed GGUF file.
+func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
+	arch, _ := f.String("general.architecture")
+	if arch != "llama" {
+		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama-family GGUF models)", arch)
+	}
+	geti := func(k string, def int) (int, error) {
+		v, ok := f.Uint("llama." + k)
+		if !ok {
+			if def >= 0 {
+				return def, nil
+			}
+			return 0, fmt.Errorf("metadata llama.%s is missing", k)
+		}
+		if v == 0 || v > 1<<24 {
+			return 0, fmt.Errorf("metadata llama.%s = %d is absurd", k, v)
+		}
+		return int(v), nil
+	}
+	var c Config
+	var errs []error
+	var e error
+	c.Dim, e = geti("embedding_length", -1)
+	errs = append(errs, e)
+	c.HiddenDim, e = geti("feed_forward_length", -1)
+	errs = append(errs, e)
+	c.Layers, e = geti("block_count", -1)
+	errs = append(errs, e)
+	c.Heads, e = geti("attention.head_count", -1)
+	errs = append(errs, e)
+	c.KVHeads, e = geti("attention.head_count_kv", c.Heads)
+	errs = append(errs, e)
+	c.SeqLen, e = geti("context_length", 2048)
+	errs = append(errs, e)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c.NormEps, c.RopeTheta = 1e-5, 10000
+	if v, ok := f.Float("llama.attention.layer_norm_rms_epsilon"); ok {
+		c.NormEps = float32(v)
+	}
+	if v, ok := f.Float("llama.rope.freq_base"); ok {
+		c.RopeTheta = float32(v)
+	}
+	if c.Heads%c.KVHeads != 0 || c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
+		return nil, fmt.Errorf("heads %d / kv heads %d do not divide width %d", c.Heads, c.KVHeads, c.Dim)
+	}
+	emb, ok := f.Tensor("token_embd.weight")
+	if !ok || len(emb.Dims) != 2 {
+		return nil, errors.New("tensor token_embd.weight is missing")
+	}
+	c.Vocab = int(emb.Dims[1])
+	_, hasOut := f.Tensor("output.weight")
+	c.SharedClassifier = !hasOut
+	var err error
+	mat := func(name string, rows, cols int) *tensor.Matrix {
+		if err != nil {
+			return nil
+		}
+		t, ok := f.Tensor(name)
+		if !ok {
+			err = fmt.Errorf("tensor %s is missing", name)
+			return nil
+		}
+		if len(t.Dims) != 2 || int(t.Dims[0]) != cols || int(t.Dims[1]) != rows {
+			err = fmt.Errorf("tensor %s has shape %v, want [%d %d]", name, t.Dims, cols, rows)
+			return nil
+		}
+		want := t.Type
+		if typ != AsStored && typ != t.Type {
+			want = StorageType(typ, cols)
+		}
+		if want == t.Type {
+			var m *tensor.Matrix
+			m, err = tensor.NewMatrix(t.Type, rows, cols, t.Data)
+			return m
+		}
+		vals := make([]float32, rows*cols)
+		if e := quant.Dequantize(t.Type, t.Data, vals); e != nil {
+			err = fmt.Errorf("tensor %s: %w", name, e)
+			return nil
+		}
+		var m *tensor.Matrix
+		m, err = tensor.Quantized(want, rows, cols, vals)
+		return m
+	}
+	vec := func(name string) []float32 {
+		if err != nil {
+			return nil
+		}
+		t, ok := f.Tensor(name)
+		if !ok || t.Elements() != uint64(c.Dim) {
+			err = fmt.Errorf("norm %s is missing or not %d long", name, c.Dim)
+			return nil
+		}
+		v := make([]float32, c.Dim)
+		if e := quant.Dequantize(t.Type, t.Data, v); e != nil {
+			err = fmt.Errorf("tensor %s: %w", name, e)
+		}
+		return v
+	}
+	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
+	m.Embed = mat("token_embd.weight", c.Vocab, c.Dim)
+	kv := c.KVDim()
+	for l := range m.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		m.Layers[l] = Layer{AttnNorm: vec(p + "attn_norm.weight"), FFNNorm: vec(p + "ffn_norm.weight"),
+			Wq: mat(p+"attn_q.weight", c.Dim, c.Dim), Wk: mat(p+"attn_k.weight", kv, c.Dim), Wv: mat(p+"attn_v.weight", kv, c.Dim),
+			Wo: mat(p+"attn_output.weight", c.Dim, c.Dim), Gate: mat(p+"ffn_gate.weight", c.HiddenDim, c.Dim),
+			Up: mat(p+"ffn_up.weight", c.HiddenDim, c.Dim), Down: mat(p+"ffn_down.weight", c.Dim, c.HiddenDim)}
+	}
+	m.FinalNorm = vec("output_norm.weight")
+	m.Output = m.Embed
+	if hasOut {
+		m.Output = mat("output.weight", c.Vocab, c.Dim)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Vocab is a SentencePiece vocabulary to store in a GGUF file.
+type Vocab struct {
+	Tokens   []string
+	Scores   []float32
+	Types    []int32
+	BOS, EOS int
+}
+
+// WriteGGUF writes m as a llama GGUF file with its matrices converted to typ
+// (AsStored keeps them; rows that are not whole blocks fall back to F16)
+// and, when vocab is given, its tokenizer, so the file stands alone.
+func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab) error {
+	c := m.Config
+	kvs := []gguf.KV{
+		{Key: "general.architecture", Value: "llama"},
+		{Key: "general.name", Value: name},
+		{Key: "llama.context_length", Value: uint32(c.SeqLen)},
+		{Key: "llama.embedding_length", Value: uint32(c.Dim)},
+		{Key: "llama.block_count", Value: uint32(c.Layers)},
+		{Key: "llama.feed_forward_length", Value: uint32(c.HiddenDim)},
+		{Key: "llama.rope.dimension_count", Value: uint32(c.HeadDim())},
+		{Key: "llama.attention.head_count", Value: uint32(c.Heads)},
+		{Key: "llama.attention.head_count_kv", Value: uint32(c.KVHeads)},
+		{Key: "llama.attention.layer_norm_rms_epsilon", Value: c.NormEps},
+		{Key: "llama.rope.freq_base", Value: c.RopeTheta},
+	}
+	if vocab != nil {
+		kvs = append(kvs,
+			gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
+			gguf.KV{Key: "tokenizer.ggml.tokens", Value: vocab.Tokens},
+			gguf.KV{Key: "tokenizer.ggml.scores", Value: vocab.Scores},
+			gguf.KV{Key: "tokenizer.ggml.token_type", Value: vocab.Types},
+			gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: uint32(vocab.BOS)},
+			gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: uint32(vocab.EOS)},
+			gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)})
+	}
+	var ts []gguf.WriteTensor
+	var err error
+	m.EachTensor(func(n string, w *tensor.Matrix, norm []float32) {
+		if err != nil {
+			return
+		}
+		if w == nil {
+			data, _ := quant.Quantize(quant.F32, norm, nil)
+			ts = append(ts, gguf.WriteTensor{Name: n, Dims: []uint64{uint64(len(norm))}, Type: quant.F32, Data: data})
+			return
+		}
+		out := w
+		if typ != AsStored && StorageType(typ, w.Cols) != w.Type {
+			out, err = tensor.Quantized(StorageType(typ, w.Cols), w.Rows, w.Cols, w.Float32())
+			if err != nil {
+				err = fmt.Errorf("convert %s: %w", n, err)
+				return
+			}
+		}
+		ts = append(ts, gguf.WriteTensor{Name: n, Dims: []uint64{uint64(out.Cols), uint64(out.Rows)}, Type: out.Type, Data: out.Data})
+	})
+	if err != nil {
+		return err
+	}
+	return gguf.Write(path, kvs, ts)
+}
