@@ -4,16 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	"orchmind/adapters"
 	nodebase "orchmind/node/base"
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
-	"orchmind/trainer/tokenizer"
 )
 
 // baseFlags are the flags every verb that loads a base model shares.
@@ -23,75 +20,34 @@ type baseFlags struct {
 
 func addBaseFlags(fs *flag.FlagSet) baseFlags {
 	return baseFlags{
-		model:     fs.String("model", "", "base model: a llama2.c checkpoint (.bin)"),
-		tokenizer: fs.String("tokenizer", "", "tokenizer.bin (default: tok<vocab>.bin or tokenizer.bin beside the model)"),
-		quant:     fs.String("quant", "f32", "hold the weights as f32, f16, q8_0, q4_0 or q4_1 (quantized on load)"),
+		model:     fs.String("model", "", "base model: a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
+		tokenizer: fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: the GGUF file's own, or tok<vocab>.bin / tokenizer.bin beside the model)"),
+		quant:     fs.String("quant", "", "hold the weights as f32, f16, bf16, q8_0, q4_0 or q4_1, quantizing on load (default: as stored)"),
 	}
 }
 
-// base is a loaded base model with its tokenizer and identity.
-type base struct {
-	path string
-	m    *model.Model
-	tok  *tokenizer.Llama2C
-	typ  quant.Type
-	// fingerprint and shapeID pin adapters to this base (see node/base).
-	fingerprint, shapeID string
+// parseQuant maps the --quant flag to a type ("" keeps the stored types).
+func parseQuant(s string) (quant.Type, error) {
+	if s == "" {
+		return model.AsStored, nil
+	}
+	t, err := quant.ParseType(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: --quant: %v", errUsage, err)
+	}
+	return t, nil
 }
 
-// extraFiles writes the adapter files beyond PEFT's (the GGUF LoRA) into dir.
-func (b *base) extraFiles(dir string, a *adapters.Adapter) error { return nil }
-
-func (b baseFlags) load() (*base, error) {
+func (b baseFlags) load() (*nodebase.Base, error) {
 	if *b.model == "" {
 		return nil, fmt.Errorf("%w: --model is required", errUsage)
 	}
-	typ, err := quant.ParseType(*b.quant)
-	if err != nil {
-		return nil, fmt.Errorf("%w: --quant: %v", errUsage, err)
-	}
-	m, err := model.LoadLlama2C(*b.model, typ)
+	typ, err := parseQuant(*b.quant)
 	if err != nil {
 		return nil, err
 	}
-	tp := *b.tokenizer
-	if tp == "" {
-		if tp = findTokenizer(*b.model, m.Vocab); tp == "" {
-			return nil, fmt.Errorf("no tokenizer found beside %s: pass --tokenizer PATH", *b.model)
-		}
-	}
-	tok, err := tokenizer.LoadLlama2C(tp, m.Vocab)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := nodebase.FileFingerprint(*b.model)
-	if err != nil {
-		return nil, err
-	}
-	return &base{path: *b.model, m: m, tok: tok, typ: typ, fingerprint: fp, shapeID: nodebase.ShapeID(m.Config)}, nil
+	return nodebase.Load(*b.model, *b.tokenizer, typ)
 }
-
-// docEnd wraps a llama2.c tokenizer for training: llama2.c models were
-// pretrained with BOS between documents and never saw EOS (run.c stops on
-// BOS), so the end of a training example is marked with BOS, the token the
-// model already predicts at the end of a text.
-type docEnd struct{ *tokenizer.Llama2C }
-
-func (d docEnd) EOS() int { return d.BOS() }
-
-func (d docEnd) Encode(text string, addBOS, addEOS bool) []int {
-	ids := d.Llama2C.Encode(text, addBOS, false)
-	if addEOS {
-		ids = append(ids, d.BOS())
-	}
-	return ids
-}
-
-// trainTokenizer is the tokenizer the trainer should use for this base.
-func (b *base) trainTokenizer() docEnd { return docEnd{b.tok} }
-
-// name is the base model's display name.
-func (b *base) name() string { return strings.TrimSuffix(filepath.Base(b.path), filepath.Ext(b.path)) }
 
 // adapterFlag collects repeatable --adapter DIR[:scale] values.
 type adapterFlag []string
@@ -100,7 +56,7 @@ func (a *adapterFlag) String() string     { return strings.Join(*a, ",") }
 func (a *adapterFlag) Set(v string) error { *a = append(*a, v); return nil }
 
 // plug loads the adapters named by specs (DIR or DIR:scale) onto b.
-func (b *base) plug(specs []string) (model.Delta, error) {
+func plug(e *env, b *nodebase.Base, specs []string) (model.Delta, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -112,15 +68,21 @@ func (b *base) plug(specs []string) (model.Delta, error) {
 				dir, scale = spec[:i], float32(v)
 			}
 		}
-		a, _, err := lora.ReadPEFT(dir, b.m)
+		a, man, err := lora.ReadPEFT(dir, b.Model)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(fmt.Errorf("cannot plug %s onto %s", dir, b.Path), err)
+		}
+		if fp := a.BaseFingerprint; fp != "" && fp != b.Fingerprint {
+			shape := ""
+			if man != nil {
+				shape = man.BaseShapeFingerprint
+			}
+			if shape != b.ShapeID {
+				return nil, fmt.Errorf("adapter %s was trained on base %s (%s), this base is %s: use the base it was trained on", dir, a.BaseName, fp, b.Fingerprint)
+			}
+			fmt.Fprintf(e.stderr, "warning: %s was trained on another copy of this model (%s, now %s): same shapes, results may differ slightly\n", dir, fp, b.Fingerprint)
 		}
 		ws = append(ws, lora.Weighted{Adapter: a, Weight: scale})
 	}
-	p, err := lora.NewPlug(b.m, ws...)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("cannot plug the adapter onto %s", b.path), err)
-	}
-	return p, nil
+	return lora.NewPlug(b.Model, ws...)
 }

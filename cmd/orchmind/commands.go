@@ -13,6 +13,7 @@ func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
+		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
 		{"train", "train a LoRA adapter on your own data", runTrain},
 		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "serve, and open the web UI in the browser", runUI},
 		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},

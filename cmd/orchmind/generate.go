@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"orchmind/trainer/model"
 )
@@ -31,17 +29,17 @@ func runGenerate(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	delta, err := b.plug(ads)
+	delta, err := plug(e, b, ads)
 	if err != nil {
 		return err
 	}
-	e.log.Debug("model loaded", "dim", b.m.Dim, "layers", len(b.m.Layers), "bytes", b.m.Bytes(), "type", b.typ)
+	e.log.Debug("model loaded", "dim", b.Model.Dim, "layers", len(b.Model.Layers), "bytes", b.Model.Bytes(), "type", b.Type, "fingerprint", b.Fingerprint)
 	if *seed == 0 {
 		*seed = rand.Uint64()
 	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	err = model.Generate(ctx, b.m, b.tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta},
+	err = model.Generate(ctx, b.Model, b.Tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta},
 		func(piece string) error {
 			if _, err := out.WriteString(piece); err != nil {
 				return err
@@ -53,16 +51,4 @@ func runGenerate(ctx context.Context, e *env) error {
 	}
 	_, err = out.WriteString("\n")
 	return err
-}
-
-// findTokenizer looks beside the model for the llama2.c tokenizer files.
-func findTokenizer(modelPath string, vocab int) string {
-	dir := filepath.Dir(modelPath)
-	for _, name := range []string{fmt.Sprintf("tok%d.bin", vocab), "tokenizer.bin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return ""
 }

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"orchmind/node/api"
-	nodebase "orchmind/node/base"
 	"orchmind/node/ui"
-	"orchmind/trainer/quant"
 )
 
 // runServe runs the local API and web UI on one base model, without the swarm.
@@ -35,14 +33,7 @@ func serve(ctx context.Context, e *env, verb string, open bool) error {
 	if err := parseFlags(fs, e); err != nil {
 		return err
 	}
-	typ, err := quant.ParseType(*bf.quant)
-	if err != nil {
-		return fmt.Errorf("%w: --quant: %v", errUsage, err)
-	}
-	if *bf.model == "" {
-		return fmt.Errorf("%w: --model is required", errUsage)
-	}
-	b, err := nodebase.Load(*bf.model, *bf.tokenizer, typ)
+	b, err := bf.load()
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"orchmind/adapters"
+	"orchmind/trainer/lora"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -80,9 +83,12 @@ func runTrain(ctx context.Context, e *env) error {
 		_ = progress.Render(context.Background(), e.stderr, tty, ch)
 	}()
 	res, err := train.Run(ctx, train.Config{
-		Model: b.m, Tokenizer: b.trainTokenizer(), Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
+		Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
 		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, GradCheckpoint: *gradCk, StopOnBadLine: *strict,
-		BaseName: b.name(), BaseFingerprint: b.fingerprint, BaseShapeID: b.shapeID, Extra: b.extraFiles,
+		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
+		Extra: func(dir string, a *adapters.Adapter) error {
+			return lora.WriteGGUF(filepath.Join(dir, lora.GGUFFile), a, b.Name)
+		},
 		Version: version, Bus: bus, Log: e.log,
 		OnPlan: func(p hparams.Plan, s data.Summary) {
 			if *jsonOut {
@@ -107,7 +113,7 @@ func runTrain(ctx context.Context, e *env) error {
 			fmt.Fprintf(e.stderr, ", eval loss %.4f → %.4f", res.EvalLossBefore, res.EvalLossAfter)
 		}
 		fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
-		fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.path, res.Dir)
+		fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.Path, res.Dir)
 	}
 	return nil
 }

@@ -3,10 +3,7 @@
 package base
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +11,7 @@ import (
 	"strings"
 
 	"orchmind/trainer/data"
+	"orchmind/trainer/gguf"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
 	"orchmind/trainer/tensor"
@@ -32,37 +30,76 @@ type Base struct {
 	// ends documents with BOS; see DocEnd).
 	Train data.Encoder
 	Type  quant.Type
-	// Fingerprint identifies the exact weights ("sha256:…" of the checkpoint
-	// file, independent of the type they are held in); ShapeID identifies
-	// the architecture. Adapters record both.
+	// Fingerprint identifies the exact weights as held (model.Fingerprint);
+	// ShapeID the architecture, names and shapes (model.ShapeID). Adapters
+	// record both.
 	Fingerprint, ShapeID string
 }
 
-// Load reads a llama2.c checkpoint held as typ and its tokenizer
-// (tokPath; "" looks for tok<vocab>.bin or tokenizer.bin beside the model).
+// DocEndKey is the GGUF metadata key orchmind writes when converting a
+// llama2.c checkpoint: its value "bos" says the model ends documents with
+// BOS (see DocEnd).
+const DocEndKey = "orchmind.document_end"
+
+// Load reads a base model (GGUF, Hugging Face folder or llama2.c
+// checkpoint) held as typ (model.AsStored keeps the stored types) and its
+// tokenizer: tokPath when given, else the GGUF file's own vocabulary, else
+// tok<vocab>.bin or tokenizer.bin beside the model.
 func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	if path == "" {
-		return nil, fmt.Errorf("no base model given: pass the path of a llama2.c checkpoint (.bin)")
+		return nil, fmt.Errorf("no base model given: pass the path of a .gguf file, a Hugging Face model folder or a llama2.c checkpoint (.bin)")
 	}
-	m, err := model.LoadLlama2C(path, typ)
+	m, gf, err := model.Load(path, typ)
 	if err != nil {
 		return nil, fmt.Errorf("load base model %s: %w", path, err)
 	}
-	if tokPath == "" {
+	var tok *tokenizer.Llama2C
+	docEnd := gf == nil // llama2.c checkpoints end documents with BOS
+	switch {
+	case tokPath != "":
+		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
+	case gf != nil && gf.Metadata["tokenizer.ggml.model"] == "llama":
+		tok, err = ggufTokenizer(gf)
+		docEnd = gf.Metadata[DocEndKey] == "bos"
+	default:
 		if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {
-			return nil, fmt.Errorf("no tokenizer found beside %s: pass the tokenizer path (tokenizer.bin)", path)
+			return nil, fmt.Errorf("no tokenizer found for %s: pass --tokenizer PATH (a llama2.c tokenizer.bin; Hugging Face tokenizer.json is not supported yet)", path)
 		}
+		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
 	}
-	tok, err := tokenizer.LoadLlama2C(tokPath, m.Vocab)
 	if err != nil {
-		return nil, fmt.Errorf("load tokenizer %s: %w", tokPath, err)
+		return nil, fmt.Errorf("load tokenizer for %s: %w", path, err)
 	}
-	fp, err := FileFingerprint(path)
-	if err != nil {
-		return nil, err
+	if tok.VocabSize() != m.Vocab {
+		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", tok.VocabSize(), m.Vocab)
 	}
-	return &Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m, Tok: tok,
-		Train: DocEnd{tok}, Type: typ, Fingerprint: fp, ShapeID: ShapeID(m.Config)}, nil
+	if typ == model.AsStored {
+		typ = m.Layers[0].Wq.Type
+	}
+	b := &Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m, Tok: tok,
+		Train: tok, Type: typ, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
+	if docEnd {
+		b.Train = DocEnd{tok}
+	}
+	return b, nil
+}
+
+func ggufTokenizer(f *gguf.File) (*tokenizer.Llama2C, error) {
+	toks, _ := f.Metadata["tokenizer.ggml.tokens"].([]any)
+	scores, _ := f.Metadata["tokenizer.ggml.scores"].([]any)
+	if len(toks) == 0 || len(toks) != len(scores) {
+		return nil, fmt.Errorf("the GGUF file's tokenizer has %d tokens and %d scores", len(toks), len(scores))
+	}
+	ts, ss := make([]string, len(toks)), make([]float32, len(toks))
+	for i := range toks {
+		t, ok1 := toks[i].(string)
+		sc, ok2 := scores[i].(float32)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("the GGUF file's token %d is malformed", i)
+		}
+		ts[i], ss[i] = t, sc
+	}
+	return tokenizer.FromSPMVocab(ts, ss)
 }
 
 // FindTokenizer looks beside the model for the llama2.c tokenizer files.
@@ -75,26 +112,6 @@ func FindTokenizer(modelPath string, vocab int) string {
 		}
 	}
 	return ""
-}
-
-// FileFingerprint is "sha256:" and the hex SHA-256 of the file at path.
-func FileFingerprint(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("fingerprint base model: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("fingerprint base model %s: %w", path, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ShapeID names an architecture: two bases with the same ShapeID accept the
-// same adapters shape-wise.
-func ShapeID(c model.Config) string {
-	return fmt.Sprintf("llama:d%d-h%d-l%d-q%d-kv%d-v%d", c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab)
 }
 
 // DocEnd wraps a llama2.c tokenizer for training: llama2.c models were
@@ -199,7 +216,6 @@ func Random(c model.Config, typ quant.Type, seed uint64) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("random base: %w", err)
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "random:%d:%s", seed, ShapeID(c)))
 	return &Base{Name: fmt.Sprintf("random-%d", seed), Model: m, Tok: ByteTokenizer{}, Train: ByteTokenizer{}, Type: typ,
-		Fingerprint: "sha256:" + hex.EncodeToString(sum[:]), ShapeID: ShapeID(c)}, nil
+		Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"orchmind/adapters"
+	"orchmind/trainer/gguf"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
 	"orchmind/trainer/tensor"
@@ -395,5 +396,40 @@ func TestPEFTLayoutRoundTrip(t *testing.T) {
 	v := adapters.Key{Layer: 1, Module: adapters.V}
 	if raw.Pairs[v].B[0] != a.Pairs[v].B[0] || raw.Pairs[v].B[5] != a.Pairs[v].B[5] {
 		t.Fatal("v_proj must not be permuted")
+	}
+}
+
+func TestGGUFLoRAFile(t *testing.T) {
+	m := randomModel(t, tiny, quant.F32, 1)
+	a := randomAdapter(t, m, 3, 5)
+	p := t.TempDir() + "/a.gguf"
+	if err := WriteGGUF(p, a, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Metadata["general.type"] != "adapter" || f.Metadata["adapter.type"] != "lora" || f.Metadata["adapter.lora.alpha"] != a.Alpha {
+		t.Fatalf("metadata %v", f.Metadata)
+	}
+	if len(f.Tensors) != 2*len(a.Pairs) {
+		t.Fatalf("%d tensors for %d pairs", len(f.Tensors), len(a.Pairs))
+	}
+	la, _ := f.Tensor("blk.1.ffn_down.weight.lora_a")
+	lb, _ := f.Tensor("blk.1.ffn_down.weight.lora_b")
+	// llama.cpp checks lora_a ne = [in, r] and lora_b ne = [r, out].
+	if la == nil || lb == nil || la.Dims[0] != uint64(tiny.HiddenDim) || la.Dims[1] != 3 || lb.Dims[0] != 3 || lb.Dims[1] != uint64(tiny.Dim) {
+		t.Fatalf("lora_a %v, lora_b %v", la, lb)
+	}
+	p0 := a.Pairs[adapters.Key{Layer: 1, Module: adapters.Down}]
+	got := make([]float32, len(p0.B))
+	if err := quant.Dequantize(quant.F32, lb.Data, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != p0.B[i] {
+			t.Fatalf("lora_b[%d] = %g, want %g", i, got[i], p0.B[i])
+		}
 	}
 }

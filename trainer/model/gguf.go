@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"orchmind/trainer/gguf"
 	"orchmind/trainer/quant"
@@ -196,7 +197,9 @@ type Vocab struct {
 // WriteGGUF writes m as a llama GGUF file with its matrices converted to typ
 // (AsStored keeps them; rows that are not whole blocks fall back to F16)
 // and, when vocab is given, its tokenizer, so the file stands alone.
-func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab) error {
+//
+// extra adds string metadata (sorted by key).
+func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab, extra map[string]string) error {
 	c := m.Config
 	kvs := []gguf.KV{
 		{Key: "general.architecture", Value: "llama"},
@@ -220,6 +223,14 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab)
 			gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: uint32(vocab.BOS)},
 			gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: uint32(vocab.EOS)},
 			gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)})
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kvs = append(kvs, gguf.KV{Key: k, Value: extra[k]})
 	}
 	var ts []gguf.WriteTensor
 	var err error

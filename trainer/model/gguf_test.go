@@ -21,7 +21,7 @@ func TestGGUFRoundTrip(t *testing.T) {
 	m, tok := loadStories(t, quant.F32)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "s.gguf")
-	if err := WriteGGUF(p, m, "stories260K", AsStored, vocabOf(tok)); err != nil {
+	if err := WriteGGUF(p, m, "stories260K", AsStored, vocabOf(tok), nil); err != nil {
 		t.Fatal(err)
 	}
 	g, f, err := Load(p, AsStored)
@@ -51,7 +51,7 @@ func TestGGUFRoundTrip(t *testing.T) {
 
 	// Q8_0: same shapes, other bytes; generation drifts late.
 	q := filepath.Join(dir, "q.gguf")
-	if err := WriteGGUF(q, m, "stories260K", quant.Q8_0, vocabOf(tok)); err != nil {
+	if err := WriteGGUF(q, m, "stories260K", quant.Q8_0, vocabOf(tok), nil); err != nil {
 		t.Fatal(err)
 	}
 	gq, _, err := Load(q, AsStored)

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	nodebase "orchmind/node/base"
+	"orchmind/trainer/model"
+	"orchmind/trainer/tensor"
+)
+
+func runModel(_ context.Context, e *env) error {
+	if len(e.args) == 0 {
+		return fmt.Errorf("%w: use orchmind model info PATH or orchmind model convert IN --out X.gguf [--quant TYPE]", errUsage)
+	}
+	sub := *e
+	sub.args = e.args[1:]
+	switch e.args[0] {
+	case "info":
+		return modelInfo(&sub)
+	case "convert":
+		return modelConvert(&sub)
+	}
+	return fmt.Errorf("%w: unknown model command %q (use info or convert)", errUsage, e.args[0])
+}
+
+// splitArgs lets flags come before or after the positional arguments.
+func splitArgs(args []string, valued map[string]bool) (flags, pos []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if valued[name] && !strings.Contains(a, "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return flags, pos
+}
+
+func modelInfo(e *env) error {
+	fs := newFlags(e, "model info", "PATH [--tokenizer T] [--quant TYPE]")
+	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: found beside the model or in the GGUF file)")
+	qt := fs.String("quant", "", "show the model as it would be held with this type (default: as stored)")
+	flags, pos := splitArgs(e.args, map[string]bool{"tokenizer": true, "quant": true})
+	e.args = flags
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: give one model path", errUsage)
+	}
+	typ, err := parseQuant(*qt)
+	if err != nil {
+		return err
+	}
+	b, err := nodebase.Load(pos[0], *tok, typ)
+	if err != nil {
+		return err
+	}
+	m := b.Model
+	c := m.Config
+	types := map[string]int{}
+	var params int64
+	m.EachTensor(func(_ string, w *tensor.Matrix, norm []float32) {
+		if w != nil {
+			if w == m.Output && m.SharedClassifier && w != m.Embed {
+				return
+			}
+			types[w.Type.String()]++
+			params += int64(w.Rows) * int64(w.Cols)
+			return
+		}
+		types["F32 (norms)"]++
+		params += int64(len(norm))
+	})
+	var tl []string
+	for k, v := range types {
+		tl = append(tl, fmt.Sprintf("%s ×%d", k, v))
+	}
+	sort.Strings(tl)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "path\t%s\n", b.Path)
+	fmt.Fprintf(tw, "architecture\tllama\n")
+	fmt.Fprintf(tw, "dims\twidth %d, MLP %d, head %d\n", c.Dim, c.HiddenDim, c.HeadDim())
+	fmt.Fprintf(tw, "layers\t%d\n", c.Layers)
+	fmt.Fprintf(tw, "heads\t%d query, %d key/value\n", c.Heads, c.KVHeads)
+	fmt.Fprintf(tw, "vocabulary\t%d\n", c.Vocab)
+	fmt.Fprintf(tw, "context\t%d\n", c.SeqLen)
+	fmt.Fprintf(tw, "rope theta / norm eps\t%g / %g\n", c.RopeTheta, c.NormEps)
+	fmt.Fprintf(tw, "classifier\t%s\n", map[bool]string{true: "shared with the embedding", false: "separate"}[c.SharedClassifier])
+	fmt.Fprintf(tw, "parameters\t%d\n", params)
+	fmt.Fprintf(tw, "tensor types\t%s\n", strings.Join(tl, ", "))
+	fmt.Fprintf(tw, "size in memory\t%s\n", humanBytes(int64(m.Bytes())))
+	fmt.Fprintf(tw, "tokenizer\t%d tokens (BOS %d, EOS %d)\n", c.Vocab, b.Tok.BOS(), b.Tok.EOS())
+	fmt.Fprintf(tw, "fingerprint\t%s\n", b.Fingerprint)
+	fmt.Fprintf(tw, "shape id\t%s\n", b.ShapeID)
+	return tw.Flush()
+}
+
+func modelConvert(e *env) error {
+	fs := newFlags(e, "model convert", "IN --out X.gguf [--quant q8_0|q4_0|f16|f32] [--tokenizer T]")
+	out := fs.String("out", "", "GGUF file to write")
+	qt := fs.String("quant", "", "store the weights as q8_0, q4_0, q4_1, f16, bf16 or f32 (default: as they are)")
+	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: found beside the model or in the GGUF file)")
+	flags, pos := splitArgs(e.args, map[string]bool{"out": true, "quant": true, "tokenizer": true})
+	e.args = flags
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return fmt.Errorf("%w: give one input model and --out X.gguf", errUsage)
+	}
+	typ, err := parseQuant(*qt)
+	if err != nil {
+		return err
+	}
+	b, err := nodebase.Load(pos[0], *tok, model.AsStored)
+	if err != nil {
+		return err
+	}
+	t, s, ty := b.Tok.(interface {
+		GGUFVocab() ([]string, []float32, []int32)
+	}).GGUFVocab()
+	v := &model.Vocab{Tokens: t, Scores: s, Types: ty, BOS: b.Tok.BOS(), EOS: b.Tok.EOS()}
+	extra := map[string]string{}
+	if _, ok := b.Train.(nodebase.DocEnd); ok {
+		extra[nodebase.DocEndKey] = "bos"
+	}
+	if err := model.WriteGGUF(*out, b.Model, b.Name, typ, v, extra); err != nil {
+		return err
+	}
+	st, err := os.Stat(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote %s (%s)\n", *out, humanBytes(st.Size()))
+	return nil
+}
