@@ -16,6 +16,12 @@ func commands() []command {
 		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
 		{"train", "train a LoRA adapter on your own data", runTrain},
 		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "serve, and open the web UI in the browser", runUI},
+		{"node", "run the node: base model, content store, libp2p swarm, local API and web UI", runNode},
+		{"publish", "publish an adapter folder to the swarm (needs a running node); prints its CID", runPublish},
+		{"search", "search adapters announced in the swarm (needs a running node)", runSearch},
+		{"pull", "fetch, verify and plug an adapter by CID (needs a running node)", runPull},
+		{"peers", "list the node's connected peers", runPeers},
+		{"room", "room create: a code for a private room (sharing within rooms is not wired into the node yet)", runRoom},
 		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},
 	}
 }

@@ -1,0 +1,141 @@
+// Package integration runs several real orchmind nodes (libp2p hosts on
+// 127.0.0.1, badger stores, HTTP APIs) in one process.
+package integration
+
+import (
+	"bytes"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orchmind/adapters"
+	"orchmind/node"
+	"orchmind/node/api"
+	"orchmind/node/base"
+	"orchmind/trainer/lora"
+	"orchmind/trainer/model"
+	"orchmind/trainer/quant"
+)
+
+func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
+	t.Helper()
+	dir := t.TempDir()
+	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
+		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func addr(n *node.Node) []string {
+	var out []string
+	for _, a := range n.Swarm().Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// adapterFolder writes a trained-looking adapter (random non-zero B) of
+// about size bytes for base b.
+func adapterFolder(t *testing.T, b *base.Base, rank int) string {
+	t.Helper()
+	a, err := lora.New(b.Model, rank, float32(2*rank), nil, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, p := range a.Pairs {
+		for i := range p.B {
+			p.B[i] = float32(rng.NormFloat64() * 0.1)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "specialist")
+	man := adapters.Manifest{Name: "specialist", Description: "integration test adapter", Tags: []string{"test"},
+		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: a.Rank, Alpha: a.Alpha,
+		TargetModules: []string{"q_proj"}, Created: time.Now()}
+	if err := lora.WritePEFT(dir, a, man, b.Model); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPublishSearchPull: a publishes, every other node finds the adapter by
+// search, pulls it from the swarm and gets the same bytes; a node that joins
+// after the announcement finds it through the catalogue and the DHT.
+func TestPublishSearchPull(t *testing.T) {
+	cfg := model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}
+	b, err := base.Random(cfg, quant.Q8_0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	a := startNode(t, b, nil)
+	nodes := []*node.Node{a}
+	for range 3 {
+		nodes = append(nodes, startNode(t, b, addr(nodes[len(nodes)-1])))
+	}
+	for _, n := range nodes[1:] {
+		waitFor(t, "connections", func() bool { return len(n.Swarm().Peers()) > 0 })
+	}
+	src := adapterFolder(t, b, 8)
+	c, err := a.Publish(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(src, adapters.SafetensorsFile))
+	check := func(n *node.Node) {
+		t.Helper()
+		waitFor(t, "the announcement", func() bool {
+			res, _ := n.Search(ctx, api.SearchQuery{Text: "specialist", BaseFingerprint: b.Fingerprint})
+			return len(res) == 1 && res[0].CID == c
+		})
+		dir, err := n.Pull(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, adapters.SafetensorsFile))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("pulled adapter differs from the published one (%v)", err)
+		}
+		if _, _, err := lora.ReadPEFT(dir, b.Model); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes[1:] {
+		check(n)
+	}
+	late := startNode(t, b, addr(nodes[2]))
+	check(late)
+
+	// A node with another base model (another shape: a same-shaped copy
+	// is accepted with a warning, see model.ShapeID) refuses the adapter, naming both bases.
+	cfg.Layers = 3
+	other, err := base.Random(cfg, quant.Q8_0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := startNode(t, other, addr(a))
+	waitFor(t, "connection", func() bool { return len(o.Swarm().Peers()) > 0 })
+	_, err = o.Pull(ctx, c)
+	if err == nil || !strings.Contains(err.Error(), b.Fingerprint) || !strings.Contains(err.Error(), other.Fingerprint) {
+		t.Fatalf("pull onto another base: got %v, want a refusal naming both fingerprints", err)
+	}
+}

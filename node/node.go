@@ -1,0 +1,396 @@
+// Package node is the orchmind daemon: one base model held in memory, the
+// content store, the libp2p swarm, and the local HTTP API and web UI that
+// tie them together. It implements api.SwarmService: publishing an adapter
+// folder (import into the store as UnixFS, pin, provide in the DHT, announce
+// a signed manifest), searching what the swarm announced, pulling (fetch,
+// verify, check the base) and listing peers.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"orchmind/adapters"
+	"orchmind/node/api"
+	"orchmind/node/base"
+	"orchmind/node/ui"
+	"orchmind/protocol"
+	"orchmind/store"
+	"orchmind/swarm"
+)
+
+// Config configures a node.
+type Config struct {
+	// DataDir holds the node key, the content store and the API address file.
+	DataDir string
+	// AdapterDir holds local adapter folders (trained and pulled).
+	AdapterDir string
+	// Base is the loaded base model.
+	Base *base.Base
+	// Listen are libp2p listen multiaddrs (default: TCP and QUIC on all
+	// interfaces, random ports). Bootstrap peers are dialled on start.
+	Listen, Bootstrap []string
+	// MDNS finds peers on the local network.
+	MDNS bool
+	// APIAddr is where the HTTP API listens (default 127.0.0.1:11435; use
+	// port 0 for a free port). The chosen address is written to
+	// DataDir/api so CLI verbs can find the node.
+	APIAddr string
+	// Token lets non-loopback clients use the API.
+	Token string
+	// DHTServer makes the node answer DHT queries at once (tests, servers).
+	DHTServer bool
+	// Quota bounds the content store in bytes (0: the store's default).
+	Quota   int64
+	Version string
+	Log     *slog.Logger
+}
+
+// Node is a running daemon.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	key   crypto.PrivKey
+	store *store.Store
+	sw    *swarm.Swarm
+	api   *api.Server
+	srv   *http.Server
+	ln    net.Listener
+
+	mu   sync.Mutex
+	seen map[string]*protocol.Signed // verified announcements by root CID
+}
+
+// APIFile is the file in the data dir that holds the API address.
+const APIFile = "api"
+
+// Start opens the store, starts the swarm and serves the API.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" || cfg.Base == nil {
+		return nil, errors.New("node: a data folder and a base model are needed")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.AdapterDir == "" {
+		cfg.AdapterDir = "lora_adapters"
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:11435"
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data folder: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	var err error
+	if n.key, err = swarm.LoadOrCreateIdentity(cfg.DataDir, cfg.Log); err != nil {
+		return nil, err
+	}
+	if n.store, err = store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Quota: cfg.Quota, Logger: cfg.Log}); err != nil {
+		return nil, err
+	}
+	scfg := swarm.DefaultConfig(cfg.DataDir)
+	scfg.MDNS = cfg.MDNS
+	scfg.Blockstore = n.store
+	scfg.Logger = cfg.Log
+	scfg.Validator = validate
+	scfg.PinnedRoots = n.store.Pins
+	scfg.OnAnnouncement = n.remember
+	if cfg.DHTServer {
+		scfg.DHTMode = swarm.DHTServer
+	}
+	for _, list := range []struct {
+		in  []string
+		out *[]ma.Multiaddr
+	}{{cfg.Listen, &scfg.ListenAddrs}, {cfg.Bootstrap, &scfg.Bootstrap}} {
+		for _, s := range list.in {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("node: address %q: %w", s, err)
+			}
+			*list.out = append(*list.out, a)
+		}
+	}
+	if n.sw, err = swarm.New(ctx, scfg); err != nil {
+		return nil, err
+	}
+	if n.api, err = api.New(api.Config{Base: cfg.Base, AdapterDir: cfg.AdapterDir, Swarm: n, Token: cfg.Token,
+		UI: ui.Handler(), Version: cfg.Version, Log: cfg.Log}); err != nil {
+		return nil, err
+	}
+	if n.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("node: cannot listen on %s: %w (is another node running? choose another --api)", cfg.APIAddr, err)
+	}
+	if err := writeAtomic(filepath.Join(cfg.DataDir, APIFile), []byte("http://"+n.ln.Addr().String()+"\n")); err != nil {
+		return nil, err
+	}
+	n.srv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "err", err)
+		}
+	}()
+	ok = true
+	return n, nil
+}
+
+// URL is the API's base URL.
+func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// Swarm is the node's swarm (tests and diagnostics).
+func (n *Node) Swarm() *swarm.Swarm { return n.sw }
+
+// Close stops everything; it is safe on a half-started node.
+func (n *Node) Close() error {
+	var errs []error
+	if n.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		errs = append(errs, n.srv.Shutdown(ctx))
+		cancel()
+	}
+	if n.api != nil {
+		n.api.Close()
+	}
+	if n.sw != nil {
+		errs = append(errs, n.sw.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.cfg.DataDir != "" {
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, APIFile))
+	}
+	return errors.Join(errs...)
+}
+
+// validate is the swarm's announcement check: decode, verify the signature.
+func validate(_ context.Context, _ peer.ID, data []byte) (swarm.Announcement, error) {
+	s, err := protocol.Open(data)
+	if err != nil {
+		return swarm.Announcement{}, err
+	}
+	return swarm.Announcement{Root: s.Root, Base: s.Manifest.BaseFingerprint, Author: s.Author, Created: s.Created}, nil
+}
+
+// remember keeps a verified announcement for Search.
+func (n *Node) remember(r swarm.Received) {
+	s, err := protocol.Open(r.Data)
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	n.seen[s.Root.String()] = s
+	n.mu.Unlock()
+}
+
+// Publish imports the adapter folder dir into the store, pins it, provides
+// it in the DHT and announces it; it returns the root CID.
+func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) (string, error) {
+	if man == nil {
+		_, m, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+		if err != nil {
+			return "", err
+		}
+		man = m
+	}
+	if man == nil {
+		return "", fmt.Errorf("publish %s: the folder has no orchmind.json manifest: train the adapter with orchmind train, or write one", dir)
+	}
+	if man.BaseFingerprint == "" {
+		return "", fmt.Errorf("publish %s: the manifest does not say which base model the adapter is for (base_fingerprint)", dir)
+	}
+	root, err := n.store.ImportFolder(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	size := folderSize(dir)
+	if err := n.store.Pin(ctx, root); err != nil {
+		return "", err
+	}
+	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
+		n.log.Warn("provide failed; peers will find the adapter after the next reprovide", "cid", root, "err", err)
+	}
+	metrics := map[string]float64{}
+	for k, v := range map[string]float64{"train_loss_before": man.TrainLossBefore, "train_loss_after": man.TrainLossAfter,
+		"eval_loss_before": man.EvalLossBefore, "eval_loss_after": man.EvalLossAfter} {
+		if v != 0 {
+			metrics[k] = v
+		}
+	}
+	a := protocol.Announcement{Root: root, Size: uint64(size), Created: time.Now(), Manifest: protocol.Manifest{
+		Name: man.Name, Description: man.Description, Tags: man.Tags, Language: man.Language,
+		BaseFingerprint: man.BaseFingerprint, BaseName: man.BaseName, Rank: man.Rank, Alpha: man.Alpha,
+		TargetModules: man.TargetModules, Metrics: metrics, License: man.License}}
+	signed, err := protocol.Sign(a, n.key)
+	if err != nil {
+		return "", err
+	}
+	if s, err := protocol.Open(signed); err == nil {
+		n.mu.Lock()
+		n.seen[root.String()] = s
+		n.mu.Unlock()
+	}
+	if err := n.sw.Announce(ctx, signed); err != nil {
+		return "", fmt.Errorf("publish: stored and pinned as %s, but the announcement failed: %w", root, err)
+	}
+	return root.String(), nil
+}
+
+// Search lists announced adapters matching q, newest first.
+func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, error) {
+	for _, r := range n.sw.Catalogue(q.BaseFingerprint, 0) {
+		n.remember(r)
+	}
+	words := strings.Fields(strings.ToLower(q.Text))
+	n.mu.Lock()
+	all := make([]*protocol.Signed, 0, len(n.seen))
+	for _, s := range n.seen {
+		all = append(all, s)
+	}
+	n.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
+	var out []api.Listing
+	for _, s := range all {
+		m := s.Manifest
+		if q.BaseFingerprint != "" && m.BaseFingerprint != q.BaseFingerprint {
+			continue
+		}
+		hay := strings.ToLower(m.Name + " " + m.Description + " " + strings.Join(m.Tags, " ") + " " + m.Language + " " + m.BaseName)
+		match := true
+		for _, w := range words {
+			if !strings.Contains(hay, w) {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		out = append(out, api.Listing{CID: s.Root.String(), Name: m.Name, Description: m.Description, Tags: m.Tags,
+			Language: m.Language, BaseName: m.BaseName, BaseFingerprint: m.BaseFingerprint, Publisher: s.Author.String(),
+			Size: int64(s.Size)})
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Pull fetches the adapter with root c from the swarm (every block
+// hash-verified), checks that it is for this node's base, and writes it to
+// the adapter folder under its manifest name.
+func (n *Node) Pull(ctx context.Context, c string) (string, error) {
+	root, err := cid.Decode(strings.TrimSpace(c))
+	if err != nil {
+		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
+	}
+	if err := n.sw.Fetch(ctx, root, nil); err != nil {
+		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
+	}
+	tmp, err := os.MkdirTemp(n.cfg.DataDir, ".pull-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	got := filepath.Join(tmp, "adapter")
+	if err := n.store.ExportFolder(ctx, root, got); err != nil {
+		return "", fmt.Errorf("pull %s: %w", root, err)
+	}
+	_, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
+	if err != nil {
+		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
+	}
+	name := "adapter-" + root.String()[len(root.String())-8:]
+	if man != nil && validName(man.Name) {
+		name = man.Name
+	}
+	b := n.cfg.Base
+	if man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
+		return "", fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
+			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
+	}
+	if err := n.store.Pin(ctx, root); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(n.cfg.AdapterDir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(n.cfg.AdapterDir, name)
+	if _, err := os.Stat(dst); err == nil {
+		dst = filepath.Join(n.cfg.AdapterDir, name+"-"+root.String()[len(root.String())-8:])
+		_ = os.RemoveAll(dst)
+	}
+	if err := os.Rename(got, dst); err != nil {
+		return "", fmt.Errorf("pull %s: %w", root, err)
+	}
+	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
+		n.log.Debug("provide after pull", "err", err)
+	}
+	return dst, nil
+}
+
+// Peers lists the connected peers.
+func (n *Node) Peers(context.Context) ([]api.Peer, error) {
+	var out []api.Peer
+	for _, p := range n.sw.Peers() {
+		ps := api.Peer{ID: p.String()}
+		for _, a := range n.sw.Host().Peerstore().Addrs(p) {
+			ps.Addrs = append(ps.Addrs, a.String())
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func folderSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if st, err := d.Info(); err == nil {
+				n += st.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
