@@ -1,0 +1,74 @@
+// Package store is orchmind's content store: a badger (v4) database that
+// holds blocks keyed by CID, pins, garbage collection, a size quota and an
+// index of known adapters. *Store implements boxo's blockstore.Blockstore
+// (and GCLocker), so bitswap and a blockservice use it directly.
+//
+// # Blocks
+//
+// Blocks are stored under their CIDv1 (a CIDv0 is stored and looked up as
+// the CIDv1 with the same multihash); only sha2-256 CIDs are accepted, and
+// blocks of at most MaxBlockSize (2 MiB). Put checks that the bytes hash to
+// the CID; Get hashes them again on every read, and a block that no longer
+// matches (disk corruption) is logged, deleted and reported with an error
+// wrapping ErrCorrupt instead of being served, so it can be fetched again.
+// The database is opened with SyncWrites: when Put returns, the block is on
+// disk and survives a crash or power cut (tested by killing a writer process
+// with SIGKILL).
+//
+// # Pins, GC and quota
+//
+// Pin(root) pins a DAG recursively after walking it (every block must be
+// present and intact; dag-pb links are followed with boxo's merkledag
+// decoder, raw blocks are leaves). GC deletes every block that no pin
+// reaches, then compacts badger's value log. PinLock holds GC off during an
+// import or a fetch that will end in a pin. With Options.Quota set, a Put
+// that would exceed it fails with
+//
+//	store full: 1.2 GiB of 1.0 GiB used; unpin adapters or raise --quota
+//
+// (wrapping ErrStoreFull). Usage counts block bytes only.
+//
+// # Content addressing (IPFS-compatible UnixFS)
+//
+// ImportFolder turns an adapter folder into a UnixFS directory with exactly
+// these parameters, the same as
+//
+//	ipfs add -r --cid-version=1 --raw-leaves --chunker=size-1048576 <dir>
+//
+// in kubo:
+//
+//   - files are cut into fixed 1 MiB chunks (boxo chunker size-1048576);
+//   - chunks are raw leaves (codec raw, 0x55); a file of one chunk is just
+//     that raw block, an empty file is a raw block of zero bytes;
+//   - larger files use boxo's balanced layout with at most 174 links per
+//     node (MaxLinks), dag-pb UnixFS File nodes;
+//   - every CID is CIDv1 with sha2-256;
+//   - folders are UnixFS directories built with boxo's unixfs/io directory
+//     builder, entries added in byte order of their names (dag-pb sorts
+//     links by name anyway), switching to a HAMT shard only past boxo's
+//     default threshold (256 KiB of links), which adapter folders never
+//     reach;
+//   - file mode and modification time are not stored, so the root CID
+//     depends only on names and contents.
+//
+// The root CID of a fixed folder is pinned in the tests, so any change of
+// these parameters is caught. HashFolder computes a folder's root CID
+// without storing it. ExportFolder writes a DAG back into a new folder via a
+// temporary folder, verifies it by recomputing the root CID from the written
+// files, and renames it into place; entry names that are empty, ".", "..",
+// or contain a path separator or NUL are refused.
+//
+// # Adapter index
+//
+// PutAdapter records, per root CID, the adapter's name, base fingerprint,
+// tags, author peer ID, creation time, size and manifest digest bytes (the
+// signed announcement). FindAdapters queries by base fingerprint, name, tag
+// or author (all optional, combined with AND), newest first, through
+// secondary index keys.
+//
+// # Opening
+//
+// Only one process can open a store folder; a second gets an error wrapping
+// ErrLocked that says another orchmind node holds it. Close releases the
+// lock.
+package store

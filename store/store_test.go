@@ -1,0 +1,418 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func openTest(t *testing.T, dir string, o Options) *Store {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	s, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func rawBlock(t testing.TB, data []byte) blocks.Block {
+	t.Helper()
+	c, err := cid.V1Builder{Codec: cid.Raw, MhType: mh.SHA2_256}.Sum(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := blocks.NewBlockWithCid(data, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBlockstore(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	b := rawBlock(t, []byte("hello block"))
+	if has, err := s.Has(ctx, b.Cid()); err != nil || has {
+		t.Fatalf("Has before Put = %v, %v", has, err)
+	}
+	if _, err := s.Get(ctx, b.Cid()); !ipld.IsNotFound(err) {
+		t.Fatalf("Get of a missing block = %v, want ErrNotFound", err)
+	}
+	if err := s.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, b); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if s.Used() != int64(len(b.RawData())) {
+		t.Fatalf("used %d, want %d", s.Used(), len(b.RawData()))
+	}
+	got, err := s.Get(ctx, b.Cid())
+	if err != nil || !bytes.Equal(got.RawData(), b.RawData()) || !got.Cid().Equals(b.Cid()) {
+		t.Fatalf("Get = %v, %v", got, err)
+	}
+	if n, err := s.GetSize(ctx, b.Cid()); err != nil || n != len(b.RawData()) {
+		t.Fatalf("GetSize = %d, %v", n, err)
+	}
+
+	// A CIDv0 dag-pb block is found under its v0 and v1 forms.
+	pn := merkledag.NodeWithData(ft.FilePBData([]byte("x"), 1))
+	if pn.Cid().Version() != 0 {
+		t.Fatal("expected a CIDv0 node")
+	}
+	if err := s.Put(ctx, pn); err != nil {
+		t.Fatal(err)
+	}
+	v1 := cid.NewCidV1(cid.DagProtobuf, pn.Cid().Hash())
+	for _, c := range []cid.Cid{pn.Cid(), v1} {
+		got, err := s.Get(ctx, c)
+		if err != nil || !bytes.Equal(got.RawData(), pn.RawData()) {
+			t.Fatalf("Get(%s) = %v", c, err)
+		}
+	}
+
+	// Bytes that do not match the CID are refused.
+	forged, _ := blocks.NewBlockWithCid([]byte("not hello"), b.Cid())
+	if err := s.Put(ctx, forged); err == nil || !strings.Contains(err.Error(), "do not match") {
+		t.Fatalf("forged block: %v", err)
+	}
+	// Other hash functions are refused.
+	c, _ := cid.V1Builder{Codec: cid.Raw, MhType: mh.SHA2_512}.Sum([]byte("x"))
+	other, _ := blocks.NewBlockWithCid([]byte("x"), c)
+	if err := s.Put(ctx, other); err == nil || !strings.Contains(err.Error(), "sha2-256") {
+		t.Fatalf("sha2-512 block: %v", err)
+	}
+	// Oversize blocks are refused.
+	if err := s.Put(ctx, rawBlock(t, make([]byte, MaxBlockSize+1))); err == nil {
+		t.Fatal("oversize block accepted")
+	}
+
+	// AllKeysChan lists both blocks.
+	ch, err := s.AllKeysChan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []cid.Cid
+	for c := range ch {
+		keys = append(keys, c)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("AllKeysChan gave %v", keys)
+	}
+
+	// PutMany with a duplicate and new blocks.
+	more := []blocks.Block{b, rawBlock(t, []byte("one")), rawBlock(t, []byte("two")), rawBlock(t, []byte("one"))}
+	if err := s.PutMany(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	wantUsed := int64(len("hello block") + len(pn.RawData()) + 3 + 3)
+	if s.Used() != wantUsed {
+		t.Fatalf("used %d, want %d", s.Used(), wantUsed)
+	}
+	if err := s.DeleteBlock(ctx, b.Cid()); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has(ctx, b.Cid()); has {
+		t.Fatal("block still there after DeleteBlock")
+	}
+	if s.Used() != wantUsed-int64(len("hello block")) {
+		t.Fatalf("used %d after delete", s.Used())
+	}
+}
+
+// TestCorruptBlockNotServed overwrites a stored block's bytes behind the
+// store's back (as disk corruption would) and checks it is not served.
+func TestCorruptBlockNotServed(t *testing.T) {
+	ctx := context.Background()
+	var logs bytes.Buffer
+	s := openTest(t, t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b := rawBlock(t, bytes.Repeat([]byte("weights"), 1000))
+	if err := s.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(b.RawData())
+	bad[100] ^= 0x40
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(blockKey(b.Cid()), bad) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get(ctx, b.Cid())
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "fetch the adapter again") {
+		t.Fatalf("Get of a corrupted block = %v, want ErrCorrupt", err)
+	}
+	if has, _ := s.Has(ctx, b.Cid()); has {
+		t.Fatal("corrupted block still stored")
+	}
+	if !strings.Contains(logs.String(), "corrupted block removed") || !strings.Contains(logs.String(), b.Cid().String()) {
+		t.Fatalf("corruption not logged: %s", logs.String())
+	}
+	if s.Used() != 0 {
+		t.Fatalf("used %d after removal", s.Used())
+	}
+	// It can be stored again from a good copy.
+	if err := s.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, b.Cid()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuotaAndGC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Quota: 10 << 10})
+	var stray []blocks.Block
+	for i := range 4 {
+		stray = append(stray, rawBlock(t, bytes.Repeat([]byte{byte(i)}, 2<<10)))
+	}
+	if err := s.PutMany(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	// Import a small folder: pinned.
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("adapter a"))
+	root, err := s.ImportFolder(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 KiB + a bit used of 10 KiB: a 3 KiB block does not fit.
+	err = s.Put(ctx, rawBlock(t, bytes.Repeat([]byte{9}, 3<<10)))
+	if !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("Put over quota = %v, want ErrStoreFull", err)
+	}
+	for _, want := range []string{"store full:", "KiB of 10 KiB used", "unpin adapters or raise --quota"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("quota error %q lacks %q", err, want)
+		}
+	}
+	// GC removes the unpinned blocks, not the import.
+	res, err := s.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Removed != 4 || res.Freed != 8<<10 {
+		t.Fatalf("GC = %+v, want 4 blocks, 8 KiB", res)
+	}
+	for _, b := range stray {
+		if has, _ := s.Has(ctx, b.Cid()); has {
+			t.Fatal("unpinned block survived GC")
+		}
+	}
+	if err := s.Put(ctx, rawBlock(t, bytes.Repeat([]byte{9}, 3<<10))); err != nil {
+		t.Fatalf("Put after GC: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if err := s.ExportFolder(ctx, root, out); err != nil {
+		t.Fatalf("pinned import lost by GC: %v", err)
+	}
+	// Unpin: the next GC takes everything.
+	if err := s.Unpin(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin(ctx, root); !errors.Is(err, ErrNotPinned) {
+		t.Fatalf("second Unpin = %v", err)
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Used() != 0 {
+		t.Fatalf("used %d after unpin and GC", s.Used())
+	}
+	// Usage is recomputed on reopen.
+	if err := s.Put(ctx, rawBlock(t, []byte("persisted"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir, Options{Quota: 10 << 10})
+	if s2.Used() != int64(len("persisted")) {
+		t.Fatalf("used after reopen %d", s2.Used())
+	}
+}
+
+func TestPinNeedsWholeDAG(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), genBytes(3*ChunkSize+5, 7))
+	root, err := s.ImportFolder(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.IsPinned(ctx, root); !ok {
+		t.Fatal("import not pinned")
+	}
+	// Drop one leaf: pinning again (or GC) must notice.
+	var leaf cid.Cid
+	if err := s.Walk(ctx, root, func(c cid.Cid, _ int) error {
+		if c.Type() == cid.Raw {
+			leaf = c
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteBlock(ctx, leaf); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin(ctx, root); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("Pin of an incomplete DAG = %v", err)
+	}
+	// A GC with a damaged pinned DAG removes nothing.
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(pinKey(root), []byte("{}")) }); err != nil {
+		t.Fatal(err)
+	}
+	stray := rawBlock(t, []byte("stray"))
+	if err := s.Put(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(ctx); err == nil || !strings.Contains(err.Error(), "nothing removed") {
+		t.Fatalf("GC with a damaged pin = %v", err)
+	}
+	if has, _ := s.Has(ctx, stray.Cid()); !has {
+		t.Fatal("GC removed blocks despite stopping")
+	}
+}
+
+func TestAdapterIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	p1, _ := peer.Decode("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
+	p2, _ := peer.Decode("12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq")
+	t0 := time.Unix(1_790_000_000, 0)
+	mk := func(i int, name, base string, author peer.ID, tags ...string) Adapter {
+		return Adapter{
+			Root: rawBlock(t, []byte{byte(i)}).Cid(), Name: name, BaseFingerprint: base, Tags: tags,
+			Author: author, Created: t0.Add(time.Duration(i) * time.Minute), Size: uint64(100 * i),
+			Manifest: []byte{0xa1, byte(i)},
+		}
+	}
+	all := []Adapter{
+		mk(1, "pirate", "base-A", p1, "fun"),
+		mk(2, "legal", "base-A", p2, "law", "pt"),
+		mk(3, "pirate", "base-B", p2, "fun", "pt"),
+		mk(4, "poetry", "base-A", p1, "fun"),
+	}
+	for _, a := range all {
+		if err := s.PutAdapter(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(as []Adapter) string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.Name+"@"+a.BaseFingerprint)
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		q    Query
+		want string
+	}{
+		{Query{}, "poetry@base-A,pirate@base-B,legal@base-A,pirate@base-A"},
+		{Query{BaseFingerprint: "base-A"}, "poetry@base-A,legal@base-A,pirate@base-A"},
+		{Query{Name: "pirate"}, "pirate@base-B,pirate@base-A"},
+		{Query{Tag: "fun"}, "poetry@base-A,pirate@base-B,pirate@base-A"},
+		{Query{Author: p2}, "pirate@base-B,legal@base-A"},
+		{Query{Tag: "pt", BaseFingerprint: "base-A"}, "legal@base-A"},
+		{Query{BaseFingerprint: "base-A", Limit: 2}, "poetry@base-A,legal@base-A"},
+		{Query{Name: "pirat"}, ""},
+	}
+	for _, c := range cases {
+		got, err := s.FindAdapters(ctx, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names(got) != c.want {
+			t.Errorf("FindAdapters(%+v) = %s, want %s", c.q, names(got), c.want)
+		}
+	}
+	got, err := s.GetAdapter(ctx, all[1].Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Author != p2 || got.Size != 200 || !got.Created.Equal(all[1].Created) || !bytes.Equal(got.Manifest, []byte{0xa1, 2}) || strings.Join(got.Tags, ",") != "law,pt" {
+		t.Fatalf("GetAdapter = %+v", got)
+	}
+	// Replacing an entry drops its old index keys.
+	re := all[0]
+	re.Tags = []string{"serious"}
+	if err := s.PutAdapter(ctx, re); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.FindAdapters(ctx, Query{Tag: "fun"}); names(got) != "poetry@base-A,pirate@base-B" {
+		t.Fatalf("after retag: %s", names(got))
+	}
+	if err := s.DeleteAdapter(ctx, all[2].Root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetAdapter(ctx, all[2].Root); !errors.Is(err, ErrNoAdapter) {
+		t.Fatalf("GetAdapter after delete = %v", err)
+	}
+	if got, _ := s.FindAdapters(ctx, Query{Name: "pirate"}); names(got) != "pirate@base-A" {
+		t.Fatalf("after delete: %s", names(got))
+	}
+	bad := mk(9, "x\x00y", "b", p1)
+	if err := s.PutAdapter(ctx, bad); err == nil {
+		t.Fatal("NUL in name accepted")
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	_, err := Open(dir, Options{Logger: quiet()})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another orchmind node") {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	s2, err := Open(dir, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	_ = s2.Close()
+
+	// A damaged folder: MANIFEST overwritten with garbage.
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), bytes.Repeat([]byte{0xde, 0xad}, 64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, Options{Logger: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "move it aside") {
+		t.Fatalf("Open of a damaged folder = %v", err)
+	}
+	if _, err := Open(dir, Options{Quota: -1}); err == nil {
+		t.Fatal("negative quota accepted")
+	}
+}

@@ -1,0 +1,329 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	chunker "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// UnixFS import parameters (see doc.go). Changing any of them changes every
+// adapter's root CID.
+const (
+	// ChunkSize is the fixed chunk size of file data: 1 MiB.
+	ChunkSize = 1 << 20
+	// MaxLinks is the widest a file's balanced DAG node gets (kubo's default,
+	// helpers.DefaultLinksPerBlock historically).
+	MaxLinks = 174
+	// MaxFolderEntries bounds the files and folders of one import or export.
+	MaxFolderEntries = 10000
+	// MaxFolderDepth bounds folder nesting of one import or export.
+	MaxFolderDepth = 16
+)
+
+// cidBuilder makes CIDv1 sha2-256 CIDs (dag-pb for UnixFS nodes; raw leaves
+// get the raw codec from the importer).
+var cidBuilder = cid.V1Builder{Codec: cid.DagProtobuf, MhType: mh.SHA2_256}
+
+// ImportFolder imports the files under dir as a UnixFS directory (see doc.go
+// for the exact parameters), pins it and returns its root CID. Symbolic links
+// and special files are refused. The result depends only on the names and
+// contents of the files, not on their modes or times.
+func (s *Store) ImportFolder(ctx context.Context, dir string) (cid.Cid, error) {
+	unlock := s.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+	n := 0
+	nd, err := importDir(ctx, s.dag, dir, 0, &n)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("store: importing %s: %w", dir, err)
+	}
+	root := nd.Cid()
+	if err := s.pinLocked(ctx, root); err != nil {
+		return cid.Undef, err
+	}
+	s.log.Info("imported folder", "dir", dir, "root", root, "entries", n)
+	return root, nil
+}
+
+// HashFolder computes the root CID ImportFolder would give dir without
+// storing anything.
+func HashFolder(ctx context.Context, dir string) (cid.Cid, error) {
+	n := 0
+	nd, err := importDir(ctx, discardDAG{}, dir, 0, &n)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("store: hashing %s: %w", dir, err)
+	}
+	return nd.Cid(), nil
+}
+
+func importDir(ctx context.Context, dag ipld.DAGService, dir string, depth int, count *int) (ipld.Node, error) {
+	if depth > MaxFolderDepth {
+		return nil, fmt.Errorf("%s: folders nested deeper than %d", dir, MaxFolderDepth)
+	}
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, err
+	}
+	d, err := uio.NewDirectory(dag, uio.WithCidBuilder(cidBuilder))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		*count++
+		if *count > MaxFolderEntries {
+			return nil, fmt.Errorf("more than %d files and folders", MaxFolderEntries)
+		}
+		name := e.Name()
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
+		p := filepath.Join(dir, name)
+		var child ipld.Node
+		switch {
+		case e.Type().IsRegular():
+			child, err = importFile(dag, p)
+		case e.IsDir():
+			child, err = importDir(ctx, dag, p, depth+1, count)
+		default:
+			return nil, fmt.Errorf("%s is a %s, not a regular file or folder; adapter folders may hold only files and folders", p, e.Type())
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := d.AddChild(ctx, name, child); err != nil {
+			return nil, fmt.Errorf("adding %s: %w", p, err)
+		}
+	}
+	nd, err := d.GetNode()
+	if err != nil {
+		return nil, err
+	}
+	if err := dag.Add(ctx, nd); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+func importFile(dag ipld.DAGService, path string) (ipld.Node, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	params := helpers.DagBuilderParams{
+		Dagserv:    dag,
+		Maxlinks:   MaxLinks,
+		RawLeaves:  true,
+		CidBuilder: cidBuilder,
+	}
+	db, err := params.New(chunker.NewSizeSplitter(f, ChunkSize))
+	if err != nil {
+		return nil, err
+	}
+	nd, err := balanced.Layout(db)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", path, err)
+	}
+	return nd, nil
+}
+
+// checkName refuses names that could escape the folder or are not portable.
+func checkName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("refusing the entry name %q", name)
+	case strings.ContainsAny(name, "/\\\x00"):
+		return fmt.Errorf("refusing the entry name %q: it contains a path separator or NUL", name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("refusing the entry name %q: not valid UTF-8", name)
+	case len(name) > 255:
+		return fmt.Errorf("refusing an entry name of %d bytes (limit 255)", len(name))
+	}
+	return nil
+}
+
+// ExportFolder writes the UnixFS directory root into dir, which must not
+// exist yet (or be an empty folder). The files are written into a temporary
+// folder beside dir, synced, checked by recomputing the root CID from what
+// was written, and only then renamed to dir, so dir either appears complete
+// and verified or not at all. Entry names with path separators, "." or ".."
+// are refused.
+func (s *Store) ExportFolder(ctx context.Context, root cid.Cid, dir string) error {
+	if fi, err := os.Lstat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("store: cannot export %s to %s: a file is in the way", root, dir)
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("store: cannot export to %s: %w", dir, err)
+		}
+		if len(ents) > 0 {
+			return fmt.Errorf("store: cannot export %s to %s: the folder exists and is not empty; choose a new folder", root, dir)
+		}
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("store: cannot export to %s: %w", dir, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: cannot export to %s: %w", dir, err)
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("store: creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".orchmind-export-*")
+	if err != nil {
+		return fmt.Errorf("store: creating a temporary folder in %s: %w", parent, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	nd, err := s.dag.Get(ctx, root)
+	if err != nil {
+		return fmt.Errorf("store: exporting %s: reading the root: %w", root, err)
+	}
+	n := 0
+	if err := s.exportDir(ctx, nd, tmp, 0, &n); err != nil {
+		return fmt.Errorf("store: exporting %s: %w", root, err)
+	}
+	got, err := HashFolder(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("store: verifying the export of %s: %w", root, err)
+	}
+	want, _ := normalize(root)
+	if !got.Equals(want) {
+		return fmt.Errorf("store: the files written for %s hash to %s; nothing was written to %s (was it imported with other settings?)", root, got, dir)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("store: moving the export into %s: %w", dir, err)
+	}
+	ok = true
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("store: syncing %s: %w", parent, err)
+	}
+	return nil
+}
+
+func (s *Store) exportDir(ctx context.Context, nd ipld.Node, dir string, depth int, count *int) error {
+	if depth > MaxFolderDepth {
+		return fmt.Errorf("folders nested deeper than %d", MaxFolderDepth)
+	}
+	d, err := uio.NewDirectoryFromNode(s.dag, nd)
+	if err != nil {
+		return fmt.Errorf("%s is not a UnixFS folder: %w", nd.Cid(), err)
+	}
+	err = d.ForEachLink(ctx, func(l *ipld.Link) error {
+		*count++
+		if *count > MaxFolderEntries {
+			return fmt.Errorf("more than %d files and folders", MaxFolderEntries)
+		}
+		if err := checkName(l.Name); err != nil {
+			return err
+		}
+		child, err := l.GetNode(ctx, s.dag)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.Name, err)
+		}
+		p := filepath.Join(dir, l.Name)
+		if isDir(child) {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			return s.exportDir(ctx, child, p, depth+1, count)
+		}
+		return s.exportFile(ctx, child, p)
+	})
+	if err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func isDir(nd ipld.Node) bool {
+	pn, ok := nd.(*merkledag.ProtoNode)
+	if !ok {
+		return false
+	}
+	fsn, err := ft.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		return false
+	}
+	return fsn.IsDir()
+}
+
+func (s *Store) exportFile(ctx context.Context, nd ipld.Node, path string) error {
+	r, err := uio.NewDagReader(ctx, nd, s.dag)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, r)
+	if err == nil && uint64(n) != r.Size() {
+		err = fmt.Errorf("%s: wrote %d bytes of %d", filepath.Base(path), n, r.Size())
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// discardDAG is a DAG service that keeps nothing: used to compute CIDs.
+type discardDAG struct{}
+
+func (discardDAG) Get(ctx context.Context, c cid.Cid) (ipld.Node, error) {
+	return nil, ipld.ErrNotFound{Cid: c}
+}
+
+func (d discardDAG) GetMany(ctx context.Context, cs []cid.Cid) <-chan *ipld.NodeOption {
+	ch := make(chan *ipld.NodeOption, len(cs))
+	for _, c := range cs {
+		ch <- &ipld.NodeOption{Err: ipld.ErrNotFound{Cid: c}}
+	}
+	close(ch)
+	return ch
+}
+
+func (discardDAG) Add(context.Context, ipld.Node) error        { return nil }
+func (discardDAG) AddMany(context.Context, []ipld.Node) error  { return nil }
+func (discardDAG) Remove(context.Context, cid.Cid) error       { return nil }
+func (discardDAG) RemoveMany(context.Context, []cid.Cid) error { return nil }
