@@ -52,10 +52,11 @@ bench-train:
 	  $(GO) test -run '^$$' -bench "TrainStep/$$c\$$" -benchtime 1x ./trainer/lora/ | grep '^Benchmark'; \
 	done
 
-## demo: generate from the default base model.
+## demo: the whole story on loopback: node A trains and publishes, node B
+## discovers, pulls, verifies, hot-plugs and answers with the specialist.
 demo: build
-	@test -f "$(MODEL)" || { echo "demo: no model at $(MODEL): put the shared/ folder beside the repo or set ORCHMIND_MODEL=/path/to/model"; exit 1; }
-	$(BIN)/orchmind generate --model "$(MODEL)" --prompt "Once upon a time" -n 64 --temp 0
+	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL): put the shared/ folder beside the repo or set ORCHMIND_MODEL=/path/to/model (.gguf, HF folder or llama2.c .bin)"; exit 1; }
+	bash scripts/demo.sh $(BIN)/orchmind "$(MODEL)"
 
 ## fuzz: a short run of every fuzz target.
 FUZZTIME ?= 10s

@@ -241,7 +241,7 @@ func TestLearnsFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Config{Model: m, Tokenizer: docEnd{tok}, Data: "testdata/facts.jsonl", Name: "facts", OutDir: t.TempDir(), Seed: 1})
+	res, err := Run(context.Background(), Config{Model: m, Tokenizer: docEnd{tok}, Data: "../../examples/facts.jsonl", Name: "facts", OutDir: t.TempDir(), Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestLearnsFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts, _, _, err := data.Load("testdata/facts.jsonl", data.LoadOptions{})
+	facts, _, _, err := data.Load("../../examples/facts.jsonl", data.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
