@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,5 +415,49 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := Open(dir, Options{Quota: -1}); err == nil {
 		t.Fatal("negative quota accepted")
+	}
+}
+
+// TestConcurrentImportAndGC runs imports and garbage collections at the same
+// time: every import must stay complete (PinLock holds GC off until the pin).
+func TestConcurrentImportAndGC(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	const n = 4
+	srcs := make([]string, n)
+	for i := range srcs {
+		srcs[i] = t.TempDir()
+		writeFile(t, filepath.Join(srcs[i], "w.bin"), genBytes(ChunkSize+1000*i+1, uint64(10+i)))
+	}
+	var wg sync.WaitGroup
+	roots := make([]cid.Cid, n)
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Go(func() {
+			r, err := s.ImportFolder(ctx, srcs[i])
+			roots[i] = r
+			errs <- err
+		})
+		wg.Go(func() {
+			_ = s.Put(ctx, rawBlock(t, genBytes(1000, uint64(100+i)))) // garbage
+			_, err := s.GC(ctx)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range roots {
+		out := filepath.Join(t.TempDir(), "o")
+		if err := s.ExportFolder(ctx, r, out); err != nil {
+			t.Fatalf("import %d damaged by a concurrent GC: %v", i, err)
+		}
 	}
 }
