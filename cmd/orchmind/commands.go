@@ -22,6 +22,7 @@ func commands() []command {
 		{"pull", "fetch, verify and plug an adapter by CID (needs a running node)", runPull},
 		{"peers", "list the node's connected peers", runPeers},
 		{"room", "room create: a code for a private room (sharing within rooms is not wired into the node yet)", runRoom},
+		{"export", "export ollama ADAPTER --base BASE.gguf (Modelfile); export gguf ADAPTER --model BASE --out X.gguf (adapter baked in)", runExport},
 		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},
 	}
 }

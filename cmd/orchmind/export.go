@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"orchmind/node/registry"
+	"orchmind/trainer/lora"
+	"orchmind/trainer/model"
+)
+
+func runExport(_ context.Context, e *env) error {
+	if len(e.args) == 0 {
+		return fmt.Errorf("%w: orchmind export ollama ADAPTER --base BASE.gguf | orchmind export gguf ADAPTER --model BASE --out MERGED.gguf", errUsage)
+	}
+	sub := *e
+	sub.args = e.args[1:]
+	switch e.args[0] {
+	case "ollama":
+		return exportOllama(&sub)
+	case "gguf":
+		return exportMerged(&sub)
+	}
+	return fmt.Errorf("%w: unknown export target %q (use ollama or gguf)", errUsage, e.args[0])
+}
+
+// Modelfile returns an Ollama Modelfile that runs baseGGUF with the GGUF
+// LoRA adapterGGUF, using only documented keywords (FROM, ADAPTER,
+// TEMPLATE, PARAMETER).
+func Modelfile(baseGGUF, adapterGGUF string, stops []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Made by orchmind: the base model and a LoRA specialist trained on it.\n")
+	fmt.Fprintf(&b, "FROM %s\n", quoteModelfile(baseGGUF))
+	fmt.Fprintf(&b, "ADAPTER %s\n", quoteModelfile(adapterGGUF))
+	// The adapters orchmind trains on base models use the plain template:
+	// the prompt, a newline, then the answer.
+	fmt.Fprintf(&b, "TEMPLATE \"\"\"{{ .Prompt }}\n\"\"\"\n")
+	for _, s := range stops {
+		fmt.Fprintf(&b, "PARAMETER stop %q\n", s)
+	}
+	fmt.Fprintf(&b, "PARAMETER temperature 0\n")
+	return b.String()
+}
+
+func quoteModelfile(p string) string {
+	if strings.ContainsAny(p, " \t\"") {
+		return fmt.Sprintf("%q", p)
+	}
+	return p
+}
+
+func exportOllama(e *env) error {
+	fs := newFlags(e, "export ollama", "ADAPTER_DIR --base BASE.gguf [--out DIR] [--name NAME]")
+	baseGGUF := fs.String("base", "", "the base model as a GGUF file (make one with orchmind model convert)")
+	out := fs.String("out", "", "folder for the Modelfile (default: the adapter folder)")
+	name := fs.String("name", "", "name for `ollama create` (default: the adapter folder name)")
+	flags, pos := splitArgs(e.args, map[string]bool{"base": true, "out": true, "name": true})
+	e.args = flags
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if len(pos) != 1 || *baseGGUF == "" {
+		return fmt.Errorf("%w: give the adapter folder and --base BASE.gguf", errUsage)
+	}
+	dir := pos[0]
+	ad := filepath.Join(dir, lora.GGUFFile)
+	if _, err := os.Stat(ad); err != nil {
+		return fmt.Errorf("%s has no %s: retrain it with this version of orchmind (which writes one) or convert the PEFT files", dir, lora.GGUFFile)
+	}
+	if _, _, err := model.LoadGGUF(*baseGGUF, model.AsStored); err != nil {
+		return fmt.Errorf("--base must be a GGUF model: %w", err)
+	}
+	absBase, _ := filepath.Abs(*baseGGUF)
+	absAd, _ := filepath.Abs(ad)
+	if *out == "" {
+		*out = dir
+	}
+	if *name == "" {
+		*name = strings.ToLower(filepath.Base(filepath.Clean(dir)))
+	}
+	mf := filepath.Join(*out, "Modelfile")
+	if err := writeFileAtomic(mf, []byte(Modelfile(absBase, absAd, nil))); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote %s\n", mf)
+	fmt.Fprintf(e.stdout, "ollama create %s -f %s\n", *name, mf)
+	return nil
+}
+
+func exportMerged(e *env) error {
+	fs := newFlags(e, "export gguf", "ADAPTER_DIR --model BASE --out MERGED.gguf [--scale S]")
+	bf := addBaseFlags(fs)
+	out := fs.String("out", "", "the merged GGUF file to write")
+	scale := fs.Float64("scale", 1, "strength of the adapter baked in")
+	flags, pos := splitArgs(e.args, map[string]bool{"model": true, "tokenizer": true, "quant": true, "out": true, "scale": true})
+	e.args = flags
+	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return fmt.Errorf("%w: give the adapter folder, --model BASE and --out MERGED.gguf", errUsage)
+	}
+	b, err := bf.load()
+	if err != nil {
+		return err
+	}
+	a, _, err := lora.ReadPEFT(pos[0], b.Model)
+	if err != nil {
+		return err
+	}
+	if a.BaseFingerprint != "" && a.BaseFingerprint != b.Fingerprint {
+		fmt.Fprintf(e.stderr, "warning: the adapter was trained on %s, this base is %s\n", a.BaseFingerprint, b.Fingerprint)
+	}
+	merged, err := registry.Merge(b.Model, a, float32(*scale))
+	if err != nil {
+		return err
+	}
+	t, s, ty := b.Tok.(interface {
+		GGUFVocab() ([]string, []float32, []int32)
+	}).GGUFVocab()
+	extra := map[string]string{"orchmind.merged_adapter": filepath.Base(filepath.Clean(pos[0]))}
+	if b.Train != b.Tok {
+		extra["orchmind.document_end"] = "bos"
+	}
+	if err := model.WriteGGUF(*out, merged, b.Name+"+"+filepath.Base(filepath.Clean(pos[0])), model.AsStored,
+		&model.Vocab{Tokens: t, Scores: s, Types: ty, BOS: b.Tok.BOS(), EOS: b.Tok.EOS()}, extra); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", *out, b.Name, b.Type)
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
