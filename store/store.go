@@ -52,8 +52,6 @@ type Options struct {
 	Quota int64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// InMemory keeps everything in memory (tests); the directory is unused.
-	InMemory bool
 }
 
 // Store is a badger-backed content store: blocks keyed by CID, pins, garbage
@@ -101,11 +99,11 @@ func Open(dir string, o Options) (*Store, error) {
 		WithNumMemtables(2).
 		WithBlockCacheSize(8 << 20).
 		WithValueLogFileSize(128 << 20).
-		WithNumCompactors(2).
-		WithInMemory(o.InMemory)
-	if o.InMemory {
-		bo = bo.WithDir("").WithValueDir("")
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		WithNumCompactors(2)
+	if dir == "" {
+		return nil, errors.New("store: no folder given for the block store")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating the store folder %s: %w", dir, err)
 	}
 	db, err := badger.Open(bo)
