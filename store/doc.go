@@ -52,7 +52,11 @@
 //     depends only on names and contents.
 //
 // The root CID of a fixed folder is pinned in the tests, so any change of
-// these parameters is caught. HashFolder computes a folder's root CID
+// these parameters is caught. It was checked against kubo 0.44.0-dev
+// (`ipfs add -r --only-hash` with the flags above): same root CIDs for that
+// folder, for nested folders with an empty file, and for a 180 MiB file
+// (two-level balanced tree); TestKuboCrossCheck repeats the check when
+// ORCHMIND_IPFS names an ipfs binary. HashFolder computes a folder's root CID
 // without storing it. ExportFolder writes a DAG back into a new folder via a
 // temporary folder, verifies it by recomputing the root CID from the written
 // files, and renames it into place; entry names that are empty, ".", "..",
