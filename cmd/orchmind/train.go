@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"orchmind/adapters"
 	"orchmind/trainer/lora"
 	"os"
@@ -66,6 +67,8 @@ func runTrain(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// The progress renderer and the plan printer share stderr.
+	stderr := &lockedWriter{w: e.stderr}
 	bus := progress.NewBus()
 	ch, unsub := bus.Subscribe(64)
 	var wg sync.WaitGroup
@@ -80,7 +83,7 @@ func runTrain(ctx context.Context, e *env) error {
 		if f, ok := e.stderr.(*os.File); ok {
 			tty = progress.IsTerminal(f)
 		}
-		_ = progress.Render(context.Background(), e.stderr, tty, ch)
+		_ = progress.Render(context.Background(), stderr, tty, ch)
 	}()
 	res, err := train.Run(ctx, train.Config{
 		Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
@@ -94,7 +97,7 @@ func runTrain(ctx context.Context, e *env) error {
 			if *jsonOut {
 				return
 			}
-			printPlan(e, p, s)
+			printPlan(stderr, p, s)
 		},
 	})
 	bus.Close()
@@ -118,24 +121,36 @@ func runTrain(ctx context.Context, e *env) error {
 	return nil
 }
 
-func printPlan(e *env, p hparams.Plan, s data.Summary) {
-	fmt.Fprintf(e.stderr, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d truncated, %d duplicates, %d skipped, template %s\n",
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func printPlan(w io.Writer, p hparams.Plan, s data.Summary) {
+	fmt.Fprintf(w, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d truncated, %d duplicates, %d skipped, template %s\n",
 		s.Examples, s.Train, s.Eval, s.Tokens, s.MaskTokens, s.Longest, s.Truncated, s.Duplicates, len(s.Skipped), s.Template)
 	for i, sk := range s.Skipped {
 		if i == 5 {
-			fmt.Fprintf(e.stderr, "  … %d more skipped\n", len(s.Skipped)-5)
+			fmt.Fprintf(w, "  … %d more skipped\n", len(s.Skipped)-5)
 			break
 		}
-		fmt.Fprintf(e.stderr, "  skipped %s: %s\n", sk.Where, sk.Reason)
+		fmt.Fprintf(w, "  skipped %s: %s\n", sk.Where, sk.Reason)
 	}
-	fmt.Fprintf(e.stderr, "plan: %d steps (%d per epoch)\n", p.TotalSteps, p.StepsPerEpoch)
+	fmt.Fprintf(w, "plan: %d steps (%d per epoch)\n", p.TotalSteps, p.StepsPerEpoch)
 	keys := make([]string, 0, len(p.Why))
 	for k := range p.Why {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(e.stderr, "  %-14s %s\n", k, p.Why[k])
+		fmt.Fprintf(w, "  %-14s %s\n", k, p.Why[k])
 	}
 }
 
