@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test lint vet fmt-check unit bench bench-train demo fuzz clean tools
+.PHONY: all build test lint vet fmt-check unit bench bench-train bench-serve demo fuzz clean tools
 
 all: build
 
@@ -39,9 +39,16 @@ lint: $(STATICCHECK)
 unit:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 
-## bench: kernel, inference benchmarks (see README for the figures).
+## bench: matmul kernels at SmolLM-135M sizes (SIMD vs pure Go side by
+## side, GFLOP/s) and generation tokens/s on the default base.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./trainer/... 2>&1 | grep -v '^ok\|^PASS\|^?'
+	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./trainer/tensor/ | grep '^Benchmark'
+	$(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
+
+## bench-serve: adapter swap latency and generation with 0, 1, 3 adapters
+## and one baked, side by side.
+bench-serve:
+	$(GO) test -run '^$$' -bench 'AdapterSwap|Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
