@@ -30,6 +30,7 @@ import (
 	"orchmind/node/base"
 	"orchmind/node/ui"
 	"orchmind/protocol"
+	"orchmind/protocol/room"
 	"orchmind/store"
 	"orchmind/swarm"
 )
@@ -55,6 +56,8 @@ type Config struct {
 	Token string
 	// DHTServer makes the node answer DHT queries at once (tests, servers).
 	DHTServer bool
+	// Rooms are private-room codes to join on start.
+	Rooms []string
 	// Quota bounds the content store in bytes (0: the store's default).
 	Quota   int64
 	Version string
@@ -72,8 +75,14 @@ type Node struct {
 	srv   *http.Server
 	ln    net.Listener
 
-	mu   sync.Mutex
-	seen map[string]*protocol.Signed // verified announcements by root CID
+	mu    sync.Mutex
+	seen  map[string]*protocol.Signed // verified announcements by root CID
+	rooms map[string]*joinedRoom      // by topic
+}
+
+type joinedRoom struct {
+	r  *room.Room
+	sw *swarm.Room
 }
 
 // APIFile is the file in the data dir that holds the API address.
@@ -96,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data folder: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}}
+	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}, rooms: map[string]*joinedRoom{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -144,6 +153,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if err := writeAtomic(filepath.Join(cfg.DataDir, APIFile), []byte("http://"+n.ln.Addr().String()+"\n")); err != nil {
 		return nil, err
+	}
+	for _, code := range cfg.Rooms {
+		if err := n.JoinRoom(ctx, code); err != nil {
+			return nil, err
+		}
 	}
 	n.srv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -207,26 +221,39 @@ func (n *Node) remember(r swarm.Received) {
 // Publish imports the adapter folder dir into the store, pins it, provides
 // it in the DHT and announces it; it returns the root CID.
 func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) (string, error) {
+	root, signed, err := n.prepare(ctx, dir, man)
+	if err != nil {
+		return "", err
+	}
+	if err := n.sw.Announce(ctx, signed); err != nil {
+		return "", fmt.Errorf("publish: stored and pinned as %s, but the announcement failed: %w", root, err)
+	}
+	return root.String(), nil
+}
+
+// prepare imports, pins and provides dir and returns its root and signed
+// announcement (remembered locally).
+func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) (cid.Cid, []byte, error) {
 	if man == nil {
 		_, m, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
 		if err != nil {
-			return "", err
+			return cid.Undef, nil, err
 		}
 		man = m
 	}
 	if man == nil {
-		return "", fmt.Errorf("publish %s: the folder has no orchmind.json manifest: train the adapter with orchmind train, or write one", dir)
+		return cid.Undef, nil, fmt.Errorf("publish %s: the folder has no orchmind.json manifest: train the adapter with orchmind train, or write one", dir)
 	}
 	if man.BaseFingerprint == "" {
-		return "", fmt.Errorf("publish %s: the manifest does not say which base model the adapter is for (base_fingerprint)", dir)
+		return cid.Undef, nil, fmt.Errorf("publish %s: the manifest does not say which base model the adapter is for (base_fingerprint)", dir)
 	}
 	root, err := n.store.ImportFolder(ctx, dir)
 	if err != nil {
-		return "", err
+		return cid.Undef, nil, err
 	}
 	size := folderSize(dir)
 	if err := n.store.Pin(ctx, root); err != nil {
-		return "", err
+		return cid.Undef, nil, err
 	}
 	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
 		n.log.Warn("provide failed; peers will find the adapter after the next reprovide", "cid", root, "err", err)
@@ -244,15 +271,78 @@ func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) 
 		TargetModules: man.TargetModules, Metrics: metrics, License: man.License}}
 	signed, err := protocol.Sign(a, n.key)
 	if err != nil {
-		return "", err
+		return cid.Undef, nil, err
 	}
 	if s, err := protocol.Open(signed); err == nil {
 		n.mu.Lock()
 		n.seen[root.String()] = s
 		n.mu.Unlock()
 	}
-	if err := n.sw.Announce(ctx, signed); err != nil {
-		return "", fmt.Errorf("publish: stored and pinned as %s, but the announcement failed: %w", root, err)
+	return root, signed, nil
+}
+
+// JoinRoom joins the private room of code: its announcements (sealed with
+// the room key) become searchable here, and PublishRoom can announce into it.
+func (n *Node) JoinRoom(ctx context.Context, code string) error {
+	r, err := room.Join(code)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	_, dup := n.rooms[r.Topic()]
+	n.mu.Unlock()
+	if dup {
+		return nil
+	}
+	sr, err := n.sw.JoinRoom(ctx, r.Topic(), r.Open, func(_ peer.ID, plain []byte) {
+		s, err := protocol.Open(plain)
+		if err != nil {
+			n.log.Warn("a room member sent an announcement that does not verify", "err", err)
+			return
+		}
+		n.mu.Lock()
+		n.seen[s.Root.String()] = s
+		n.mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.rooms[r.Topic()] = &joinedRoom{r: r, sw: sr}
+	n.mu.Unlock()
+	return nil
+}
+
+// PublishRoom is Publish into a private room: the signed announcement is
+// sealed with the room key and sent on the room's topic only, so peers
+// outside the room see neither its name nor its CID. The blocks are still
+// provided in the public DHT under their CID.
+func (n *Node) PublishRoom(ctx context.Context, dir string, man *adapters.Manifest, code string) (string, error) {
+	r, err := room.Join(code)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	jr := n.rooms[r.Topic()]
+	n.mu.Unlock()
+	if jr == nil {
+		if err := n.JoinRoom(ctx, code); err != nil {
+			return "", err
+		}
+		n.mu.Lock()
+		jr = n.rooms[r.Topic()]
+		n.mu.Unlock()
+	}
+	root, signed, err := n.prepare(ctx, dir, man)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := jr.r.Seal(signed)
+	if err != nil {
+		return "", err
+	}
+	if err := jr.sw.Publish(ctx, sealed); err != nil {
+		return "", fmt.Errorf("publish: stored as %s, but sending to the room failed: %w", root, err)
 	}
 	return root.String(), nil
 }

@@ -38,7 +38,8 @@ func runNode(ctx context.Context, e *env) error {
 	adapterDir := fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled)")
 	apiAddr := fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI")
 	token := fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\"")
-	var listen, boot adapterFlag
+	var listen, boot, rooms adapterFlag
+	fs.Var(&rooms, "room", "join the private room of this code (repeatable; see orchmind room create)")
 	fs.Var(&listen, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all interfaces)")
 	fs.Var(&boot, "bootstrap", "peer to dial on start, /ip4/…/tcp/…/p2p/ID (repeatable)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the local network")
@@ -51,7 +52,7 @@ func runNode(ctx context.Context, e *env) error {
 		return err
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *dataDir, AdapterDir: *adapterDir, Base: b, Listen: listen, Bootstrap: boot,
-		MDNS: !*noMDNS, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Version: version, Log: e.log})
+		MDNS: !*noMDNS, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Rooms: rooms, Version: version, Log: e.log})
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,10 @@ func (c *client) call(ctx context.Context, method, path string, body, out any) e
 }
 
 func runPublish(ctx context.Context, e *env) error {
-	c, args, err := nodeClient(e, "publish", "DIR", nil)
+	var roomCode *string
+	c, args, err := nodeClient(e, "publish", "DIR [--room CODE]", func(fs *flag.FlagSet) {
+		roomCode = fs.String("room", "", "announce only inside the private room of this code")
+	})
 	if err != nil {
 		return err
 	}
@@ -155,7 +159,7 @@ func runPublish(ctx context.Context, e *env) error {
 	var out struct {
 		CID string `json:"cid"`
 	}
-	if err := c.call(ctx, "POST", "/api/swarm/publish", map[string]any{"name": info.Name}, &out); err != nil {
+	if err := c.call(ctx, "POST", "/api/swarm/publish", map[string]any{"name": info.Name, "room": *roomCode}, &out); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, out.CID)
@@ -238,8 +242,19 @@ func runPeers(ctx context.Context, e *env) error {
 }
 
 func runRoom(_ context.Context, e *env) error {
+	if len(e.args) > 0 && e.args[0] == "join" {
+		if len(e.args) < 2 {
+			return fmt.Errorf("%w: orchmind room join CODE", errUsage)
+		}
+		r, err := room.Join(strings.Join(e.args[1:], " "))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "the code is valid (room topic %s): start your node with --room CODE to see and publish the room's adapters (orchmind publish --room CODE DIR)\n", r.Topic())
+		return nil
+	}
 	if len(e.args) == 0 || e.args[0] != "create" {
-		return fmt.Errorf("%w: orchmind room create prints a new room code to share with your group", errUsage)
+		return fmt.Errorf("%w: orchmind room create prints a new room code; orchmind room join CODE checks one", errUsage)
 	}
 	code, err := room.NewCode()
 	if err != nil {
@@ -250,6 +265,6 @@ func runRoom(_ context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, code)
-	fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group; anyone with it can read the room's announcements\n", r.Topic())
+	fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group (anyone with it can read the room's announcements); members start their node with --room CODE and publish with orchmind publish --room CODE DIR\n", r.Topic())
 	return nil
 }

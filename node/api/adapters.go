@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -290,12 +291,26 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// PublishRequest is the body of POST /api/swarm/publish.
+type PublishRequest struct {
+	Name string `json:"name"`
+	// Room, when set, is a private room code: the announcement is sealed
+	// for the room instead of published to everyone.
+	Room string `json:"room,omitempty"`
+}
+
+// RoomPublisher is implemented by a swarm that can announce into private
+// rooms (the node daemon).
+type RoomPublisher interface {
+	PublishRoom(ctx context.Context, dir string, man *adapters.Manifest, code string) (string, error)
+}
+
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Swarm == nil {
 		s.fail(w, errNoSwarm)
 		return
 	}
-	var req NameRequest
+	var req PublishRequest
 	if err := decode(w, r, &req); err != nil {
 		s.fail(w, err)
 		return
@@ -314,7 +329,17 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	cid, err := s.cfg.Swarm.Publish(r.Context(), info.Dir, man)
+	var cid string
+	if req.Room != "" {
+		rp, ok := s.cfg.Swarm.(RoomPublisher)
+		if !ok {
+			s.fail(w, fmt.Errorf("%w: this node cannot publish into private rooms", errNoSwarm))
+			return
+		}
+		cid, err = rp.PublishRoom(r.Context(), info.Dir, man, req.Room)
+	} else {
+		cid, err = s.cfg.Swarm.Publish(r.Context(), info.Dir, man)
+	}
 	if err != nil {
 		s.fail(w, fmt.Errorf("publish %s: %w", req.Name, err))
 		return
