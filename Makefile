@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test lint vet fmt-check unit bench bench-train bench-serve demo fuzz clean tools
+.PHONY: e2e all build test lint vet fmt-check unit bench bench-train bench-serve demo fuzz clean tools
 
 all: build
 
@@ -18,8 +18,14 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orchmind ./cmd/orchmind
 
-## test: everything CI checks — formatting, vet, staticcheck, race-enabled tests.
-test: fmt-check vet lint unit
+## test: everything CI checks — formatting, vet, staticcheck, race-enabled
+## tests, and the browser test of the web UI.
+test: fmt-check vet lint unit e2e
+
+## e2e: headless chromium drives the web UI (installs chromium and
+## playwright-core when missing); screenshots in artifacts/e2e/.
+e2e: build
+	bash scripts/e2e.sh $(BIN)/orchmind "$(MODEL)"
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Browser test of the web UI: installs Debian chromium and playwright-core
+# (pinned in node/ui/e2e/package-lock.json) when missing, then drives
+# upload → plan → train → chat → adapters list. Screenshots: artifacts/e2e/.
+# Usage: scripts/e2e.sh BIN MODEL
+set -euo pipefail
+BIN=${1:?orchmind binary}
+MODEL=${2:?base model}
+if [ ! -e "$MODEL" ]; then
+  echo "e2e: SKIPPED: no base model at $MODEL (put shared/ beside the repo or set ORCHMIND_MODEL)"
+  exit 0
+fi
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  echo "e2e: installing Debian's chromium (apt-get)"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+    echo "e2e: FAILED to install chromium with apt-get: install the Debian package 'chromium' or set CHROMIUM=/path/to/chromium"
+    exit 1
+  fi
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "e2e: FAILED: Node.js and npm are needed for the browser test"
+  exit 1
+fi
+( cd node/ui/e2e && npm ci --no-audit --no-fund --silent )
+CHROMIUM="$CHROMIUM" node node/ui/e2e/e2e.mjs "$BIN" "$MODEL" examples/facts.jsonl artifacts/e2e
