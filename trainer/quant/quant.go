@@ -157,11 +157,6 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 	return nil
 }
 
-// dequantizeK is replaced by the K-quant implementation in kquant.go.
-var dequantizeK = func(t Type, src []byte, dst []float32) error {
-	return fmt.Errorf("dequantization of %s is not implemented", t)
-}
-
 // DequantizeQ8_0Block decodes one 34-byte Q8_0 block into dst[:32].
 func DequantizeQ8_0Block(b []byte, dst []float32) {
 	d := F16ToF32(le16(b))
