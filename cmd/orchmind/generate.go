@@ -17,13 +17,15 @@ func runGenerate(ctx context.Context, e *env) error {
 	n := fs.Int("n", -1, "number of new tokens (default: up to 256 positions in all, prompt included, as llama2.c's run.c)")
 	temp := fs.Float64("temp", 0.8, "sampling temperature; 0 = greedy")
 	seed := fs.Uint64("seed", 0, "random seed for sampling (0 = from the clock)")
+	topK := fs.Int("top-k", 0, "sample among the K most likely tokens (0 = all)")
+	topP := fs.Float64("top-p", 0, "sample among the most likely tokens whose probability adds up to P (0 = all)")
 	var ads adapterFlag
 	fs.Var(&ads, "adapter", "plug a LoRA adapter folder, DIR or DIR:scale (repeatable: adapters add up)")
 	if err := parseFlags(fs, e); err != nil {
 		return err
 	}
-	if *n < -1 || *temp < 0 || math.IsNaN(*temp) {
-		return fmt.Errorf("%w: -n and --temp must not be negative", errUsage)
+	if *n < -1 || *temp < 0 || math.IsNaN(*temp) || *topK < 0 || !(*topP >= 0 && *topP <= 1) {
+		return fmt.Errorf("%w: -n, --temp and --top-k must not be negative, --top-p must be between 0 and 1", errUsage)
 	}
 	b, err := bf.load()
 	if err != nil {
@@ -39,7 +41,7 @@ func runGenerate(ctx context.Context, e *env) error {
 	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	err = model.Generate(ctx, b.Model, b.Tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta},
+	err = model.Generate(ctx, b.Model, b.Tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta, TopK: *topK, TopP: float32(*topP)},
 		func(piece string) error {
 			if _, err := out.WriteString(piece); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 )
 
 // Tokenizer is what generation needs from a tokenizer.
@@ -25,6 +26,8 @@ type Sampling struct {
 	Temperature float32 // 0 = greedy (argmax)
 	Seed        uint64  // seeds the sampler: the same seed gives the same text
 	Delta       Delta   // plugged adapters (nil: the base alone)
+	TopK        int     // sample among the K most likely tokens (0: all)
+	TopP        float32 // sample among the smallest set of tokens whose probability reaches P (0 or 1: all)
 }
 
 // Generate continues prompt, calling emit first with the prompt itself and
@@ -54,7 +57,7 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		next := Sample(logits, s.Temperature, rng)
+		next := SampleTop(logits, s.Temperature, s.TopK, s.TopP, rng)
 		if next == tok.BOS() || next == tok.EOS() {
 			return nil
 		}
@@ -107,4 +110,52 @@ func Sample(logits []float32, temperature float32, rng *rand.Rand) int {
 		}
 	}
 	return len(logits) - 1
+}
+
+// SampleTop is Sample restricted to the topK most likely tokens and then to
+// the smallest set whose probability reaches topP (nucleus sampling), as
+// llama.cpp's and Ollama's samplers apply them. Greedy when temperature is 0.
+func SampleTop(logits []float32, temperature float32, topK int, topP float32, rng *rand.Rand) int {
+	if temperature == 0 || (topK <= 0 || topK >= len(logits)) && (topP <= 0 || topP >= 1) {
+		return Sample(logits, temperature, rng)
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	if topK > 0 && topK < len(idx) {
+		idx = idx[:topK]
+	}
+	probs := make([]float32, len(idx))
+	for i, id := range idx {
+		probs[i] = logits[id] / temperature
+	}
+	Softmax(probs)
+	if topP > 0 && topP < 1 {
+		var cum float32
+		for i, p := range probs {
+			cum += p
+			if cum >= topP {
+				idx, probs = idx[:i+1], probs[:i+1]
+				break
+			}
+		}
+		var sum float32
+		for _, p := range probs {
+			sum += p
+		}
+		for i := range probs {
+			probs[i] /= sum
+		}
+	}
+	r := rng.Float32()
+	var cdf float32
+	for i, p := range probs {
+		cdf += p
+		if r < cdf {
+			return idx[i]
+		}
+	}
+	return idx[len(idx)-1]
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -217,5 +218,29 @@ func TestLoadRejectsBadCheckpoints(t *testing.T) {
 	}
 	if _, err := ParseLlama2C(good, quant.Q4_K); err == nil {
 		t.Error("load as Q4_K accepted")
+	}
+}
+
+func TestSampleTop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := []float32{0, 5, 4.9, -3, 1}
+	counts := map[int]int{}
+	for range 2000 {
+		l := append([]float32(nil), logits...)
+		counts[SampleTop(l, 1, 2, 0, rng)]++
+	}
+	if len(counts) != 2 || counts[1] == 0 || counts[2] == 0 {
+		t.Fatalf("top-k 2 drew %v, want only tokens 1 and 2", counts)
+	}
+	clear(counts)
+	for range 2000 {
+		l := append([]float32(nil), logits...)
+		counts[SampleTop(l, 1, 0, 0.3, rng)]++
+	}
+	if len(counts) != 1 || counts[1] != 2000 {
+		t.Fatalf("top-p 0.3 drew %v, want only the most likely token", counts)
+	}
+	if got := SampleTop([]float32{1, 3, 2}, 0, 1, 0.5, rng); got != 1 {
+		t.Fatalf("greedy gave %d", got)
 	}
 }
