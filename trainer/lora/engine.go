@@ -58,6 +58,7 @@ type Engine struct {
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, bt                                  []float32
 	dkt, dvt                               []float32
+	dbt                                    []float32
 	rows                                   []int
 	hrow, dlog                             []float32
 }
@@ -157,7 +158,7 @@ func (e *Engine) grow(T int) {
 	e.x, e.xL, e.xf, e.dx, e.dxf, e.inv = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T)
 	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
-	e.g, e.bt = f(T*r), f(r*max(D, F, KV))
+	e.g, e.bt, e.dbt = f(T*r), f(r*max(D, F, KV)), f(r*max(D, F, KV))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	e.maxT = T
@@ -318,7 +319,9 @@ func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T
 	}
 	u := c.u[p][:T*e.ad.Rank]
 	loraDown(u, x, T, pair.A, e.ad.Rank, pair.In)
-	loraUp(out, u, T, pair.B, e.ad.Rank, pair.Out, e.scale)
+	bt := e.bt[:e.ad.Rank*pair.Out]
+	transposeB(bt, pair.B, e.ad.Rank, pair.Out)
+	loraUpT(out, u, T, bt, e.ad.Rank, pair.Out, e.scale)
 }
 
 // rope rotates the heads of x [T, heads·headDim] to their positions
@@ -522,17 +525,26 @@ func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []fl
 			}
 		}
 	})
-	// ∂B[o, j] += s·Σ_t dy[t, o]·u[t, j]
-	parallelFor(out, T*r*out, func(lo, hi int) {
-		for o := lo; o < hi; o++ {
-			gb := gp.B[o*r : (o+1)*r]
+	// ∂B[o, j] += s·Σ_t dy[t, o]·u[t, j], built as its transpose (rows of
+	// length out: long vectors) and then added into B's layout.
+	dbt := e.dbt[:r*out]
+	parallelFor(r, T*r*out, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			row := dbt[j*out : (j+1)*out]
+			clear(row)
 			for t := range T {
-				if d := dy[t*out+o]; d != 0 {
-					axpy(s*d, u[t*r:(t+1)*r], gb)
+				if v := u[t*r+j]; v != 0 {
+					axpy(s*v, dy[t*out:(t+1)*out], row)
 				}
 			}
 		}
 	})
+	for o := range out {
+		gb := gp.B[o*r : (o+1)*r]
+		for j := range r {
+			gb[j] += dbt[j*out+o]
+		}
+	}
 	// ∂A[j, i] += s·Σ_t g[t, j]·x[t, i]
 	parallelFor(r, T*r*in_, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
