@@ -15,7 +15,7 @@ func commands() []command {
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
 		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
 		{"train", "train a LoRA adapter on your own data", runTrain},
-		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "serve, and open the web UI in the browser", runUI},
+		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "open the web UI in the browser, starting the node (with the swarm) when none runs", runUI},
 		{"node", "run the node: base model, content store, libp2p swarm, local API and web UI", runNode},
 		{"publish", "publish an adapter folder to the swarm (needs a running node); prints its CID", runPublish},
 		{"search", "search adapters announced in the swarm (needs a running node)", runSearch},

@@ -31,8 +31,35 @@ func defaultDataDir() string {
 	return ".orchmind"
 }
 
-func runNode(ctx context.Context, e *env) error {
-	fs := newFlags(e, "node", "--model M [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]…")
+func runNode(ctx context.Context, e *env) error { return startNode(ctx, e, "node", false) }
+
+// runningNodeURL returns the API URL of a node running with the data folder
+// named in args (--data-dir) or the default one, if it answers.
+func runningNodeURL(args []string) string {
+	dir := defaultDataDir()
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+			dir = v
+		} else if (a == "--data-dir" || a == "-data-dir") && i+1 < len(args) {
+			dir = args[i+1]
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, node.APIFile))
+	if err != nil {
+		return ""
+	}
+	u := strings.TrimSpace(string(b))
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(u + "/api/info")
+	if err != nil {
+		return ""
+	}
+	resp.Body.Close()
+	return u
+}
+
+func startNode(ctx context.Context, e *env, verb string, open bool) error {
+	fs := newFlags(e, verb, "--model M [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]…")
 	bf := addBaseFlags(fs)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder for the node key and the content store")
 	adapterDir := fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled)")
@@ -62,6 +89,9 @@ func runNode(ctx context.Context, e *env) error {
 		fmt.Fprintf(e.stderr, "  listening on %s\n", a)
 	}
 	fmt.Fprintf(e.stderr, "  API and web UI on %s/ (Ctrl-C to stop)\n", n.URL())
+	if open {
+		openBrowser(e, n.URL()+"/")
+	}
 	<-ctx.Done()
 	return nil
 }

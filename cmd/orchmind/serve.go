@@ -19,9 +19,16 @@ func runServe(ctx context.Context, e *env) error {
 	return serve(ctx, e, "serve", false)
 }
 
-// runUI is serve that also opens the web page in the browser.
+// runUI opens the web UI in the browser: when a node already runs (its data
+// folder names its API), it opens that; otherwise it starts the full node
+// (swarm included) and opens it.
 func runUI(ctx context.Context, e *env) error {
-	return serve(ctx, e, "ui", true)
+	if u := runningNodeURL(e.args); u != "" {
+		fmt.Fprintf(e.stderr, "a node is already running: opening %s\n", u)
+		openBrowser(e, u+"/")
+		return nil
+	}
+	return startNode(ctx, e, "ui", true)
 }
 
 func serve(ctx context.Context, e *env, verb string, open bool) error {
