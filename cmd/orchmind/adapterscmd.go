@@ -13,6 +13,10 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/adapters/merge"
+	nodebase "orchmind/node/base"
+	"orchmind/store"
+	"orchmind/trainer/lora"
+	"orchmind/trainer/model"
 )
 
 func runAdapters(ctx context.Context, e *env) error {
@@ -93,12 +97,13 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func mergeAdapters(_ context.Context, e *env) error {
+func mergeAdapters(ctx context.Context, e *env) error {
 	fs := newFlags(e, "adapters merge", "DIR DIR… [--weights w1,w2,…] [--method cat|svd] [--rank R] --out DIR")
 	weights := fs.String("weights", "", "comma-separated weights, one per adapter (default: 1/n each)")
 	method := fs.String("method", "cat", "cat: exact, rank = sum of ranks; svd: best approximation at --rank")
 	rank := fs.Int("rank", 0, "rank of the svd merge (default: the largest input rank)")
 	out := fs.String("out", "", "folder for the merged adapter")
+	baseModel := fs.String("model", "", "the base model: checks the adapters against it and also writes the GGUF LoRA (adapter.gguf)")
 	// Flags may come after the folders: parse, then collect positionals.
 	var dirs []string
 	args := e.args
@@ -146,7 +151,13 @@ func mergeAdapters(_ context.Context, e *env) error {
 			a.BaseName = man.BaseName
 		}
 		in = append(in, merge.Input{Adapter: a, Weight: ws[i], ID: d})
-		parents = append(parents, d)
+		// A parent is named by its content ID: the CID it has (or would
+		// have) in the swarm.
+		c, err := store.HashFolder(ctx, d)
+		if err != nil {
+			return fmt.Errorf("content ID of %s: %w", d, err)
+		}
+		parents = append(parents, c.String())
 	}
 	var res *adapters.Adapter
 	var rep merge.Report
@@ -178,6 +189,23 @@ func mergeAdapters(_ context.Context, e *env) error {
 		Hyperparameters: map[string]any{"merge_method": *method, "merge_weights": ws, "kept_energy_min": rep.MinEnergy}}
 	if err := adapters.WriteFolder(*out, res, man, adapters.SafetensorsCodec{}); err != nil {
 		return err
+	}
+	if *baseModel != "" {
+		b, err := nodebase.Load(*baseModel, "", model.AsStored)
+		if err != nil {
+			return err
+		}
+		if res.BaseFingerprint != "" && res.BaseFingerprint != b.Fingerprint {
+			return fmt.Errorf("the adapters were trained on base %s, --model is %s: give the base they were trained on", res.BaseFingerprint, b.Fingerprint)
+		}
+		if err := lora.Check(b.Model, res); err != nil {
+			return err
+		}
+		if err := lora.WriteGGUF(filepath.Join(*out, lora.GGUFFile), lora.FromPEFTLayout(res, b.Model.Config), b.Name); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stderr, "note: pass --model BASE to also write the GGUF LoRA (adapter.gguf) for llama.cpp and Ollama")
 	}
 	fmt.Fprintf(e.stderr, "merged %d adapters (%s) into %s: rank %d", len(in), *method, *out, res.Rank)
 	if *method == "svd" {
