@@ -136,6 +136,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 func printPlan(w io.Writer, p hparams.Plan, s data.Summary) {
 	fmt.Fprintf(w, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d truncated, %d duplicates, %d skipped, template %s\n",
 		s.Examples, s.Train, s.Eval, s.Tokens, s.MaskTokens, s.Longest, s.Truncated, s.Duplicates, len(s.Skipped), s.Template)
+	if s.Conversations > 0 {
+		fmt.Fprintf(w, "chat history: %d conversations, %d answers kept\n", s.Conversations, s.Turns)
+	}
 	for i, sk := range s.Skipped {
 		if i == 5 {
 			fmt.Fprintf(w, "  … %d more skipped\n", len(s.Skipped)-5)

@@ -52,6 +52,10 @@ type Summary struct {
 	Duplicates int    `json:"duplicates"`
 	Skipped    []Skip `json:"skipped,omitempty"`
 	Template   string `json:"template"`
+	// Conversations counts the chat conversations (ChatGPT exports) the
+	// examples came from; Turns the answers kept from them.
+	Conversations int `json:"conversations,omitempty"`
+	Turns         int `json:"turns,omitempty"`
 }
 
 // Dataset is the result of Build.
@@ -153,6 +157,14 @@ func Build(ctx context.Context, path string, enc Encoder, opt Options) (*Dataset
 		sum.Longest = max(sum.Longest, len(ex.IDs))
 	}
 	sum.Examples, sum.Train, sum.Eval = len(all), len(ds.Train), len(ds.Eval)
+	convs := map[string]bool{}
+	for _, r := range recs {
+		if r.Conversation != "" {
+			convs[r.Conversation] = true
+			sum.Turns++
+		}
+	}
+	sum.Conversations = len(convs)
 	ds.Summary = sum
 	return ds, nil
 }

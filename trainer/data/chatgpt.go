@@ -85,7 +85,7 @@ func loadChatGPT(p string, r io.Reader) ([]Record, []Skip, error) {
 			if msgs[from].Role != "user" {
 				from++
 			}
-			recs = append(recs, Record{Messages: append([]Message(nil), msgs[from:j+1]...), Where: fmt.Sprintf("%s turn %d", where, j)})
+			recs = append(recs, Record{Messages: append([]Message(nil), msgs[from:j+1]...), Where: fmt.Sprintf("%s turn %d", where, j), Conversation: where})
 			n++
 		}
 		if n == 0 {

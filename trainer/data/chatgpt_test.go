@@ -52,6 +52,13 @@ func TestChatGPTExport(t *testing.T) {
 			}
 		}
 	}
+	ds, err := Build(t.Context(), p, byteEnc{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Summary.Conversations != 1 || ds.Summary.Turns != 2 {
+		t.Errorf("summary: %d conversations, %d turns; want 1 and 2", ds.Summary.Conversations, ds.Summary.Turns)
+	}
 	if len(skips) != 1 || !strings.Contains(skips[0].Where, "Empty") {
 		t.Errorf("skips %+v, want the conversation without answers", skips)
 	}

@@ -31,6 +31,9 @@ type Record struct {
 	Messages []Message
 	// Doc groups consecutive paragraphs of one text file for chunking.
 	Doc int
+	// Conversation names the chat conversation a record came from (ChatGPT
+	// exports), "" otherwise.
+	Conversation string
 	// Where is "file:line" or "file" for reporting.
 	Where string
 }
