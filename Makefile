@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: e2e all build test lint vet fmt-check unit bench bench-train bench-serve demo fuzz clean tools
+.PHONY: e2e all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools
 
 all: build
 
@@ -55,6 +55,11 @@ bench:
 ## and one baked, side by side.
 bench-serve:
 	$(GO) test -run '^$$' -bench 'AdapterSwap|Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
+
+## bench-swarm: time from publish until N nodes hold a verified 10 MB
+## adapter (N = 10, 50 on loopback); one-peer pull MB/s beside raw TCP.
+bench-swarm:
+	$(GO) test -run '^$$' -bench 'PublishToAll|FetchVsTCP' -benchtime 1x -timeout 20m ./integration/ | grep '^Benchmark'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M and SmolLM-135M dimensions, random

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -25,7 +26,7 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
-		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true,
+		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, FindTimeout: 3 * time.Second,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,9 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 	return n
 }
 
-func addr(n *node.Node) []string {
+func addr(n *node.Node) []string { return addrB(n) }
+
+func addrB(n *node.Node) []string {
 	var out []string
 	for _, a := range n.Swarm().Addrs() {
 		out = append(out, a.String())
@@ -45,19 +48,24 @@ func addr(n *node.Node) []string {
 // adapterFolder writes a trained-looking adapter (random non-zero B) of
 // about size bytes for base b.
 func adapterFolder(t *testing.T, b *base.Base, rank int) string {
+	return adapterFolderB(t, b, rank, 0)
+}
+
+// adapterFolderB writes adapter number i (name "specialist", tag "s<i>").
+func adapterFolderB(t testing.TB, b *base.Base, rank int, i uint64) string {
 	t.Helper()
-	a, err := lora.New(b.Model, rank, float32(2*rank), nil, 7)
+	a, err := lora.New(b.Model, rank, float32(2*rank), nil, 7+i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(1, 2+i))
 	for _, p := range a.Pairs {
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.1)
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "specialist")
-	man := adapters.Manifest{Name: "specialist", Description: "integration test adapter", Tags: []string{"test"},
+	man := adapters.Manifest{Name: "specialist", Description: "integration test adapter", Tags: []string{"test", fmt.Sprint("s", i)},
 		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: a.Rank, Alpha: a.Alpha,
 		TargetModules: []string{"q_proj"}, Created: time.Now()}
 	if err := lora.WritePEFT(dir, a, man, b.Model); err != nil {
@@ -125,6 +133,17 @@ func TestPublishSearchPull(t *testing.T) {
 	late := startNode(t, b, addr(nodes[2]))
 	check(late)
 
+	// Bad CIDs: one that does not parse, one nobody provides (a clear
+	// message after the search timeout, not a hang).
+	if _, err := late.Pull(ctx, "not-a-cid"); err == nil || !strings.Contains(err.Error(), "not a CID") {
+		t.Fatalf("bad CID: %v", err)
+	}
+	start := time.Now()
+	_, err = late.Pull(ctx, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+	if err == nil || !strings.Contains(err.Error(), "no peer provides it") || time.Since(start) > 10*time.Second {
+		t.Fatalf("unprovided CID: %v after %s", err, time.Since(start))
+	}
+
 	// A node with another base model (another shape: a same-shaped copy
 	// is accepted with a warning, see model.ShapeID) refuses the adapter, naming both bases.
 	cfg.Layers = 3
@@ -138,4 +157,17 @@ func TestPublishSearchPull(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), b.Fingerprint) || !strings.Contains(err.Error(), other.Fingerprint) {
 		t.Fatalf("pull onto another base: got %v, want a refusal naming both fingerprints", err)
 	}
+}
+
+func folderBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if st, err := d.Info(); err == nil {
+				n += st.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

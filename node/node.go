@@ -22,6 +22,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -58,6 +59,9 @@ type Config struct {
 	DHTServer bool
 	// Rooms are private-room codes to join on start.
 	Rooms []string
+	// FindTimeout bounds the search for providers of a CID to pull
+	// (default 30 s).
+	FindTimeout time.Duration
 	// Quota bounds the content store in bytes (0: the store's default).
 	Quota   int64
 	Version string
@@ -78,6 +82,8 @@ type Node struct {
 	mu    sync.Mutex
 	seen  map[string]*protocol.Signed // verified announcements by root CID
 	rooms map[string]*joinedRoom      // by topic
+	done  chan struct{}
+	once  sync.Once
 }
 
 type joinedRoom struct {
@@ -102,10 +108,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = "127.0.0.1:11435"
 	}
+	if cfg.FindTimeout <= 0 {
+		cfg.FindTimeout = 30 * time.Second
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data folder: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}, rooms: map[string]*joinedRoom{}}
+	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}, rooms: map[string]*joinedRoom{}, done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -177,6 +186,7 @@ func (n *Node) Swarm() *swarm.Swarm { return n.sw }
 
 // Close stops everything; it is safe on a half-started node.
 func (n *Node) Close() error {
+	n.once.Do(func() { close(n.done) })
 	var errs []error
 	if n.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -255,9 +265,7 @@ func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) 
 	if err := n.store.Pin(ctx, root); err != nil {
 		return cid.Undef, nil, err
 	}
-	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
-		n.log.Warn("provide failed; peers will find the adapter after the next reprovide", "cid", root, "err", err)
-	}
+	n.provide(root)
 	metrics := map[string]float64{}
 	for k, v := range map[string]float64{"train_loss_before": man.TrainLossBefore, "train_loss_after": man.TrainLossAfter,
 		"eval_loss_before": man.EvalLossBefore, "eval_loss_after": man.EvalLossAfter} {
@@ -347,6 +355,36 @@ func (n *Node) PublishRoom(ctx context.Context, dir string, man *adapters.Manife
 	return root.String(), nil
 }
 
+// provide announces root in the DHT; while the node has no DHT peers yet
+// it retries in the background (for up to ten minutes), so an adapter
+// published by a node that has just started is still findable.
+func (n *Node) provide(root cid.Cid) {
+	go func() {
+		deadline := time.Now().Add(10 * time.Minute)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := n.sw.Provide(ctx, root)
+			cancel()
+			if err == nil || !errors.Is(err, swarm.ErrNoPeers) || time.Now().After(deadline) || n.closed() {
+				if err != nil && !errors.Is(err, swarm.ErrNoPeers) {
+					n.log.Warn("provide failed; the reprovider will try again", "cid", root, "err", err)
+				}
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}()
+}
+
+func (n *Node) closed() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Search lists announced adapters matching q, newest first.
 func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, error) {
 	for _, r := range n.sw.Catalogue(q.BaseFingerprint, 0) {
@@ -394,6 +432,29 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
 	}
+	if have, _ := n.store.Has(ctx, root); !have {
+		fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+		var provs []peer.AddrInfo
+		var err error
+		for {
+			// A node that has just started may not have DHT peers yet.
+			provs, err = n.sw.FindProviders(fctx, root, 1)
+			if !errors.Is(err, swarm.ErrNoPeers) || fctx.Err() != nil {
+				break
+			}
+			select {
+			case <-fctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return "", fmt.Errorf("pull %s: %w", root, err)
+		}
+		if len(provs) == 0 && !n.authorConnected(root) {
+			return "", fmt.Errorf("pull %s: no peer provides it (searched the DHT for %s): its publisher's node may be offline — try again later or ask them to keep it running", root, n.cfg.FindTimeout)
+		}
+	}
 	if err := n.sw.Fetch(ctx, root, nil); err != nil {
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
 	}
@@ -437,6 +498,15 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		n.log.Debug("provide after pull", "err", err)
 	}
 	return dst, nil
+}
+
+// authorConnected says whether the author of root's announcement is
+// connected: bitswap asks connected peers directly, DHT record or not.
+func (n *Node) authorConnected(root cid.Cid) bool {
+	n.mu.Lock()
+	s := n.seen[root.String()]
+	n.mu.Unlock()
+	return s != nil && n.sw.Host().Network().Connectedness(s.Author) == network.Connected
 }
 
 // Peers lists the connected peers.
