@@ -6,10 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"orchmind/adapters"
-	"orchmind/trainer/lora"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -89,9 +86,6 @@ func runTrain(ctx context.Context, e *env) error {
 		Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
 		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, GradCheckpoint: *gradCk, StopOnBadLine: *strict,
 		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
-		Extra: func(dir string, a *adapters.Adapter) error {
-			return lora.WriteGGUF(filepath.Join(dir, lora.GGUFFile), a, b.Name)
-		},
 		Version: version, Bus: bus, Log: e.log,
 		OnPlan: func(p hparams.Plan, s data.Summary) {
 			if *jsonOut {

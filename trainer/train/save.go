@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"time"
 
 	"orchmind/adapters"
@@ -45,6 +46,9 @@ func (j *job) save(r *Result) error {
 	}
 	if err := lora.WritePEFT(j.dir, j.ad, man, j.cfg.Model); err != nil {
 		return err
+	}
+	if err := lora.WriteGGUF(filepath.Join(j.dir, lora.GGUFFile), j.ad, j.cfg.BaseName); err != nil {
+		return fmt.Errorf("train: adapter saved in %s but its GGUF LoRA failed: %w", j.dir, err)
 	}
 	if j.cfg.Extra != nil {
 		if err := j.cfg.Extra(j.dir, j.ad); err != nil {

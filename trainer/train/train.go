@@ -48,8 +48,9 @@ type Config struct {
 	StopOnBadLine bool
 	// Base identifies the base model in the manifest.
 	BaseName, BaseFingerprint, BaseShapeID string
-	// Extra writes additional adapter files (the GGUF LoRA) into the
-	// finished folder; it may be nil.
+	// Extra writes additional files into the finished adapter folder (which
+	// already holds the PEFT files, adapter.gguf and orchmind.json); it may
+	// be nil.
 	Extra   func(dir string, a *adapters.Adapter) error
 	Version string
 	Bus     *progress.Bus
