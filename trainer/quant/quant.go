@@ -188,8 +188,8 @@ func DequantizeQ4_1Block(b []byte, dst []float32) {
 }
 
 // Quantize converts src into type t, appending to dst and returning it.
-// Supported targets: F32, F16, BF16, Q8_0, Q4_0, Q4_1. len(src) must be a
-// multiple of the block size.
+// Supported targets: every known type (K-quants in kquant.go). len(src)
+// must be a multiple of the block size.
 func Quantize(t Type, src []float32, dst []byte) ([]byte, error) {
 	if _, err := RowBytes(t, len(src)); err != nil {
 		return dst, err
@@ -220,7 +220,7 @@ func Quantize(t Type, src []float32, dst []byte) ([]byte, error) {
 			dst = QuantizeQ4_1Block(src[b:b+QK], dst)
 		}
 	default:
-		return dst, fmt.Errorf("quantization to %s is not supported (use q8_0, q4_0, q4_1, f16, bf16 or f32)", t)
+		return quantizeK(t, src, dst)
 	}
 	return dst, nil
 }
