@@ -15,8 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
+	"sync"
 
 	"orchmind/trainer/quant"
 )
@@ -73,14 +73,44 @@ func (t *Tensor) Elements() uint64 {
 }
 
 // File is a parsed GGUF file.
+//
+// A File from Open maps the file into memory (on Linux, macOS and the BSDs;
+// elsewhere it is read): tensor Data slices, and anything built on them
+// without copying, stay valid until Close. Not calling Close keeps the
+// mapping for the life of the process, which is what a loaded base model
+// needs. Metadata values are copies and survive Close.
 type File struct {
-	Path      string
-	Version   uint32
-	Metadata  map[string]any // uint8…float64, bool, string, []any
-	Keys      []string       // metadata keys in file order
-	Tensors   []*Tensor
-	byName    map[string]*Tensor
+	Path     string
+	Version  uint32
+	Metadata map[string]any // uint8…float64, bool, string, []any
+	Keys     []string       // metadata keys in file order
+	Tensors  []*Tensor      // in file order
+	byName   map[string]*Tensor
+	// Alignment is general.alignment (DefaultAlignment when absent).
 	Alignment uint64
+	// DataOffset is where the tensor data section starts in the file.
+	DataOffset uint64
+	mapping    *mapping
+}
+
+type mapping struct {
+	once  sync.Once
+	unmap func() error
+	err   error
+}
+
+// Close releases the file's memory mapping. After Close, tensor Data must
+// not be used. Close is safe to call more than once; a File from Parse has
+// nothing to release.
+func (f *File) Close() error {
+	if f.mapping == nil || f.mapping.unmap == nil {
+		return nil
+	}
+	f.mapping.once.Do(func() { f.mapping.err = f.mapping.unmap() })
+	if f.mapping.err != nil {
+		return fmt.Errorf("gguf %s: close: %w", f.Path, f.mapping.err)
+	}
+	return nil
 }
 
 // Tensor returns the tensor called name.
@@ -123,17 +153,22 @@ func (f *File) Float(key string) (float64, bool) {
 	return 0, false
 }
 
-// Open reads and parses the GGUF file at path.
+// Open maps (or reads) and parses the GGUF file at path. See File for how
+// long tensor data stays valid.
 func Open(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, unmap, err := mapFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("gguf: %w", err)
+		return nil, fmt.Errorf("gguf: open %s: %w", path, err)
 	}
 	f, err := Parse(data)
 	if err != nil {
+		if unmap != nil {
+			_ = unmap()
+		}
 		return nil, fmt.Errorf("gguf %s: %w", path, err)
 	}
 	f.Path = path
+	f.mapping = &mapping{unmap: unmap}
 	return f, nil
 }
 
@@ -222,7 +257,7 @@ func (r *reader) value(t uint32, depth int) any {
 	case typeBool:
 		v := r.u8()
 		if v > 1 && r.err == nil {
-			r.err = fmt.Errorf("bool value %d at byte %d", v, r.off-1)
+			r.err = fmt.Errorf("bool value %d at byte %d (must be 0 or 1): the file is corrupt", v, r.off-1)
 		}
 		return v == 1
 	case typeString:
@@ -266,6 +301,12 @@ func Parse(data []byte) (*File, error) {
 	r.off = 4
 	f := &File{Metadata: map[string]any{}, byName: map[string]*Tensor{}, Alignment: DefaultAlignment}
 	f.Version = r.u32()
+	if r.err == nil && f.Version&0xFFFF == 0 && f.Version>>16 != 0 {
+		return nil, fmt.Errorf("this is a big-endian GGUF file (version %d, byte-swapped), which orchmind cannot read: use the little-endian file", f.Version>>24)
+	}
+	if r.err == nil && f.Version == 1 {
+		return nil, errors.New("GGUF version 1 (2023) is not supported: convert the model again with a current llama.cpp")
+	}
 	if r.err == nil && (f.Version < 2 || f.Version > 3) {
 		return nil, fmt.Errorf("GGUF version %d is not supported (orchmind reads versions 2 and 3)", f.Version)
 	}
@@ -337,6 +378,7 @@ func Parse(data []byte) (*File, error) {
 	if start > uint64(len(data)) {
 		return nil, fmt.Errorf("truncated before the tensor data: the download may be incomplete")
 	}
+	f.DataOffset = start
 	body := data[start:]
 	spans := make([]*Tensor, len(f.Tensors))
 	copy(spans, f.Tensors)
