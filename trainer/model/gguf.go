@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,19 +112,42 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	if c.Heads%c.KVHeads != 0 || c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
 		return nil, fmt.Errorf("heads %d / kv heads %d do not divide width %d", c.Heads, c.KVHeads, c.Dim)
 	}
+	if n, ok := f.Uint("llama.expert_count"); ok && n > 0 {
+		return nil, fmt.Errorf("this is a mixture-of-experts model (%d experts), which orchmind does not run yet: use a dense llama model", n)
+	}
+	if n, ok := f.Uint("llama.rope.dimension_count"); ok && int(n) != c.HeadDim() {
+		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (llama.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim())
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		return nil, errors.New("this model scales RoPE frequencies (rope_freqs.weight, as Llama 3.1 and later do), which orchmind does not support yet")
+	}
+	if s, ok := f.String("llama.rope.scaling.type"); ok && s != "" && s != "none" {
+		return nil, fmt.Errorf("RoPE scaling %q is not supported yet: use a model without rope scaling", s)
+	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok || len(emb.Dims) != 2 {
-		return nil, errors.New("tensor token_embd.weight is missing")
+		return nil, errors.New("tensor token_embd.weight is missing or not a matrix")
+	}
+	if int(emb.Dims[0]) != c.Dim || emb.Dims[1] == 0 || emb.Dims[1] > 1<<24 {
+		return nil, fmt.Errorf("tensor token_embd.weight has shape %v, want [%d vocab]", emb.Dims, c.Dim)
 	}
 	c.Vocab = int(emb.Dims[1])
+	if n, ok := f.Uint("llama.vocab_size"); ok && int(n) != c.Vocab {
+		return nil, fmt.Errorf("llama.vocab_size is %d but token_embd.weight has %d rows: the file is inconsistent", n, c.Vocab)
+	}
+	if toks, ok := f.Metadata["tokenizer.ggml.tokens"].([]any); ok && len(toks) != c.Vocab {
+		return nil, fmt.Errorf("the file's tokenizer has %d tokens but token_embd.weight has %d rows: the file is inconsistent", len(toks), c.Vocab)
+	}
 	_, hasOut := f.Tensor("output.weight")
 	c.SharedClassifier = !hasOut
 	var err error
+	used := map[string]bool{}
 	mat := func(name string, rows, cols int) *tensor.Matrix {
 		if err != nil {
 			return nil
 		}
 		t, ok := f.Tensor(name)
+		used[name] = true
 		if !ok {
 			err = fmt.Errorf("tensor %s is missing", name)
 			return nil
@@ -155,6 +179,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 			return nil
 		}
 		t, ok := f.Tensor(name)
+		used[name] = true
 		if !ok || t.Elements() != uint64(c.Dim) {
 			err = fmt.Errorf("norm %s is missing or not %d long", name, c.Dim)
 			return nil
@@ -182,6 +207,15 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	var unused []string
+	for _, t := range f.Tensors {
+		if !used[t.Name] {
+			unused = append(unused, t.Name)
+		}
+	}
+	if len(unused) > 0 {
+		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama architecture", "file", f.Path, "tensors", unused)
 	}
 	return m, nil
 }
