@@ -8,16 +8,24 @@ import (
 	"orchmind/trainer/quant"
 )
 
-// benchShapes are SmolLM-135M's matrices (out×in): the MLP up/gate
-// projection, the MLP down projection and the tied embedding/classifier.
-var benchShapes = []struct{ rows, cols int }{{1536, 576}, {576, 1536}, {49152, 576}}
+// benchShapes are the weight matrices (out×in) that training and generation
+// multiply by: stories15M's attention, MLP up/gate, MLP down and classifier,
+// then SmolLM-135M's attention, k/v projection, MLP up/gate, MLP down and
+// tied embedding/classifier.
+var benchShapes = []struct{ rows, cols int }{
+	{288, 288}, {768, 288}, {288, 768}, {32000, 288},
+	{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576},
+}
 
-// BenchmarkMatMul runs x·Wᵀ at SmolLM-135M sizes for Q8_0 and Q4_0 weights,
-// one input (generation) and 64 (a prompt or training batch), with every
-// kernel set this CPU has side by side: generic/ is pure Go, avx2/ and
-// avx512/ the assembly. All use GOMAXPROCS workers.
+// benchNs are the numbers of input vectors: one (generation), 64 and 256
+// (a prompt or a training sequence).
+var benchNs = []int{1, 64, 256}
+
+// BenchmarkMatMul runs x·Wᵀ at the sizes of benchShapes for Q8_0 and Q4_0
+// weights with every kernel set this CPU has side by side: generic/ is pure
+// Go, avx2/ and avx512/ the assembly. All use GOMAXPROCS workers.
 //
-//	go test -run '^$' -bench 'MatMul$' -benchtime 20x ./trainer/tensor/
+//	go test -run '^$' -bench 'MatMul$/Q8_0_1536x576_n256' -benchtime 20x ./trainer/tensor/
 func BenchmarkMatMul(b *testing.B) {
 	benchKernels(b, func(k *kernels, out, x []float32, n int, m *Matrix) { matMul(k, out, x, n, m) }, false)
 }
@@ -31,18 +39,21 @@ func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
 		for _, sh := range benchShapes {
-			m, err := Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, n := range []int{1, 64} {
+			var m *Matrix // built on first use: the large ones take a while to quantize
+			for _, n := range benchNs {
 				nIn, nOut := sh.cols, sh.rows
 				if transposed {
 					nIn, nOut = nOut, nIn
 				}
-				in, out := randVals(r, n*nIn), make([]float32, n*nOut)
 				for _, k := range availableKernels() {
 					b.Run(fmt.Sprintf("%s_%dx%d_n%d/%s", typ, sh.rows, sh.cols, n, k.name), func(b *testing.B) {
+						if m == nil {
+							var err error
+							if m, err = Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols)); err != nil {
+								b.Fatal(err)
+							}
+						}
+						in, out := randVals(r, n*nIn), make([]float32, n*nOut)
 						for b.Loop() {
 							f(k, out, in, n, m)
 						}

@@ -17,6 +17,9 @@ type kernels struct {
 	// dot4 computes o[j] = Σ row[i]·x[j·stride+i] for j < 4 over len(row)
 	// elements: one row against four input vectors.
 	dot4 func(row, x []float32, stride int, o *[4]float32)
+	// gemm is the register-blocked micro-kernel of MatMul and MatMulT for
+	// several inputs, or nil (then they use dot4 and axpy).
+	gemm *gemmKernel
 	// rows holds the kernels that work on stored rows, by type.
 	rows map[quant.Type]rowKernels
 }

@@ -82,6 +82,10 @@ func matMul(k *kernels, out, x []float32, n int, w *Matrix) {
 		clear(out[:n*rows])
 		return
 	}
+	if k.gemm != nil && n >= gemmMinN {
+		matMulGemm(k, out, x, n, w, rb)
+		return
+	}
 	if fused := k.rows[w.Type].dot; fused != nil && n < 4 {
 		parallelRows(rows, rows*cols*n, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
@@ -116,6 +120,10 @@ func matMul(k *kernels, out, x []float32, n int, w *Matrix) {
 func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 	rb := checkShapes("MatMulT", out, dy, w.Cols, w.Rows, n, w)
 	rows, cols := w.Rows, w.Cols
+	if k.gemm != nil && n >= gemmMinNT && rows > 0 && cols > 0 {
+		matMulTGemm(k, out, dy, n, w, rb)
+		return
+	}
 	clear(out[:n*cols])
 	if n == 0 || rows == 0 || cols == 0 {
 		return

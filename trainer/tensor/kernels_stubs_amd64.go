@@ -35,6 +35,11 @@ func axpyQ4_0AVX2(alpha float32, w *byte, y *float32, nb int)
 // dot4F32AVX2 computes out[j] = Σ row[i]·x[j·stride+i] for j < 4 over n elements; n must be a multiple of the vector width.
 func dot4F32AVX2(row *float32, x *float32, stride int, n int, out *[4]float32)
 
+// gemmAVX2 computes C = A·B (or C += A·B when acc ≠ 0) for a
+// 6×16 tile of C: A has k columns and rows lda floats apart, B has k rows
+// ldb floats apart, C rows ldc floats apart; k must be at least 1.
+func gemmAVX2(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
+
 // dotF32AVX512 returns Σ a[i]·b[i] over n elements; n must be a multiple of the vector width.
 func dotF32AVX512(a *float32, b *float32, n int) float32
 
@@ -67,6 +72,11 @@ func axpyQ4_0AVX512(alpha float32, w *byte, y *float32, nb int)
 
 // dot4F32AVX512 computes out[j] = Σ row[i]·x[j·stride+i] for j < 4 over n elements; n must be a multiple of the vector width.
 func dot4F32AVX512(row *float32, x *float32, stride int, n int, out *[4]float32)
+
+// gemmAVX512 computes C = A·B (or C += A·B when acc ≠ 0) for a
+// 8×32 tile of C: A has k columns and rows lda floats apart, B has k rows
+// ldb floats apart, C rows ldc floats apart; k must be at least 1.
+func gemmAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
 
 // cpuid executes CPUID with the given leaf and sub-leaf.
 func cpuid(leaf uint32, sub uint32) (eax uint32, ebx uint32, ecx uint32, edx uint32)

@@ -55,6 +55,7 @@ func main() {
 		dequantQ4(s)
 		axpyQ4(s)
 		dot4F32(s)
+		gemm(s)
 	}
 	cpuid()
 	Generate()
@@ -535,4 +536,135 @@ func cpuid() {
 	Store(reg.ECX, Return("ecx"))
 	Store(reg.EDX, Return("edx"))
 	RET()
+}
+
+// gemmShape is the register tile of a gemm micro-kernel: mr rows of A and C
+// by nv vectors (nv·lanes columns) of B and C.
+type gemmShape struct{ mr, nv int }
+
+// gemmShapes are the tiles generated per family: AVX-512 has 32 vector
+// registers (mr·nv accumulators + nv of B + 1 broadcast), AVX2 16.
+var gemmShapes = map[string]gemmShape{"AVX2": {mr: 6, nv: 2}, "AVX512": {mr: 8, nv: 2}}
+
+// gemm emits the register-blocked micro-kernel of MatMul and MatMulT:
+//
+//	C[mr×nr] = (acc ≠ 0 ? C : 0) + A[mr×k]·B[k×nr]
+//
+// with A's rows lda floats apart, B's rows ldb floats apart and C's rows ldc
+// floats apart (nr = nv·lanes). Each step of the k loop loads one row of B
+// (nv vectors), broadcasts one value of each row of A and issues mr·nv
+// independent FMAs into accumulators that stay in registers for the whole
+// loop, so C is read and written once per call.
+func gemm(s isa) {
+	sh := gemmShapes[s.suffix]
+	mr, nv := sh.mr, sh.nv
+	nr := nv * s.lanes
+	name := "gemm" + s.suffix
+	TEXT(name, NOSPLIT, "func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)")
+	Doc(name+" computes C = A·B (or C += A·B when acc ≠ 0) for a",
+		itoa(mr)+"×"+itoa(nr)+" tile of C: A has k columns and rows lda floats apart, B has k rows",
+		"ldb floats apart, C rows ldc floats apart; k must be at least 1.")
+	a := Load(Param("a"), GP64())
+	lda := Load(Param("lda"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	k := Load(Param("k"), GP64())
+	SHLQ(U8(2), lda)
+	SHLQ(U8(2), ldb)
+	lda3 := GP64()
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	// Row i of A is at bases[i/4] + (i%4)·lda.
+	bases := []reg.Register{a}
+	for i := 4; i < mr; i += 4 {
+		p := GP64()
+		LEAQ(Mem{Base: bases[len(bases)-1], Index: lda, Scale: 4}, p)
+		bases = append(bases, p)
+	}
+	rowA := func(i, disp int) Mem {
+		base := bases[i/4]
+		switch i % 4 {
+		case 0:
+			return Mem{Base: base, Disp: disp}
+		case 1:
+			return Mem{Base: base, Index: lda, Scale: 1, Disp: disp}
+		case 2:
+			return Mem{Base: base, Index: lda, Scale: 2, Disp: disp}
+		default:
+			return Mem{Base: base, Index: lda3, Scale: 1, Disp: disp}
+		}
+	}
+	accs := make([][]reg.VecVirtual, mr)
+	for i := range accs {
+		accs[i] = make([]reg.VecVirtual, nv)
+		for v := range accs[i] {
+			accs[i][v] = s.vec()
+		}
+		zero(accs[i]...)
+	}
+	// step emits one k step reading B at bRow and A at column offset disp.
+	step := func(bRow func(v int) Mem, disp int) {
+		bv := make([]reg.VecVirtual, nv)
+		for v := range bv {
+			bv[v] = s.vec()
+			VMOVUPS(bRow(v), bv[v])
+		}
+		for i := range mr {
+			t := s.vec()
+			VBROADCASTSS(rowA(i, disp), t)
+			for v := range nv {
+				VFMADD231PS(bv[v], t, accs[i][v])
+			}
+		}
+	}
+	Label(name + "loop2")
+	CMPQ(k, U32(2))
+	JL(LabelRef(name + "loop1"))
+	step(func(v int) Mem { return Mem{Base: b, Disp: v * s.lanes * f32Bytes} }, 0)
+	step(func(v int) Mem { return Mem{Base: b, Index: ldb, Scale: 1, Disp: v * s.lanes * f32Bytes} }, f32Bytes)
+	for _, p := range bases {
+		ADDQ(U32(2*f32Bytes), p)
+	}
+	LEAQ(Mem{Base: b, Index: ldb, Scale: 2}, b)
+	SUBQ(U32(2), k)
+	JMP(LabelRef(name + "loop2"))
+	Label(name + "loop1")
+	CMPQ(k, U32(0))
+	JE(LabelRef(name + "store"))
+	step(func(v int) Mem { return Mem{Base: b, Disp: v * s.lanes * f32Bytes} }, 0)
+	Label(name + "store")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	flag := Load(Param("acc"), GP64())
+	CMPQ(flag, U32(0))
+	JE(LabelRef(name + "overwrite"))
+	q := GP64()
+	MOVQ(c, q)
+	for i := range mr {
+		for v := range nv {
+			VADDPS(Mem{Base: q, Disp: v * s.lanes * f32Bytes}, accs[i][v], accs[i][v])
+		}
+		if i < mr-1 {
+			ADDQ(ldc, q)
+		}
+	}
+	Label(name + "overwrite")
+	for i := range mr {
+		for v := range nv {
+			VMOVUPS(accs[i][v], Mem{Base: c, Disp: v * s.lanes * f32Bytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// itoa formats a small non-negative int.
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
 }
