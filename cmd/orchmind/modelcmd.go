@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -109,7 +111,7 @@ func modelInfo(e *env) error {
 func modelConvert(e *env) error {
 	fs := newFlags(e, "model convert", "IN --out X.gguf [--quant q8_0|q4_0|f16|f32] [--tokenizer T]")
 	out := fs.String("out", "", "GGUF file to write")
-	qt := fs.String("quant", "", "store the weights as q8_0, q4_0, q4_1, f16, bf16 or f32 (default: as they are)")
+	qt := fs.String("quant", "", "store the weights as q8_0, q4_0, q4_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (default: as they are)")
 	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: found beside the model or in the GGUF file)")
 	flags, pos := splitArgs(e.args, map[string]bool{"out": true, "quant": true, "tokenizer": true})
 	e.args = flags
@@ -134,6 +136,18 @@ func modelConvert(e *env) error {
 	extra := map[string]string{}
 	if _, ok := b.Train.(nodebase.DocEnd); ok {
 		extra[nodebase.DocEndKey] = "bos"
+	}
+	if typ != model.AsStored {
+		fallback := map[int]int{}
+		b.Model.EachTensor(func(_ string, w *tensor.Matrix, _ []float32) {
+			if w != nil && model.StorageType(typ, w.Cols) != typ {
+				fallback[w.Cols]++
+			}
+		})
+		for _, cols := range slices.Sorted(maps.Keys(fallback)) {
+			n := fallback[cols]
+			fmt.Fprintf(e.stderr, "note: %d matrices with %d-wide rows are stored as F16: %d is not a multiple of the %s block size %d\n", n, cols, cols, typ, typ.BlockSize())
+		}
 	}
 	if err := model.WriteGGUF(*out, b.Model, b.Name, typ, v, extra); err != nil {
 		return err

@@ -28,7 +28,8 @@ import (
 // change what an adapter learns). The same weights held in another type
 // (an F32 and a Q8_0 copy) have different fingerprints but the same ShapeID.
 // Adapters are pinned to the fingerprint; the shape ID is the looser identity
-// under which an adapter may be plugged with a warning.
+// under which an adapter may be plugged with a warning. docs/fingerprint.md
+// gives the definition in full and lists the tests that hold it in place.
 func Fingerprint(m *Model) string { return digest(m, true) }
 
 // ShapeID is Fingerprint without tensor types and bytes: same architecture,
