@@ -58,6 +58,9 @@ const (
 	// panel of dequantized W (32 KiB for nr=32) stays in L1 while every
 	// group of inputs runs over it.
 	gemmKC = 256
+	// gemmDequantCost is the time to dequantize one value of W in units of
+	// one multiply-add of the blocked kernel (measured with Q8_0 on AVX-512).
+	gemmDequantCost = 8
 )
 
 // bufPool recycles the scratch buffers of the blocked paths (packed inputs,
@@ -168,7 +171,14 @@ func matMulTGemm(k *kernels, out, dy []float32, n int, w *Matrix, rb int) {
 		workers = 1
 	}
 	job := func(c0, c1, i0, i1 int) { matMulTPart(k, out, dy, n, w, rb, bs, bb, c0, c1, i0, i1) }
-	byColumns := units%workers == 0 || units >= 8*workers || groups < workers
+	// Splitting by columns shares the dequantization but may leave workers
+	// uneven panel counts; splitting by input groups balances the products
+	// but has every worker dequantize all of W. Pick the one whose busiest
+	// worker has less to do, in multiply-adds (dequantizing a value costs
+	// about gemmDequantCost of them, measured).
+	colCost := min(unit*((units+workers-1)/workers), cols) * (gemmDequantCost + n)
+	groupCost := cols*gemmDequantCost + cols*mr*((groups+workers-1)/workers)
+	byColumns := colCost <= groupCost
 	if workers <= 1 {
 		job(0, cols, 0, n)
 		return

@@ -156,8 +156,9 @@ func TestBlockedResultsIndependentOfWorkers(t *testing.T) {
 		typ           quant.Type
 		rows, cols, n int
 	}{
-		{quant.Q8_0, 300, 320, 40},  // 10 column units: split by columns with 2 workers
-		{quant.Q8_0, 290, 352, 37},  // 11 units: split by input groups
+		{quant.Q8_0, 300, 320, 40},  // split by columns
+		{quant.Q8_0, 270, 288, 200}, // 9 column units for 2 workers: split by input groups
+		{quant.Q8_0, 290, 352, 37},  // uneven column split
 		{quant.F32, 270, 333, 19},   // column tail
 		{quant.Q4_0, 600, 1024, 64}, // several MatMulT passes
 	}
