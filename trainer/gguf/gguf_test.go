@@ -345,3 +345,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestReadsGGMLWrittenFile parses testdata/ggml_written.gguf, written by
+// ggml's own gguf writer (testdata/cref/gguf_tool.cpp), and checks every
+// value it was given; ggml's reader reported data_offset 448 and tensor "q"
+// at offset 64 for it.
+func TestReadsGGMLWrittenFile(t *testing.T) {
+	f, err := Open("testdata/ggml_written.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string]any{
+		"general.architecture": "llama", "llama.block_count": uint32(2), "llama.rope.freq_base": float32(10000),
+		"i8": int8(-5), "u16": uint16(65000), "i64": int64(-1234567890123), "f64": 2.5, "b": true,
+		"tokenizer.ggml.tokens": []any{"<unk>", "a", "b"}, "tokenizer.ggml.scores": []any{float32(0), float32(-1), float32(-2)},
+	}
+	if !reflect.DeepEqual(f.Metadata, want) || f.Version != 3 || f.DataOffset != 448 {
+		t.Fatalf("version %d, data at %d, metadata %#v", f.Version, f.DataOffset, f.Metadata)
+	}
+	w, _ := f.Tensor("w")
+	q, _ := f.Tensor("q")
+	if w == nil || q == nil || !reflect.DeepEqual(w.Dims, []uint64{5, 3}) || q.Offset != 64 || q.Type != quant.Q8_0 {
+		t.Fatalf("tensors %+v %+v", w, q)
+	}
+	for i := range 15 {
+		if v := math.Float32frombits(binary.LittleEndian.Uint32(w.Data[4*i:])); v != float32(i) {
+			t.Fatalf("w[%d] = %g", i, v)
+		}
+	}
+	for i, b := range q.Data {
+		if b != byte(i*7) {
+			t.Fatalf("q byte %d = %d", i, b)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -263,5 +265,52 @@ func TestGGUFRefusesInconsistentFiles(t *testing.T) {
 	}
 	if _, _, err := Load(edit("same", none, "", nil), AsStored); err != nil {
 		t.Fatalf("unedited copy refused: %v", err)
+	}
+}
+
+// TestGGMLReadsOurGGUF: testdata/ggml_reads_stories260K_q8_0.txt is what
+// ggml's own GGUF reader (trainer/gguf/testdata/cref/gguf_tool.cpp) printed
+// for `orchmind model convert stories260K.bin --out q.gguf --quant q8_0`:
+// version, alignment, data offset, every key with its type, every tensor
+// with its type, offset and size. Writing the same file again must give a
+// file our reader sees identically, so both readers agree on our layout.
+func TestGGMLReadsOurGGUF(t *testing.T) {
+	want, err := os.ReadFile("testdata/ggml_reads_stories260K_q8_0.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, tok := loadStories(t, quant.F32)
+	p := filepath.Join(t.TempDir(), "q.gguf")
+	if err := WriteGGUF(p, m, "stories260K", quant.Q8_0, vocabOf(tok), map[string]string{"orchmind.document_end": "bos"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	typeCode := func(v any) int {
+		switch v.(type) {
+		case uint32:
+			return 4
+		case float32:
+			return 6
+		case string:
+			return 8
+		case []any:
+			return 9
+		}
+		return -1
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "version %d alignment %d data_offset %d kv %d tensors %d\n", f.Version, f.Alignment, f.DataOffset, len(f.Keys), len(f.Tensors))
+	for _, k := range f.Keys {
+		fmt.Fprintf(&b, "kv %s type %d\n", k, typeCode(f.Metadata[k]))
+	}
+	for _, tt := range f.Tensors {
+		fmt.Fprintf(&b, "tensor %s type %d offset %d size %d\n", tt.Name, tt.Type, tt.Offset, tt.Size)
+	}
+	if b.String() != string(want) {
+		t.Fatalf("our reader sees:\n%s\nggml's reader saw:\n%s", b.String(), want)
 	}
 }
