@@ -14,6 +14,9 @@ import (
 type gemmKernel struct {
 	mr, nr int
 	f      func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
+	// ft, when not nil, computes the same tile but stores it transposed
+	// (element (i, j) at c[j·ldc + i]), overwriting.
+	ft func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
 }
 
 // run calls the kernel after checking that every row it touches lies inside
@@ -28,6 +31,16 @@ func (g *gemmKernel) run(a []float32, lda int, b []float32, ldb int, c []float32
 		flag = 1
 	}
 	g.f(&a[0], lda, &b[0], ldb, &c[0], ldc, k, flag)
+}
+
+// runT calls ft (which must not be nil) after the same checks as run, for
+// a transposed tile: nr rows of mr values, ldc apart.
+func (g *gemmKernel) runT(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k int) {
+	if k < 1 || lda < k || ldb < g.nr || ldc < g.mr ||
+		len(a) < (g.mr-1)*lda+k || len(b) < (k-1)*ldb+g.nr || len(c) < (g.nr-1)*ldc+g.mr {
+		panic(fmt.Sprintf("tensor: transposed gemm tile out of bounds (k=%d lda=%d ldb=%d ldc=%d, len a=%d b=%d c=%d): a bug in the tiling", k, lda, ldb, ldc, len(a), len(b), len(c)))
+	}
+	g.ft(&a[0], lda, &b[0], ldb, &c[0], ldc, k)
 }
 
 // gemmRef is the plain-Go definition of a gemmKernel call, for tests.
@@ -113,8 +126,14 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 			}
 			clear(a[nrow*cols:])
 			for j := range np {
-				g.run(a, cols, xp[j*cols*nr:], nr, tile, nr, cols, false)
 				i0 := j * nr
+				if g.ft != nil && nrow == mr && i0+nr <= n {
+					// Whole tile: the kernel stores it transposed, straight
+					// into out.
+					g.runT(a, cols, xp[j*cols*nr:], nr, out[i0*rows+r0:], rows, cols)
+					continue
+				}
+				g.run(a, cols, xp[j*cols*nr:], nr, tile, nr, cols, false)
 				for t := range min(nr, n-i0) {
 					o := out[(i0+t)*rows+r0 : (i0+t)*rows+r0+nrow]
 					for i := range o {

@@ -69,6 +69,31 @@ func TestGemmKernelMatchesFloat64(t *testing.T) {
 						}
 					}
 				}
+				// The transposed-store kernel gives the same sums, bit for
+				// bit, at c[j·ldt + i], and touches nothing else.
+				if g.ft != nil && !acc {
+					ldt := g.mr + 3
+					ct := values(r, (g.nr-1)*ldt+g.mr+2, "normal")
+					ct0 := append([]float32(nil), ct...)
+					g.runT(a, lda, b, ldb, ct, ldt, depth)
+					for j := range g.nr {
+						for i := range ldt {
+							at := j*ldt + i
+							if at >= len(ct) {
+								break
+							}
+							if i >= g.mr {
+								if ct[at] != ct0[at] {
+									t.Fatalf("%s transposed: wrote outside the tile at row %d column %d", name, i, j)
+								}
+								continue
+							}
+							if math.Float32bits(ct[at]) != math.Float32bits(c[i*ldc+j]) {
+								t.Fatalf("%s transposed: (%d, %d) = %g, gemm gives %g", name, i, j, ct[at], c[i*ldc+j])
+							}
+						}
+					}
+				}
 				// The Go definition used for documentation agrees too.
 				ref := append([]float32(nil), c0...)
 				gemmRef(g.mr, g.nr, a, lda, b, ldb, ref, ldc, depth, acc)

@@ -78,5 +78,9 @@ func dot4F32AVX512(row *float32, x *float32, stride int, n int, out *[4]float32)
 // ldb floats apart, C rows ldc floats apart; k must be at least 1.
 func gemmAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
 
+// gemmTAVX512 computes the 8×32 tile A·B like gemmAVX512 and stores it transposed:
+// element (i, j) at c[j·ldc + i]; k must be at least 1.
+func gemmTAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
+
 // cpuid executes CPUID with the given leaf and sub-leaf.
 func cpuid(leaf uint32, sub uint32) (eax uint32, ebx uint32, ecx uint32, edx uint32)

@@ -21,6 +21,7 @@ type asmSet struct {
 	dequantQ8, dequantQ4 func(dst *float32, w *byte, nb int)
 	axpyQ8, axpyQ4       func(alpha float32, w *byte, y *float32, nb int)
 	gemm                 func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
+	gemmT                func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
 	mr, nr               int // gemm tile: rows of A and C, columns of B and C
 }
 
@@ -41,7 +42,7 @@ var asmAVX512 = asmSet{
 	dotQ8: dotQ8_0AVX512, dotQ4: dotQ4_0AVX512,
 	dequantQ8: dequantQ8_0AVX512, dequantQ4: dequantQ4_0AVX512,
 	axpyQ8: axpyQ8_0AVX512, axpyQ4: axpyQ4_0AVX512,
-	gemm: gemmAVX512, mr: 8, nr: 32,
+	gemm: gemmAVX512, gemmT: gemmTAVX512, mr: 8, nr: 32,
 }
 
 // hasF16C reports the F16C extension (half-precision conversions), which
@@ -185,7 +186,7 @@ func (s *asmSet) kernels() *kernels {
 		dot:  dot,
 		axpy: axpy,
 		dot4: dot4,
-		gemm: &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm},
+		gemm: &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT},
 		rows: map[quant.Type]rowKernels{
 			quant.F32:  {dot: f32Dot, dequant: f32Deq},
 			quant.F16:  {dot: f16Dot, dequant: f16Deq},

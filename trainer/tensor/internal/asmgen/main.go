@@ -57,6 +57,7 @@ func main() {
 		dot4F32(s)
 		gemm(s)
 	}
+	gemmT(avx512)
 	cpuid()
 	Generate()
 }
@@ -557,13 +558,113 @@ var gemmShapes = map[string]gemmShape{"AVX2": {mr: 6, nv: 2}, "AVX512": {mr: 8, 
 // loop, so C is read and written once per call.
 func gemm(s isa) {
 	sh := gemmShapes[s.suffix]
-	mr, nv := sh.mr, sh.nv
-	nr := nv * s.lanes
+	mr, nr := sh.mr, sh.nv*s.lanes
 	name := "gemm" + s.suffix
 	TEXT(name, NOSPLIT, "func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)")
 	Doc(name+" computes C = A·B (or C += A·B when acc ≠ 0) for a",
 		itoa(mr)+"×"+itoa(nr)+" tile of C: A has k columns and rows lda floats apart, B has k rows",
 		"ldb floats apart, C rows ldc floats apart; k must be at least 1.")
+	accs := gemmLoop(s, name)
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	flag := Load(Param("acc"), GP64())
+	CMPQ(flag, U32(0))
+	JE(LabelRef(name + "overwrite"))
+	q := GP64()
+	MOVQ(c, q)
+	for i, row := range accs {
+		for v, acc := range row {
+			VADDPS(Mem{Base: q, Disp: v * s.lanes * f32Bytes}, acc, acc)
+		}
+		if i < mr-1 {
+			ADDQ(ldc, q)
+		}
+	}
+	Label(name + "overwrite")
+	for i, row := range accs {
+		for v, acc := range row {
+			VMOVUPS(acc, Mem{Base: c, Disp: v * s.lanes * f32Bytes})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gemmT emits the AVX-512 micro-kernel of gemm with the tile stored
+// transposed, C[j·ldc + i] = Σ A[i,·]·B[·,j], for MatMul's W·xᵀ: the tile's
+// columns are inputs and its rows W rows, so each column is a contiguous run
+// of mr outputs. The accumulators are transposed in registers in 8×8 blocks
+// (unpack, shuffle, 128-bit lane shuffle) and stored as 8-float rows.
+func gemmT(s isa) {
+	sh := gemmShapes[s.suffix]
+	mr, nr := sh.mr, sh.nv*s.lanes
+	if mr != 8 || s.lanes != 16 {
+		panic("gemmT needs an 8-row AVX-512 tile")
+	}
+	name := "gemmT" + s.suffix
+	TEXT(name, NOSPLIT, "func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)")
+	Doc(name+" computes the "+itoa(mr)+"×"+itoa(nr)+" tile A·B like gemm"+s.suffix+" and stores it transposed:",
+		"element (i, j) at c[j·ldc + i]; k must be at least 1.")
+	accs := gemmLoop(s, name)
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	for v := range sh.nv {
+		for h := range 2 {
+			// r[i] = lanes 8h..8h+7 of accs[i][v]: an 8×8 block whose
+			// column j belongs at c + (16v + 8h + j)·ldc.
+			r := make([]reg.Register, 8)
+			for i := range r {
+				if h == 0 {
+					r[i] = accs[i][v].AsY()
+					continue
+				}
+				r[i] = YMM()
+				VEXTRACTF64X4(U8(1), accs[i][v], r[i])
+			}
+			t := make([]reg.VecVirtual, 8)
+			for p := range 4 {
+				t[2*p], t[2*p+1] = YMM(), YMM()
+				VUNPCKLPS(r[2*p+1], r[2*p], t[2*p])
+				VUNPCKHPS(r[2*p+1], r[2*p], t[2*p+1])
+			}
+			u := make([]reg.VecVirtual, 8)
+			for q := range 2 {
+				lo, hi := t[4*q:4*q+2], t[4*q+2:4*q+4]
+				for e := range 2 {
+					u[4*q+2*e], u[4*q+2*e+1] = YMM(), YMM()
+					VSHUFPS(U8(0x44), hi[e], lo[e], u[4*q+2*e])
+					VSHUFPS(U8(0xee), hi[e], lo[e], u[4*q+2*e+1])
+				}
+			}
+			// u[0..3] hold columns 0..3 of rows 0..3 (and 4..7 in the high
+			// lanes), u[4..7] the same of rows 4..7.
+			for j := range 8 {
+				o := YMM()
+				// EVEX VSHUFF32X4, not VPERM2F128: the registers may be Y16+.
+				VSHUFF32X4(U8([]uint8{0, 3}[j/4]), u[4+j%4], u[j%4], o)
+				col := 16*v + 8*h + j
+				if col > 0 {
+					ADDQ(ldc, c)
+				}
+				VMOVUPS(o, Mem{Base: c})
+			}
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gemmLoop emits the argument loads and the k loop shared by gemm and gemmT
+// and returns the accumulators, acc[i][v] holding row i, columns
+// v·lanes … v·lanes+lanes−1 of the tile.
+func gemmLoop(s isa, name string) [][]reg.VecVirtual {
+	sh := gemmShapes[s.suffix]
+	mr, nv := sh.mr, sh.nv
 	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
 	b := Load(Param("b"), GP64())
@@ -629,36 +730,10 @@ func gemm(s isa) {
 	JMP(LabelRef(name + "loop2"))
 	Label(name + "loop1")
 	CMPQ(k, U32(0))
-	JE(LabelRef(name + "store"))
+	JE(LabelRef(name + "done"))
 	step(func(v int) Mem { return Mem{Base: b, Disp: v * s.lanes * f32Bytes} }, 0)
-	Label(name + "store")
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	flag := Load(Param("acc"), GP64())
-	CMPQ(flag, U32(0))
-	JE(LabelRef(name + "overwrite"))
-	q := GP64()
-	MOVQ(c, q)
-	for i := range mr {
-		for v := range nv {
-			VADDPS(Mem{Base: q, Disp: v * s.lanes * f32Bytes}, accs[i][v], accs[i][v])
-		}
-		if i < mr-1 {
-			ADDQ(ldc, q)
-		}
-	}
-	Label(name + "overwrite")
-	for i := range mr {
-		for v := range nv {
-			VMOVUPS(accs[i][v], Mem{Base: c, Disp: v * s.lanes * f32Bytes})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	Label(name + "done")
+	return accs
 }
 
 // itoa formats a small non-negative int.
