@@ -17,6 +17,10 @@ type gemmKernel struct {
 	// ft, when not nil, computes the same tile but stores it transposed
 	// (element (i, j) at c[j·ldc + i]), overwriting.
 	ft func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
+	// t8, when not nil, transposes 8 rows of x (ldx apart) over n columns
+	// (a multiple of 8) into dst, column c at dst[c·ldd:]: the packing of
+	// MatMul's inputs.
+	t8 func(dst *float32, ldd int, x *float32, ldx int, n int)
 }
 
 // run calls the kernel after checking that every row it touches lies inside
@@ -108,7 +112,7 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 	xp := *xpBuf
 	parallelRows(np, np*cols*nr*8, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
-			packTransposed(xp[j*cols*nr:(j+1)*cols*nr], x, j*nr, min(nr, n-j*nr), cols, nr)
+			g.pack(xp[j*cols*nr:(j+1)*cols*nr], x, j*nr, min(nr, n-j*nr), cols)
 		}
 	})
 	deq := k.dequantizer(w.Type)
@@ -145,22 +149,40 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 	})
 }
 
-// packTransposed writes inputs x[i0 .. i0+m) (rows of cols values) as a
-// cols×nr panel: dst[c·nr + t] = x[(i0+t)·cols + c], zero for t ≥ m.
-func packTransposed(dst, x []float32, i0, m, cols, nr int) {
+// pack writes inputs x[i0 .. i0+m) (rows of cols values) as a cols×nr
+// panel: dst[c·nr + t] = x[(i0+t)·cols + c], zero for t ≥ m. Whole groups
+// of 8 inputs × 8 columns go through the t8 kernel when there is one.
+func (g *gemmKernel) pack(dst, x []float32, i0, m, cols int) {
+	nr := g.nr
+	dst = dst[:cols*nr]
 	if m < nr {
 		clear(dst)
 	}
-	// Blocks of 8 inputs × 64 columns keep both sides in cache lines.
-	const cb = 64
-	for c0 := 0; c0 < cols; c0 += cb {
-		c1 := min(c0+cb, cols)
-		for t := range m {
-			src := x[(i0+t)*cols+c0 : (i0+t)*cols+c1]
-			d := dst[c0*nr+t:]
-			for c, v := range src {
-				d[c*nr] = v
-			}
+	t0, c8 := 0, 0
+	if g.t8 != nil {
+		c8 = cols &^ 7
+		for ; t0+8 <= m && c8 > 0; t0 += 8 {
+			src := x[(i0+t0)*cols : (i0+t0+8)*cols]
+			d := dst[t0:]
+			// Bounds for the kernel: 8 rows of src, c8 columns of d.
+			_, _ = src[7*cols+c8-1], d[(c8-1)*nr+7]
+			g.t8(&d[0], nr, &src[0], cols, c8)
+		}
+	}
+	// What the kernel did not cover: the columns past c8 of its rows, and
+	// every column of the remaining rows.
+	for t := range m {
+		c0 := 0
+		if t < t0 {
+			c0 = c8
+		}
+		if c0 == cols {
+			continue
+		}
+		src := x[(i0+t)*cols+c0 : (i0+t+1)*cols]
+		d := dst[c0*nr+t:]
+		for c, v := range src {
+			d[c*nr] = v
 		}
 	}
 }

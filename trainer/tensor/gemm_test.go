@@ -221,3 +221,38 @@ func TestBlockedResultsIndependentOfWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmPackMatchesDefinition checks the input packing of MatMul (the t8
+// kernel plus its Go edges) against its definition for partial panels,
+// column counts with and without a tail of 8, and panels not at input 0.
+func TestGemmPackMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, k := range gemmSets(t) {
+		g := k.gemm
+		for _, cols := range []int{1, 7, 8, 9, 16, 45, 288} {
+			for _, m := range []int{1, 7, 8, 9, g.nr - 1, g.nr} {
+				i0 := 3
+				x := values(r, (i0+m)*cols+5, "normal")
+				dst := values(r, cols*g.nr+4, "normal") // junk to overwrite
+				tail := append([]float32(nil), dst[cols*g.nr:]...)
+				g.pack(dst, x, i0, m, cols)
+				for c := range cols {
+					for tt := range g.nr {
+						want := float32(0)
+						if tt < m {
+							want = x[(i0+tt)*cols+c]
+						}
+						if got := dst[c*g.nr+tt]; got != want {
+							t.Fatalf("%s: cols %d, %d inputs: dst[%d·nr+%d] = %g, want %g", k.name, cols, m, c, tt, got, want)
+						}
+					}
+				}
+				for i, v := range tail {
+					if dst[cols*g.nr+i] != v {
+						t.Fatalf("%s: cols %d, %d inputs: wrote past the panel", k.name, cols, m)
+					}
+				}
+			}
+		}
+	}
+}

@@ -936,6 +936,79 @@ gemmAVX2overwrite:
 	VZEROUPPER
 	RET
 
+// func transpose8F32AVX2(dst *float32, ldd int, x *float32, ldx int, n int)
+// Requires: AVX
+TEXT ·transpose8F32AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ ldd+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ ldx+24(FP), BX
+	MOVQ n+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), DI
+	LEAQ (DX)(BX*4), R8
+
+transpose8F32AVX2loop:
+	CMPQ       SI, $0x00000000
+	JE         transpose8F32AVX2done
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DX)(DI*1), Y3
+	VMOVUPS    (R8), Y4
+	VMOVUPS    (R8)(BX*1), Y5
+	VMOVUPS    (R8)(BX*2), Y6
+	VMOVUPS    (R8)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x20, Y3, Y1, Y9
+	VPERM2F128 $0x20, Y5, Y8, Y10
+	VPERM2F128 $0x20, Y4, Y0, Y11
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x31, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y9, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y10, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y11, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y2, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y1, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y3, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y0, (AX)
+	ADDQ       CX, AX
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, R8
+	SUBQ       $0x00000008, SI
+	JMP        transpose8F32AVX2loop
+
+transpose8F32AVX2done:
+	VZEROUPPER
+	RET
+
 // func dotF32AVX512(a *float32, b *float32, n int) float32
 // Requires: AVX, AVX512F, SSE
 TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
@@ -1749,6 +1822,79 @@ gemmAVX512overwrite:
 	VZEROUPPER
 	RET
 
+// func transpose8F32AVX512(dst *float32, ldd int, x *float32, ldx int, n int)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·transpose8F32AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ ldd+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ ldx+24(FP), BX
+	MOVQ n+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), DI
+	LEAQ (DX)(BX*4), R8
+
+transpose8F32AVX512loop:
+	CMPQ       SI, $0x00000000
+	JE         transpose8F32AVX512done
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DX)(DI*1), Y3
+	VMOVUPS    (R8), Y4
+	VMOVUPS    (R8)(BX*1), Y5
+	VMOVUPS    (R8)(BX*2), Y6
+	VMOVUPS    (R8)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFF32X4 $0x00, Y2, Y7, Y6
+	VSHUFF32X4 $0x00, Y3, Y1, Y9
+	VSHUFF32X4 $0x00, Y5, Y8, Y10
+	VSHUFF32X4 $0x00, Y4, Y0, Y11
+	VSHUFF32X4 $0x03, Y2, Y7, Y2
+	VSHUFF32X4 $0x03, Y3, Y1, Y1
+	VSHUFF32X4 $0x03, Y5, Y8, Y3
+	VSHUFF32X4 $0x03, Y4, Y0, Y0
+	VMOVUPS    Y6, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y9, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y10, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y11, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y2, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y1, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y3, (AX)
+	ADDQ       CX, AX
+	VMOVUPS    Y0, (AX)
+	ADDQ       CX, AX
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, R8
+	SUBQ       $0x00000008, SI
+	JMP        transpose8F32AVX512loop
+
+transpose8F32AVX512done:
+	VZEROUPPER
+	RET
+
 // func gemmTAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
 // Requires: AVX, AVX512F, AVX512VL
 TEXT ·gemmTAVX512(SB), NOSPLIT, $0-56
@@ -1890,28 +2036,28 @@ gemmTAVX512done:
 	VSHUFPS       $0x44, Y23, Y21, Y22
 	VSHUFPS       $0xee, Y23, Y21, Y21
 	VSHUFF32X4    $0x00, Y19, Y24, Y23
-	VMOVUPS       Y23, (AX)
-	VSHUFF32X4    $0x00, Y20, Y16, Y23
-	ADDQ          CX, AX
-	VMOVUPS       Y23, (AX)
-	VSHUFF32X4    $0x00, Y22, Y18, Y23
-	ADDQ          CX, AX
-	VMOVUPS       Y23, (AX)
-	VSHUFF32X4    $0x00, Y21, Y17, Y23
-	ADDQ          CX, AX
-	VMOVUPS       Y23, (AX)
+	VSHUFF32X4    $0x00, Y20, Y16, Y25
+	VSHUFF32X4    $0x00, Y22, Y18, Y26
+	VSHUFF32X4    $0x00, Y21, Y17, Y27
 	VSHUFF32X4    $0x03, Y19, Y24, Y19
+	VSHUFF32X4    $0x03, Y20, Y16, Y16
+	VSHUFF32X4    $0x03, Y22, Y18, Y18
+	VSHUFF32X4    $0x03, Y21, Y17, Y17
+	VMOVUPS       Y23, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y25, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y26, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y27, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y19, (AX)
-	VSHUFF32X4    $0x03, Y20, Y16, Y16
 	ADDQ          CX, AX
 	VMOVUPS       Y16, (AX)
-	VSHUFF32X4    $0x03, Y22, Y18, Y16
 	ADDQ          CX, AX
-	VMOVUPS       Y16, (AX)
-	VSHUFF32X4    $0x03, Y21, Y17, Y16
+	VMOVUPS       Y18, (AX)
 	ADDQ          CX, AX
-	VMOVUPS       Y16, (AX)
+	VMOVUPS       Y17, (AX)
 	VEXTRACTF64X4 $0x01, Z0, Y0
 	VEXTRACTF64X4 $0x01, Z2, Y2
 	VEXTRACTF64X4 $0x01, Z4, Y4
@@ -1937,27 +2083,27 @@ gemmTAVX512done:
 	VSHUFPS       $0x44, Y12, Y8, Y10
 	VSHUFPS       $0xee, Y12, Y8, Y8
 	VSHUFF32X4    $0x00, Y4, Y14, Y12
-	ADDQ          CX, AX
-	VMOVUPS       Y12, (AX)
-	VSHUFF32X4    $0x00, Y6, Y2, Y12
-	ADDQ          CX, AX
-	VMOVUPS       Y12, (AX)
-	VSHUFF32X4    $0x00, Y10, Y16, Y12
-	ADDQ          CX, AX
-	VMOVUPS       Y12, (AX)
-	VSHUFF32X4    $0x00, Y8, Y0, Y12
-	ADDQ          CX, AX
-	VMOVUPS       Y12, (AX)
+	VSHUFF32X4    $0x00, Y6, Y2, Y17
+	VSHUFF32X4    $0x00, Y10, Y16, Y18
+	VSHUFF32X4    $0x00, Y8, Y0, Y19
 	VSHUFF32X4    $0x03, Y4, Y14, Y4
+	VSHUFF32X4    $0x03, Y6, Y2, Y2
+	VSHUFF32X4    $0x03, Y10, Y16, Y6
+	VSHUFF32X4    $0x03, Y8, Y0, Y0
+	ADDQ          CX, AX
+	VMOVUPS       Y12, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y17, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y18, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y19, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y4, (AX)
-	VSHUFF32X4    $0x03, Y6, Y2, Y2
 	ADDQ          CX, AX
 	VMOVUPS       Y2, (AX)
-	VSHUFF32X4    $0x03, Y10, Y16, Y2
 	ADDQ          CX, AX
-	VMOVUPS       Y2, (AX)
-	VSHUFF32X4    $0x03, Y8, Y0, Y0
+	VMOVUPS       Y6, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y0, (AX)
 	VUNPCKLPS     Y3, Y1, Y0
@@ -1977,29 +2123,29 @@ gemmTAVX512done:
 	VSHUFPS       $0x44, Y14, Y10, Y12
 	VSHUFPS       $0xee, Y14, Y10, Y10
 	VSHUFF32X4    $0x00, Y6, Y16, Y14
-	ADDQ          CX, AX
-	VMOVUPS       Y14, (AX)
-	VSHUFF32X4    $0x00, Y8, Y0, Y14
-	ADDQ          CX, AX
-	VMOVUPS       Y14, (AX)
-	VSHUFF32X4    $0x00, Y12, Y4, Y14
-	ADDQ          CX, AX
-	VMOVUPS       Y14, (AX)
-	VSHUFF32X4    $0x00, Y10, Y2, Y14
-	ADDQ          CX, AX
-	VMOVUPS       Y14, (AX)
+	VSHUFF32X4    $0x00, Y8, Y0, Y17
+	VSHUFF32X4    $0x00, Y12, Y4, Y18
+	VSHUFF32X4    $0x00, Y10, Y2, Y19
 	VSHUFF32X4    $0x03, Y6, Y16, Y6
+	VSHUFF32X4    $0x03, Y8, Y0, Y0
+	VSHUFF32X4    $0x03, Y12, Y4, Y4
+	VSHUFF32X4    $0x03, Y10, Y2, Y2
+	ADDQ          CX, AX
+	VMOVUPS       Y14, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y17, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y18, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y19, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y6, (AX)
-	VSHUFF32X4    $0x03, Y8, Y0, Y0
 	ADDQ          CX, AX
 	VMOVUPS       Y0, (AX)
-	VSHUFF32X4    $0x03, Y12, Y4, Y0
 	ADDQ          CX, AX
-	VMOVUPS       Y0, (AX)
-	VSHUFF32X4    $0x03, Y10, Y2, Y0
+	VMOVUPS       Y4, (AX)
 	ADDQ          CX, AX
-	VMOVUPS       Y0, (AX)
+	VMOVUPS       Y2, (AX)
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VEXTRACTF64X4 $0x01, Z3, Y1
 	VEXTRACTF64X4 $0x01, Z5, Y2
@@ -2025,27 +2171,27 @@ gemmTAVX512done:
 	VSHUFPS       $0x44, Y6, Y4, Y5
 	VSHUFPS       $0xee, Y6, Y4, Y4
 	VSHUFF32X4    $0x00, Y2, Y7, Y6
-	ADDQ          CX, AX
-	VMOVUPS       Y6, (AX)
-	VSHUFF32X4    $0x00, Y3, Y1, Y6
-	ADDQ          CX, AX
-	VMOVUPS       Y6, (AX)
-	VSHUFF32X4    $0x00, Y5, Y8, Y6
-	ADDQ          CX, AX
-	VMOVUPS       Y6, (AX)
-	VSHUFF32X4    $0x00, Y4, Y0, Y6
-	ADDQ          CX, AX
-	VMOVUPS       Y6, (AX)
+	VSHUFF32X4    $0x00, Y3, Y1, Y9
+	VSHUFF32X4    $0x00, Y5, Y8, Y10
+	VSHUFF32X4    $0x00, Y4, Y0, Y11
 	VSHUFF32X4    $0x03, Y2, Y7, Y2
+	VSHUFF32X4    $0x03, Y3, Y1, Y1
+	VSHUFF32X4    $0x03, Y5, Y8, Y3
+	VSHUFF32X4    $0x03, Y4, Y0, Y0
+	ADDQ          CX, AX
+	VMOVUPS       Y6, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y9, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y10, (AX)
+	ADDQ          CX, AX
+	VMOVUPS       Y11, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y2, (AX)
-	VSHUFF32X4    $0x03, Y3, Y1, Y1
 	ADDQ          CX, AX
 	VMOVUPS       Y1, (AX)
-	VSHUFF32X4    $0x03, Y5, Y8, Y1
 	ADDQ          CX, AX
-	VMOVUPS       Y1, (AX)
-	VSHUFF32X4    $0x03, Y4, Y0, Y0
+	VMOVUPS       Y3, (AX)
 	ADDQ          CX, AX
 	VMOVUPS       Y0, (AX)
 	VZEROUPPER

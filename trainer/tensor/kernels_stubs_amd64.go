@@ -40,6 +40,9 @@ func dot4F32AVX2(row *float32, x *float32, stride int, n int, out *[4]float32)
 // ldb floats apart, C rows ldc floats apart; k must be at least 1.
 func gemmAVX2(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
 
+// transpose8F32AVX2 writes x[i·ldx + c] to dst[c·ldd + i] for i < 8 and c < n; n must be a multiple of 8.
+func transpose8F32AVX2(dst *float32, ldd int, x *float32, ldx int, n int)
+
 // dotF32AVX512 returns Σ a[i]·b[i] over n elements; n must be a multiple of the vector width.
 func dotF32AVX512(a *float32, b *float32, n int) float32
 
@@ -77,6 +80,9 @@ func dot4F32AVX512(row *float32, x *float32, stride int, n int, out *[4]float32)
 // 8×32 tile of C: A has k columns and rows lda floats apart, B has k rows
 // ldb floats apart, C rows ldc floats apart; k must be at least 1.
 func gemmAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
+
+// transpose8F32AVX512 writes x[i·ldx + c] to dst[c·ldd + i] for i < 8 and c < n; n must be a multiple of 8.
+func transpose8F32AVX512(dst *float32, ldd int, x *float32, ldx int, n int)
 
 // gemmTAVX512 computes the 8×32 tile A·B like gemmAVX512 and stores it transposed:
 // element (i, j) at c[j·ldc + i]; k must be at least 1.

@@ -22,6 +22,7 @@ type asmSet struct {
 	axpyQ8, axpyQ4       func(alpha float32, w *byte, y *float32, nb int)
 	gemm                 func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
 	gemmT                func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
+	transpose8           func(dst *float32, ldd int, x *float32, ldx int, n int)
 	mr, nr               int // gemm tile: rows of A and C, columns of B and C
 }
 
@@ -32,7 +33,7 @@ var asmAVX2 = asmSet{
 	dotQ8: dotQ8_0AVX2, dotQ4: dotQ4_0AVX2,
 	dequantQ8: dequantQ8_0AVX2, dequantQ4: dequantQ4_0AVX2,
 	axpyQ8: axpyQ8_0AVX2, axpyQ4: axpyQ4_0AVX2,
-	gemm: gemmAVX2, mr: 6, nr: 16,
+	gemm: gemmAVX2, transpose8: transpose8F32AVX2, mr: 6, nr: 16,
 }
 
 var asmAVX512 = asmSet{
@@ -42,7 +43,7 @@ var asmAVX512 = asmSet{
 	dotQ8: dotQ8_0AVX512, dotQ4: dotQ4_0AVX512,
 	dequantQ8: dequantQ8_0AVX512, dequantQ4: dequantQ4_0AVX512,
 	axpyQ8: axpyQ8_0AVX512, axpyQ4: axpyQ4_0AVX512,
-	gemm: gemmAVX512, gemmT: gemmTAVX512, mr: 8, nr: 32,
+	gemm: gemmAVX512, gemmT: gemmTAVX512, transpose8: transpose8F32AVX512, mr: 8, nr: 32,
 }
 
 // hasF16C reports the F16C extension (half-precision conversions), which
@@ -186,7 +187,7 @@ func (s *asmSet) kernels() *kernels {
 		dot:  dot,
 		axpy: axpy,
 		dot4: dot4,
-		gemm: &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT},
+		gemm: &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
 		rows: map[quant.Type]rowKernels{
 			quant.F32:  {dot: f32Dot, dequant: f32Deq},
 			quant.F16:  {dot: f16Dot, dequant: f16Deq},

@@ -56,6 +56,7 @@ func main() {
 		axpyQ4(s)
 		dot4F32(s)
 		gemm(s)
+		transpose8F32(s)
 	}
 	gemmT(avx512)
 	cpuid()
@@ -626,27 +627,7 @@ func gemmT(s isa) {
 				r[i] = YMM()
 				VEXTRACTF64X4(U8(1), accs[i][v], r[i])
 			}
-			t := make([]reg.VecVirtual, 8)
-			for p := range 4 {
-				t[2*p], t[2*p+1] = YMM(), YMM()
-				VUNPCKLPS(r[2*p+1], r[2*p], t[2*p])
-				VUNPCKHPS(r[2*p+1], r[2*p], t[2*p+1])
-			}
-			u := make([]reg.VecVirtual, 8)
-			for q := range 2 {
-				lo, hi := t[4*q:4*q+2], t[4*q+2:4*q+4]
-				for e := range 2 {
-					u[4*q+2*e], u[4*q+2*e+1] = YMM(), YMM()
-					VSHUFPS(U8(0x44), hi[e], lo[e], u[4*q+2*e])
-					VSHUFPS(U8(0xee), hi[e], lo[e], u[4*q+2*e+1])
-				}
-			}
-			// u[0..3] hold columns 0..3 of rows 0..3 (and 4..7 in the high
-			// lanes), u[4..7] the same of rows 4..7.
-			for j := range 8 {
-				o := YMM()
-				// EVEX VSHUFF32X4, not VPERM2F128: the registers may be Y16+.
-				VSHUFF32X4(U8([]uint8{0, 3}[j/4]), u[4+j%4], u[j%4], o)
+			for j, o := range transpose8(s, r) {
 				col := 16*v + 8*h + j
 				if col > 0 {
 					ADDQ(ldc, c)
@@ -742,4 +723,88 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// transpose8 transposes the 8×8 float32 block held in the ymm registers r
+// (r[i] is row i) and returns its columns, in order, in new registers:
+// unpack pairs of rows, shuffle pairs of pairs, then swap 128-bit halves.
+func transpose8(s isa, r []reg.Register) []reg.VecVirtual {
+	t := make([]reg.VecVirtual, 8)
+	for p := range 4 {
+		t[2*p], t[2*p+1] = YMM(), YMM()
+		VUNPCKLPS(r[2*p+1], r[2*p], t[2*p])
+		VUNPCKHPS(r[2*p+1], r[2*p], t[2*p+1])
+	}
+	u := make([]reg.VecVirtual, 8)
+	for q := range 2 {
+		lo, hi := t[4*q:4*q+2], t[4*q+2:4*q+4]
+		for e := range 2 {
+			u[4*q+2*e], u[4*q+2*e+1] = YMM(), YMM()
+			VSHUFPS(U8(0x44), hi[e], lo[e], u[4*q+2*e])
+			VSHUFPS(U8(0xee), hi[e], lo[e], u[4*q+2*e+1])
+		}
+	}
+	// u[0..3] hold columns 0..3 of rows 0..3 (and columns 4..7 in the high
+	// halves), u[4..7] the same of rows 4..7.
+	out := make([]reg.VecVirtual, 8)
+	for j := range out {
+		out[j] = YMM()
+		if s.lanes == 16 {
+			// EVEX VSHUFF32X4, not VPERM2F128: the registers may be Y16+.
+			VSHUFF32X4(U8([]uint8{0, 3}[j/4]), u[4+j%4], u[j%4], out[j])
+		} else {
+			VPERM2F128(U8([]uint8{0x20, 0x31}[j/4]), u[4+j%4], u[j%4], out[j])
+		}
+	}
+	return out
+}
+
+// transpose8F32 emits the packing kernel of MatMul: it transposes 8 rows of
+// x (ldx floats apart) over n columns into dst, column c of the block going
+// to the 8 floats at dst + c·ldd.
+func transpose8F32(s isa) {
+	name := "transpose8F32" + s.suffix
+	TEXT(name, NOSPLIT, "func(dst *float32, ldd int, x *float32, ldx int, n int)")
+	Doc(name + " writes x[i·ldx + c] to dst[c·ldd + i] for i < 8 and c < n; n must be a multiple of 8.")
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	x := Load(Param("x"), GP64())
+	ldx := Load(Param("ldx"), GP64())
+	n := Load(Param("n"), GP64())
+	SHLQ(U8(2), ldd)
+	SHLQ(U8(2), ldx)
+	ldx3 := GP64()
+	LEAQ(Mem{Base: ldx, Index: ldx, Scale: 2}, ldx3)
+	x4 := GP64()
+	LEAQ(Mem{Base: x, Index: ldx, Scale: 4}, x4)
+	Label(name + "loop")
+	CMPQ(n, U32(0))
+	JE(LabelRef(name + "done"))
+	r := make([]reg.Register, 8)
+	for i := range r {
+		v := YMM()
+		base := []reg.Register{x, x4}[i/4]
+		m := Mem{Base: base}
+		switch i % 4 {
+		case 1:
+			m = Mem{Base: base, Index: ldx, Scale: 1}
+		case 2:
+			m = Mem{Base: base, Index: ldx, Scale: 2}
+		case 3:
+			m = Mem{Base: base, Index: ldx3, Scale: 1}
+		}
+		VMOVUPS(m, v)
+		r[i] = v
+	}
+	for _, o := range transpose8(s, r) {
+		VMOVUPS(o, Mem{Base: dst})
+		ADDQ(ldd, dst)
+	}
+	ADDQ(U32(8*f32Bytes), x)
+	ADDQ(U32(8*f32Bytes), x4)
+	SUBQ(U32(8), n)
+	JMP(LabelRef(name + "loop"))
+	Label(name + "done")
+	VZEROUPPER()
+	RET()
 }
