@@ -16,9 +16,12 @@ const minParallelWork = 1 << 16
 // input vectors). It is the hot path of inference and training. Output rows
 // of W are split across GOMAXPROCS workers. For one input vector each worker
 // takes fused dot products straight from the stored (quantized) rows; for
-// several, it dequantizes a row of W once and takes its dot product with all
-// n inputs, four at a time. Each output element is computed by exactly one
-// worker in a fixed order, so results do not depend on the number of workers.
+// a few, it dequantizes a row of W once and takes its dot product with all
+// n inputs, four at a time; for many (20 or more with AVX-512, 10 with AVX2)
+// it runs a register-blocked kernel on panels of dequantized rows against
+// the inputs transposed into panels (see SIMD.md). Each output element is
+// computed by exactly one worker in a fixed order, so results do not depend
+// on the number of workers.
 //
 // The kernels are SIMD assembly where the CPU supports it (see [SIMD]) and
 // plain Go elsewhere. MatMul panics if out, x or w.Data are shorter than the
@@ -28,9 +31,13 @@ func MatMul(out, x []float32, n int, w *Matrix) { matMul(active, out, x, n, w) }
 // MatMulT computes out[n×Cols] = dy[n×Rows]·W (the input gradient of a
 // linear layer), overwriting out. For n == 1 the columns are split across
 // workers (each adds every row's contribution to its own columns, fused with
-// dequantization); otherwise the n rows of dy are. Either way each output
-// element is summed by one worker in row order, so results do not depend on
-// the number of workers. It panics on short slices as [MatMul] does.
+// dequantization). For n ≥ 4 with SIMD kernels a register-blocked kernel
+// multiplies groups of dy rows by panels of dequantized W, 256 rows of W per
+// pass, split across workers by columns or by groups of inputs; otherwise
+// the n rows of dy are split and each row of W is added with an axpy. Either
+// way each output element is summed by one worker in a fixed order, so
+// results do not depend on the number of workers. It panics on short slices
+// as [MatMul] does.
 func MatMulT(out, dy []float32, n int, w *Matrix) { matMulT(active, out, dy, n, w) }
 
 // Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long).
@@ -82,7 +89,7 @@ func matMul(k *kernels, out, x []float32, n int, w *Matrix) {
 		clear(out[:n*rows])
 		return
 	}
-	if k.gemm != nil && n >= gemmMinN {
+	if k.gemm != nil && 8*n >= gemmMinNFrac*k.gemm.nr {
 		matMulGemm(k, out, x, n, w, rb)
 		return
 	}
