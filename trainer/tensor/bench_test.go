@@ -87,3 +87,22 @@ func BenchmarkGemmPack(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGemmKernel runs one micro-kernel tile (k = 256, all operands in
+// L1) on one core: the ceiling the blocked MatMul and MatMulT approach.
+func BenchmarkGemmKernel(b *testing.B) {
+	for _, k := range availableKernels() {
+		if k.gemm == nil {
+			continue
+		}
+		b.Run(k.name, func(b *testing.B) {
+			g, depth := k.gemm, 256
+			r := rand.New(rand.NewPCG(3, 3))
+			a, bm, c := randVals(r, g.mr*depth), randVals(r, depth*g.nr), make([]float32, g.mr*g.nr)
+			for b.Loop() {
+				g.run(a, depth, bm, g.nr, c, g.nr, depth, true)
+			}
+			b.ReportMetric(2*float64(g.mr*g.nr*depth)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
