@@ -398,7 +398,7 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 	if grad {
 		clear(e.dxf[:T*D])
 	}
-	const chunk = 32
+	const chunk = 128
 	if len(e.hrow) < chunk*D {
 		e.hrow, e.dlog = make([]float32, chunk*D), make([]float32, chunk*V)
 	}
