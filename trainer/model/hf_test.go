@@ -545,14 +545,22 @@ func hfCheckFixture(t *testing.T, dir string) {
 	}
 }
 
-// TestLoadHFTransformersFixture compares with logits computed by PyTorch
-// transformers itself (testdata/hf, made by make_tiny_llama.py).
+// TestLoadHFTransformersFixture compares with logits computed by PyTorch:
+// by transformers itself (tiny-llama*, made by make_tiny_llama.py) and by a
+// PyTorch transcription of its LlamaForCausalLM forward over the same random
+// weights (tiny-llama-torch*, made by make_tiny_llama_torch.py).
 func TestLoadHFTransformersFixture(t *testing.T) {
-	for _, name := range []string{"tiny-llama", "tiny-llama-sharded"} {
+	scripts := map[string]string{
+		"tiny-llama":               "make_tiny_llama.py where torch and transformers are installed",
+		"tiny-llama-sharded":       "make_tiny_llama.py where torch and transformers are installed",
+		"tiny-llama-torch":         "make_tiny_llama_torch.py where torch is installed",
+		"tiny-llama-torch-sharded": "make_tiny_llama_torch.py where torch is installed",
+	}
+	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "testdata", "hf", name)
 			if _, err := os.Stat(filepath.Join(dir, "logits.json")); err != nil {
-				t.Skipf("no transformers fixture in %s: run testdata/hf/make_tiny_llama.py where torch and transformers are installed (see docs/reference-fixtures.md)", dir)
+				t.Skipf("no PyTorch fixture in %s: run testdata/hf/%s (see docs/reference-fixtures.md)", dir, scripts[name])
 			}
 			hfCheckFixture(t, dir)
 		})
