@@ -13,15 +13,30 @@ import (
 	"orchmind/trainer/safetensors"
 )
 
-// TestMatchesPEFT compares loss, logits and LoRA gradients with PyTorch +
-// HF PEFT on the same tiny model, adapter and batch. The fixtures come from
-// testdata/peft/make_fixtures.py, which needs torch and peft.
+// TestMatchesPEFT compares loss, logits and LoRA gradients with PyTorch on
+// the same tiny model, adapter and batch: fixtures/ from HF PEFT itself
+// (testdata/peft/make_fixtures.py, needs torch, transformers and peft) and
+// fixtures-torch/ from torch autograd over a transcription of the same
+// model and LoRA math (make_fixtures_torch.py, needs torch only).
 func TestMatchesPEFT(t *testing.T) {
-	dir := filepath.Join("testdata", "peft", "fixtures")
-	raw, err := os.ReadFile(filepath.Join(dir, "batch.json"))
-	if os.IsNotExist(err) {
-		t.Skip("PEFT fixtures not generated here: run testdata/peft/make_fixtures.py where torch and peft are installed")
+	for _, c := range []struct{ dir, script string }{
+		{"fixtures", "make_fixtures.py where torch, transformers and peft are installed"},
+		{"fixtures-torch", "make_fixtures_torch.py where torch is installed"},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", "peft", c.dir)
+			if _, err := os.Stat(filepath.Join(dir, "batch.json")); os.IsNotExist(err) {
+				t.Skipf("reference fixtures not generated here: run testdata/peft/%s", c.script)
+			}
+			checkPEFTFixture(t, dir)
+		})
 	}
+}
+
+// checkPEFTFixture runs one fixture folder's batch through orchmind and
+// compares loss, logits and gradients to 1e-4 relative.
+func checkPEFTFixture(t *testing.T, dir string) {
+	raw, err := os.ReadFile(filepath.Join(dir, "batch.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +78,7 @@ func TestMatchesPEFT(t *testing.T) {
 		sum += ls
 	}
 	if loss := sum / float64(total); math.Abs(loss-batch.Loss) > 1e-4*math.Abs(batch.Loss) {
-		t.Errorf("loss %.7f, PEFT %.7f", loss, batch.Loss)
+		t.Errorf("loss %.7f, reference %.7f", loss, batch.Loss)
 	}
 	// Logits of sequence 0 through the inference path.
 	plug, err := NewPlug(m, Weighted{a, 1})
@@ -80,7 +95,7 @@ func TestMatchesPEFT(t *testing.T) {
 		}
 	}
 	if worst > 1e-4*scale {
-		t.Errorf("logits differ from PEFT by %g (largest logit %g)", worst, scale)
+		t.Errorf("logits differ from the reference by %g (largest logit %g)", worst, scale)
 	}
 	// Gradients: PEFT's are in HF layout, ours in the model's.
 	gf, err := safetensors.Open(filepath.Join(dir, "grads.safetensors"))
@@ -109,7 +124,7 @@ func TestMatchesPEFT(t *testing.T) {
 		}
 	}
 	if gworst > 1e-4*gmax {
-		t.Errorf("LoRA gradients differ from PEFT by %g (largest %g)", gworst, gmax)
+		t.Errorf("LoRA gradients differ from the reference by %g (largest %g)", gworst, gmax)
 	}
-	t.Logf("loss %.6f vs PEFT %.6f; logits within %.2g; gradients within %.2g of %.2g", sum/float64(total), batch.Loss, worst, gworst, gmax)
+	t.Logf("loss %.6f vs reference %.6f; logits within %.2g; gradients within %.2g of %.2g", sum/float64(total), batch.Loss, worst, gworst, gmax)
 }
