@@ -61,6 +61,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 				local[c] = has
 			}
 			got := 0
+			s.audit.want(batch)
 			for opt := range sess.GetMany(ctx, batch) {
 				if opt.Err != nil {
 					return fetchErr(ctx, root, opt.Err)

@@ -252,6 +252,19 @@ func TestFetchRefusesWrongBlocks(t *testing.T) {
 	if len(stored) != 0 {
 		t.Fatalf("the fetcher stored %d blocks from the liar: %v", len(stored), stored)
 	}
+	// The liar is detected, scored down and cut off.
+	bad, ok := c.BadPeers()[liar.ID()]
+	if !ok || bad.Blocks == 0 {
+		t.Fatalf("the liar is not among the bad peers: %v", c.BadPeers())
+	}
+	if sc := c.audit.score(liar.ID()); sc > GraylistThreshold {
+		t.Fatalf("the liar's application score is %g, want <= the graylist threshold %g", sc, GraylistThreshold)
+	}
+	eventually(t, 5*time.Second, "the liar to be disconnected", func() bool { return !c.isConnected(liar.ID()) })
+	if err := c.Connect(t.Context(), addrInfo(liar)); err == nil {
+		t.Fatal("the fetcher reconnected to a banned peer")
+	}
+	t.Logf("liar sent %d bad blocks; banned until %s", bad.Blocks, bad.Last.Add(BanDuration).Format(time.TimeOnly))
 
 	honest := newTestNode(t, nil)
 	putAll(t, honest.cfg.Blockstore, blks)

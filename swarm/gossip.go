@@ -74,13 +74,13 @@ type gossip struct {
 	catSub *pubsub.Subscription
 }
 
-func scoreParams() *pubsub.PeerScoreParams {
+func scoreParams(app func(peer.ID) float64) *pubsub.PeerScoreParams {
 	_, lo4, _ := net.ParseCIDR("127.0.0.0/8")
 	_, lo6, _ := net.ParseCIDR("::1/128")
 	return &pubsub.PeerScoreParams{
 		Topics:                      map[string]*pubsub.TopicScoreParams{},
 		TopicScoreCap:               100,
-		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificScore:            app,
 		AppSpecificWeight:           1,
 		IPColocationFactorWeight:    -5,
 		IPColocationFactorThreshold: 8,
@@ -137,7 +137,7 @@ func (s *Swarm) startGossip() (*gossip, error) {
 		// Announcements are rare and small: send our own to every topic peer
 		// rather than only to the mesh, which is empty until the first heartbeat.
 		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerScore(scoreParams(), scoreThresholds()),
+		pubsub.WithPeerScore(scoreParams(s.audit.score), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
 	)
 	if err != nil {

@@ -150,6 +150,7 @@ type Swarm struct {
 	mdns    mdnsCloser
 	gossip  *gossip
 	catalog *catalogue
+	audit   *blockAudit
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
@@ -230,7 +231,9 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, err
 	}
 
-	s := &Swarm{cfg: cfg, log: log}
+	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit()}
+	s.audit.isWanted = s.genuine
+	s.audit.onBad = s.onBadBlock
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -267,7 +270,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	}
 	s.startCatalogueProtocol()
 
-	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore)
+	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, bitswap.WithTracer(s.audit))
 	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
 
 	if cfg.MDNS {
@@ -321,6 +324,7 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(s.audit),
 		libp2p.EnableNATService(),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
