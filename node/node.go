@@ -184,6 +184,9 @@ func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
 // Swarm is the node's swarm (tests and diagnostics).
 func (n *Node) Swarm() *swarm.Swarm { return n.sw }
 
+// Store is the node's content store (tests and diagnostics).
+func (n *Node) Store() *store.Store { return n.store }
+
 // Close stops everything; it is safe on a half-started node.
 func (n *Node) Close() error {
 	n.once.Do(func() { close(n.done) })
@@ -456,6 +459,9 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		}
 	}
 	if err := n.sw.Fetch(ctx, root, nil); err != nil {
+		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
+			return "", fmt.Errorf("pull %s: %w", root, err)
+		}
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
 	}
 	tmp, err := os.MkdirTemp(n.cfg.DataDir, ".pull-")

@@ -68,6 +68,8 @@ type Store struct {
 	mu   sync.Mutex // guards used
 	used int64
 
+	failures putFailures
+
 	gcLock    sync.RWMutex // read: put→pin sequences; write: GC
 	gcWaiting atomic.Int32
 	closeOnce sync.Once
@@ -280,6 +282,10 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 
 // PutMany stores blocks like Put, in as few synced transactions as fit.
 func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
+	return s.putMany(ctx, bs)
+}
+
+func (s *Store) putMany(ctx context.Context, bs []blocks.Block) error {
 	type entry struct {
 		key  []byte
 		data []byte
@@ -345,10 +351,13 @@ func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
 			continue // someone wrote one of these keys meanwhile: redo this batch
 		}
 		if err != nil {
-			if errors.Is(err, ErrStoreFull) {
-				return err
+			if !errors.Is(err, ErrStoreFull) {
+				err = fmt.Errorf("store: writing blocks: %w", err)
 			}
-			return fmt.Errorf("store: writing blocks: %w", err)
+			if ctx.Err() == nil {
+				s.failures.record(err) // out of quota or the disk refused the write
+			}
+			return err
 		}
 		todo = todo[done:]
 	}

@@ -139,7 +139,7 @@ func (a *blockAudit) badPeers() map[peer.ID]BadPeer {
 
 // The connection gater: banned peers are neither dialled nor accepted.
 
-func (a *blockAudit) InterceptPeerDial(p peer.ID) bool                { return !a.banned(p) }
+func (a *blockAudit) InterceptPeerDial(p peer.ID) bool                 { return !a.banned(p) }
 func (a *blockAudit) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !a.banned(p) }
 func (a *blockAudit) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (a *blockAudit) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -39,9 +42,46 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	default:
 		return fmt.Errorf("swarm: fetch %s: unsupported codec %#x (only dag-pb and raw)", root, root.Type())
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	bs := s.cfg.Blockstore
+	// The blockservice writes fetched blocks itself and only logs a failed
+	// write (the fetch then just misses blocks); watch the store so a full
+	// disk stops the fetch at once and is reported as what it is.
+	pf, watch := bs.(putFailureCounter)
+	var n0 uint64
+	if watch {
+		n0, _ = pf.PutFailures()
+	}
+	fail := func(err error) error {
+		if watch {
+			if n, perr := pf.PutFailures(); n > n0 {
+				cancel(fmt.Errorf("storing fetched blocks failed: %w", perr))
+			}
+		}
+		return fetchErr(ctx, root, err)
+	}
+	if watch {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if n, err := pf.PutFailures(); n > n0 {
+						cancel(fmt.Errorf("storing fetched blocks failed: %w", err))
+						return
+					}
+				}
+			}
+		}()
+	}
 	sess := merkledag.WrapSession(blockservice.NewSession(ctx, s.bserv))
 
 	var pr Progress
@@ -64,7 +104,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 			s.audit.want(batch)
 			for opt := range sess.GetMany(ctx, batch) {
 				if opt.Err != nil {
-					return fetchErr(ctx, root, opt.Err)
+					return fail(opt.Err)
 				}
 				nd := opt.Node
 				got++
@@ -74,9 +114,20 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 					pr.Blocks++
 					pr.Bytes += int64(len(nd.RawData()))
 				}
+				var size uint64
 				for _, l := range nd.Links() {
 					if visited.Visit(l.Cid) {
 						next = append(next, l.Cid)
+					}
+					size += l.Size
+				}
+				if nd.Cid() == root && size > 0 {
+					// A dag-pb root's links carry the sizes of their
+					// subtrees: check the space before fetching them.
+					if sc, ok := bs.(spaceChecker); ok && !local[root] {
+						if err := sc.CheckSpace(int64(size)); err != nil {
+							return fmt.Errorf("swarm: fetch %s (%s): %w", root, humanize.IBytes(size), err)
+						}
 					}
 				}
 				if progress != nil {
@@ -84,7 +135,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 				}
 			}
 			if got != len(batch) {
-				return fetchErr(ctx, root, fmt.Errorf("%d of %d blocks not received", len(batch)-got, len(batch)))
+				return fail(fmt.Errorf("%d of %d blocks not received", len(batch)-got, len(batch)))
 			}
 		}
 		level = next
@@ -92,7 +143,18 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	return nil
 }
 
+// spaceChecker is implemented by blockstores that can tell ahead whether
+// a number of bytes fits (store.Store).
+type spaceChecker interface{ CheckSpace(need int64) error }
+
+// putFailureCounter is implemented by blockstores that count failed writes
+// (store.Store).
+type putFailureCounter interface{ PutFailures() (uint64, error) }
+
 func fetchErr(ctx context.Context, root cid.Cid, err error) error {
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return fmt.Errorf("swarm: fetch %s stopped: %w; what arrived is kept and a new pull resumes from there", root, cause)
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("swarm: fetch %s stopped before all blocks arrived (%v); what arrived is kept and a new Fetch resumes from there: %w", root, err, ctx.Err())
 	}
