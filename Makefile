@@ -65,10 +65,18 @@ bench-swarm:
 ## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
 ## weights held Q8_0 and Q4_0; one process per configuration so peak RSS is
 ## its own.
+## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3; on
+## Debian: apt-get install python3-torch libopenblas0-pthread), the same
+## workload runs in PyTorch right after, on the same cores, for the ratio.
+TORCH_PYTHON ?= python3
 bench-train:
 	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0; do \
 	  $(GO) test -run '^$$' -bench "TrainStep/$$c\$$" -benchtime 1x ./trainer/lora/ | grep '^Benchmark'; \
 	done
+	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \
+	  echo "PyTorch reference (scripts/torch_lora_bench.py, 2 threads):"; \
+	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 stories15M 3; \
+	else echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; fi
 
 ## demo: the whole story on loopback: node A trains and publishes, node B
 ## discovers, pulls, verifies, hot-plugs and answers with the specialist.

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `make bench-train` on machines without transformers/PEFT.
+
+../shared/bench/peft_bench.py (HF transformers + PEFT) is the reference the
+issue names; it needs packages PyPI serves. This script measures the same
+workload with PyTorch alone so that orchmind and PyTorch can be timed side by
+side on the same CPU: a Llama model with transformers' structure (RMSNorm,
+rotate-half RoPE, grouped-query eager attention, SiLU MLP, fp32), frozen
+random weights, PEFT-style LoRA (W x + B(A x)·α/r, r=16, α=32) on all seven
+projections, batch 8 × seq 256, shifted causal-LM loss, AdamW (lr 2e-4) over
+the LoRA parameters; 1 warm-up step, then N timed steps.
+
+Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M] [STEPS]
+Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib.
+"""
+import json
+import math
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+
+CONFIGS = {
+    "stories15M": dict(dim=288, ffn=768, layers=6, heads=6, kv=6, vocab=32000, tied=False),
+    "smollm135M": dict(dim=576, ffn=1536, layers=30, heads=9, kv=3, vocab=49152, tied=True),
+}
+R, ALPHA, BATCH, SEQ = 16, 32, 8, 256
+
+
+class LoraLinear(nn.Module):
+    def __init__(self, i, o):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(o, i) * 0.02, requires_grad=False)
+        self.lora_A = nn.Parameter(torch.empty(R, i))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(o, R))
+
+    def forward(self, x):
+        return Fn.linear(x, self.weight) + Fn.linear(Fn.linear(x, self.lora_A), self.lora_B) * (ALPHA / R)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d), requires_grad=False)
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Layer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, hd = c["dim"], c["dim"] // c["heads"]
+        self.h, self.kv, self.hd = c["heads"], c["kv"], hd
+        self.q, self.k = LoraLinear(d, self.h * hd), LoraLinear(d, self.kv * hd)
+        self.v, self.o = LoraLinear(d, self.kv * hd), LoraLinear(self.h * hd, d)
+        self.gate, self.up, self.down = LoraLinear(d, c["ffn"]), LoraLinear(d, c["ffn"]), LoraLinear(c["ffn"], d)
+        self.n1, self.n2 = RMSNorm(d), RMSNorm(d)
+
+    def forward(self, x, cos, sin, mask):
+        B, S, _ = x.shape
+        h = self.n1(x)
+        q = self.q(h).view(B, S, self.h, self.hd).transpose(1, 2)
+        k = self.k(h).view(B, S, self.kv, self.hd).transpose(1, 2)
+        v = self.v(h).view(B, S, self.kv, self.hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if self.h != self.kv:
+            k = k.repeat_interleave(self.h // self.kv, dim=1)
+            v = v.repeat_interleave(self.h // self.kv, dim=1)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.hd) + mask, dim=-1)
+        x = x + self.o((att @ v).transpose(1, 2).reshape(B, S, -1))
+        h = self.n2(x)
+        return x + self.down(Fn.silu(self.gate(h)) * self.up(h))
+
+
+class Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.emb = nn.Parameter(torch.randn(c["vocab"], c["dim"]) * 0.02, requires_grad=False)
+        self.layers = nn.ModuleList(Layer(c) for _ in range(c["layers"]))
+        self.norm = RMSNorm(c["dim"])
+        self.head = self.emb if c["tied"] else nn.Parameter(torch.randn(c["vocab"], c["dim"]) * 0.02, requires_grad=False)
+
+    def forward(self, ids):
+        S, hd = ids.shape[1], self.c["dim"] // self.c["heads"]
+        inv = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
+        fr = torch.outer(torch.arange(S).float(), inv)
+        emb = torch.cat((fr, fr), -1)
+        mask = torch.full((S, S), float("-inf")).triu(1)
+        x = self.emb[ids]
+        for layer in self.layers:
+            x = layer(x, emb.cos(), emb.sin(), mask)
+        return Fn.linear(self.norm(x), self.head)
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    name = sys.argv[2] if len(sys.argv) > 2 else "stories15M"
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    c = CONFIGS[name]
+    model = Model(c)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-4)
+    x = torch.randint(0, c["vocab"], (BATCH, SEQ))
+
+    def step():
+        logits = model(x)
+        loss = Fn.cross_entropy(logits[:, :-1].reshape(-1, c["vocab"]), x[:, 1:].reshape(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        loss = step()
+    dt = time.perf_counter() - t0
+    print(json.dumps(dict(model=name, impl="torch " + torch.__version__ + " eager fp32", threads=threads,
+                          trainable=sum(p.numel() for p in params), batch=BATCH, seq=SEQ,
+                          tokens_per_s=round(n * BATCH * SEQ / dt, 1), step_ms=round(1000 * dt / n, 1),
+                          peak_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                          loss=float(loss))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
