@@ -201,7 +201,7 @@ func mergeAdapters(ctx context.Context, e *env) error {
 		if err := lora.Check(b.Model, res); err != nil {
 			return err
 		}
-		if err := lora.WriteGGUF(filepath.Join(*out, lora.GGUFFile), lora.FromPEFTLayout(res, b.Model.Config), b.Name); err != nil {
+		if err := lora.WriteGGUF(filepath.Join(*out, lora.GGUFFile), lora.FromPEFTLayout(res, b.Model.Config), b.Name, b.Model.Config); err != nil {
 			return err
 		}
 	} else {

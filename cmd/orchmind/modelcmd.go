@@ -91,7 +91,7 @@ func modelInfo(e *env) error {
 	sort.Strings(tl)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "path\t%s\n", b.Path)
-	fmt.Fprintf(tw, "architecture\tllama\n")
+	fmt.Fprintf(tw, "architecture\t%s\n", c.ArchName())
 	fmt.Fprintf(tw, "dims\twidth %d, MLP %d, head %d\n", c.Dim, c.HiddenDim, c.HeadDim())
 	fmt.Fprintf(tw, "layers\t%d\n", c.Layers)
 	fmt.Fprintf(tw, "heads\t%d query, %d key/value\n", c.Heads, c.KVHeads)

@@ -25,8 +25,9 @@ proves the loader undoes the HF rotate-half q/k layout, reads BF16/F16
 safetensors and shards, and runs the same math as PyTorch.
 
 Usage: python3 testdata/hf/make_tiny_llama_torch.py [--out DIR]
-Writes tiny-llama-torch/ (BF16, one file) and tiny-llama-torch-sharded/
-(F16, three shards) next to this script. Needs only torch (1.13 or later).
+Writes tiny-llama-torch/ (BF16, one file), tiny-llama-torch-sharded/
+(F16, three shards) and tiny-qwen2-torch/ (Qwen2: q/k/v biases, tied
+embeddings, rope_theta 1e6; BF16) next to this script. Needs only torch (1.13 or later).
 """
 
 import argparse
@@ -44,13 +45,21 @@ V, D, F, L, H, KV = 96, 64, 128, 2, 4, 2
 HD = D // H
 EPS = 1e-5
 THETA = 10000.0
+QWEN2_THETA = 1000000.0  # Qwen2's default; sliding_window is listed but off
 
 
-def shapes():
-    """Parameter names and shapes exactly as LlamaForCausalLM.named_parameters()."""
-    s = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,), "lm_head.weight": (V, D)}
+def shapes(qwen2=False):
+    """Parameter names and shapes exactly as LlamaForCausalLM.named_parameters()
+    (Qwen2ForCausalLM with tied embeddings: no lm_head, q/k/v biases)."""
+    s = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+    if not qwen2:
+        s["lm_head.weight"] = (V, D)
     for i in range(L):
         p = f"model.layers.{i}."
+        if qwen2:
+            s[p + "self_attn.q_proj.bias"] = (H * HD,)
+            s[p + "self_attn.k_proj.bias"] = (KV * HD,)
+            s[p + "self_attn.v_proj.bias"] = (KV * HD,)
         s[p + "self_attn.q_proj.weight"] = (H * HD, D)
         s[p + "self_attn.k_proj.weight"] = (KV * HD, D)
         s[p + "self_attn.v_proj.weight"] = (KV * HD, D)
@@ -63,14 +72,16 @@ def shapes():
     return s
 
 
-def build():
+def build(qwen2=False):
     """The weights make_tiny_llama.py draws: one generator, sorted name order."""
     gen = torch.Generator().manual_seed(SEED)
     w = {}
-    for name, shape in sorted(shapes().items()):
+    for name, shape in sorted(shapes(qwen2).items()):
         noise = torch.randn(shape, generator=gen, dtype=torch.float32)
         if "norm" in name:
             w[name] = 1 + 0.2 * noise
+        elif name.endswith(".bias"):
+            w[name] = 0.5 * noise  # large enough that a misplaced bias shows
         elif "embed_tokens" in name:
             w[name] = noise
         elif "q_proj" in name or "k_proj" in name:
@@ -90,10 +101,17 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def forward(w, tokens):
+def proj(w, x, name):
+    y = x @ w[name + ".weight"].T
+    if name + ".bias" in w:
+        y = y + w[name + ".bias"]
+    return y
+
+
+def forward(w, tokens, theta=THETA):
     T = len(tokens)
     x = w["model.embed_tokens.weight"][torch.tensor(tokens)]  # [T, D]
-    inv_freq = 1.0 / (THETA ** (torch.arange(0, HD, 2, dtype=torch.int64).float() / HD))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, HD, 2, dtype=torch.int64).float() / HD))
     freqs = torch.outer(torch.arange(T, dtype=torch.float32), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()  # [T, HD]
@@ -101,9 +119,9 @@ def forward(w, tokens):
     for i in range(L):
         p = f"model.layers.{i}."
         h = rms_norm(x, w[p + "input_layernorm.weight"])
-        q = (h @ w[p + "self_attn.q_proj.weight"].T).view(T, H, HD).transpose(0, 1)
-        k = (h @ w[p + "self_attn.k_proj.weight"].T).view(T, KV, HD).transpose(0, 1)
-        v = (h @ w[p + "self_attn.v_proj.weight"].T).view(T, KV, HD).transpose(0, 1)
+        q = proj(w, h, p + "self_attn.q_proj").view(T, H, HD).transpose(0, 1)
+        k = proj(w, h, p + "self_attn.k_proj").view(T, KV, HD).transpose(0, 1)
+        v = proj(w, h, p + "self_attn.v_proj").view(T, KV, HD).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // KV, dim=0)  # repeat_kv
@@ -116,7 +134,7 @@ def forward(w, tokens):
         u = h @ w[p + "mlp.up_proj.weight"].T
         x = x + (g * u) @ w[p + "mlp.down_proj.weight"].T
     x = rms_norm(x, w["model.norm.weight"])
-    return x @ w["lm_head.weight"].T  # [T, V]
+    return x @ w.get("lm_head.weight", w["model.embed_tokens.weight"]).T  # [T, V]
 
 
 DTYPES = {torch.bfloat16: "BF16", torch.float16: "F16"}
@@ -136,7 +154,16 @@ def safetensors_bytes(tensors, dtype):
     return struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
-def config():
+def config(qwen2=False):
+    if qwen2:
+        return {
+            "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+            "vocab_size": V, "hidden_size": D, "intermediate_size": F,
+            "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": KV,
+            "max_position_embeddings": 128, "rms_norm_eps": EPS, "rope_theta": QWEN2_THETA,
+            "tie_word_embeddings": True, "hidden_act": "silu", "use_sliding_window": False,
+            "sliding_window": 32, "max_window_layers": L, "bos_token_id": 1, "eos_token_id": 2,
+        }
     return {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "vocab_size": V, "hidden_size": D, "intermediate_size": F,
@@ -147,14 +174,14 @@ def config():
     }
 
 
-def make(w, out, dtype, shards):
+def make(w, out, dtype, shards, qwen2=False):
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
     rounded = {k: v.to(dtype).float() for k, v in w.items()}
     with torch.no_grad():
-        want = forward(rounded, TOKENS)
-    cfg = config()
+        want = forward(rounded, TOKENS, QWEN2_THETA if qwen2 else THETA)
+    cfg = config(qwen2)
     cfg["torch_dtype"] = str(dtype).replace("torch.", "")
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -199,6 +226,7 @@ def main():
         sys.exit("internal error: parameter names")
     make(w, os.path.join(args.out, "tiny-llama-torch"), torch.bfloat16, 1)
     make(w, os.path.join(args.out, "tiny-llama-torch-sharded"), torch.float16, 3)
+    make(build(qwen2=True), os.path.join(args.out, "tiny-qwen2-torch"), torch.bfloat16, 1, qwen2=True)
 
 
 if __name__ == "__main__":

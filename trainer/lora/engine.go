@@ -296,7 +296,9 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 
 // linear computes out = W·x + scale·B·A·drop(x) for T rows.
 func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T int, train bool) {
-	tensor.MatMul(out, in, T, e.m.Layers[l].Weight(p))
+	L := &e.m.Layers[l]
+	tensor.MatMul(out, in, T, L.Weight(p))
+	L.AddBias(p, out, T)
 	pair := e.pairs[l][p]
 	if pair == nil {
 		return

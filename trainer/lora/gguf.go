@@ -6,6 +6,7 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/trainer/gguf"
+	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
 )
 
@@ -16,8 +17,14 @@ const GGUFFile = "adapter.gguf"
 // GGUF LoRA adapter: general.type "adapter", adapter.type "lora",
 // adapter.lora.alpha, and blk.N.<proj>.weight.lora_a [ne: in, r] / lora_b
 // [ne: r, out] in F32, as llama.cpp's convert_lora_to_gguf.py writes them.
-func WriteGGUF(path string, a *adapters.Adapter, baseName string) error {
+// c is the base's config: for a Qwen2 base the file says so, and the q/k
+// lora_b rows go to the rotate-half order llama.cpp keeps qwen2's q/k rows in.
+func WriteGGUF(path string, a *adapters.Adapter, baseName string, c model.Config) error {
 	meta := adapters.GGUFMetadata(a)
+	meta["general.architecture"] = c.ArchName()
+	if c.Arch == model.ArchQwen2 {
+		a = permuteB(a, c, true)
+	}
 	if baseName != "" {
 		meta["general.name"] = baseName + " LoRA"
 	}

@@ -3,6 +3,7 @@ package lora
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"orchmind/adapters"
@@ -43,6 +44,10 @@ func randomModel(t testing.TB, c model.Config, typ quant.Type, seed uint64) *mod
 		m.Layers[l] = model.Layer{AttnNorm: norm(), FFNNorm: norm(),
 			Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim), Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim),
 			Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+		if c.QKVBias() {
+			L := &m.Layers[l]
+			L.Bias[model.ProjQ], L.Bias[model.ProjK], L.Bias[model.ProjV] = vec(c.Dim, 0.3), vec(c.KVDim(), 0.3), vec(c.KVDim(), 0.3)
+		}
 	}
 	m.FinalNorm = norm()
 	m.Output = m.Embed
@@ -89,14 +94,17 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		shared     bool
 		checkpoint bool
 		starts     []int
+		arch       string
 	}{
-		{"untied", false, false, nil},
-		{"tied+checkpoint", true, true, nil},
-		{"packed", false, false, []int{0, 5}},
+		{"untied", false, false, nil, ""},
+		{"tied+checkpoint", true, true, nil, ""},
+		{"packed", false, false, []int{0, 5}, ""},
+		{"qwen2 q/k/v biases", true, false, nil, model.ArchQwen2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny
 			c.SharedClassifier = tc.shared
+			c.Arch = tc.arch
 			m := randomModel(t, c, quant.F32, 7)
 			a := randomAdapter(t, m, 3, 11)
 			e, err := NewEngine(m, a, 1)
@@ -150,8 +158,11 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 // TestEngineMatchesInference checks that the training forward pass and the
 // inference path (model.State with a plugged adapter) agree on the loss.
 func TestEngineMatchesInference(t *testing.T) {
-	c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 32, NormEps: 1e-5, RopeTheta: 10000}
-	for _, typ := range []quant.Type{quant.F32, quant.Q8_0, quant.Q4_0} {
+	for _, typ := range []quant.Type{quant.F32, quant.Q8_0, quant.Q4_0, quant.F16} {
+		c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 32, NormEps: 1e-5, RopeTheta: 10000}
+		if typ == quant.F16 {
+			c.Arch = model.ArchQwen2 // with q/k/v biases
+		}
 		m := randomModel(t, c, typ, 3)
 		a := randomAdapter(t, m, 4, 4)
 		e, err := NewEngine(m, a, 1)
@@ -403,7 +414,7 @@ func TestGGUFLoRAFile(t *testing.T) {
 	m := randomModel(t, tiny, quant.F32, 1)
 	a := randomAdapter(t, m, 3, 5)
 	p := t.TempDir() + "/a.gguf"
-	if err := WriteGGUF(p, a, "tiny"); err != nil {
+	if err := WriteGGUF(p, a, "tiny", m.Config); err != nil {
 		t.Fatal(err)
 	}
 	f, err := gguf.Open(p)
@@ -430,6 +441,46 @@ func TestGGUFLoRAFile(t *testing.T) {
 	for i := range got {
 		if got[i] != p0.B[i] {
 			t.Fatalf("lora_b[%d] = %g, want %g", i, got[i], p0.B[i])
+		}
+	}
+}
+
+// TestGGUFLoRAFileQwen2: for a Qwen2 base the GGUF LoRA names the qwen2
+// architecture and holds q/k lora_b rows in the rotate-half order of
+// qwen2's GGUF q/k weights (the PEFT order); v is left as it is.
+func TestGGUFLoRAFileQwen2(t *testing.T) {
+	c := tiny
+	c.Arch = model.ArchQwen2
+	m := randomModel(t, c, quant.F32, 1)
+	a := randomAdapter(t, m, 3, 5)
+	p := t.TempDir() + "/a.gguf"
+	if err := WriteGGUF(p, a, "tiny", m.Config); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Metadata["general.architecture"] != "qwen2" {
+		t.Fatalf("general.architecture %v", f.Metadata["general.architecture"])
+	}
+	hf := permuteB(a, c, true)
+	for _, k := range []adapters.Key{{Layer: 1, Module: adapters.Q}, {Layer: 0, Module: adapters.K}, {Layer: 1, Module: adapters.V}} {
+		_, bn, _ := adapters.GGUFNames(k)
+		ti, ok := f.Tensor(bn)
+		if !ok {
+			t.Fatalf("no %s", bn)
+		}
+		got := make([]float32, len(hf.Pairs[k].B))
+		if err := quant.Dequantize(ti.Type, ti.Data, got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, hf.Pairs[k].B) {
+			t.Errorf("%s: not in the rotate-half (PEFT) row order", bn)
+		}
+		if k.Module == adapters.V && !slices.Equal(got, a.Pairs[k].B) {
+			t.Errorf("%s: v rows must stay as they are", bn)
 		}
 	}
 }

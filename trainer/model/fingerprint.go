@@ -14,17 +14,19 @@ import (
 // SHA-256 of this canonical stream (integers little-endian uint64, strings
 // length-prefixed):
 //
-//	"orchmind-base-v1", "llama",
+//	"orchmind-base-v1", the architecture ("llama", "qwen2"),
 //	dim, hidden_dim, layers, heads, kv_heads, vocab,
 //	float64 bits of rope_theta and norm_eps (as float32 values), shared_classifier (0/1),
 //	then for every tensor in GGUF naming order (token_embd, blk.0.attn_norm,
-//	blk.0.attn_q, blk.0.attn_k, blk.0.attn_v, blk.0.attn_output,
+//	blk.0.attn_q, blk.0.attn_k, blk.0.attn_v, [blk.0.attn_q.bias,
+//	blk.0.attn_k.bias, blk.0.attn_v.bias: Qwen2 only], blk.0.attn_output,
 //	blk.0.ffn_norm, blk.0.ffn_gate, blk.0.ffn_up, blk.0.ffn_down, blk.1…,
 //	output_norm, output unless shared):
 //	name, number of dims, dims (row length first), ggml type, the bytes as
 //	held in memory.
 //
-// Norm vectors are F32. The context length is not part of it (it does not
+// Norm and bias vectors are F32; q/k rows (and biases) are in the
+// interleaved RoPE order the engine runs, whatever the file's order. The context length is not part of it (it does not
 // change what an adapter learns). The same weights held in another type
 // (an F32 and a Q8_0 copy) have different fingerprints but the same ShapeID.
 // Adapters are pinned to the fingerprint; the shape ID is the looser identity
@@ -42,7 +44,7 @@ func digest(m *Model, withData bool) string {
 	s := func(x string) { u(uint64(len(x))); h.Write([]byte(x)) }
 	c := m.Config
 	s("orchmind-base-v1")
-	s("llama")
+	s(c.ArchName())
 	for _, v := range []int{c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab} {
 		u(uint64(v))
 	}
@@ -94,6 +96,11 @@ func (m *Model) EachTensor(f func(name string, w *tensor.Matrix, norm []float32)
 		f(p+"attn_q.weight", L.Wq, nil)
 		f(p+"attn_k.weight", L.Wk, nil)
 		f(p+"attn_v.weight", L.Wv, nil)
+		for i, name := range [...]string{"attn_q.bias", "attn_k.bias", "attn_v.bias"} {
+			if b := L.Bias[ProjQ+Proj(i)]; b != nil {
+				f(p+name, nil, b)
+			}
+		}
 		f(p+"attn_output.weight", L.Wo, nil)
 		f(p+"ffn_norm.weight", nil, L.FFNNorm)
 		f(p+"ffn_gate.weight", L.Gate, nil)

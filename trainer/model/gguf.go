@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"orchmind/trainer/gguf"
 	"orchmind/trainer/quant"
@@ -68,23 +69,26 @@ func LoadGGUF(path string, typ quant.Type) (*Model, *gguf.File, error) {
 // FromGGUF builds a model from a parsed GGUF file.
 func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != "llama" {
-		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama-family GGUF models)", arch)
+	if arch != ArchLlama && arch != ArchQwen2 {
+		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama and qwen2 GGUF models)", arch)
 	}
 	geti := func(k string, def int) (int, error) {
-		v, ok := f.Uint("llama." + k)
+		v, ok := f.Uint(arch + "." + k)
 		if !ok {
 			if def >= 0 {
 				return def, nil
 			}
-			return 0, fmt.Errorf("metadata llama.%s is missing", k)
+			return 0, fmt.Errorf("metadata %s.%s is missing", arch, k)
 		}
 		if v == 0 || v > 1<<24 {
-			return 0, fmt.Errorf("metadata llama.%s = %d is absurd", k, v)
+			return 0, fmt.Errorf("metadata %s.%s = %d is absurd", arch, k, v)
 		}
 		return int(v), nil
 	}
 	var c Config
+	if arch == ArchQwen2 {
+		c.Arch = ArchQwen2
+	}
 	var errs []error
 	var e error
 	c.Dim, e = geti("embedding_length", -1)
@@ -103,25 +107,25 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return nil, err
 	}
 	c.NormEps, c.RopeTheta = 1e-5, 10000
-	if v, ok := f.Float("llama.attention.layer_norm_rms_epsilon"); ok {
+	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		c.NormEps = float32(v)
 	}
-	if v, ok := f.Float("llama.rope.freq_base"); ok {
+	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
 		c.RopeTheta = float32(v)
 	}
 	if c.Heads%c.KVHeads != 0 || c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
 		return nil, fmt.Errorf("heads %d / kv heads %d do not divide width %d", c.Heads, c.KVHeads, c.Dim)
 	}
-	if n, ok := f.Uint("llama.expert_count"); ok && n > 0 {
+	if n, ok := f.Uint(arch + ".expert_count"); ok && n > 0 {
 		return nil, fmt.Errorf("this is a mixture-of-experts model (%d experts), which orchmind does not run yet: use a dense llama model", n)
 	}
-	if n, ok := f.Uint("llama.rope.dimension_count"); ok && int(n) != c.HeadDim() {
-		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (llama.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim())
+	if n, ok := f.Uint(arch + ".rope.dimension_count"); ok && int(n) != c.HeadDim() {
+		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (%s.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim(), arch)
 	}
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		return nil, errors.New("this model scales RoPE frequencies (rope_freqs.weight, as Llama 3.1 and later do), which orchmind does not support yet")
 	}
-	if s, ok := f.String("llama.rope.scaling.type"); ok && s != "" && s != "none" {
+	if s, ok := f.String(arch + ".rope.scaling.type"); ok && s != "" && s != "none" {
 		return nil, fmt.Errorf("RoPE scaling %q is not supported yet: use a model without rope scaling", s)
 	}
 	emb, ok := f.Tensor("token_embd.weight")
@@ -132,8 +136,8 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return nil, fmt.Errorf("tensor token_embd.weight has shape %v, want [%d vocab]", emb.Dims, c.Dim)
 	}
 	c.Vocab = int(emb.Dims[1])
-	if n, ok := f.Uint("llama.vocab_size"); ok && int(n) != c.Vocab {
-		return nil, fmt.Errorf("llama.vocab_size is %d but token_embd.weight has %d rows: the file is inconsistent", n, c.Vocab)
+	if n, ok := f.Uint(arch + ".vocab_size"); ok && int(n) != c.Vocab {
+		return nil, fmt.Errorf("%s.vocab_size is %d but token_embd.weight has %d rows: the file is inconsistent", arch, n, c.Vocab)
 	}
 	if toks, ok := f.Metadata["tokenizer.ggml.tokens"].([]any); ok && len(toks) != c.Vocab {
 		return nil, fmt.Errorf("the file's tokenizer has %d tokens but token_embd.weight has %d rows: the file is inconsistent", len(toks), c.Vocab)
@@ -142,7 +146,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	c.SharedClassifier = !hasOut
 	var err error
 	used := map[string]bool{}
-	mat := func(name string, rows, cols int) *tensor.Matrix {
+	mat0 := func(name string, rows, cols int) *tensor.Matrix {
 		if err != nil {
 			return nil
 		}
@@ -174,22 +178,57 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		m, err = tensor.Quantized(want, rows, cols, vals)
 		return m
 	}
-	vec := func(name string) []float32 {
+
+	// Qwen2 files keep q/k rows in the rotate-half (NEOX) order that
+	// llama.cpp runs them in; the engine uses the interleaved order.
+	var ropeHeads map[string]int
+	if c.Arch == ArchQwen2 {
+		ropeHeads = map[string]int{}
+		for l := range c.Layers {
+			p := fmt.Sprintf("blk.%d.", l)
+			ropeHeads[p+"attn_q.weight"], ropeHeads[p+"attn_q.bias"] = c.Heads, c.Heads
+			ropeHeads[p+"attn_k.weight"], ropeHeads[p+"attn_k.bias"] = c.KVHeads, c.KVHeads
+		}
+	}
+	mat := func(name string, rows, cols int) *tensor.Matrix {
+		m := mat0(name, rows, cols)
+		if m == nil || ropeHeads[name] == 0 {
+			return m
+		}
+		perm := ropeRowSource(rows, ropeHeads[name])
+		rb := len(m.Data) / rows
+		data := make([]byte, len(m.Data))
+		for r := range rows {
+			copy(data[r*rb:(r+1)*rb], m.Data[perm(r)*rb:(perm(r)+1)*rb])
+		}
+		m, err = tensor.NewMatrix(m.Type, rows, cols, data)
+		return m
+	}
+	vecN := func(name string, n int) []float32 {
 		if err != nil {
 			return nil
 		}
 		t, ok := f.Tensor(name)
 		used[name] = true
-		if !ok || t.Elements() != uint64(c.Dim) {
-			err = fmt.Errorf("norm %s is missing or not %d long", name, c.Dim)
+		if !ok || t.Elements() != uint64(n) {
+			err = fmt.Errorf("vector %s is missing or not %d long", name, n)
 			return nil
 		}
-		v := make([]float32, c.Dim)
+		v := make([]float32, n)
 		if e := quant.Dequantize(t.Type, t.Data, v); e != nil {
 			err = fmt.Errorf("tensor %s: %w", name, e)
+			return nil
+		}
+		if h := ropeHeads[name]; h > 0 {
+			perm, u := ropeRowSource(n, h), make([]float32, n)
+			for r := range u {
+				u[r] = v[perm(r)]
+			}
+			v = u
 		}
 		return v
 	}
+	vec := func(name string) []float32 { return vecN(name, c.Dim) }
 	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
 	m.Embed = mat("token_embd.weight", c.Vocab, c.Dim)
 	kv := c.KVDim()
@@ -199,6 +238,10 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 			Wq: mat(p+"attn_q.weight", c.Dim, c.Dim), Wk: mat(p+"attn_k.weight", kv, c.Dim), Wv: mat(p+"attn_v.weight", kv, c.Dim),
 			Wo: mat(p+"attn_output.weight", c.Dim, c.Dim), Gate: mat(p+"ffn_gate.weight", c.HiddenDim, c.Dim),
 			Up: mat(p+"ffn_up.weight", c.HiddenDim, c.Dim), Down: mat(p+"ffn_down.weight", c.Dim, c.HiddenDim)}
+		if c.QKVBias() {
+			L := &m.Layers[l]
+			L.Bias[ProjQ], L.Bias[ProjK], L.Bias[ProjV] = vecN(p+"attn_q.bias", c.Dim), vecN(p+"attn_k.bias", kv), vecN(p+"attn_v.bias", kv)
+		}
 	}
 	m.FinalNorm = vec("output_norm.weight")
 	m.Output = m.Embed
@@ -215,7 +258,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		}
 	}
 	if len(unused) > 0 {
-		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama architecture", "file", f.Path, "tensors", unused)
+		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2 architecture", "file", f.Path, "tensors", unused)
 	}
 	return m, nil
 }
@@ -235,18 +278,41 @@ type Vocab struct {
 // extra adds string metadata (sorted by key).
 func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab, extra map[string]string) error {
 	c := m.Config
+	a := c.ArchName()
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: "llama"},
+		{Key: "general.architecture", Value: a},
 		{Key: "general.name", Value: name},
-		{Key: "llama.context_length", Value: uint32(c.SeqLen)},
-		{Key: "llama.embedding_length", Value: uint32(c.Dim)},
-		{Key: "llama.block_count", Value: uint32(c.Layers)},
-		{Key: "llama.feed_forward_length", Value: uint32(c.HiddenDim)},
-		{Key: "llama.rope.dimension_count", Value: uint32(c.HeadDim())},
-		{Key: "llama.attention.head_count", Value: uint32(c.Heads)},
-		{Key: "llama.attention.head_count_kv", Value: uint32(c.KVHeads)},
-		{Key: "llama.attention.layer_norm_rms_epsilon", Value: c.NormEps},
-		{Key: "llama.rope.freq_base", Value: c.RopeTheta},
+		{Key: a + ".context_length", Value: uint32(c.SeqLen)},
+		{Key: a + ".embedding_length", Value: uint32(c.Dim)},
+		{Key: a + ".block_count", Value: uint32(c.Layers)},
+		{Key: a + ".feed_forward_length", Value: uint32(c.HiddenDim)},
+		{Key: a + ".rope.dimension_count", Value: uint32(c.HeadDim())},
+		{Key: a + ".attention.head_count", Value: uint32(c.Heads)},
+		{Key: a + ".attention.head_count_kv", Value: uint32(c.KVHeads)},
+		{Key: a + ".attention.layer_norm_rms_epsilon", Value: c.NormEps},
+		{Key: a + ".rope.freq_base", Value: c.RopeTheta},
+	}
+	// Qwen2 files keep q/k rows in rotate-half (NEOX) order: undo the
+	// interleaving the loaders applied.
+	neoxHeads := func(n string) int {
+		if c.Arch != ArchQwen2 {
+			return 0
+		}
+		switch {
+		case strings.HasSuffix(n, ".attn_q.weight"), strings.HasSuffix(n, ".attn_q.bias"):
+			return c.Heads
+		case strings.HasSuffix(n, ".attn_k.weight"), strings.HasSuffix(n, ".attn_k.bias"):
+			return c.KVHeads
+		}
+		return 0
+	}
+	unpermute := func(data []byte, rows, heads int) []byte {
+		perm, rb := ropeRowSource(rows, heads), len(data)/rows
+		out := make([]byte, len(data))
+		for r := range rows {
+			copy(out[perm(r)*rb:(perm(r)+1)*rb], data[r*rb:(r+1)*rb])
+		}
+		return out
 	}
 	if vocab != nil {
 		kvs = append(kvs,
@@ -274,6 +340,9 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 		}
 		if w == nil {
 			data, _ := quant.Quantize(quant.F32, norm, nil)
+			if h := neoxHeads(n); h > 0 {
+				data = unpermute(data, len(norm), h)
+			}
 			ts = append(ts, gguf.WriteTensor{Name: n, Dims: []uint64{uint64(len(norm))}, Type: quant.F32, Data: data})
 			return
 		}
@@ -285,7 +354,11 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 				return
 			}
 		}
-		ts = append(ts, gguf.WriteTensor{Name: n, Dims: []uint64{uint64(out.Cols), uint64(out.Rows)}, Type: out.Type, Data: out.Data})
+		data := out.Data
+		if h := neoxHeads(n); h > 0 {
+			data = unpermute(data, out.Rows, h)
+		}
+		ts = append(ts, gguf.WriteTensor{Name: n, Dims: []uint64{uint64(out.Cols), uint64(out.Rows)}, Type: out.Type, Data: data})
 	})
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ type hfConfig struct {
 	AttentionBias         *bool          `json:"attention_bias"`
 	MLPBias               *bool          `json:"mlp_bias"`
 	SlidingWindow         *int           `json:"sliding_window"`
+	UseSlidingWindow      *bool          `json:"use_sliding_window"` // Qwen2
 	RopeScaling           map[string]any `json:"rope_scaling"`
 	RopeParameters        map[string]any `json:"rope_parameters"` // transformers ≥ 5
 }
@@ -56,6 +57,7 @@ type hfConfig struct {
 var hfModelTypes = map[string]string{
 	"LlamaForCausalLM":   "llama",
 	"MistralForCausalLM": "mistral",
+	"Qwen2ForCausalLM":   "qwen2",
 }
 
 // ReadHFConfig reads dir/config.json of a Hugging Face Llama-family model
@@ -94,17 +96,17 @@ func parseHFConfig(data []byte) (Config, error) {
 		}
 	}
 	switch mt {
-	case "llama", "mistral":
+	case "llama", "mistral", "qwen2":
 	case "":
-		return Config{}, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama or mistral: Llama 2/3, SmolLM, TinyLlama, Mistral)", h.Architectures)
+		return Config{}, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", h.Architectures)
 	default:
-		return Config{}, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama or mistral: Llama 2/3, SmolLM, TinyLlama, Mistral)", mt)
+		return Config{}, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", mt)
 	}
 	if h.HiddenAct != nil && *h.HiddenAct != "silu" {
 		return Config{}, fmt.Errorf("hidden_act %q is not supported: the Llama MLP here uses silu", *h.HiddenAct)
 	}
-	if h.AttentionBias != nil && *h.AttentionBias {
-		return Config{}, errors.New("attention_bias is true: projections with biases are not supported (Llama models have none)")
+	if h.AttentionBias != nil && *h.AttentionBias && mt != "qwen2" {
+		return Config{}, errors.New("attention_bias is true: biases on all four attention projections are not supported (Llama models have none; Qwen2's q/k/v biases are)")
 	}
 	if h.MLPBias != nil && *h.MLPBias {
 		return Config{}, errors.New("mlp_bias is true: MLP biases are not supported (Llama models have none)")
@@ -143,6 +145,12 @@ func parseHFConfig(data []byte) (Config, error) {
 		c.RopeTheta = float32(*theta)
 	}
 	c.SharedClassifier = h.TieWordEmbeddings != nil && *h.TieWordEmbeddings
+	if mt == "qwen2" {
+		c.Arch = ArchQwen2
+		if h.UseSlidingWindow == nil || !*h.UseSlidingWindow {
+			h.SlidingWindow = nil // Qwen2 lists a window but uses it only when use_sliding_window is set
+		}
+	}
 	const lim = 1 << 20
 	if c.Dim <= 0 || c.Dim > lim || c.HiddenDim <= 0 || c.HiddenDim > lim || c.Layers <= 0 || c.Layers > 1024 ||
 		c.Heads <= 0 || c.Heads > c.Dim || c.KVHeads <= 0 || c.Vocab <= 0 || c.Vocab > 1<<24 || c.SeqLen <= 0 || c.SeqLen > 1<<24 {
@@ -225,6 +233,16 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 			hfTensor{name: p + "mlp.down_proj.weight", rows: c.Dim, cols: c.HiddenDim, mat: &L.Down},
 		)
 	}
+	if c.QKVBias() {
+		for l := range c.Layers {
+			L := &m.Layers[l]
+			p := fmt.Sprintf("model.layers.%d.self_attn.", l)
+			want = append(want,
+				hfTensor{name: p + "q_proj.bias", rows: c.Dim, ropeHeads: c.Heads, vec: &L.Bias[ProjQ]},
+				hfTensor{name: p + "k_proj.bias", rows: kv, ropeHeads: c.KVHeads, vec: &L.Bias[ProjK]},
+				hfTensor{name: p + "v_proj.bias", rows: kv, vec: &L.Bias[ProjV]})
+		}
+	}
 	want = append(want, hfTensor{name: "model.norm.weight", rows: c.Dim, vec: &m.FinalNorm})
 	if !c.SharedClassifier {
 		if _, ok := where["lm_head.weight"]; ok {
@@ -236,7 +254,7 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	}
 
 	for n, file := range where {
-		if strings.HasSuffix(n, ".bias") && strings.HasPrefix(n, "model.layers.") {
+		if strings.HasSuffix(n, ".bias") && strings.HasPrefix(n, "model.layers.") && !c.QKVBias() {
 			return nil, fmt.Errorf("model %s: tensor %q: projections with biases are not supported (Llama models have none)", filepath.Join(dir, file), n)
 		}
 	}
@@ -354,6 +372,14 @@ func loadHFTensor(f *safetensors.File, w hfTensor, typ quant.Type) error {
 		v := make([]float32, w.rows)
 		if err := quant.Dequantize(src, raw, v); err != nil {
 			return err
+		}
+		if w.ropeHeads > 0 {
+			// A q/k bias follows its matrix's rows to the interleaved order.
+			perm, u := ropeRowSource(w.rows, w.ropeHeads), make([]float32, w.rows)
+			for r := range u {
+				u[r] = v[perm(r)]
+			}
+			v = u
 		}
 		*w.vec = v
 		return nil

@@ -555,8 +555,9 @@ func TestLoadHFTransformersFixture(t *testing.T) {
 		"tiny-llama-sharded":       "make_tiny_llama.py where torch and transformers are installed",
 		"tiny-llama-torch":         "make_tiny_llama_torch.py where torch is installed",
 		"tiny-llama-torch-sharded": "make_tiny_llama_torch.py where torch is installed",
+		"tiny-qwen2-torch":         "make_tiny_llama_torch.py where torch is installed",
 	}
-	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded"} {
+	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded", "tiny-qwen2-torch"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "testdata", "hf", name)
 			if _, err := os.Stat(filepath.Join(dir, "logits.json")); err != nil {
@@ -590,6 +591,12 @@ func TestReadHFConfig(t *testing.T) {
 			c["head_dim"] = 16
 			c["rope_scaling"] = nil
 		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 8192, NormEps: 1e-5, RopeTheta: 100000, SharedClassifier: true}},
+		{"qwen2: biases, window listed but off", func(c map[string]any) {
+			c["model_type"] = "qwen2"
+			c["sliding_window"] = 32
+			c["use_sliding_window"] = false
+			c["rope_theta"] = 1e6
+		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 40, SeqLen: 2048, NormEps: 1e-6, RopeTheta: 1e6, Arch: ArchQwen2}},
 		{"mistral sliding window", func(c map[string]any) {
 			c["model_type"] = "mistral"
 			c["max_position_embeddings"] = 32768
@@ -616,7 +623,7 @@ func TestReadHFConfig(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		{func(c map[string]any) { c["model_type"] = "qwen2" }, `model_type "qwen2" is not supported`},
+		{func(c map[string]any) { c["model_type"] = "gemma" }, `model_type "gemma" is not supported`},
 		{func(c map[string]any) { delete(c, "model_type") }, "no model_type"},
 		{func(c map[string]any) { c["head_dim"] = 32 }, "head_dim 32 differs"},
 		{func(c map[string]any) {

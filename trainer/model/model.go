@@ -16,7 +16,28 @@ type Config struct {
 	Vocab, SeqLen      int
 	NormEps, RopeTheta float32
 	SharedClassifier   bool // the output projection is the token embedding
+	// Arch is the architecture: "" or ArchLlama for Llama (and Mistral,
+	// SmolLM), ArchQwen2 for Qwen2 (Llama with q, k and v biases).
+	Arch string
 }
+
+// Architectures the engine runs.
+const (
+	ArchLlama = "llama"
+	ArchQwen2 = "qwen2"
+)
+
+// ArchName is the GGUF architecture name of c ("llama" when Arch is empty).
+func (c Config) ArchName() string {
+	if c.Arch == "" {
+		return ArchLlama
+	}
+	return c.Arch
+}
+
+// QKVBias reports whether the architecture adds biases to the query, key
+// and value projections (Qwen2).
+func (c Config) QKVBias() bool { return c.Arch == ArchQwen2 }
 
 // HeadDim is the width of one attention head.
 func (c Config) HeadDim() int { return c.Dim / c.Heads }
@@ -29,6 +50,24 @@ type Layer struct {
 	AttnNorm, FFNNorm []float32
 	Wq, Wk, Wv, Wo    *tensor.Matrix
 	Gate, Down, Up    *tensor.Matrix // w1, w2, w3 in llama2.c naming
+	// Bias holds the optional bias of each projection (Qwen2: q, k, v), in
+	// the same row order as the matrix; nil for none.
+	Bias [NumProj][]float32
+}
+
+// AddBias adds projection p's bias, if it has one, to each of the n rows of
+// out.
+func (L *Layer) AddBias(p Proj, out []float32, n int) {
+	b := L.Bias[p]
+	if b == nil {
+		return
+	}
+	for t := range n {
+		row := out[t*len(b) : (t+1)*len(b)]
+		for i, v := range b {
+			row[i] += v
+		}
+	}
 }
 
 // Proj names one of the seven projections of a block, the places a LoRA
@@ -120,7 +159,9 @@ func (s *State) SetDelta(d Delta) { s.delta = d }
 
 // linear computes out = W·x for the n rows of x, plus the plugged delta.
 func (s *State) linear(l int, p Proj, out, x []float32, n int) {
-	tensor.MatMul(out, x, n, s.m.Layers[l].Weight(p))
+	L := &s.m.Layers[l]
+	tensor.MatMul(out, x, n, L.Weight(p))
+	L.AddBias(p, out, n)
 	if s.delta != nil {
 		s.delta.AddDelta(l, p, x, n, out)
 	}

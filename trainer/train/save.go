@@ -47,7 +47,7 @@ func (j *job) save(r *Result) error {
 	if err := lora.WritePEFT(j.dir, j.ad, man, j.cfg.Model); err != nil {
 		return err
 	}
-	if err := lora.WriteGGUF(filepath.Join(j.dir, lora.GGUFFile), j.ad, j.cfg.BaseName); err != nil {
+	if err := lora.WriteGGUF(filepath.Join(j.dir, lora.GGUFFile), j.ad, j.cfg.BaseName, j.cfg.Model.Config); err != nil {
 		return fmt.Errorf("train: adapter saved in %s but its GGUF LoRA failed: %w", j.dir, err)
 	}
 	if j.cfg.Extra != nil {
