@@ -58,9 +58,17 @@ type Engine struct {
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, bt                                  []float32
 	dkt, dvt                               []float32
+	att                                    attScratch
 	dbt                                    []float32
 	rows                                   []int
 	hrow, dlog                             []float32
+}
+
+// attScratch holds one head's operands for the attention matrix products.
+type attScratch struct {
+	qh, oh, kg   []float32 // [T, headDim]
+	ds           []float32 // [T, T]
+	qT, doT, tmp []float32 // [headDim, T]
 }
 
 type layerCache struct {
@@ -160,6 +168,8 @@ func (e *Engine) grow(T int) {
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
 	e.g, e.bt, e.dbt = f(T*r), f(r*max(D, F, KV)), f(r*max(D, F, KV))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
+	hd := c.HeadDim()
+	e.att = attScratch{qh: f(T * hd), oh: f(T * hd), kg: f(T * hd), ds: f(T * T), qT: f(hd * T), doT: f(hd * T), tmp: f(hd * T)}
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	e.maxT = T
 }
@@ -286,7 +296,7 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	e.linear(l, model.ProjGate, c, c.h1, c.xn2, T, train)
 	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
 	for i, a := range c.h1[:T*F] {
-		c.act[i] = a / (1 + float32(math.Exp(float64(-a)))) * c.h3[i]
+		c.act[i] = a * tensor.Sigmoid32(a) * c.h3[i]
 	}
 	e.linear(l, model.ProjDown, c, out, c.act, T, train)
 	for i, v := range out {
@@ -365,26 +375,56 @@ func (e *Engine) attention(c *layerCache, T int) {
 			c.vt[i*T+t] = c.v[t*KV+i]
 		}
 	}
-	parallelFor(H, H*T*T*hd, func(lo, hi int) {
-		for h := lo; h < hi; h++ {
-			g := h / group
-			kt, vt := c.kt[g*hd*T:(g+1)*hd*T], c.vt[g*hd*T:(g+1)*hd*T]
+	// Per head, with the matrix kernels: S = (q/√hd)·Kᵀ over all T×T pairs
+	// (the masked ones are cleared after), softmax of each row over its
+	// segment up to t, then O = P·V.
+	qh, oh, kg := e.att.qh[:T*hd], e.att.oh[:T*hd], e.att.kg[:T*hd]
+	for g := range cfg.KVHeads {
+		gatherHead(kg, c.k, T, KV, g*hd, hd, 1)
+		kmat := tensor.View(T, hd, kg)
+		vmat := tensor.View(hd, T, c.vt[g*hd*T:(g+1)*hd*T])
+		for h := g * group; h < (g+1)*group; h++ {
+			gatherHead(qh, c.q, T, D, h*hd, hd, scale)
+			p := c.p[h*T*T : (h+1)*T*T]
+			tensor.MatMul(p, qh, T, kmat)
 			for t := range T {
-				q := c.q[t*D+h*hd : t*D+(h+1)*hd]
+				row := p[t*T : (t+1)*T]
 				s0 := e.segStart[t]
-				p := c.p[(h*T+t)*T+s0 : (h*T+t)*T+t+1]
-				clear(p)
-				for d, qd := range q {
-					axpy(qd*scale, kt[d*T+s0:d*T+t+1], p)
-				}
-				softmax(p)
-				out := c.ao[t*D+h*hd : t*D+(h+1)*hd]
-				for d := range out {
-					out[d] = dot(p, vt[d*T+s0:d*T+t+1])
-				}
+				clear(row[:s0])
+				clear(row[t+1:])
+				softmax(row[s0 : t+1])
+			}
+			tensor.MatMul(oh, p, T, vmat)
+			for t := range T {
+				copy(c.ao[t*D+h*hd:t*D+(h+1)*hd], oh[t*hd:(t+1)*hd])
 			}
 		}
-	})
+	}
+}
+
+// gatherHead copies columns [off, off+hd) of the T rows of x (row length
+// stride) into dst [T, hd], times f.
+func gatherHead(dst, x []float32, T, stride, off, hd int, f float32) {
+	for t := range T {
+		src, d := x[t*stride+off:t*stride+off+hd], dst[t*hd:(t+1)*hd]
+		if f == 1 {
+			copy(d, src)
+			continue
+		}
+		for i, v := range src {
+			d[i] = v * f
+		}
+	}
+}
+
+// transposeInto writes the [rows, cols] matrix x transposed into dst
+// [cols, rows].
+func transposeInto(dst, x []float32, rows, cols int) {
+	for r := range rows {
+		for c, v := range x[r*cols : (r+1)*cols] {
+			dst[c*rows+r] = v
+		}
+	}
 }
 
 // head computes the masked cross-entropy of the next-token predictions.
@@ -416,17 +456,9 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 		for i, t := range rows {
 			lg := logits[i*V : (i+1)*V]
 			target := s.IDs[t+1]
-			mx := lg[0]
-			for _, v := range lg {
-				mx = max(mx, v)
-			}
+			mx := tensor.Max(lg)
 			tl := lg[target]
-			var z float64
-			for j, v := range lg {
-				ev := exp32(v - mx)
-				lg[j] = ev
-				z += float64(ev)
-			}
+			z := float64(tensor.ExpSub(lg, mx))
 			sum += float64(mx) + math.Log(z) - float64(tl)
 			if grad {
 				f := weight / float32(z)
@@ -465,7 +497,7 @@ func (e *Engine) backward(s Seq) {
 		dAct, dH3 := e.dAct[:T*F], e.dH3[:T*F]
 		e.linearBack(l, model.ProjDown, c, dAct, dx, c.act, T, false)
 		for i, a := range c.h1[:T*F] {
-			sg := 1 / (1 + float32(math.Exp(float64(-a))))
+			sg := tensor.Sigmoid32(a)
 			d := dAct[i]
 			dH3[i] = d * a * sg
 			dAct[i] = d * c.h3[i] * sg * (1 + a*(1-sg))
@@ -584,42 +616,49 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
 	group := H / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	clear(dq)
 	dkt, dvt := e.dkt[:KV*T], e.dvt[:KV*T]
 	clear(dkt)
 	clear(dvt)
-	// Work is split by key/value head: the query heads of a group all add
-	// into the same dk and dv, so they stay on one goroutine.
-	parallelFor(cfg.KVHeads, H*T*T*hd, func(lo, hi int) {
-		dp := make([]float32, T)
-		for g := lo; g < hi; g++ {
-			kt, vt := c.kt[g*hd*T:(g+1)*hd*T], c.vt[g*hd*T:(g+1)*hd*T]
-			gk, gv := dkt[g*hd*T:(g+1)*hd*T], dvt[g*hd*T:(g+1)*hd*T]
-			for h := g * group; h < (g+1)*group; h++ {
-				for t := range T {
-					s0 := e.segStart[t]
-					p := c.p[(h*T+t)*T+s0 : (h*T+t)*T+t+1]
-					do := dAo[t*D+h*hd : t*D+(h+1)*hd]
-					d := dp[:len(p)]
-					clear(d)
-					for j, g := range do {
-						axpy(g, vt[j*T+s0:j*T+t+1], d) // dP = dO·Vᵀ
-						axpy(g, p, gv[j*T+s0:j*T+t+1]) // dV += Pᵀ·dO
-					}
-					sum := dot(p, d)
-					for s := range d {
-						d[s] = p[s] * (d[s] - sum) * scale // dS, with the 1/√hd
-					}
-					q := c.q[t*D+h*hd : t*D+(h+1)*hd]
-					dqt := dq[t*D+h*hd : t*D+(h+1)*hd]
-					for j := range dqt {
-						dqt[j] = dot(d, kt[j*T+s0:j*T+t+1])
-						axpy(q[j], d, gk[j*T+s0:j*T+t+1])
-					}
+	a := &e.att
+	doh, vg, dqh := a.qh[:T*hd], a.kg[:T*hd], a.oh[:T*hd]
+	dS := a.ds[:T*T]
+	qT, doT, tmp := a.qT[:hd*T], a.doT[:hd*T], a.tmp[:hd*T]
+	for g := range cfg.KVHeads {
+		gatherHead(vg, c.v, T, KV, g*hd, hd, 1)
+		vmat := tensor.View(T, hd, vg)
+		ktmat := tensor.View(hd, T, c.kt[g*hd*T:(g+1)*hd*T])
+		gk, gv := dkt[g*hd*T:(g+1)*hd*T], dvt[g*hd*T:(g+1)*hd*T]
+		for h := g * group; h < (g+1)*group; h++ {
+			p := c.p[h*T*T : (h+1)*T*T]
+			gatherHead(doh, dAo, T, D, h*hd, hd, 1)
+			tensor.MatMul(dS, doh, T, vmat) // dP = dO·Vᵀ
+			for t := range T {
+				s0 := e.segStart[t]
+				pr, dr := p[t*T+s0:t*T+t+1], dS[t*T+s0:t*T+t+1]
+				sum := tensor.Dot(pr, dr)
+				for s := range dr {
+					dr[s] = pr[s] * (dr[s] - sum) * scale // dS, with the 1/√hd
+				}
+				clear(dS[t*T : t*T+s0])
+				clear(dS[t*T+t+1 : (t+1)*T])
+			}
+			tensor.MatMul(dqh, dS, T, ktmat) // dQ = dS·K
+			for t := range T {
+				copy(dq[t*D+h*hd:t*D+(h+1)*hd], dqh[t*hd:(t+1)*hd])
+			}
+			// dKᵀ += Qᵀ·dS and dVᵀ += dOᵀ·P, [hd, T] like dkt and dvt.
+			for t := range T {
+				for i, v := range c.q[t*D+h*hd : t*D+(h+1)*hd] {
+					qT[i*T+t] = v
 				}
 			}
+			tensor.MatMulT(tmp, qT, hd, tensor.View(T, T, dS))
+			tensor.Axpy(1, tmp, gk)
+			transposeInto(doT, doh, T, hd)
+			tensor.MatMulT(tmp, doT, hd, tensor.View(T, T, p))
+			tensor.Axpy(1, tmp, gv)
 		}
-	})
+	}
 	for t := range T {
 		for i := range KV {
 			dk[t*KV+i] = dkt[i*T+t]
@@ -659,26 +698,4 @@ func rmsBack(dx, dy, x, w, inv []float32, T, D int) {
 			o[i] += r*w[i]*dr[i] - coef*v
 		}
 	}
-}
-
-// exp32 is e^x for x ≤ 0 in float32 (softmax arguments), with a relative
-// error below 2e-7: a range reduction to 2^k·e^r, |r| ≤ ln2/2, and a
-// degree-6 polynomial. It is ~5× faster than math.Exp on the vocabulary-wide
-// softmax of the loss.
-func exp32(x float32) float32 {
-	if x < -87 {
-		return 0
-	}
-	const log2e, ln2hi, ln2lo = 1.442695040888963, 0.693359375, -2.12194440e-4
-	ki := int32(x*log2e - 0.5) // round to nearest for x ≤ 0 (truncation toward 0)
-	k := float32(ki)
-	r := x - k*ln2hi - k*ln2lo
-	p := float32(1.0 / 720)
-	p = p*r + 1.0/120
-	p = p*r + 1.0/24
-	p = p*r + 1.0/6
-	p = p*r + 0.5
-	p = p*r + 1
-	p = p*r + 1
-	return p * math.Float32frombits(uint32(ki+127)<<23)
 }

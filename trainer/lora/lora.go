@@ -241,16 +241,7 @@ func axpy(alpha float32, x, y []float32) {
 
 // softmax normalises x in place with exp32.
 func softmax(x []float32) {
-	mx := x[0]
-	for _, v := range x[1:] {
-		mx = max(mx, v)
-	}
-	var sum float32
-	for i, v := range x {
-		x[i] = exp32(v - mx)
-		sum += x[i]
-	}
-	inv := 1 / sum
+	inv := 1 / tensor.ExpSub(x, tensor.Max(x))
 	for i := range x {
 		x[i] *= inv
 	}

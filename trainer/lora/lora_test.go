@@ -360,18 +360,6 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-func TestExp32(t *testing.T) {
-	for x := float32(-87); x <= 0; x += 0.001 {
-		want := math.Exp(float64(x))
-		if got := float64(exp32(x)); math.Abs(got-want) > 4e-7*want {
-			t.Fatalf("exp32(%g) = %g, want %g", x, got, want)
-		}
-	}
-	if exp32(-100) != 0 {
-		t.Fatal("exp32 of a very negative number must be 0")
-	}
-}
-
 func TestPEFTLayoutRoundTrip(t *testing.T) {
 	m := randomModel(t, tiny, quant.F32, 1)
 	a := randomAdapter(t, m, 3, 5)

@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"math"
 	"os"
 
 	"orchmind/trainer/quant"
@@ -17,6 +18,10 @@ type kernels struct {
 	// dot4 computes o[j] = Σ row[i]·x[j·stride+i] for j < 4 over len(row)
 	// elements: one row against four input vectors.
 	dot4 func(row, x []float32, stride int, o *[4]float32)
+	// max returns the largest of x (len(x) > 0).
+	max func(x []float32) float32
+	// expSub sets x[i] = exp(x[i]−m) for x[i] ≤ m and returns Σ x[i].
+	expSub func(x []float32, m float32) float32
 	// gemm is the register-blocked micro-kernel of MatMul and MatMulT for
 	// several inputs, or nil (then they use dot4 and axpy).
 	gemm *gemmKernel
@@ -39,9 +44,11 @@ type rowKernels struct {
 // generic is the pure-Go implementation, used where no SIMD kernels exist
 // (non-amd64, CPUs without AVX2+FMA+F16C) or when ORCHMIND_NOSIMD=1.
 var generic = &kernels{
-	name: "generic",
-	dot:  dotGo,
-	axpy: axpyGo,
+	name:   "generic",
+	dot:    dotGo,
+	axpy:   axpyGo,
+	max:    maxGo,
+	expSub: expSubGo,
 	dot4: func(row, x []float32, stride int, o *[4]float32) {
 		for j := range o {
 			o[j] = dotGo(row, x[j*stride:])
@@ -139,4 +146,55 @@ func dotQ4_0Go(x []float32, row []byte) float32 {
 		row, x = row[bb:], x[quant.QK:]
 	}
 	return s
+}
+
+func maxGo(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func expSubGo(x []float32, m float32) float32 {
+	var z float32
+	for i, v := range x {
+		e := Exp32(v - m)
+		x[i] = e
+		z += e
+	}
+	return z
+}
+
+// Exp32 is e^x for x ≤ 0 in float32, to about 2 ulp, by the algorithm the
+// SIMD ExpSub kernels use (clamp at −87, k = round(x·log2 e), r = x − k·ln 2
+// in two parts, a degree-6 Taylor polynomial of e^r, times 2^k).
+func Exp32(x float32) float32 {
+	if x < -87 {
+		x = -87
+	}
+	const log2e, ln2hi, ln2lo = 1.442695040888963, 0.693359375, -2.12194440e-4
+	k := float32(math.RoundToEven(float64(x * log2e)))
+	r := x - k*ln2hi
+	r -= k * ln2lo
+	p := float32(1.0 / 720)
+	p = p*r + 1.0/120
+	p = p*r + 1.0/24
+	p = p*r + 1.0/6
+	p = p*r + 0.5
+	p = p*r + 1
+	p = p*r + 1
+	return p * math.Float32frombits(uint32(int32(k)+127)<<23)
+}
+
+// Sigmoid32 is 1/(1+e^−x) in float32 by Exp32 of −|x| (no overflow for any
+// x), to a few ulp; about 4× faster than going through math.Exp.
+func Sigmoid32(x float32) float32 {
+	if x >= 0 {
+		return 1 / (1 + Exp32(-x))
+	}
+	e := Exp32(x)
+	return e / (1 + e)
 }

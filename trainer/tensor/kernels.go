@@ -47,6 +47,15 @@ func Dot(a, b []float32) float32 { return active.dot(a, b) }
 // as long).
 func Axpy(alpha float32, x, y []float32) { active.axpy(alpha, x, y) }
 
+// Max returns the largest element of x, which must not be empty. NaNs are
+// not looked for.
+func Max(x []float32) float32 { return active.max(x) }
+
+// ExpSub sets x[i] = e^(x[i]−m) in place and returns the sum of the new
+// values: the exponentials of a softmax once m = Max(x) is known. Each
+// value is Exp32's, whichever kernel runs.
+func ExpSub(x []float32, m float32) float32 { return active.expSub(x, m) }
+
 // checkShapes panics with a clear message when slices are too short for the
 // shapes: the assembly kernels must never be handed short slices.
 func checkShapes(op string, out, in []float32, nOut, nIn, n int, w *Matrix) int {

@@ -43,6 +43,12 @@ func gemmAVX2(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k i
 // transpose8F32AVX2 writes x[i·ldx + c] to dst[c·ldd + i] for i < 8 and c < n; n must be a multiple of 8.
 func transpose8F32AVX2(dst *float32, ldd int, x *float32, ldx int, n int)
 
+// maxF32AVX2 returns the largest of x[0:n]; n must be a positive multiple of the vector width.
+func maxF32AVX2(x *float32, n int) float32
+
+// expSubF32AVX2 sets x[i] = exp(x[i]-m) over n elements and returns their sum; n must be a multiple of the vector width.
+func expSubF32AVX2(x *float32, n int, m float32) float32
+
 // dotF32AVX512 returns Σ a[i]·b[i] over n elements; n must be a multiple of the vector width.
 func dotF32AVX512(a *float32, b *float32, n int) float32
 
@@ -83,6 +89,12 @@ func gemmAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k
 
 // transpose8F32AVX512 writes x[i·ldx + c] to dst[c·ldd + i] for i < 8 and c < n; n must be a multiple of 8.
 func transpose8F32AVX512(dst *float32, ldd int, x *float32, ldx int, n int)
+
+// maxF32AVX512 returns the largest of x[0:n]; n must be a positive multiple of the vector width.
+func maxF32AVX512(x *float32, n int) float32
+
+// expSubF32AVX512 sets x[i] = exp(x[i]-m) over n elements and returns their sum; n must be a multiple of the vector width.
+func expSubF32AVX512(x *float32, n int, m float32) float32
 
 // gemmTAVX512 computes the 8×32 tile A·B like gemmAVX512 and stores it transposed:
 // element (i, j) at c[j·ldc + i]; k must be at least 1.

@@ -4,7 +4,9 @@
 package tensor
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"orchmind/trainer/quant"
 )
@@ -29,6 +31,24 @@ func NewMatrix(t quant.Type, rows, cols int, data []byte) (*Matrix, error) {
 		return nil, fmt.Errorf("%s matrix %d×%d needs %d bytes, got %d", t, rows, cols, rows*rb, len(data))
 	}
 	return &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}, nil
+}
+
+// View wraps the first rows×cols values of v (row-major) as an F32 matrix
+// without copying (on little-endian machines, all the ones Go targets but
+// s390x and big-endian MIPS/PPC): later writes to v show through. It lets activations
+// (attention keys, probabilities) be multiplied with the matrix kernels.
+func View(rows, cols int, v []float32) *Matrix {
+	v = v[:rows*cols]
+	var b []byte
+	switch {
+	case len(v) == 0:
+	case binary.NativeEndian.Uint16([]byte{1, 0}) != 1:
+		// F32 rows are little-endian bytes: a big-endian machine copies.
+		b, _ = quant.Quantize(quant.F32, v, nil)
+	default:
+		b = unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+	}
+	return &Matrix{Type: quant.F32, Rows: rows, Cols: cols, Data: b}
 }
 
 // Quantized returns m's float32 values (rows×cols) encoded as type t.

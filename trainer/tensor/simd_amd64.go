@@ -23,6 +23,8 @@ type asmSet struct {
 	gemm                 func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int, acc int)
 	gemmT                func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
 	transpose8           func(dst *float32, ldd int, x *float32, ldx int, n int)
+	maxF32               func(x *float32, n int) float32
+	expSubF32            func(x *float32, n int, m float32) float32
 	mr, nr               int // gemm tile: rows of A and C, columns of B and C
 }
 
@@ -34,6 +36,7 @@ var asmAVX2 = asmSet{
 	dequantQ8: dequantQ8_0AVX2, dequantQ4: dequantQ4_0AVX2,
 	axpyQ8: axpyQ8_0AVX2, axpyQ4: axpyQ4_0AVX2,
 	gemm: gemmAVX2, transpose8: transpose8F32AVX2, mr: 6, nr: 16,
+	maxF32: maxF32AVX2, expSubF32: expSubF32AVX2,
 }
 
 var asmAVX512 = asmSet{
@@ -44,6 +47,7 @@ var asmAVX512 = asmSet{
 	dequantQ8: dequantQ8_0AVX512, dequantQ4: dequantQ4_0AVX512,
 	axpyQ8: axpyQ8_0AVX512, axpyQ4: axpyQ4_0AVX512,
 	gemm: gemmAVX512, gemmT: gemmTAVX512, transpose8: transpose8F32AVX512, mr: 8, nr: 32,
+	maxF32: maxF32AVX512, expSubF32: expSubF32AVX512,
 }
 
 // hasF16C reports the F16C extension (half-precision conversions), which
@@ -182,12 +186,37 @@ func (s *asmSet) kernels() *kernels {
 			panic(err) // len(row) is a multiple of 4 by construction
 		}
 	}
+	maxf := func(x []float32) float32 {
+		n := len(x)
+		m := n &^ mask
+		if m == 0 {
+			return maxGo(x)
+		}
+		r := s.maxF32(&x[0], m)
+		for _, v := range x[m:] {
+			if v > r {
+				r = v
+			}
+		}
+		return r
+	}
+	expSub := func(x []float32, mx float32) float32 {
+		n := len(x)
+		m := n &^ mask
+		var z float32
+		if m > 0 {
+			z = s.expSubF32(&x[0], m, mx)
+		}
+		return z + expSubGo(x[m:], mx)
+	}
 	return &kernels{
-		name: s.name,
-		dot:  dot,
-		axpy: axpy,
-		dot4: dot4,
-		gemm: &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
+		name:   s.name,
+		dot:    dot,
+		axpy:   axpy,
+		max:    maxf,
+		expSub: expSub,
+		dot4:   dot4,
+		gemm:   &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
 		rows: map[quant.Type]rowKernels{
 			quant.F32:  {dot: f32Dot, dequant: f32Deq},
 			quant.F16:  {dot: f16Dot, dequant: f16Deq},

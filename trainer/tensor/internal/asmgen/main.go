@@ -57,6 +57,8 @@ func main() {
 		dot4F32(s)
 		gemm(s)
 		transpose8F32(s)
+		maxF32(s)
+		expSubF32(s)
 	}
 	gemmT(avx512)
 	cpuid()
@@ -807,4 +809,158 @@ func transpose8F32(s isa) {
 	Label(name + "done")
 	VZEROUPPER()
 	RET()
+}
+
+// hmax reduces the float32 lanes of v to their maximum and stores it as
+// the function's float32 result.
+func hmax(s isa, v reg.VecVirtual) {
+	x := v.AsX()
+	if s.lanes == 16 {
+		hi := YMM()
+		VEXTRACTF64X4(U8(1), v, hi)
+		VMAXPS(hi, v.AsY(), hi)
+		x = hi.AsX()
+		t := XMM()
+		VEXTRACTF128(U8(1), hi, t)
+		VMAXPS(t, x, x)
+	} else {
+		t := XMM()
+		VEXTRACTF128(U8(1), v, t)
+		VMAXPS(t, x, x)
+	}
+	t := XMM()
+	VMOVHLPS(x, x, t)
+	VMAXPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VMAXSS(t, x, x)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// maxF32: the largest of n float32 (n a positive multiple of the lane count).
+func maxF32(s isa) {
+	TEXT("maxF32"+s.suffix, NOSPLIT, "func(x *float32, n int) float32")
+	Doc("maxF32" + s.suffix + " returns the largest of x[0:n]; n must be a positive multiple of the vector width.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	acc := []reg.VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+	for _, a := range acc {
+		VMOVUPS(Mem{Base: x}, a)
+	}
+	step := 4 * s.lanes
+	Label("mxbig" + s.suffix)
+	CMPQ(n, U32(step))
+	JL(LabelRef("mxsmall" + s.suffix))
+	for j := range 4 {
+		VMAXPS(Mem{Base: x, Disp: j * s.lanes * f32Bytes}, acc[j], acc[j])
+	}
+	ADDQ(U32(step*f32Bytes), x)
+	SUBQ(U32(step), n)
+	JMP(LabelRef("mxbig" + s.suffix))
+	Label("mxsmall" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("mxdone" + s.suffix))
+	VMAXPS(Mem{Base: x}, acc[0], acc[0])
+	ADDQ(U32(s.lanes*f32Bytes), x)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("mxsmall" + s.suffix))
+	Label("mxdone" + s.suffix)
+	VMAXPS(acc[1], acc[0], acc[0])
+	VMAXPS(acc[3], acc[2], acc[2])
+	VMAXPS(acc[2], acc[0], acc[0])
+	hmax(s, acc[0])
+}
+
+// expSubF32: x[i] = exp(x[i] − m) in place, returning the sum, for
+// x[i] ≤ m (softmax after subtracting the maximum). The same algorithm as
+// the pure-Go version: clamp at −87, k = round(x·log2 e), r = x − k·ln 2
+// (in two parts), a degree-6 Taylor polynomial of e^r, times 2^k.
+func expSubF32(s isa) {
+	TEXT("expSubF32"+s.suffix, NOSPLIT, "func(x *float32, n int, m float32) float32")
+	Doc("expSubF32" + s.suffix + " sets x[i] = exp(x[i]-m) over n elements and returns their sum; n must be a multiple of the vector width.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	mv := broadcastParam(s, "m")
+	lo := consts32(s, 0xc2ae0000)    // -87
+	log2e := consts32(s, 0x3fb8aa3b) // 1.442695
+	ln2hi := consts32(s, 0x3f318000) // 0.693359375
+	ln2lo := consts32(s, 0xb95e8083) // -2.12194440e-4
+	one := consts32(s, 0x3f800000)
+	cs := []reg.VecVirtual{
+		consts32(s, 0x3ab60b61), // 1/720
+		consts32(s, 0x3c088889), // 1/120
+		consts32(s, 0x3d2aaaab), // 1/24
+		consts32(s, 0x3e2aaaab), // 1/6
+		consts32(s, 0x3f000000), // 1/2
+		one,
+		one,
+	}
+	var bias reg.VecVirtual
+	if s.lanes == 8 {
+		bias = consts32(s, 127)
+	}
+	// AVX2 has 16 vector registers: one accumulator and one vector per
+	// iteration; AVX-512 has 32: two of each.
+	unroll := 1
+	if s.lanes == 16 {
+		unroll = 2
+	}
+	acc := make([]reg.VecVirtual, unroll)
+	for i := range acc {
+		acc[i] = s.vec()
+	}
+	zero(acc...)
+	body := func(disp int, a reg.VecVirtual) {
+		v := s.vec()
+		VMOVUPS(Mem{Base: x, Disp: disp}, v)
+		VSUBPS(mv, v, v)
+		VMAXPS(lo, v, v)
+		k := s.vec()
+		VMULPS(log2e, v, k)
+		if s.lanes == 16 {
+			VRNDSCALEPS(U8(0), k, k)
+		} else {
+			VROUNDPS(U8(0), k, k)
+		}
+		VFNMADD231PS(ln2hi, k, v) // r = x − k·ln2hi
+		VFNMADD231PS(ln2lo, k, v) // r −= k·ln2lo
+		p := s.vec()
+		VMOVAPS(cs[0], p)
+		for _, c := range cs[1:] {
+			VFMADD213PS(c, v, p) // p = p·r + c
+		}
+		if s.lanes == 16 {
+			VSCALEFPS(k, p, p)
+		} else {
+			VCVTPS2DQ(k, v) // r is no longer needed: reuse it for 2^k
+			VPADDD(bias, v, v)
+			VPSLLD(U8(23), v, v)
+			VMULPS(v, p, p)
+		}
+		VMOVUPS(p, Mem{Base: x, Disp: disp})
+		VADDPS(p, a, a)
+	}
+	step := unroll * s.lanes
+	Label("exbig" + s.suffix)
+	CMPQ(n, U32(step))
+	JL(LabelRef("exsmall" + s.suffix))
+	for i := range unroll {
+		body(i*s.lanes*f32Bytes, acc[i])
+	}
+	ADDQ(U32(step*f32Bytes), x)
+	SUBQ(U32(step), n)
+	JMP(LabelRef("exbig" + s.suffix))
+	Label("exsmall" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("exdone" + s.suffix))
+	body(0, acc[0])
+	ADDQ(U32(s.lanes*f32Bytes), x)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("exsmall" + s.suffix))
+	Label("exdone" + s.suffix)
+	for _, a := range acc[1:] {
+		VADDPS(a, acc[0], acc[0])
+	}
+	hsum(s, acc[0])
 }
