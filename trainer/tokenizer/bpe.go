@@ -1,0 +1,460 @@
+package tokenizer
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// BPE is a GPT-2-style byte-level BPE tokenizer (GPT-2, SmolLM, Llama 3,
+// Qwen2). Text is first cut at special tokens (matched as whole strings,
+// longest first), the rest is split into pre-tokens by the family's
+// pattern, each pre-token's UTF-8 bytes become one token each (bytes written
+// as GPT-2's printable alphabet: space is "Ġ", newline "Ċ"), and within a
+// pre-token the adjacent pair whose merge comes first in the merge list is
+// merged until no listed merge applies.
+//
+// A BPE is safe for concurrent use.
+type BPE struct {
+	tokens []string // vocabulary strings as stored (byte-level alphabet)
+	types  []int32  // GGUF token types
+	ids    map[string]int
+	pieces []string // decoded text of each token ("" for control tokens)
+
+	byteID [256]int          // token of each single byte
+	merges map[uint64]merge  // (left id, right id) -> merge
+	specs  [256][]specialTok // special tokens by first byte, longest first
+
+	bos, eos int
+	pre      preTokenizer
+	// ignoreMerges takes a pre-token that is itself in the vocabulary as
+	// that one token without running the merges (Llama 3).
+	ignoreMerges bool
+	// addPrefixSpace puts a space before text that does not start with one
+	// (ByteLevel add_prefix_space).
+	addPrefixSpace bool
+
+	mu    sync.Mutex
+	cache map[string][]int // pre-token -> ids
+}
+
+type merge struct {
+	rank int32
+	id   int32 // the merged token
+}
+
+type specialTok struct {
+	text string
+	id   int
+}
+
+// GGUF tokenizer.ggml.token_type values.
+const (
+	TokenNormal      = 1
+	TokenUnknown     = 2
+	TokenControl     = 3
+	TokenUserDefined = 4
+	TokenUnused      = 5
+	TokenByte        = 6
+)
+
+// maxCacheEntries bounds the per-tokenizer pre-token cache.
+const maxCacheEntries = 1 << 16
+
+// byteToUnicode is GPT-2's bytes_to_unicode(): the printable Latin-1 bytes
+// stand for themselves, the others (controls, space, 0x7f-0xa0, 0xad) are
+// given the code points from U+0100 on, in byte order.
+func byteToUnicode() [256]rune {
+	var t [256]rune
+	n := rune(0)
+	for b := 0; b < 256; b++ {
+		if ('!' <= b && b <= '~') || (0xa1 <= b && b <= 0xac) || (0xae <= b && b <= 0xff) {
+			t[b] = rune(b)
+		} else {
+			t[b] = 256 + n
+			n++
+		}
+	}
+	return t
+}
+
+// unicodeToByte inverts byteToUnicode: index r (< 0x144) gives the byte + 1,
+// 0 for runes outside the alphabet.
+func unicodeToByte() [0x144]int16 {
+	var u [0x144]int16
+	for b, r := range byteToUnicode() {
+		u[r] = int16(b) + 1
+	}
+	return u
+}
+
+// ByteLevel returns text written in GPT-2's byte alphabet, the form
+// vocabulary strings of byte-level BPE take ("Ġthe" for " the").
+func ByteLevel(text string) string {
+	t := byteToUnicode()
+	var sb strings.Builder
+	sb.Grow(len(text) * 2)
+	for i := 0; i < len(text); i++ {
+		sb.WriteRune(t[text[i]])
+	}
+	return sb.String()
+}
+
+// byteLevelDecode turns a vocabulary string back into the bytes it stands
+// for; ok is false when s holds a character outside the byte alphabet.
+func byteLevelDecode(u *[0x144]int16, s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r >= 0x144 || u[r] == 0 {
+			return s, false
+		}
+		b = append(b, byte(u[r]-1))
+	}
+	return string(b), true
+}
+
+// NewBPE builds a byte-level BPE tokenizer from the GGUF layout:
+// tokens (tokenizer.ggml.tokens, in the byte alphabet), merges
+// (tokenizer.ggml.merges, "left right" in priority order), types
+// (tokenizer.ggml.token_type; nil means all normal; control (3) and
+// user-defined (4) tokens are matched in the text as whole strings), the
+// BOS and EOS ids (-1 for none) and pre (tokenizer.ggml.pre: "gpt2",
+// "default", "smollm", "llama-bpe", "qwen2").
+func NewBPE(tokens []string, merges []string, types []int32, bos, eos int, pre string) (*BPE, error) {
+	pairs := make([][2]string, len(merges))
+	for i, m := range merges {
+		a, b, ok := strings.Cut(m, " ")
+		if !ok || a == "" || b == "" || strings.Contains(b, " ") {
+			return nil, fmt.Errorf("tokenizer: merge %d is %q, not two tokens separated by one space; the merge list is damaged, re-download or re-convert the model", i, m)
+		}
+		pairs[i] = [2]string{a, b}
+	}
+	p, err := preTokenizerFor(pre)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newBPE(tokens, pairs, types, bos, eos)
+	if err != nil {
+		return nil, err
+	}
+	t.pre = p
+	t.ignoreMerges = p.kind == preLlama3 && !p.singleDigits
+	return t, nil
+}
+
+func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*BPE, error) {
+	n := len(tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("tokenizer: the vocabulary is empty; the model file carries no tokenizer.ggml.tokens (or vocab), so it cannot be tokenized")
+	}
+	if n > 1<<31-1 {
+		return nil, fmt.Errorf("tokenizer: %d tokens is more than this tokenizer supports", n)
+	}
+	if types != nil && len(types) != n {
+		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens; the model's tokenizer metadata is inconsistent", len(types), n)
+	}
+	for _, x := range []struct {
+		name string
+		id   int
+	}{{"BOS", bos}, {"EOS", eos}} {
+		if x.id < -1 || x.id >= n {
+			return nil, fmt.Errorf("tokenizer: %s id %d is outside the vocabulary of %d tokens", x.name, x.id, n)
+		}
+	}
+	t := &BPE{
+		tokens: tokens,
+		types:  types,
+		ids:    make(map[string]int, n),
+		pieces: make([]string, n),
+		merges: make(map[uint64]merge, len(merges)),
+		bos:    bos,
+		eos:    eos,
+		cache:  make(map[string][]int),
+	}
+	if t.types == nil {
+		t.types = make([]int32, n)
+		for i := range t.types {
+			t.types[i] = TokenNormal
+		}
+	}
+	u := unicodeToByte()
+	for id, s := range tokens {
+		if _, dup := t.ids[s]; !dup {
+			t.ids[s] = id
+		}
+		switch t.types[id] {
+		case TokenControl:
+			t.pieces[id] = ""
+		case TokenUserDefined:
+			// Added tokens are stored as the text itself.
+			t.pieces[id] = s
+		default:
+			t.pieces[id], _ = byteLevelDecode(&u, s)
+		}
+		if (t.types[id] == TokenControl || t.types[id] == TokenUserDefined) && s != "" {
+			t.specs[s[0]] = append(t.specs[s[0]], specialTok{text: s, id: id})
+		}
+	}
+	for b := range t.specs {
+		slices.SortStableFunc(t.specs[b], func(x, y specialTok) int { return cmp.Compare(len(y.text), len(x.text)) })
+	}
+	for b, r := range byteToUnicode() {
+		id, ok := t.ids[string(r)]
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: the vocabulary has no token %q for byte 0x%02x, so it is not a byte-level BPE vocabulary (GPT-2 style); check the tokenizer type of the model", string(r), b)
+		}
+		t.byteID[b] = id
+	}
+	for i, m := range merges {
+		a, okA := t.ids[m[0]]
+		b, okB := t.ids[m[1]]
+		c, okC := t.ids[m[0]+m[1]]
+		switch {
+		case !okA:
+			return nil, fmt.Errorf("tokenizer: merge %d (%q %q) uses %q, which is not in the vocabulary; the merges do not belong to this vocabulary", i, m[0], m[1], m[0])
+		case !okB:
+			return nil, fmt.Errorf("tokenizer: merge %d (%q %q) uses %q, which is not in the vocabulary; the merges do not belong to this vocabulary", i, m[0], m[1], m[1])
+		case !okC:
+			return nil, fmt.Errorf("tokenizer: merge %d (%q %q) makes %q, which is not in the vocabulary; the merges do not belong to this vocabulary", i, m[0], m[1], m[0]+m[1])
+		}
+		key := pairKey(a, b)
+		if _, dup := t.merges[key]; !dup {
+			t.merges[key] = merge{rank: int32(i), id: int32(c)}
+		}
+	}
+	return t, nil
+}
+
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// VocabSize is the number of tokens.
+func (t *BPE) VocabSize() int { return len(t.tokens) }
+
+// BOS is the beginning-of-sequence id, -1 when the vocabulary has none.
+func (t *BPE) BOS() int { return t.bos }
+
+// EOS is the end-of-sequence id, -1 when the vocabulary has none.
+func (t *BPE) EOS() int { return t.eos }
+
+// Token returns the vocabulary string of id (in the byte alphabet, "Ġthe"),
+// or "" when id is out of range.
+func (t *BPE) Token(id int) string {
+	if id < 0 || id >= len(t.tokens) {
+		return ""
+	}
+	return t.tokens[id]
+}
+
+// ID returns the id of a vocabulary string (in the byte alphabet).
+func (t *BPE) ID(piece string) (int, bool) {
+	id, ok := t.ids[piece]
+	return id, ok
+}
+
+// Type returns the GGUF token type of id (TokenNormal, TokenControl, ...),
+// 0 when id is out of range.
+func (t *BPE) Type(id int) int32 {
+	if id < 0 || id >= len(t.types) {
+		return 0
+	}
+	return t.types[id]
+}
+
+// Piece returns the text token id stands for: its bytes for a normal
+// token (possibly part of a UTF-8 character), the text of a user-defined
+// token, and "" for control tokens and ids out of range. prev is unused:
+// byte-level BPE has no leading-space rule.
+func (t *BPE) Piece(prev, id int) string {
+	if id < 0 || id >= len(t.pieces) {
+		return ""
+	}
+	return t.pieces[id]
+}
+
+// Decode turns ids back into text; control tokens (BOS, EOS, ...) and ids
+// out of range add nothing.
+func (t *BPE) Decode(ids []int) string {
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(t.Piece(-1, id))
+	}
+	return sb.String()
+}
+
+// Encode tokenizes text, with BOS first and EOS last when asked for and
+// the vocabulary has them.
+func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
+	out := make([]int, 0, len(text)/3+2)
+	if addBOS && t.bos >= 0 {
+		out = append(out, t.bos)
+	}
+	if t.addPrefixSpace && text != "" && text[0] != ' ' {
+		text = " " + text
+	}
+	var words []string
+	start := 0
+	for i := 0; i < len(text); i++ {
+		cands := t.specs[text[i]]
+		if len(cands) == 0 {
+			continue
+		}
+		for _, sp := range cands {
+			if strings.HasPrefix(text[i:], sp.text) {
+				words = t.pre.split(words[:0], text[start:i])
+				out = t.encodeWords(out, words)
+				out = append(out, sp.id)
+				start = i + len(sp.text)
+				i = start - 1
+				break
+			}
+		}
+	}
+	words = t.pre.split(words[:0], text[start:])
+	out = t.encodeWords(out, words)
+	if addEOS && t.eos >= 0 {
+		out = append(out, t.eos)
+	}
+	return out
+}
+
+func (t *BPE) encodeWords(out []int, words []string) []int {
+	var sc bpeScratch
+	for _, w := range words {
+		out = t.encodeWord(out, w, &sc)
+	}
+	return out
+}
+
+// encodeWord appends the ids of one pre-token.
+func (t *BPE) encodeWord(out []int, w string, sc *bpeScratch) []int {
+	if len(w) == 1 {
+		return append(out, t.byteID[w[0]])
+	}
+	t.mu.Lock()
+	ids, ok := t.cache[w]
+	t.mu.Unlock()
+	if ok {
+		return append(out, ids...)
+	}
+	ids = nil
+	if t.ignoreMerges {
+		if id, ok := t.ids[ByteLevel(w)]; ok {
+			ids = []int{id}
+		}
+	}
+	if ids == nil {
+		ids = t.bpe(w, sc)
+	}
+	t.mu.Lock()
+	if len(t.cache) >= maxCacheEntries {
+		clear(t.cache)
+	}
+	// Clone: w points into the caller's text, which the cache must not pin.
+	t.cache[strings.Clone(w)] = ids
+	t.mu.Unlock()
+	return append(out, ids...)
+}
+
+// bpeScratch holds the working memory of one pre-token's merges.
+type bpeScratch struct {
+	syms []bpeSym
+	heap []bpeCand
+}
+
+type bpeSym struct {
+	id         int32
+	prev, next int32 // -1 at the ends; a merged-away symbol has id -1
+}
+
+type bpeCand struct {
+	rank        int32
+	left        int32 // index of the left symbol
+	leftID, rID int32 // ids when queued, to drop stale entries
+}
+
+func (c bpeCand) less(d bpeCand) bool {
+	return c.rank < d.rank || (c.rank == d.rank && c.left < d.left)
+}
+
+// bpe merges the bytes of w: repeatedly the adjacent pair with the lowest
+// merge rank (leftmost among equals), as Hugging Face tokenizers and
+// llama.cpp do, with a heap so long pre-tokens stay O(n log n).
+func (t *BPE) bpe(w string, sc *bpeScratch) []int {
+	syms := sc.syms[:0]
+	for i := 0; i < len(w); i++ {
+		syms = append(syms, bpeSym{id: int32(t.byteID[w[i]]), prev: int32(i - 1), next: int32(i + 1)})
+	}
+	syms[len(syms)-1].next = -1
+	h := sc.heap[:0]
+	push := func(left int32) {
+		if left < 0 {
+			return
+		}
+		r := syms[left].next
+		if r < 0 {
+			return
+		}
+		m, ok := t.merges[pairKey(int(syms[left].id), int(syms[r].id))]
+		if !ok {
+			return
+		}
+		h = append(h, bpeCand{rank: m.rank, left: left, leftID: syms[left].id, rID: syms[r].id})
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !h[i].less(h[p]) {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+	}
+	pop := func() bpeCand {
+		top := h[0]
+		last := len(h) - 1
+		h[0] = h[last]
+		h = h[:last]
+		for i := 0; ; {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < len(h) && h[l].less(h[m]) {
+				m = l
+			}
+			if r < len(h) && h[r].less(h[m]) {
+				m = r
+			}
+			if m == i {
+				break
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+		return top
+	}
+	for i := range syms {
+		push(int32(i))
+	}
+	for len(h) > 0 {
+		c := pop()
+		l := &syms[c.left]
+		if l.id != c.leftID || l.next < 0 || syms[l.next].id != c.rID {
+			continue // stale: one side was merged since
+		}
+		m := t.merges[pairKey(int(c.leftID), int(c.rID))]
+		r := l.next
+		l.id = m.id
+		l.next = syms[r].next
+		if l.next >= 0 {
+			syms[l.next].prev = c.left
+		}
+		syms[r].id = -1
+		push(l.prev)
+		push(c.left)
+	}
+	var ids []int
+	for i := int32(0); i >= 0; i = syms[i].next {
+		ids = append(ids, int(syms[i].id))
+	}
+	sc.syms, sc.heap = syms, h
+	return ids
+}
