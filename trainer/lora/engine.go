@@ -57,6 +57,7 @@ type Engine struct {
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, bt                                  []float32
+	dSg                                    []float32 // sigmoid of the gate, recomputed in backward
 	dkt, dvt                               []float32
 	att                                    attScratch
 	dbt                                    []float32
@@ -165,6 +166,7 @@ func (e *Engine) grow(T int) {
 	}
 	e.x, e.xL, e.xf, e.dx, e.dxf, e.inv = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T)
 	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
+	e.dSg = f(T * F)
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
 	e.g, e.bt, e.dbt = f(T*r), f(r*max(D, F, KV)), f(r*max(D, F, KV))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
@@ -295,8 +297,10 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	rmsRows(c.xn2, c.inv2, x, L.FFNNorm, T, D, cfg.NormEps)
 	e.linear(l, model.ProjGate, c, c.h1, c.xn2, T, train)
 	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
+	act := c.act[:T*F]
+	tensor.Sigmoid(act, c.h1[:T*F])
 	for i, a := range c.h1[:T*F] {
-		c.act[i] = a * tensor.Sigmoid32(a) * c.h3[i]
+		act[i] *= a * c.h3[i]
 	}
 	e.linear(l, model.ProjDown, c, out, c.act, T, train)
 	for i, v := range out {
@@ -496,8 +500,10 @@ func (e *Engine) backward(s Seq) {
 		// MLP: x += Down(silu(Gate·xn2) ⊙ Up·xn2)
 		dAct, dH3 := e.dAct[:T*F], e.dH3[:T*F]
 		e.linearBack(l, model.ProjDown, c, dAct, dx, c.act, T, false)
+		sgs := e.dSg[:T*F]
+		tensor.Sigmoid(sgs, c.h1[:T*F])
 		for i, a := range c.h1[:T*F] {
-			sg := tensor.Sigmoid32(a)
+			sg := sgs[i]
 			d := dAct[i]
 			dH3[i] = d * a * sg
 			dAct[i] = d * c.h3[i] * sg * (1 + a*(1-sg))

@@ -22,6 +22,8 @@ type kernels struct {
 	max func(x []float32) float32
 	// expSub sets x[i] = exp(x[i]−m) for x[i] ≤ m and returns Σ x[i].
 	expSub func(x []float32, m float32) float32
+	// sigmoid sets dst[i] = 1/(1+e^−x[i]) over len(x) elements.
+	sigmoid func(dst, x []float32)
 	// gemm is the register-blocked micro-kernel of MatMul and MatMulT for
 	// several inputs, or nil (then they use dot4 and axpy).
 	gemm *gemmKernel
@@ -44,11 +46,12 @@ type rowKernels struct {
 // generic is the pure-Go implementation, used where no SIMD kernels exist
 // (non-amd64, CPUs without AVX2+FMA+F16C) or when ORCHMIND_NOSIMD=1.
 var generic = &kernels{
-	name:   "generic",
-	dot:    dotGo,
-	axpy:   axpyGo,
-	max:    maxGo,
-	expSub: expSubGo,
+	name:    "generic",
+	dot:     dotGo,
+	axpy:    axpyGo,
+	max:     maxGo,
+	expSub:  expSubGo,
+	sigmoid: sigmoidGo,
 	dot4: func(row, x []float32, stride int, o *[4]float32) {
 		for j := range o {
 			o[j] = dotGo(row, x[j*stride:])
@@ -176,7 +179,10 @@ func Exp32(x float32) float32 {
 		x = -87
 	}
 	const log2e, ln2hi, ln2lo = 1.442695040888963, 0.693359375, -2.12194440e-4
-	k := float32(math.RoundToEven(float64(x * log2e)))
+	// x·log2e ≤ 0: truncating y−0.5 toward zero rounds to nearest (halves
+	// go down; the SIMD kernels round them to even, an equally exact
+	// reduction).
+	k := float32(int32(x*log2e - 0.5))
 	r := x - k*ln2hi
 	r -= k * ln2lo
 	p := float32(1.0 / 720)
@@ -197,4 +203,11 @@ func Sigmoid32(x float32) float32 {
 	}
 	e := Exp32(x)
 	return e / (1 + e)
+}
+
+func sigmoidGo(dst, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = Sigmoid32(v)
+	}
 }

@@ -51,6 +51,10 @@ func Axpy(alpha float32, x, y []float32) { active.axpy(alpha, x, y) }
 // not looked for.
 func Max(x []float32) float32 { return active.max(x) }
 
+// Sigmoid sets dst[i] = 1/(1+e^−x[i]) for every element of x (dst at
+// least as long; it may be x itself), to a few ulp.
+func Sigmoid(dst, x []float32) { active.sigmoid(dst, x) }
+
 // ExpSub sets x[i] = e^(x[i]−m) in place and returns the sum of the new
 // values: the exponentials of a softmax once m = Max(x) is known. Each
 // value is Exp32's, whichever kernel runs.

@@ -2509,6 +2509,84 @@ gemmTAVX512done:
 	VZEROUPPER
 	RET
 
+// func sigmoidF32AVX2(dst *float32, x *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	MOVL         $0x80000000, BX
+	VMOVD        BX, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0xc2ae0000, BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x3fb8aa3b, BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	MOVL         $0x3f318000, BX
+	VMOVD        BX, X3
+	VPBROADCASTD X3, Y3
+	MOVL         $0xb95e8083, BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+	MOVL         $0x3f800000, BX
+	VMOVD        BX, X5
+	VPBROADCASTD X5, Y5
+	MOVL         $0x3ab60b61, BX
+	VMOVD        BX, X6
+	VPBROADCASTD X6, Y6
+	MOVL         $0x3c088889, BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	MOVL         $0x3d2aaaab, BX
+	VMOVD        BX, X8
+	VPBROADCASTD X8, Y8
+	MOVL         $0x3e2aaaab, BX
+	VMOVD        BX, X9
+	VPBROADCASTD X9, Y9
+	MOVL         $0x3f000000, BX
+	VMOVD        BX, X10
+	VPBROADCASTD X10, Y10
+	MOVL         $0x0000007f, BX
+	VMOVD        BX, X11
+	VPBROADCASTD X11, Y11
+
+sgloopAVX2:
+	CMPQ         DX, $0x00000000
+	JE           sgdoneAVX2
+	VMOVUPS      (CX), Y12
+	VORPS        Y0, Y12, Y13
+	VMAXPS       Y1, Y13, Y13
+	VMULPS       Y2, Y13, Y14
+	VROUNDPS     $0x00, Y14, Y14
+	VFNMADD231PS Y3, Y14, Y13
+	VFNMADD231PS Y4, Y14, Y13
+	VMOVAPS      Y6, Y15
+	VFMADD213PS  Y7, Y13, Y15
+	VFMADD213PS  Y8, Y13, Y15
+	VFMADD213PS  Y9, Y13, Y15
+	VFMADD213PS  Y10, Y13, Y15
+	VFMADD213PS  Y5, Y13, Y15
+	VFMADD213PS  Y5, Y13, Y15
+	VCVTPS2DQ    Y14, Y13
+	VPADDD       Y11, Y13, Y13
+	VPSLLD       $0x17, Y13, Y13
+	VMULPS       Y13, Y15, Y15
+	VADDPS       Y5, Y15, Y13
+	VDIVPS       Y13, Y5, Y14
+	VMULPS       Y14, Y15, Y15
+	VBLENDVPS    Y12, Y15, Y14, Y14
+	VMOVUPS      Y14, (AX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, AX
+	SUBQ         $0x00000008, DX
+	JMP          sgloopAVX2
+
+sgdoneAVX2:
+	VZEROUPPER
+	RET
+
 // func cpuid(leaf uint32, sub uint32) (eax uint32, ebx uint32, ecx uint32, edx uint32)
 // Requires: CPUID
 TEXT ·cpuid(SB), NOSPLIT, $0-24

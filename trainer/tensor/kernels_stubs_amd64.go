@@ -100,5 +100,8 @@ func expSubF32AVX512(x *float32, n int, m float32) float32
 // element (i, j) at c[j·ldc + i]; k must be at least 1.
 func gemmTAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
 
+// sigmoidF32AVX2 sets dst[i] = 1/(1+exp(-x[i])) over n elements; n must be a multiple of 8.
+func sigmoidF32AVX2(dst *float32, x *float32, n int)
+
 // cpuid executes CPUID with the given leaf and sub-leaf.
 func cpuid(leaf uint32, sub uint32) (eax uint32, ebx uint32, ecx uint32, edx uint32)

@@ -200,6 +200,15 @@ func (s *asmSet) kernels() *kernels {
 		}
 		return r
 	}
+	sigmoid := func(dst, x []float32) {
+		n := len(x)
+		dst = dst[:n]
+		m := n &^ 7
+		if m > 0 {
+			sigmoidF32AVX2(&dst[0], &x[0], m) // 8 lanes on both families
+		}
+		sigmoidGo(dst[m:], x[m:])
+	}
 	expSub := func(x []float32, mx float32) float32 {
 		n := len(x)
 		m := n &^ mask
@@ -210,13 +219,14 @@ func (s *asmSet) kernels() *kernels {
 		return z + expSubGo(x[m:], mx)
 	}
 	return &kernels{
-		name:   s.name,
-		dot:    dot,
-		axpy:   axpy,
-		max:    maxf,
-		expSub: expSub,
-		dot4:   dot4,
-		gemm:   &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
+		name:    s.name,
+		dot:     dot,
+		axpy:    axpy,
+		max:     maxf,
+		expSub:  expSub,
+		sigmoid: sigmoid,
+		dot4:    dot4,
+		gemm:    &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
 		rows: map[quant.Type]rowKernels{
 			quant.F32:  {dot: f32Dot, dequant: f32Deq},
 			quant.F16:  {dot: f16Dot, dequant: f16Deq},

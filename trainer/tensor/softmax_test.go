@@ -44,6 +44,39 @@ func TestSigmoid32(t *testing.T) {
 	}
 }
 
+// TestSigmoidKernels: every kernel set's Sigmoid against float64 math,
+// lengths around the vector width, in place and not.
+func TestSigmoidKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, k := range availableKernels() {
+		for _, n := range []int{1, 7, 8, 9, 16, 33, 1000} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 12)
+			}
+			x[0] = -200
+			got := make([]float32, n)
+			k.sigmoid(got, x)
+			for i, v := range x {
+				want := 1 / (1 + math.Exp(-float64(v)))
+				err := math.Abs(float64(got[i]) - want)
+				if want > 1e-30 {
+					err /= want
+				}
+				if err > 1e-6 {
+					t.Fatalf("%s n=%d: sigmoid(%g) = %g, want %g", k.name, n, v, got[i], want)
+				}
+			}
+			k.sigmoid(x, x)
+			for i := range x {
+				if x[i] != got[i] {
+					t.Fatalf("%s: in place differs at %d", k.name, i)
+				}
+			}
+		}
+	}
+}
+
 // TestMaxAndExpSubKernelsAgree: every kernel set gives the pure-Go
 // results: Max exactly, ExpSub's values to 1 ulp and their sum to 1e-5 (another summation order),
 // for lengths around the vector widths and with the maximum anywhere.

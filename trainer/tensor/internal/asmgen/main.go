@@ -61,6 +61,7 @@ func main() {
 		expSubF32(s)
 	}
 	gemmT(avx512)
+	sigmoidF32(avx2) // AVX2 also serves AVX-512 machines (it blends by sign)
 	cpuid()
 	Generate()
 }
@@ -963,4 +964,65 @@ func expSubF32(s isa) {
 		VADDPS(a, acc[0], acc[0])
 	}
 	hsum(s, acc[0])
+}
+
+// sigmoidF32: dst[i] = 1/(1+e^−x[i]) for n a multiple of 8, with AVX2 only.
+// e = exp(−|x|) by expSubF32's algorithm (never overflows), r = 1/(1+e),
+// and the result is r where x ≥ 0 and e·r where x < 0 (no cancellation).
+func sigmoidF32(s isa) {
+	TEXT("sigmoidF32"+s.suffix, NOSPLIT, "func(dst, x *float32, n int)")
+	Doc("sigmoidF32" + s.suffix + " sets dst[i] = 1/(1+exp(-x[i])) over n elements; n must be a multiple of 8.")
+	dst := Load(Param("dst"), GP64())
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	sign := consts32(s, 0x80000000)
+	lo := consts32(s, 0xc2ae0000)    // -87
+	log2e := consts32(s, 0x3fb8aa3b) // 1.442695
+	ln2hi := consts32(s, 0x3f318000) // 0.693359375
+	ln2lo := consts32(s, 0xb95e8083) // -2.12194440e-4
+	one := consts32(s, 0x3f800000)
+	cs := []reg.VecVirtual{
+		consts32(s, 0x3ab60b61), // 1/720
+		consts32(s, 0x3c088889), // 1/120
+		consts32(s, 0x3d2aaaab), // 1/24
+		consts32(s, 0x3e2aaaab), // 1/6
+		consts32(s, 0x3f000000), // 1/2
+		one,
+		one,
+	}
+	bias := consts32(s, 127)
+	Label("sgloop" + s.suffix)
+	CMPQ(n, U32(0))
+	JE(LabelRef("sgdone" + s.suffix))
+	xv := s.vec()
+	VMOVUPS(Mem{Base: x}, xv)
+	v := s.vec()
+	VORPS(sign, xv, v) // −|x|
+	VMAXPS(lo, v, v)
+	k := s.vec()
+	VMULPS(log2e, v, k)
+	VROUNDPS(U8(0), k, k)
+	VFNMADD231PS(ln2hi, k, v)
+	VFNMADD231PS(ln2lo, k, v)
+	p := s.vec()
+	VMOVAPS(cs[0], p)
+	for _, c := range cs[1:] {
+		VFMADD213PS(c, v, p)
+	}
+	VCVTPS2DQ(k, v)
+	VPADDD(bias, v, v)
+	VPSLLD(U8(23), v, v)
+	VMULPS(v, p, p) // e = exp(−|x|)
+	VADDPS(one, p, v)
+	VDIVPS(v, one, k)      // r = 1/(1+e)
+	VMULPS(k, p, p)        // e·r
+	VBLENDVPS(xv, p, k, k) // sign of x set: e·r, else r
+	VMOVUPS(k, Mem{Base: dst})
+	ADDQ(U32(s.lanes*f32Bytes), x)
+	ADDQ(U32(s.lanes*f32Bytes), dst)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef("sgloop" + s.suffix))
+	Label("sgdone" + s.suffix)
+	VZEROUPPER()
+	RET()
 }
