@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // BPE is a GPT-2-style byte-level BPE tokenizer (GPT-2, SmolLM, Llama 3,
@@ -35,6 +37,11 @@ type BPE struct {
 	// addPrefixSpace puts a space before text that does not start with one
 	// (ByteLevel add_prefix_space).
 	addPrefixSpace bool
+	// nfc puts text in Unicode normal form C first (Qwen2's normalizer).
+	nfc bool
+	// addBOS and addEOS say whether the model was trained with BOS/EOS
+	// around each text (tokenizer.ggml.add_bos_token, tokenizer_config.json).
+	addBOS, addEOS bool
 
 	mu    sync.Mutex
 	cache map[string][]int // pre-token -> ids
@@ -185,7 +192,7 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 			t.ids[s] = id
 		}
 		switch t.types[id] {
-		case TokenControl:
+		case TokenControl, TokenUnused:
 			t.pieces[id] = ""
 		case TokenUserDefined:
 			// Added tokens are stored as the text itself.
@@ -228,6 +235,18 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 }
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// AddBOS reports whether the model expects BOS before each text (what
+// Encode's addBOS should be when the caller has no reason to differ).
+func (t *BPE) AddBOS() bool { return t.addBOS && t.bos >= 0 }
+
+// AddEOS reports whether the model expects EOS after each text.
+func (t *BPE) AddEOS() bool { return t.addEOS && t.eos >= 0 }
+
+// SetAddSpecial records whether the model expects BOS and EOS around each
+// text (GGUF tokenizer.ggml.add_bos_token / add_eos_token). Call it before
+// the tokenizer is shared between goroutines.
+func (t *BPE) SetAddSpecial(bos, eos bool) { t.addBOS, t.addEOS = bos, eos }
 
 // VocabSize is the number of tokens.
 func (t *BPE) VocabSize() int { return len(t.tokens) }
@@ -289,6 +308,9 @@ func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
 	out := make([]int, 0, len(text)/3+2)
 	if addBOS && t.bos >= 0 {
 		out = append(out, t.bos)
+	}
+	if t.nfc && !norm.NFC.IsNormalString(text) {
+		text = norm.NFC.String(text)
 	}
 	if t.addPrefixSpace && text != "" && text[0] != ' ' {
 		text = " " + text
