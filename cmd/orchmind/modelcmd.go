@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -65,11 +66,23 @@ func modelInfo(e *env) error {
 		return err
 	}
 	b, err := nodebase.Load(pos[0], *tok, typ)
-	if err != nil {
+	tokLine := ""
+	if errors.Is(err, nodebase.ErrNoTokenizer) {
+		// The weights alone are enough to describe the model.
+		var m *model.Model
+		if m, _, err = model.Load(pos[0], typ); err != nil {
+			return err
+		}
+		b = &nodebase.Base{Path: pos[0], Model: m, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
+		tokLine = "none found beside the model (generate and train need --tokenizer PATH)"
+	} else if err != nil {
 		return err
 	}
 	m := b.Model
 	c := m.Config
+	if tokLine == "" {
+		tokLine = fmt.Sprintf("%d tokens (BOS %d, EOS %d)", c.Vocab, b.Tok.BOS(), b.Tok.EOS())
+	}
 	types := map[string]int{}
 	var params int64
 	m.EachTensor(func(_ string, w *tensor.Matrix, norm []float32) {
@@ -81,7 +94,7 @@ func modelInfo(e *env) error {
 			params += int64(w.Rows) * int64(w.Cols)
 			return
 		}
-		types["F32 (norms)"]++
+		types["F32 vectors (norms, biases)"]++
 		params += int64(len(norm))
 	})
 	var tl []string
@@ -102,7 +115,7 @@ func modelInfo(e *env) error {
 	fmt.Fprintf(tw, "parameters\t%d\n", params)
 	fmt.Fprintf(tw, "tensor types\t%s\n", strings.Join(tl, ", "))
 	fmt.Fprintf(tw, "size in memory\t%s\n", humanBytes(int64(m.Bytes())))
-	fmt.Fprintf(tw, "tokenizer\t%d tokens (BOS %d, EOS %d)\n", c.Vocab, b.Tok.BOS(), b.Tok.EOS())
+	fmt.Fprintf(tw, "tokenizer\t%s\n", tokLine)
 	fmt.Fprintf(tw, "fingerprint\t%s\n", b.Fingerprint)
 	fmt.Fprintf(tw, "shape id\t%s\n", b.ShapeID)
 	return tw.Flush()

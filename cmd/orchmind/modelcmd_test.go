@@ -94,3 +94,15 @@ func TestModelCommandErrors(t *testing.T) {
 		t.Error("a refused conversion wrote its output")
 	}
 }
+
+// TestModelInfoWithoutTokenizer: a Hugging Face folder without a tokenizer
+// (here the Qwen2 reference fixture) is still described, and says what is
+// missing.
+func TestModelInfoWithoutTokenizer(t *testing.T) {
+	info := orch(t, "model", "info", filepath.Join("..", "..", "testdata", "hf", "tiny-qwen2-torch"))
+	for _, want := range []string{"architecture           qwen2", "fingerprint", "--tokenizer PATH"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("model info lacks %q:\n%s", want, info)
+		}
+	}
+}

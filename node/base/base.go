@@ -3,6 +3,7 @@
 package base
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -36,6 +37,10 @@ type Base struct {
 	Fingerprint, ShapeID string
 }
 
+// ErrNoTokenizer is wrapped by Load's error when the model has no tokenizer
+// of its own and none was found beside it or given.
+var ErrNoTokenizer = errors.New("no tokenizer found")
+
 // DocEndKey is the GGUF metadata key orchmind writes when converting a
 // llama2.c checkpoint: its value "bos" says the model ends documents with
 // BOS (see DocEnd).
@@ -63,7 +68,7 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 		docEnd = gf.Metadata[DocEndKey] == "bos"
 	default:
 		if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {
-			return nil, fmt.Errorf("no tokenizer found for %s: pass --tokenizer PATH (a llama2.c tokenizer.bin; Hugging Face tokenizer.json is not supported yet)", path)
+			return nil, fmt.Errorf("%w for %s: pass --tokenizer PATH (a llama2.c tokenizer.bin; Hugging Face tokenizer.json is not supported yet)", ErrNoTokenizer, path)
 		}
 		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
 	}
