@@ -315,7 +315,8 @@ func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
 	if t.addPrefixSpace && text != "" && text[0] != ' ' {
 		text = " " + text
 	}
-	var words []string
+	var sc bpeScratch
+	emit := func(w string) { out = t.encodeWord(out, w, &sc) }
 	start := 0
 	for i := 0; i < len(text); i++ {
 		cands := t.specs[text[i]]
@@ -324,8 +325,7 @@ func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
 		}
 		for _, sp := range cands {
 			if strings.HasPrefix(text[i:], sp.text) {
-				words = t.pre.split(words[:0], text[start:i])
-				out = t.encodeWords(out, words)
+				t.pre.each(text[start:i], emit)
 				out = append(out, sp.id)
 				start = i + len(sp.text)
 				i = start - 1
@@ -333,18 +333,9 @@ func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
 			}
 		}
 	}
-	words = t.pre.split(words[:0], text[start:])
-	out = t.encodeWords(out, words)
+	t.pre.each(text[start:], emit)
 	if addEOS && t.eos >= 0 {
 		out = append(out, t.eos)
-	}
-	return out
-}
-
-func (t *BPE) encodeWords(out []int, words []string) []int {
-	var sc bpeScratch
-	for _, w := range words {
-		out = t.encodeWord(out, w, &sc)
 	}
 	return out
 }
@@ -394,6 +385,7 @@ type bpeCand struct {
 	rank        int32
 	left        int32 // index of the left symbol
 	leftID, rID int32 // ids when queued, to drop stale entries
+	merged      int32 // the token the pair merges into
 }
 
 func (c bpeCand) less(d bpeCand) bool {
@@ -422,7 +414,7 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 		if !ok {
 			return
 		}
-		h = append(h, bpeCand{rank: m.rank, left: left, leftID: syms[left].id, rID: syms[r].id})
+		h = append(h, bpeCand{rank: m.rank, left: left, leftID: syms[left].id, rID: syms[r].id, merged: m.id})
 		for i := len(h) - 1; i > 0; {
 			p := (i - 1) / 2
 			if !h[i].less(h[p]) {
@@ -462,9 +454,8 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 		if l.id != c.leftID || l.next < 0 || syms[l.next].id != c.rID {
 			continue // stale: one side was merged since
 		}
-		m := t.merges[pairKey(int(c.leftID), int(c.rID))]
 		r := l.next
-		l.id = m.id
+		l.id = c.merged
 		l.next = syms[r].next
 		if l.next >= 0 {
 			syms[l.next].prev = c.left

@@ -3,11 +3,15 @@ package tokenizer
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"orchmind/internal/testshared"
 )
 
 // Ids of the hand-built test vocabulary: the 256 bytes are ids 0-255 (id ==
@@ -317,4 +321,42 @@ func FuzzBPERoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkEncode measures Encode on real text (SetBytes: MB/s of input)
+// with GPT-2's vocabulary ($ORCHMIND_GPT2_VOCAB): Portuguese fortunes and
+// English Alpaca seed tasks from the shared folder. "warm" reuses the
+// pre-token cache across iterations; "cold" empties it before each one, as
+// a single pass over new training data sees it.
+func BenchmarkEncode(b *testing.B) {
+	d := os.Getenv("ORCHMIND_GPT2_VOCAB")
+	if d == "" {
+		b.Skip("skipping: set ORCHMIND_GPT2_VOCAB to a folder with GPT-2's encoder.json and vocab.bpe")
+	}
+	tok, err := LoadGPT2Files(filepath.Join(d, "encoder.json"), filepath.Join(d, "vocab.bpe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []string{"data/fortunes-br/brasil.txt", "data/alpaca_seed/seed_tasks.jsonl"} {
+		raw, err := os.ReadFile(testshared.Path(b, f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		text := string(raw)
+		for _, mode := range []string{"warm", "cold"} {
+			b.Run(filepath.Base(f)+"/"+mode, func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				n := 0
+				for b.Loop() {
+					if mode == "cold" {
+						b.StopTimer()
+						clear(tok.cache)
+						b.StartTimer()
+					}
+					n = len(tok.Encode(text, false, false))
+				}
+				b.ReportMetric(float64(len(text))/float64(n), "bytes/token")
+			})
+		}
+	}
 }

@@ -74,23 +74,30 @@ func PreTokenize(pre, text string) ([]string, error) {
 // split appends the pre-tokens of s to dst. Every piece is a substring of s
 // and together they cover s in order.
 func (p preTokenizer) split(dst []string, s string) []string {
+	p.each(s, func(piece string) { dst = append(dst, piece) })
+	return dst
+}
+
+// each calls f with every pre-token of s in order.
+func (p preTokenizer) each(s string, f func(string)) {
 	if !p.isolateDigits {
-		return p.splitPattern(dst, s)
+		p.eachPattern(s, f)
+		return
 	}
 	start := 0
 	for i := 0; i < len(s); {
 		r, w := utf8.DecodeRuneInString(s[i:])
 		if classOf(r, w) == clsNumber {
-			dst = p.splitPattern(dst, s[start:i])
-			dst = append(dst, s[i:i+w])
+			p.eachPattern(s[start:i], f)
+			f(s[i : i+w])
 			start = i + w
 		}
 		i += w
 	}
-	return p.splitPattern(dst, s[start:])
+	p.eachPattern(s[start:], f)
 }
 
-func (p preTokenizer) splitPattern(dst []string, s string) []string {
+func (p preTokenizer) eachPattern(s string, f func(string)) {
 	for i := 0; i < len(s); {
 		var n int
 		switch p.kind {
@@ -101,10 +108,9 @@ func (p preTokenizer) splitPattern(dst []string, s string) []string {
 		default:
 			n = len(s) - i
 		}
-		dst = append(dst, s[i:i+n])
+		f(s[i : i+n])
 		i += n
 	}
-	return dst
 }
 
 // runeClass is the character class the patterns distinguish.
