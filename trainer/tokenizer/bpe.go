@@ -67,8 +67,13 @@ const (
 	TokenByte        = 6
 )
 
-// maxCacheEntries bounds the per-tokenizer pre-token cache.
-const maxCacheEntries = 1 << 16
+// maxCacheEntries bounds the per-tokenizer pre-token cache; pre-tokens
+// longer than maxCachedWord bytes (long whitespace runs, text without
+// spaces) are not cached, so the cache stays a few MB at most.
+const (
+	maxCacheEntries = 1 << 16
+	maxCachedWord   = 64
+)
 
 // byteToUnicode is GPT-2's bytes_to_unicode(): the printable Latin-1 bytes
 // stand for themselves, the others (controls, space, 0x7f-0xa0, 0xad) are
@@ -359,6 +364,9 @@ func (t *BPE) encodeWord(out []int, w string, sc *bpeScratch) []int {
 	}
 	if ids == nil {
 		ids = t.bpe(w, sc)
+	}
+	if len(w) > maxCachedWord {
+		return append(out, ids...)
 	}
 	t.mu.Lock()
 	if len(t.cache) >= maxCacheEntries {

@@ -244,6 +244,40 @@ func TestLoadHFTokenizerJSON(t *testing.T) {
 	}
 }
 
+// TestNFCNormalizer checks Qwen2's NFC normalizer: a decomposed "é"
+// (e + U+0301) encodes as the composed one; without it, it does not.
+func TestNFCNormalizer(t *testing.T) {
+	ref := newTestBPE(t, "qwen2")
+	path := writeTokenizerJSON(t, ref, false, splitThenByteLevel(PatternQwen2), nil)
+	plain, err := LoadHFTokenizerJSON(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	raw = []byte(strings.Replace(string(raw), `"normalizer":null`, `"normalizer":{"type":"NFC"}`, 1))
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nfc, err := LoadHFTokenizerJSON(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	composed, decomposed := "café", "cafe\u0301"
+	if got, want := nfc.Encode(decomposed, false, false), plain.Encode(composed, false, false); !reflect.DeepEqual(got, want) {
+		t.Errorf("NFC: Encode(decomposed) = %v, want the composed form's %v", got, want)
+	}
+	if reflect.DeepEqual(plain.Encode(decomposed, false, false), plain.Encode(composed, false, false)) {
+		t.Error("without a normalizer the decomposed text encodes like the composed one")
+	}
+	raw = []byte(strings.Replace(string(raw), `{"type":"NFC"}`, `{"type":"NFKD"}`, 1))
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadHFTokenizerJSON(path); err == nil || !strings.Contains(err.Error(), "NFKD") {
+		t.Errorf("NFKD normalizer: err = %v", err)
+	}
+}
+
 func TestTokenizerConfig(t *testing.T) {
 	ref := newTestBPE(t, "gpt2")
 	path := writeTokenizerJSON(t, ref, false, map[string]any{"type": "ByteLevel"}, nil)
