@@ -5,8 +5,6 @@ package base
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"orchmind/trainer/gguf"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
-	"orchmind/trainer/tensor"
 	"orchmind/trainer/tokenizer"
 )
 
@@ -184,40 +181,7 @@ func Random(c model.Config, typ quant.Type, seed uint64) (*Base, error) {
 	if c.RopeTheta == 0 {
 		c.RopeTheta = 10000
 	}
-	if c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.SeqLen <= 0 || c.HiddenDim <= 0 {
-		return nil, fmt.Errorf("random base: invalid config %+v", c)
-	}
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var err error
-	mat := func(rows, cols int) *tensor.Matrix {
-		v := make([]float32, rows*cols)
-		s := 1 / math.Sqrt(float64(cols))
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * s)
-		}
-		m, e := tensor.Quantized(model.StorageType(typ, cols), rows, cols, v)
-		if e != nil && err == nil {
-			err = e
-		}
-		return m
-	}
-	ones := func() []float32 {
-		v := make([]float32, c.Dim)
-		for i := range v {
-			v[i] = 1
-		}
-		return v
-	}
-	m := &model.Model{Config: c, Layers: make([]model.Layer, c.Layers), FinalNorm: ones()}
-	m.Embed = mat(c.Vocab, c.Dim)
-	m.Output = m.Embed
-	if !c.SharedClassifier {
-		m.Output = mat(c.Vocab, c.Dim)
-	}
-	for l := range m.Layers {
-		m.Layers[l] = model.Layer{AttnNorm: ones(), FFNNorm: ones(), Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim),
-			Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim), Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
-	}
+	m, err := model.Random(c, typ, seed)
 	if err != nil {
 		return nil, fmt.Errorf("random base: %w", err)
 	}

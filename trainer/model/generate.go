@@ -45,10 +45,7 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 	st := m.NewState()
 	st.SetDelta(s.Delta)
 	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-	var logits []float32
-	for pos, id := range ids {
-		logits = st.Forward(id, pos)
-	}
+	logits := st.Prefill(ids, 0)
 	if s.MaxNew < 0 {
 		s.MaxNew = max(0, min(DefaultSteps, m.SeqLen)-len(ids)+1)
 	}

@@ -4,6 +4,8 @@ package model
 
 import (
 	"math"
+	"runtime"
+	"sync"
 
 	"orchmind/trainer/tensor"
 )
@@ -147,11 +149,17 @@ type Model struct {
 // State is one sequence being run through the model: its KV cache and
 // scratch buffers.
 type State struct {
-	m                      *Model
-	keys, values           [][]float32 // per layer: [SeqLen, KVDim]
+	m            *Model
+	keys, values [][]float32 // per layer: [SeqLen, KVDim]
+	delta        Delta
+	invFreq      []float64 // RoPE: theta^(−2i/headDim) for each pair i of a head
+	one          [1]int
+
+	// Scratch for a batch of up to cap tokens (grown as needed), row-major.
+	cap                    int
 	x, xb, xb2, hb, hb2, q []float32
-	k, v, att, logits      []float32
-	delta                  Delta
+	k, v, cos, sin         []float32
+	att, logits            []float32
 }
 
 // SetDelta plugs d (nil: none) into every later Forward of this State.
@@ -170,70 +178,168 @@ func (s *State) linear(l int, p Proj, out, x []float32, n int) {
 // NewState allocates a KV cache for up to SeqLen positions.
 func (m *Model) NewState() *State {
 	c := m.Config
-	s := &State{m: m,
-		x: make([]float32, c.Dim), xb: make([]float32, c.Dim), xb2: make([]float32, c.Dim),
-		hb: make([]float32, c.HiddenDim), hb2: make([]float32, c.HiddenDim), q: make([]float32, c.Dim),
-		k: make([]float32, c.KVDim()), v: make([]float32, c.KVDim()),
-		att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab),
+	hd := c.HeadDim()
+	s := &State{m: m, att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab), invFreq: make([]float64, hd/2)}
+	for i := range s.invFreq {
+		s.invFreq[i] = 1 / math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hd))
 	}
 	for range c.Layers {
 		s.keys = append(s.keys, make([]float32, c.SeqLen*c.KVDim()))
 		s.values = append(s.values, make([]float32, c.SeqLen*c.KVDim()))
 	}
+	s.grow(1)
 	return s
+}
+
+// grow makes the scratch buffers hold n tokens.
+func (s *State) grow(n int) {
+	if n <= s.cap {
+		return
+	}
+	c := s.m.Config
+	s.cap = n
+	s.x, s.xb, s.xb2, s.q = make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim)
+	s.hb, s.hb2 = make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim)
+	s.k, s.v = make([]float32, n*c.KVDim()), make([]float32, n*c.KVDim())
+	s.cos, s.sin = make([]float32, n*len(s.invFreq)), make([]float32, n*len(s.invFreq))
 }
 
 // Forward runs token at position pos (0 ≤ pos < SeqLen, positions fed in
 // order) and returns the logits over the vocabulary. The returned slice is
 // reused by the next call.
 func (s *State) Forward(token, pos int) []float32 {
+	s.one[0] = token
+	return s.run(s.one[:], pos)
+}
+
+// prefillBatch is the most tokens Prefill runs through the model at once:
+// it bounds the scratch memory (for SmolLM-135M, ~6 MB) while keeping the
+// matrix kernels on their blocked paths.
+const prefillBatch = 256
+
+// Prefill runs the tokens ids at positions pos0, pos0+1, … (0 ≤ pos0,
+// pos0+len(ids) ≤ SeqLen) and returns the logits after the last one; the KV
+// cache then holds every position, as if Forward had been called for each
+// token in order. The tokens go through each layer together, so every
+// weight matrix is read once per batch of up to 256 tokens instead of once
+// per token (prompt processing). Logits equal Forward's up to float32
+// summation order. The returned slice is reused by the next call.
+func (s *State) Prefill(ids []int, pos0 int) []float32 {
+	var logits []float32
+	for i := 0; i < len(ids); i += prefillBatch {
+		logits = s.run(ids[i:min(i+prefillBatch, len(ids))], pos0+i)
+	}
+	return logits
+}
+
+// run takes the tokens ids at positions pos0… through every layer together
+// and returns the logits of the last one.
+func (s *State) run(ids []int, pos0 int) []float32 {
 	m, c := s.m, s.m.Config
-	hd, kvDim := c.HeadDim(), c.KVDim()
-	group := c.Heads / c.KVHeads
-	m.Embed.DequantizeRow(token, s.x)
-	for l := range m.Layers {
-		L := &m.Layers[l]
-		RMSNorm(s.xb, s.x, L.AttnNorm, c.NormEps)
-		s.linear(l, ProjQ, s.q, s.xb, 1)
-		s.linear(l, ProjK, s.k, s.xb, 1)
-		s.linear(l, ProjV, s.v, s.xb, 1)
-		RoPE(s.q, pos, hd, c.RopeTheta)
-		RoPE(s.k, pos, hd, c.RopeTheta)
-		copy(s.keys[l][pos*kvDim:], s.k)
-		copy(s.values[l][pos*kvDim:], s.v)
-		scale := float32(1 / math.Sqrt(float64(hd)))
-		for h := 0; h < c.Heads; h++ {
-			q := s.q[h*hd : (h+1)*hd]
-			kvOff := (h / group) * hd
-			att := s.att[:pos+1]
-			for t := 0; t <= pos; t++ {
-				att[t] = tensor.Dot(q, s.keys[l][t*kvDim+kvOff:]) * scale
-			}
-			Softmax(att)
-			out := s.xb[h*hd : (h+1)*hd]
-			clear(out)
-			for t := 0; t <= pos; t++ {
-				tensor.Axpy(att[t], s.values[l][t*kvDim+kvOff:t*kvDim+kvOff+hd], out)
-			}
-		}
-		s.linear(l, ProjO, s.xb2, s.xb, 1)
-		for i := range s.x {
-			s.x[i] += s.xb2[i]
-		}
-		RMSNorm(s.xb, s.x, L.FFNNorm, c.NormEps)
-		s.linear(l, ProjGate, s.hb, s.xb, 1)
-		s.linear(l, ProjUp, s.hb2, s.xb, 1)
-		for i, g := range s.hb {
-			s.hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.hb2[i]
-		}
-		s.linear(l, ProjDown, s.xb, s.hb, 1)
-		for i := range s.x {
-			s.x[i] += s.xb[i]
+	n, dim, kvDim, hid := len(ids), c.Dim, c.KVDim(), c.HiddenDim
+	s.grow(n)
+	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*dim], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
+	half := len(s.invFreq)
+	for i, id := range ids {
+		m.Embed.DequantizeRow(id, x[i*dim:(i+1)*dim])
+		for j, f := range s.invFreq {
+			sin, cos := math.Sincos(float64(pos0+i) * f)
+			s.cos[i*half+j], s.sin[i*half+j] = float32(cos), float32(sin)
 		}
 	}
-	RMSNorm(s.x, s.x, m.FinalNorm, c.NormEps)
-	tensor.MatMul(s.logits, s.x, 1, m.Output)
+	for l := range m.Layers {
+		L := &m.Layers[l]
+		for i := range n {
+			RMSNorm(xb[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.AttnNorm, c.NormEps)
+		}
+		s.linear(l, ProjQ, q, xb, n)
+		s.linear(l, ProjK, k, xb, n)
+		s.linear(l, ProjV, v, xb, n)
+		for i := range n {
+			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+			rotate(q[i*dim:(i+1)*dim], cs, sn)
+			rotate(k[i*kvDim:(i+1)*kvDim], cs, sn)
+		}
+		copy(s.keys[l][pos0*kvDim:], k)
+		copy(s.values[l][pos0*kvDim:], v)
+		s.attend(l, q, xb, n, pos0)
+		s.linear(l, ProjO, xb2, xb, n)
+		for i := range x {
+			x[i] += xb2[i]
+		}
+		for i := range n {
+			RMSNorm(xb[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.FFNNorm, c.NormEps)
+		}
+		s.linear(l, ProjGate, hb, xb, n)
+		s.linear(l, ProjUp, hb2, xb, n)
+		for i, g := range hb {
+			hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * hb2[i]
+		}
+		s.linear(l, ProjDown, xb, hb, n)
+		for i := range x {
+			x[i] += xb[i]
+		}
+	}
+	last := x[(n-1)*dim:]
+	RMSNorm(last, last, m.FinalNorm, c.NormEps)
+	tensor.MatMul(s.logits, last, 1, m.Output)
 	return s.logits
+}
+
+// attend writes into out [n, Dim] causal attention of the n queries q
+// [n, Dim] (positions pos0…) over the cached keys and values of layer l.
+func (s *State) attend(l int, q, out []float32, n, pos0 int) {
+	c := s.m.Config
+	dim, hd, kvDim := c.Dim, c.HeadDim(), c.KVDim()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	keys, values := s.keys[l], s.values[l]
+	head := func(i, h int, att []float32) {
+		pos := pos0 + i
+		qh := q[i*dim+h*hd : i*dim+(h+1)*hd]
+		kvOff := (h / group) * hd
+		att = att[:pos+1]
+		for t := 0; t <= pos; t++ {
+			att[t] = tensor.Dot(qh, keys[t*kvDim+kvOff:]) * scale
+		}
+		Softmax(att)
+		o := out[i*dim+h*hd : i*dim+(h+1)*hd]
+		clear(o)
+		for t := 0; t <= pos; t++ {
+			tensor.Axpy(att[t], values[t*kvDim+kvOff:t*kvDim+kvOff+hd], o)
+		}
+	}
+	if n == 1 {
+		for h := range c.Heads {
+			head(0, h, s.att)
+		}
+		return
+	}
+	parallelFor(n*c.Heads, func(lo, hi int) {
+		att := make([]float32, c.SeqLen)
+		for j := lo; j < hi; j++ {
+			head(j/c.Heads, j%c.Heads, att)
+		}
+	})
+}
+
+// parallelFor runs f over [0, n) in contiguous chunks, one per CPU.
+func parallelFor(n int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), n)
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + w - 1) / w
+	for lo := 0; lo < n; lo += chunk {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, min(lo+chunk, n))
+		}()
+	}
+	wg.Wait()
 }
 
 // RMSNorm writes x/rms(x)·w into out (out may be x).
@@ -261,6 +367,22 @@ func RoPE(x []float32, pos, headDim int, theta float32) {
 		a, b := x[i], x[i+1]
 		x[i] = a*fc - b*fs
 		x[i+1] = a*fs + b*fc
+	}
+}
+
+// rotate applies RoPE to every head of x given the cos and sin of each
+// pair's angle (cos[i], sin[i] for the pair (x[2i], x[2i+1]) of a head):
+// the same values RoPE computes, with the trigonometry done once per
+// position instead of once per head and layer.
+func rotate(x, cos, sin []float32) {
+	half := len(cos)
+	for h := 0; h < len(x); h += 2 * half {
+		xh := x[h : h+2*half]
+		for i := range half {
+			a, b := xh[2*i], xh[2*i+1]
+			xh[2*i] = a*cos[i] - b*sin[i]
+			xh[2*i+1] = a*sin[i] + b*cos[i]
+		}
 	}
 }
 

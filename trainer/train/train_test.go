@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"orchmind/trainer/model"
 	"orchmind/trainer/progress"
 	"orchmind/trainer/quant"
-	"orchmind/trainer/tensor"
 	"orchmind/trainer/tokenizer"
 )
 
@@ -45,31 +42,9 @@ func (byteTok) EOS() int { return 2 }
 func randomModel(t testing.TB, seed uint64) *model.Model {
 	t.Helper()
 	c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 259, SeqLen: 96, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}
-	rng := rand.New(rand.NewPCG(seed, 1))
-	mat := func(rows, cols int) *tensor.Matrix {
-		v := make([]float32, rows*cols)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() / math.Sqrt(float64(cols)))
-		}
-		m, err := tensor.Quantized(quant.Q8_0, rows, cols, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	ones := func() []float32 {
-		v := make([]float32, c.Dim)
-		for i := range v {
-			v[i] = 1
-		}
-		return v
-	}
-	m := &model.Model{Config: c, Layers: make([]model.Layer, c.Layers), FinalNorm: ones()}
-	m.Embed = mat(c.Vocab, c.Dim)
-	m.Output = m.Embed
-	for l := range m.Layers {
-		m.Layers[l] = model.Layer{AttnNorm: ones(), FFNNorm: ones(), Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim),
-			Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim), Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+	m, err := model.Random(c, quant.Q8_0, seed)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return m
 }
