@@ -106,3 +106,77 @@ func BenchmarkGemmKernel(b *testing.B) {
 		})
 	}
 }
+
+// benchPerValue runs f as a sub-benchmark and reports ns per value.
+func benchPerValue(b *testing.B, name string, values int, f func()) {
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			f()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(values), "ns/value")
+	})
+}
+
+// BenchmarkVectorKernels times each float32 kernel of every kernel set on
+// one SmolLM-135M-sized vector (576 values; 1536, the MLP width, for
+// sigmoid), in ns per value (for dot4, per value of all four inputs).
+//
+//	go test -run '^$' -bench VectorKernels ./trainer/tensor/
+func BenchmarkVectorKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const n = 576
+	a, x, y := randVals(r, n), randVals(r, 4*n), make([]float32, n)
+	e := make([]float32, n)
+	s, sd := randVals(r, 1536), make([]float32, 1536)
+	var sink float32
+	for _, k := range availableKernels() {
+		var o [4]float32
+		benchPerValue(b, "dot/"+k.name, n, func() { sink += k.dot(a, x) })
+		benchPerValue(b, "axpy/"+k.name, n, func() { k.axpy(1e-3, a, y) })
+		benchPerValue(b, "dot4/"+k.name, 4*n, func() { k.dot4(a, x, n, &o) })
+		benchPerValue(b, "max/"+k.name, n, func() { sink += k.max(a) })
+		benchPerValue(b, "expSub/"+k.name, n, func() { copy(e, a); sink += k.expSub(e, 5) })
+		benchPerValue(b, "sigmoid/"+k.name, len(s), func() { k.sigmoid(sd, s) })
+		sink += o[0]
+	}
+	_ = sink
+}
+
+// BenchmarkRowKernels times the kernels on one stored row of 576 values per
+// type and kernel set, in ns per value: the fused dot with f32 activations,
+// dequantization, and the fused axpy. Where a set has no kernel for a row
+// type it runs what MatMul and MatMulT would (quant.Dequantize, then the
+// float32 axpy); where it has no fused dot the dot is left out.
+//
+//	go test -run '^$' -bench RowKernels ./trainer/tensor/
+func BenchmarkRowKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const cols = 576
+	x, y, tmp := randVals(r, cols), make([]float32, cols), make([]float32, cols)
+	var sink float32
+	for _, typ := range []quant.Type{quant.F16, quant.Q8_0, quant.Q4_0} {
+		m, err := Quantized(typ, 1, cols, randVals(r, cols))
+		if err != nil {
+			b.Fatal(err)
+		}
+		row := m.Row(0)
+		for _, k := range availableKernels() {
+			rk := k.rows[typ]
+			deq := k.dequantizer(typ)
+			axpy := rk.axpy
+			if axpy == nil {
+				axpy = func(alpha float32, row []byte, y []float32) {
+					deq(tmp, row)
+					k.axpy(alpha, tmp, y)
+				}
+			}
+			name := fmt.Sprintf("%s_%%s/%s", typ, k.name)
+			if rk.dot != nil {
+				benchPerValue(b, fmt.Sprintf(name, "dot"), cols, func() { sink += rk.dot(x, row) })
+			}
+			benchPerValue(b, fmt.Sprintf(name, "dequant"), cols, func() { deq(tmp, row) })
+			benchPerValue(b, fmt.Sprintf(name, "axpy"), cols, func() { axpy(1e-3, row, y) })
+		}
+	}
+	_ = sink
+}

@@ -232,6 +232,9 @@ func TestGemmPackMatchesDefinition(t *testing.T) {
 		g := k.gemm
 		for _, cols := range []int{1, 7, 8, 9, 16, 45, 288} {
 			for _, m := range []int{1, 7, 8, 9, g.nr - 1, g.nr} {
+				if m > g.nr {
+					continue // a panel holds at most nr inputs (NEON: 8)
+				}
 				i0 := 3
 				x := values(r, (i0+m)*cols+5, "normal")
 				dst := values(r, cols*g.nr+4, "normal") // junk to overwrite

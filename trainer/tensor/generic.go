@@ -44,7 +44,8 @@ type rowKernels struct {
 }
 
 // generic is the pure-Go implementation, used where no SIMD kernels exist
-// (non-amd64, CPUs without AVX2+FMA+F16C) or when ORCHMIND_NOSIMD=1.
+// (architectures other than amd64 and arm64, amd64 CPUs without
+// AVX2+FMA+F16C) or when ORCHMIND_NOSIMD=1.
 var generic = &kernels{
 	name:    "generic",
 	dot:     dotGo,
@@ -77,7 +78,8 @@ func chooseKernels() *kernels {
 	return generic
 }
 
-// SIMD names the kernel set in use: "avx512", "avx2" or "generic".
+// SIMD names the kernel set in use: "avx512", "avx2" (amd64), "neon"
+// (arm64) or "generic".
 func SIMD() string { return active.name }
 
 // dotGo returns Σ a[i]·b[i] over len(a) elements, accumulated in four

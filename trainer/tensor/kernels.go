@@ -17,11 +17,11 @@ const minParallelWork = 1 << 16
 // of W are split across GOMAXPROCS workers. For one input vector each worker
 // takes fused dot products straight from the stored (quantized) rows; for
 // a few, it dequantizes a row of W once and takes its dot product with all
-// n inputs, four at a time; for many (20 or more with AVX-512, 10 with AVX2)
-// it runs a register-blocked kernel on panels of dequantized rows against
-// the inputs transposed into panels (see SIMD.md). Each output element is
-// computed by exactly one worker in a fixed order, so results do not depend
-// on the number of workers.
+// n inputs, four at a time; for many (20 or more with AVX-512, 10 with
+// AVX2, 5 with NEON) it runs a register-blocked kernel on panels of
+// dequantized rows against the inputs transposed into panels (see SIMD.md).
+// Each output element is computed by exactly one worker in a fixed order,
+// so results do not depend on the number of workers.
 //
 // The kernels are SIMD assembly where the CPU supports it (see [SIMD]) and
 // plain Go elsewhere. MatMul panics if out, x or w.Data are shorter than the

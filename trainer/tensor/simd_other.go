@@ -1,8 +1,8 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package tensor
 
-// simdKernels returns nil: only amd64 has SIMD kernels so far, other
+// simdKernels returns nil: only amd64 and arm64 have SIMD kernels, other
 // architectures use the pure-Go ones.
 func simdKernels() *kernels { return nil }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -83,6 +85,11 @@ func TestKernelSetsAvailable(t *testing.T) {
 		t.Fatalf("active kernels %q not among available %v", SIMD(), names)
 	}
 	t.Logf("kernel sets: %v; active: %s", names, SIMD())
+	// On arm64 the NEON set must be there (Advanced SIMD is mandatory), or
+	// the tests below would only compare generic with itself.
+	if runtime.GOARCH == "arm64" && os.Getenv("ORCHMIND_NOSIMD") != "1" && SIMD() != "neon" {
+		t.Fatalf("arm64 runs %q kernels, want neon", SIMD())
+	}
 }
 
 func TestNoSIMDEnvForcesGeneric(t *testing.T) {
