@@ -158,6 +158,7 @@ type State struct {
 	// Scratch for a batch of up to cap tokens (grown as needed), row-major.
 	cap                    int
 	x, xb, xb2, hb, hb2, q []float32
+	sg                     []float32 // sigmoid of the gate
 	k, v, cos, sin         []float32
 	att, logits            []float32
 }
@@ -199,7 +200,7 @@ func (s *State) grow(n int) {
 	c := s.m.Config
 	s.cap = n
 	s.x, s.xb, s.xb2, s.q = make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim)
-	s.hb, s.hb2 = make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim)
+	s.hb, s.hb2, s.sg = make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim)
 	s.k, s.v = make([]float32, n*c.KVDim()), make([]float32, n*c.KVDim())
 	s.cos, s.sin = make([]float32, n*len(s.invFreq)), make([]float32, n*len(s.invFreq))
 }
@@ -272,8 +273,10 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		}
 		s.linear(l, ProjGate, hb, xb, n)
 		s.linear(l, ProjUp, hb2, xb, n)
+		sg := s.sg[:n*hid]
+		tensor.Sigmoid(sg, hb)
 		for i, g := range hb {
-			hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * hb2[i]
+			hb[i] = g * sg[i] * hb2[i]
 		}
 		s.linear(l, ProjDown, xb, hb, n)
 		for i := range x {
@@ -388,16 +391,9 @@ func rotate(x, cos, sin []float32) {
 
 // Softmax normalises x in place (numerically stable).
 func Softmax(x []float32) {
-	mx := x[0]
-	for _, v := range x[1:] {
-		mx = max(mx, v)
-	}
-	var sum float32
-	for i, v := range x {
-		x[i] = float32(math.Exp(float64(v - mx)))
-		sum += x[i]
-	}
+	sum := tensor.ExpSub(x, tensor.Max(x))
+	inv := 1 / sum
 	for i := range x {
-		x[i] /= sum
+		x[i] *= inv
 	}
 }
