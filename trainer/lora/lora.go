@@ -12,11 +12,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 
 	"orchmind/adapters"
 	"orchmind/trainer/model"
+	"orchmind/trainer/parallel"
 	"orchmind/trainer/tensor"
 )
 
@@ -185,28 +184,14 @@ func loraUpT(out, u []float32, n int, bt []float32, r, o int, s float32) {
 }
 
 // parallelFor splits [0, n) over the cores when the work (in multiply-adds)
-// is worth it. Each index is handled by exactly one goroutine, in an order
+// is worth it. Each index is handled by exactly one goroutine, in chunks
 // fixed by n and GOMAXPROCS, so results are deterministic.
 func parallelFor(n, work int, f func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
+	workers := parallel.Workers()
+	if work < 1<<15 {
+		workers = 1
 	}
-	if workers <= 1 || work < 1<<15 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallel.For(n, workers, f)
 }
 
 // dot and axpy use the SIMD kernels for long vectors; short ones (attention

@@ -4,9 +4,8 @@ package model
 
 import (
 	"math"
-	"runtime"
-	"sync"
 
+	"orchmind/trainer/parallel"
 	"orchmind/trainer/tensor"
 )
 
@@ -318,31 +317,12 @@ func (s *State) attend(l int, q, out []float32, n, pos0 int) {
 		}
 		return
 	}
-	parallelFor(n*c.Heads, func(lo, hi int) {
+	parallel.For(n*c.Heads, parallel.Workers(), func(lo, hi int) {
 		att := make([]float32, c.SeqLen)
 		for j := lo; j < hi; j++ {
 			head(j/c.Heads, j%c.Heads, att)
 		}
 	})
-}
-
-// parallelFor runs f over [0, n) in contiguous chunks, one per CPU.
-func parallelFor(n int, f func(lo, hi int)) {
-	w := min(runtime.GOMAXPROCS(0), n)
-	if w <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + w - 1) / w
-	for lo := 0; lo < n; lo += chunk {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, min(lo+chunk, n))
-		}()
-	}
-	wg.Wait()
 }
 
 // RMSNorm writes x/rms(x)·w into out (out may be x).

@@ -2,8 +2,9 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
+
+	"orchmind/trainer/parallel"
 )
 
 // gemmKernel is a register-blocked micro-kernel: it computes one mr×nr tile
@@ -209,7 +210,7 @@ func matMulTGemm(k *kernels, out, dy []float32, n int, w *Matrix, rb int) {
 	}
 	units := (cols + unit - 1) / unit
 	groups := (n + mr - 1) / mr
-	workers := runtime.GOMAXPROCS(0)
+	workers := parallel.Workers()
 	if rows*cols*n < minParallelWork {
 		workers = 1
 	}
@@ -226,21 +227,11 @@ func matMulTGemm(k *kernels, out, dy []float32, n int, w *Matrix, rb int) {
 		job(0, cols, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	if byColumns {
-		parts := min(workers, units)
-		for p := range parts {
-			u0, u1 := p*units/parts, (p+1)*units/parts
-			wg.Go(func() { job(u0*unit, min(u1*unit, cols), 0, n) })
-		}
+		parallel.For(units, workers, func(u0, u1 int) { job(u0*unit, min(u1*unit, cols), 0, n) })
 	} else {
-		parts := min(workers, groups)
-		for p := range parts {
-			g0, g1 := p*groups/parts, (p+1)*groups/parts
-			wg.Go(func() { job(0, cols, g0*mr, min(g1*mr, n)) })
-		}
+		parallel.For(groups, workers, func(g0, g1 int) { job(0, cols, g0*mr, min(g1*mr, n)) })
 	}
-	wg.Wait()
 }
 
 // matMulTPart computes out[i0:i1, c0:c1] of MatMulT. c0 is a multiple of the

@@ -2,9 +2,8 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 
+	"orchmind/trainer/parallel"
 	"orchmind/trainer/quant"
 )
 
@@ -188,25 +187,12 @@ func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 	})
 }
 
-// parallelRows runs f over [0, rows) in contiguous chunks, one per worker.
+// parallelRows runs f over [0, rows) in contiguous chunks, one per worker,
+// when the work (in multiply-adds) is worth splitting.
 func parallelRows(rows, work int, f func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > rows {
-		workers = rows
+	workers := parallel.Workers()
+	if work < minParallelWork {
+		workers = 1
 	}
-	if workers <= 1 || work < minParallelWork {
-		f(0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (rows + workers - 1) / workers
-	for lo := 0; lo < rows; lo += chunk {
-		hi := min(lo+chunk, rows)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallel.For(rows, workers, f)
 }
