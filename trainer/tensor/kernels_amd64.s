@@ -137,7 +137,7 @@ dhdoneAVX2:
 	RET
 
 // func dotQ8_0AVX2(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
 	MOVQ   x+0(FP), AX
 	MOVQ   w+8(FP), CX
@@ -148,6 +148,7 @@ TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
 q8dot2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q8dot1AVX2
+	PREFETCHT0   1024(CX)
 	VPBROADCASTW (CX), X2
 	VCVTPH2PS    X2, Y2
 	VPMOVSXBD    2(CX), Y3
@@ -215,7 +216,7 @@ q8dotdoneAVX2:
 	RET
 
 // func dequantQ8_0AVX2(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·dequantQ8_0AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -224,6 +225,7 @@ TEXT ·dequantQ8_0AVX2(SB), NOSPLIT, $0-24
 q8deq2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q8deq1AVX2
+	PREFETCHT0   1024(CX)
 	VPMOVSXBD    2(CX), Y0
 	VCVTDQ2PS    Y0, Y0
 	VPMOVSXBD    10(CX), Y1
@@ -292,7 +294,7 @@ q8deqdoneAVX2:
 	RET
 
 // func axpyQ8_0AVX2(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, F16C, FMA3
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·axpyQ8_0AVX2(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Y0
 	MOVQ         w+8(FP), AX
@@ -302,6 +304,7 @@ TEXT ·axpyQ8_0AVX2(SB), NOSPLIT, $0-32
 q8axpy2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q8axpy1AVX2
+	PREFETCHT0   1024(AX)
 	VPMOVSXBD    2(AX), Y1
 	VCVTDQ2PS    Y1, Y1
 	VPMOVSXBD    10(AX), Y2
@@ -385,7 +388,7 @@ q8axpydoneAVX2:
 	RET
 
 // func dotQ4_0AVX2(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -402,6 +405,7 @@ TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
 q4dot2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q4dot1AVX2
+	PREFETCHT0   1024(CX)
 	VPBROADCASTW (CX), X4
 	VCVTPH2PS    X4, Y4
 	VPMOVZXBD    2(CX), Y5
@@ -487,7 +491,7 @@ q4dotdoneAVX2:
 	RET
 
 // func dequantQ4_0AVX2(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·dequantQ4_0AVX2(SB), NOSPLIT, $0-24
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -502,6 +506,7 @@ TEXT ·dequantQ4_0AVX2(SB), NOSPLIT, $0-24
 q4deq2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q4deq1AVX2
+	PREFETCHT0   1024(CX)
 	VPMOVZXBD    2(CX), Y2
 	VPSRLD       $0x04, Y2, Y3
 	VPAND        Y1, Y2, Y2
@@ -588,7 +593,7 @@ q4deqdoneAVX2:
 	RET
 
 // func axpyQ4_0AVX2(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, F16C, FMA3
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·axpyQ4_0AVX2(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Y0
 	MOVQ         w+8(FP), AX
@@ -604,6 +609,7 @@ TEXT ·axpyQ4_0AVX2(SB), NOSPLIT, $0-32
 q4axpy2AVX2:
 	CMPQ         DX, $0x00000002
 	JL           q4axpy1AVX2
+	PREFETCHT0   1024(AX)
 	VPMOVZXBD    2(AX), Y3
 	VPSRLD       $0x04, Y3, Y4
 	VPAND        Y2, Y3, Y3
@@ -1297,7 +1303,7 @@ dhdoneAVX512:
 	RET
 
 // func dotQ8_0AVX512(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, AVX512F, SSE
+// Requires: AVX, AVX2, AVX512F, MMX+, SSE
 TEXT ·dotQ8_0AVX512(SB), NOSPLIT, $0-28
 	MOVQ   x+0(FP), AX
 	MOVQ   w+8(FP), CX
@@ -1308,6 +1314,7 @@ TEXT ·dotQ8_0AVX512(SB), NOSPLIT, $0-28
 q8dot2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q8dot1AVX512
+	PREFETCHT0   1024(CX)
 	VPBROADCASTW (CX), Y2
 	VCVTPH2PS    Y2, Z2
 	VPMOVSXBD    2(CX), Z3
@@ -1359,7 +1366,7 @@ q8dotdoneAVX512:
 	RET
 
 // func dequantQ8_0AVX512(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, AVX512F
+// Requires: AVX, AVX2, AVX512F, MMX+
 TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -1368,6 +1375,7 @@ TEXT ·dequantQ8_0AVX512(SB), NOSPLIT, $0-24
 q8deq2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q8deq1AVX512
+	PREFETCHT0   1024(CX)
 	VPMOVSXBD    2(CX), Z0
 	VCVTDQ2PS    Z0, Z0
 	VPMOVSXBD    18(CX), Z1
@@ -1412,7 +1420,7 @@ q8deqdoneAVX512:
 	RET
 
 // func axpyQ8_0AVX512(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, AVX512F
+// Requires: AVX, AVX2, AVX512F, MMX+
 TEXT ·axpyQ8_0AVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Z0
 	MOVQ         w+8(FP), AX
@@ -1422,6 +1430,7 @@ TEXT ·axpyQ8_0AVX512(SB), NOSPLIT, $0-32
 q8axpy2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q8axpy1AVX512
+	PREFETCHT0   1024(AX)
 	VPMOVSXBD    2(AX), Z1
 	VCVTDQ2PS    Z1, Z1
 	VPMOVSXBD    18(AX), Z2
@@ -1475,7 +1484,7 @@ q8axpydoneAVX512:
 	RET
 
 // func dotQ4_0AVX512(x *float32, w *byte, nb int) float32
-// Requires: AVX, AVX2, AVX512F, SSE
+// Requires: AVX, AVX2, AVX512F, MMX+, SSE
 TEXT ·dotQ4_0AVX512(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -1492,6 +1501,7 @@ TEXT ·dotQ4_0AVX512(SB), NOSPLIT, $0-28
 q4dot2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q4dot1AVX512
+	PREFETCHT0   1024(CX)
 	VPBROADCASTW (CX), Y4
 	VCVTPH2PS    Y4, Z4
 	VPMOVZXBD    2(CX), Z5
@@ -1552,7 +1562,7 @@ q4dotdoneAVX512:
 	RET
 
 // func dequantQ4_0AVX512(dst *float32, w *byte, nb int)
-// Requires: AVX, AVX2, AVX512F
+// Requires: AVX, AVX2, AVX512F, MMX+
 TEXT ·dequantQ4_0AVX512(SB), NOSPLIT, $0-24
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -1567,6 +1577,7 @@ TEXT ·dequantQ4_0AVX512(SB), NOSPLIT, $0-24
 q4deq2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q4deq1AVX512
+	PREFETCHT0   1024(CX)
 	VPMOVZXBD    2(CX), Z2
 	VPSRLD       $0x04, Z2, Z3
 	VPANDD       Z1, Z2, Z2
@@ -1620,7 +1631,7 @@ q4deqdoneAVX512:
 	RET
 
 // func axpyQ4_0AVX512(alpha float32, w *byte, y *float32, nb int)
-// Requires: AVX, AVX2, AVX512F
+// Requires: AVX, AVX2, AVX512F, MMX+
 TEXT ·axpyQ4_0AVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS alpha+0(FP), Z0
 	MOVQ         w+8(FP), AX
@@ -1636,6 +1647,7 @@ TEXT ·axpyQ4_0AVX512(SB), NOSPLIT, $0-32
 q4axpy2AVX512:
 	CMPQ         DX, $0x00000002
 	JL           q4axpy1AVX512
+	PREFETCHT0   1024(AX)
 	VPMOVZXBD    2(AX), Z3
 	VPSRLD       $0x04, Z3, Z4
 	VPANDD       Z2, Z3, Z3

@@ -373,13 +373,23 @@ func dequantF16(s isa) {
 	RET()
 }
 
+// rowPrefetch is how far ahead of the blocks being read (in bytes) the
+// block loops ask for weights with PREFETCHT0. A single-token step streams
+// every weight once (145 MB per token at SmolLM-135M Q8_0) and is bound by
+// memory; the hardware prefetcher alone leaves the loop waiting. Measured
+// at SmolLM-135M dims, 2 threads: none 80, 512 B 95, 1 KiB 109, 2 KiB
+// 95–120 tokens/s (Q8_0); Q4_0 154 at 1 KiB.
+const rowPrefetch = 1024
+
 // blockLoop emits a loop over nb blocks of the given byte size, two blocks
 // per iteration and then one, calling body(off) for the block at w+off and
 // advancing w and, when x is not nil, x by 32 floats per block.
+// Each iteration prefetches the weights rowPrefetch bytes ahead.
 func blockLoop(s isa, name string, w, x, nb reg.Register, blockBytes int, body func(off, xoff int)) {
 	Label(name + "2" + s.suffix)
 	CMPQ(nb, U32(2))
 	JL(LabelRef(name + "1" + s.suffix))
+	PREFETCHT0(Mem{Base: w, Disp: rowPrefetch})
 	body(0, 0)
 	body(blockBytes, qk*f32Bytes)
 	ADDQ(U32(2*blockBytes), w)
