@@ -347,7 +347,8 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestReadsGGMLWrittenFile parses testdata/ggml_written.gguf, written by
-// ggml's own gguf writer (testdata/cref/gguf_tool.cpp), and checks every
+// ggml's own gguf writer (gguf_write_to_file of ggml-org/ggml d99724f2,
+// called from a small C++ program outside this repository), and checks every
 // value it was given; ggml's reader reported data_offset 448 and tensor "q"
 // at offset 64 for it.
 func TestReadsGGMLWrittenFile(t *testing.T) {

@@ -270,8 +270,8 @@ func TestGGUFRefusesInconsistentFiles(t *testing.T) {
 }
 
 // TestGGMLReadsOurGGUF: testdata/ggml_reads_stories260K_q8_0.txt is what
-// ggml's own GGUF reader (trainer/gguf/testdata/cref/gguf_tool.cpp) printed
-// for `orchmind model convert stories260K.bin --out q.gguf --quant q8_0`:
+// ggml's own GGUF reader (gguf_init_from_file of ggml-org/ggml d99724f2,
+// called from a small C++ program outside this repository) printed for `orchmind model convert stories260K.bin --out q.gguf --quant q8_0`:
 // version, alignment, data offset, every key with its type, every tensor
 // with its type, offset and size. Writing the same file again must give a
 // file our reader sees identically, so both readers agree on our layout.

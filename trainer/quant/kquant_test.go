@@ -80,7 +80,8 @@ func TestKQuantKnownBlock(t *testing.T) {
 // weights, uniform with outliers, all-positive with a zero and a constant
 // group, zeros and 1e-20 noise, groups spanning eight orders of magnitude)
 // and the blocks ggml's quantize_row_q4_K_ref/_q5_K_ref/_q6_K_ref make of
-// them (testdata/cref/kquant_quant.c has the recipe). Our encoder must
+// them (ggml-org/ggml d99724f2 src/ggml-quants.c, built with gcc -O0 and
+// called from a small C program outside this repository). Our encoder must
 // produce the same bytes.
 func TestKQuantizeMatchesReference(t *testing.T) {
 	raw, err := os.ReadFile("testdata/kquant_quant_ref.json")
