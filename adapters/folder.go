@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"orchmind/internal/atomicfile"
 )
 
 // File names inside an adapter folder.
@@ -125,6 +127,9 @@ func WriteFolder(dir string, a *Adapter, m Manifest, codec TensorCodec) error {
 		return fmt.Errorf("write adapter %s: %w", dir, err)
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("write adapter %s: %w", dir, err)
+	}
 	if err := writeJSON(filepath.Join(tmp, ConfigFile), PEFTConfigFor(a)); err != nil {
 		return fmt.Errorf("write adapter %s: %w", dir, err)
 	}
@@ -138,7 +143,7 @@ func WriteFolder(dir string, a *Adapter, m Manifest, codec TensorCodec) error {
 	if err := codec.WriteTensors(filepath.Join(tmp, SafetensorsFile), ts, meta); err != nil {
 		return fmt.Errorf("write adapter %s: tensors: %w", dir, err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := atomicfile.SyncDir(tmp); err != nil {
 		return fmt.Errorf("write adapter %s: %w", dir, err)
 	}
 	old := ""
@@ -157,7 +162,7 @@ func WriteFolder(dir string, a *Adapter, m Manifest, codec TensorCodec) error {
 	if old != "" {
 		_ = os.RemoveAll(old)
 	}
-	return syncDir(parent)
+	return atomicfile.SyncDir(parent)
 }
 
 func writeJSON(path string, v any) error {
@@ -165,31 +170,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // pickleExts are checkpoint formats that are Python pickles.

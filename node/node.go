@@ -27,6 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"orchmind/adapters"
+	"orchmind/internal/atomicfile"
 	"orchmind/node/api"
 	"orchmind/node/base"
 	"orchmind/node/ui"
@@ -160,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 		return nil, fmt.Errorf("node: cannot listen on %s: %w (is another node running? choose another --api)", cfg.APIAddr, err)
 	}
-	if err := writeAtomic(filepath.Join(cfg.DataDir, APIFile), []byte("http://"+n.ln.Addr().String()+"\n")); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cfg.DataDir, APIFile), []byte("http://"+n.ln.Addr().String()+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	for _, code := range cfg.Rooms {
@@ -538,14 +539,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func folderSize(dir string) int64 {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"orchmind/internal/atomicfile"
 	"orchmind/node/registry"
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
@@ -82,7 +83,7 @@ func exportOllama(e *env) error {
 		*name = strings.ToLower(filepath.Base(filepath.Clean(dir)))
 	}
 	mf := filepath.Join(*out, "Modelfile")
-	if err := writeFileAtomic(mf, []byte(Modelfile(absBase, absAd, nil))); err != nil {
+	if err := atomicfile.WriteFile(mf, []byte(Modelfile(absBase, absAd, nil)), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", mf)
@@ -131,25 +132,4 @@ func exportMerged(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", *out, b.Name, b.Type)
 	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

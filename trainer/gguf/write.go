@@ -1,16 +1,13 @@
 package gguf
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
+	"orchmind/internal/atomicfile"
 	"orchmind/trainer/quant"
 )
 
@@ -333,37 +330,8 @@ func array[T any](e *encoder, xs []T) {
 // fsync, rename, fsync of the folder): a crash never leaves a half-written
 // model or adapter under path. The file is streamed, not built in memory.
 func Write(path string, kvs []KV, tensors []WriteTensor) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("gguf: write %s: %w (does the folder exist and is it writable?)", path, err)
-	}
-	name := tmp.Name()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	werr := EncodeTo(bw, kvs, tensors)
-	if werr == nil {
-		werr = bw.Flush()
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(name, path)
-	}
-	if werr != nil {
-		_ = os.Remove(name)
-		var pe *os.PathError
-		if errors.As(werr, &pe) || errors.Is(werr, io.ErrShortWrite) {
-			return fmt.Errorf("gguf: write %s: %w (is the disk full?)", path, werr)
-		}
-		return fmt.Errorf("gguf: write %s: %w", path, werr)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; not every OS can sync a folder
-		d.Close()
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return EncodeTo(w, kvs, tensors) }); err != nil {
+		return fmt.Errorf("gguf: %w", err)
 	}
 	return nil
 }

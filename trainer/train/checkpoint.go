@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"orchmind/adapters"
+	"orchmind/internal/atomicfile"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/safetensors"
@@ -65,7 +66,7 @@ func (j *job) saveCheckpoint() error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := safetensors.WriteFileAtomic(j.checkpointPath(), b); err != nil {
+	if err := atomicfile.WriteFile(j.checkpointPath(), b, 0o644); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
