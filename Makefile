@@ -52,10 +52,14 @@ lint: $(STATICCHECK)
 unit:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 
-## bench: matmul kernels at SmolLM-135M sizes (SIMD vs pure Go side by
-## side, GFLOP/s) and generation tokens/s on the default base.
+## bench: matmul kernels at stories15M and SmolLM-135M sizes (SIMD vs pure
+## Go side by side, GFLOP/s); prompt processing and generation tokens/s at
+## those dimensions (random weights, Q8_0 and Q4_0, read from GGUF; set
+## ORCHMIND_BENCH_GGUF_DIR=dir to keep the files for other runtimes); and
+## generation on the default base with adapters.
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./trainer/tensor/ | grep '^Benchmark'
+	$(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./trainer/model/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
 
 ## bench-serve: adapter swap latency and generation with 0, 1, 3 adapters
