@@ -18,10 +18,14 @@ type baseFlags struct {
 	model, tokenizer, quant *string
 }
 
+// tokenizerHelp is the --tokenizer flag's help, shared by the verbs that
+// load a base.
+const tokenizerHelp = "the model's tokenizer: tokenizer.json, tokenizer.model or a llama2.c tokenizer.bin (default: the GGUF file's own, the Hugging Face folder's, or tok<vocab>.bin / tokenizer.bin beside the model)"
+
 func addBaseFlags(fs *flag.FlagSet) baseFlags {
 	return baseFlags{
 		model:     fs.String("model", "", "base model: a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
-		tokenizer: fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: the GGUF file's own, or tok<vocab>.bin / tokenizer.bin beside the model)"),
+		tokenizer: fs.String("tokenizer", "", tokenizerHelp),
 		quant:     fs.String("quant", "", "hold the weights as f32, f16, bf16, q8_0, q4_0 or q4_1, quantizing on load (default: as stored)"),
 	}
 }

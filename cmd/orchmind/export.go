@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"orchmind/internal/atomicfile"
+	nodebase "orchmind/node/base"
 	"orchmind/node/registry"
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
@@ -119,15 +120,16 @@ func exportMerged(e *env) error {
 	if err != nil {
 		return err
 	}
-	t, s, ty := b.Tok.(interface {
-		GGUFVocab() ([]string, []float32, []int32)
-	}).GGUFVocab()
+	v, err := nodebase.VocabOf(b.Tok, b.Model.Vocab)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", pos[0], err)
+	}
 	extra := map[string]string{"orchmind.merged_adapter": filepath.Base(filepath.Clean(pos[0]))}
 	if b.Train != b.Tok {
 		extra["orchmind.document_end"] = "bos"
 	}
 	if err := model.WriteGGUF(*out, merged, b.Name+"+"+filepath.Base(filepath.Clean(pos[0])), model.AsStored,
-		&model.Vocab{Tokens: t, Scores: s, Types: ty, BOS: b.Tok.BOS(), EOS: b.Tok.EOS()}, extra); err != nil {
+		v, extra); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", *out, b.Name, b.Type)

@@ -51,7 +51,7 @@ func splitArgs(args []string, valued map[string]bool) (flags, pos []string) {
 
 func modelInfo(e *env) error {
 	fs := newFlags(e, "model info", "PATH [--tokenizer T] [--quant TYPE]")
-	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: found beside the model or in the GGUF file)")
+	tok := fs.String("tokenizer", "", tokenizerHelp)
 	qt := fs.String("quant", "", "show the model as it would be held with this type (default: as stored)")
 	flags, pos := splitArgs(e.args, map[string]bool{"tokenizer": true, "quant": true})
 	e.args = flags
@@ -125,7 +125,7 @@ func modelConvert(e *env) error {
 	fs := newFlags(e, "model convert", "IN --out X.gguf [--quant q8_0|q4_0|f16|f32] [--tokenizer T]")
 	out := fs.String("out", "", "GGUF file to write")
 	qt := fs.String("quant", "", "store the weights as q8_0, q4_0, q4_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (default: as they are)")
-	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin (default: found beside the model or in the GGUF file)")
+	tok := fs.String("tokenizer", "", tokenizerHelp)
 	flags, pos := splitArgs(e.args, map[string]bool{"out": true, "quant": true, "tokenizer": true})
 	e.args = flags
 	if err := parseFlags(fs, e); err != nil {
@@ -142,10 +142,10 @@ func modelConvert(e *env) error {
 	if err != nil {
 		return err
 	}
-	t, s, ty := b.Tok.(interface {
-		GGUFVocab() ([]string, []float32, []int32)
-	}).GGUFVocab()
-	v := &model.Vocab{Tokens: t, Scores: s, Types: ty, BOS: b.Tok.BOS(), EOS: b.Tok.EOS()}
+	v, err := nodebase.VocabOf(b.Tok, b.Model.Vocab)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", pos[0], err)
+	}
 	extra := map[string]string{}
 	if _, ok := b.Train.(nodebase.DocEnd); ok {
 		extra[nodebase.DocEndKey] = "bos"

@@ -23,7 +23,7 @@ func runTrain(ctx context.Context, e *env) error {
 	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD)")
 	name := fs.String("name", "", "adapter name (default: the data file or folder name)")
 	out := fs.String("out", "lora_adapters", "folder that receives the adapter folder <out>/<name>")
-	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(data.TemplateNames, ", ")+" (default: plain for base models)")
+	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(data.TemplateNames, ", ")+" (default: the one the model's chat template shows; plain for base models)")
 	seed := fs.Uint64("seed", 1, "random seed (initialisation, shuffling, eval split, dropout)")
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout instead of a progress bar")
 	resume := fs.Bool("resume", false, "continue an interrupted run from its checkpoint")
@@ -56,11 +56,16 @@ func runTrain(ctx context.Context, e *env) error {
 	if *name == "" {
 		*name = adapterName(*dataPath)
 	}
-	t, err := data.TemplateByName(*tmpl)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if *tmpl != "" {
+		if _, err := data.TemplateByName(*tmpl); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 	}
 	b, err := bf.load()
+	if err != nil {
+		return err
+	}
+	t, err := b.Template(*tmpl)
 	if err != nil {
 		return err
 	}

@@ -93,8 +93,9 @@ type Config struct {
 	// Token, when set, lets clients from other addresses in with
 	// "Authorization: Bearer <Token>".
 	Token string
-	// ChatTemplate renders /v1/chat/completions messages into a prompt
-	// (default "plain", right for base models).
+	// ChatTemplate names the template that renders /v1/chat/completions
+	// messages into a prompt (default: the one the base's chat template
+	// shows; plain for base models).
 	ChatTemplate string
 	// UI, when set, is served at GET / (the embedded web UI).
 	UI      http.Handler

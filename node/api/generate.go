@@ -286,7 +286,7 @@ func (s *Server) chatPrompt(msgs []data.Message) (string, error) {
 			return "", badRequest("messages[%d].role %q: use system, user or assistant", i, m.Role)
 		}
 	}
-	t, err := data.TemplateByName(s.cfg.ChatTemplate)
+	t, err := s.cfg.Base.Template(s.cfg.ChatTemplate)
 	if err != nil {
 		return "", err
 	}

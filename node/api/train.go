@@ -234,7 +234,7 @@ func writeFile(path string, r io.Reader) error {
 
 // trainConfig builds the trainer's configuration for req.
 func (s *Server) trainConfig(req TrainRequest, path string) (train.Config, error) {
-	t, err := data.TemplateByName(req.Template)
+	t, err := s.cfg.Base.Template(req.Template)
 	if err != nil {
 		return train.Config{}, badRequest("%v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"orchmind/trainer/data"
-	"orchmind/trainer/gguf"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
 	"orchmind/trainer/tokenizer"
@@ -28,6 +27,10 @@ type Base struct {
 	// ends documents with BOS; see DocEnd).
 	Train data.Encoder
 	Type  quant.Type
+	// ChatTemplate is the model's chat template as its files give it (GGUF
+	// tokenizer.chat_template, or chat_template in a Hugging Face folder's
+	// tokenizer_config.json); "" for a base model.
+	ChatTemplate string
 	// Fingerprint identifies the exact weights as held (model.Fingerprint);
 	// ShapeID the architecture, names and shapes (model.ShapeID). Adapters
 	// record both.
@@ -45,8 +48,10 @@ const DocEndKey = "orchmind.document_end"
 
 // Load reads a base model (GGUF, Hugging Face folder or llama2.c
 // checkpoint) held as typ (model.AsStored keeps the stored types) and its
-// tokenizer: tokPath when given, else the GGUF file's own vocabulary, else
-// tok<vocab>.bin or tokenizer.bin beside the model.
+// tokenizer: tokPath when given (tokenizer.json, tokenizer.model or a
+// llama2.c tokenizer.bin), else the GGUF file's own vocabulary (SentencePiece
+// or byte-level BPE), else the Hugging Face folder's tokenizer.json or
+// tokenizer.model, else tok<vocab>.bin or tokenizer.bin beside the model.
 func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no base model given: pass the path of a .gguf file, a Hugging Face model folder or a llama2.c checkpoint (.bin)")
@@ -55,53 +60,31 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load base model %s: %w", path, err)
 	}
-	var tok *tokenizer.Llama2C
-	docEnd := gf == nil // llama2.c checkpoints end documents with BOS
-	switch {
-	case tokPath != "":
-		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
-	case gf != nil && gf.Metadata["tokenizer.ggml.model"] == "llama":
-		tok, err = ggufTokenizer(gf)
-		docEnd = gf.Metadata[DocEndKey] == "bos"
-	default:
-		if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {
-			return nil, fmt.Errorf("%w for %s: pass --tokenizer PATH (a llama2.c tokenizer.bin; Hugging Face tokenizer.json is not supported yet)", ErrNoTokenizer, path)
-		}
-		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
-	}
+	tok, docEnd, err := loadTokenizer(path, tokPath, m, gf)
 	if err != nil {
+		if errors.Is(err, ErrNoTokenizer) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("load tokenizer for %s: %w", path, err)
 	}
-	if tok.VocabSize() != m.Vocab {
-		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", tok.VocabSize(), m.Vocab)
+	_, bpe := tok.(*BPETokenizer)
+	if n := tok.VocabSize(); n != m.Vocab && (!bpe || n > m.Vocab) {
+		// (Byte-level BPE models often have more embedding rows than tokens.)
+		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", n, m.Vocab)
 	}
 	if typ == model.AsStored {
 		typ = m.Layers[0].Wq.Type
 	}
 	b := &Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m, Tok: tok,
 		Train: tok, Type: typ, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
-	if docEnd {
-		b.Train = DocEnd{tok}
+	b.ChatTemplate, err = chatTemplate(path, gf)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := tok.(*tokenizer.Llama2C); ok && docEnd {
+		b.Train = DocEnd{l}
 	}
 	return b, nil
-}
-
-func ggufTokenizer(f *gguf.File) (*tokenizer.Llama2C, error) {
-	toks, _ := f.Metadata["tokenizer.ggml.tokens"].([]any)
-	scores, _ := f.Metadata["tokenizer.ggml.scores"].([]any)
-	if len(toks) == 0 || len(toks) != len(scores) {
-		return nil, fmt.Errorf("the GGUF file's tokenizer has %d tokens and %d scores", len(toks), len(scores))
-	}
-	ts, ss := make([]string, len(toks)), make([]float32, len(toks))
-	for i := range toks {
-		t, ok1 := toks[i].(string)
-		sc, ok2 := scores[i].(float32)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("the GGUF file's token %d is malformed", i)
-		}
-		ts[i], ss[i] = t, sc
-	}
-	return tokenizer.FromSPMVocab(ts, ss)
 }
 
 // FindTokenizer looks beside the model for the llama2.c tokenizer files.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -13,6 +14,13 @@ type Tokenizer interface {
 	Piece(prev, id int) string
 	BOS() int
 	EOS() int
+}
+
+// EndOfTurn is implemented by tokenizers that know more tokens than EOS
+// where a text or a chat turn ends (<|im_end|>, <|eot_id|>, …): generation
+// stops at them too.
+type EndOfTurn interface {
+	IsEOG(id int) bool
 }
 
 // DefaultSteps is the number of positions (prompt included) generated when
@@ -32,10 +40,14 @@ type Sampling struct {
 
 // Generate continues prompt, calling emit first with the prompt itself and
 // then with each new piece of text as it is produced. It stops after MaxNew
-// tokens, at BOS or EOS (as llama2.c's run.c does), at the end of the
+// tokens, at BOS or EOS (as llama2.c's run.c does) or another end-of-turn
+// token the tokenizer knows (EndOfTurn), at the end of the
 // context, or when ctx is cancelled.
 func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sampling, emit func(string) error) error {
 	ids := tok.Encode(prompt, true, false)
+	if len(ids) == 0 {
+		return errors.New("the prompt is empty and this model has no BOS token to start from: give some text to continue")
+	}
 	if len(ids) > m.SeqLen {
 		return fmt.Errorf("the prompt is %d tokens, longer than the model's context of %d", len(ids), m.SeqLen)
 	}
@@ -50,12 +62,16 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 		s.MaxNew = max(0, min(DefaultSteps, m.SeqLen)-len(ids)+1)
 	}
 	prev := ids[len(ids)-1]
+	eog := func(int) bool { return false }
+	if t, ok := tok.(EndOfTurn); ok {
+		eog = t.IsEOG
+	}
 	for pos := len(ids); pos-len(ids) < s.MaxNew && pos <= m.SeqLen; pos++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		next := SampleTop(logits, s.Temperature, s.TopK, s.TopP, rng)
-		if next == tok.BOS() || next == tok.EOS() {
+		if next == tok.BOS() || next == tok.EOS() || eog(next) {
 			return nil
 		}
 		if p := tok.Piece(prev, next); printable(p) {

@@ -263,12 +263,55 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	return m, nil
 }
 
-// Vocab is a SentencePiece vocabulary to store in a GGUF file.
+// Vocab is a tokenizer vocabulary to store in a GGUF file: SentencePiece
+// (Model "" or "llama": tokens with scores) or byte-level BPE (Model
+// "gpt2": tokens and merges, Pre naming the pre-tokenizer split).
 type Vocab struct {
+	Model    string // tokenizer.ggml.model; "" is "llama"
 	Tokens   []string
-	Scores   []float32
+	Scores   []float32 // SentencePiece only
 	Types    []int32
-	BOS, EOS int
+	Merges   []string // BPE only: "left right", in priority order
+	Pre      string   // BPE only: tokenizer.ggml.pre
+	BOS, EOS int      // -1: the vocabulary has none
+	// NoBOS records that the model was trained without BOS before each
+	// text (tokenizer.ggml.add_bos_token false); SentencePiece models add it.
+	NoBOS bool
+}
+
+// kvs is the tokenizer.ggml.* metadata of v.
+func (v *Vocab) kvs() ([]gguf.KV, error) {
+	special := func(kvs []gguf.KV) []gguf.KV {
+		for _, x := range []struct {
+			key string
+			id  int
+		}{{"tokenizer.ggml.bos_token_id", v.BOS}, {"tokenizer.ggml.eos_token_id", v.EOS}} {
+			if x.id >= 0 {
+				kvs = append(kvs, gguf.KV{Key: x.key, Value: uint32(x.id)})
+			}
+		}
+		return kvs
+	}
+	switch v.Model {
+	case "", "llama":
+		kvs := []gguf.KV{{Key: "tokenizer.ggml.model", Value: "llama"},
+			{Key: "tokenizer.ggml.tokens", Value: v.Tokens},
+			{Key: "tokenizer.ggml.scores", Value: v.Scores},
+			{Key: "tokenizer.ggml.token_type", Value: v.Types}}
+		kvs = append(special(kvs), gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)})
+		if v.NoBOS {
+			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: false})
+		}
+		return kvs, nil
+	case "gpt2":
+		kvs := []gguf.KV{{Key: "tokenizer.ggml.model", Value: "gpt2"},
+			{Key: "tokenizer.ggml.pre", Value: v.Pre},
+			{Key: "tokenizer.ggml.tokens", Value: v.Tokens},
+			{Key: "tokenizer.ggml.token_type", Value: v.Types},
+			{Key: "tokenizer.ggml.merges", Value: v.Merges}}
+		return append(special(kvs), gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: !v.NoBOS}), nil
+	}
+	return nil, fmt.Errorf("tokenizer model %q cannot be written to GGUF (orchmind writes llama and gpt2)", v.Model)
 }
 
 // WriteGGUF writes m as a llama GGUF file with its matrices converted to typ
@@ -315,14 +358,11 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 		return out
 	}
 	if vocab != nil {
-		kvs = append(kvs,
-			gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
-			gguf.KV{Key: "tokenizer.ggml.tokens", Value: vocab.Tokens},
-			gguf.KV{Key: "tokenizer.ggml.scores", Value: vocab.Scores},
-			gguf.KV{Key: "tokenizer.ggml.token_type", Value: vocab.Types},
-			gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: uint32(vocab.BOS)},
-			gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: uint32(vocab.EOS)},
-			gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)})
+		vk, err := vocab.kvs()
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		kvs = append(kvs, vk...)
 	}
 	keys := make([]string, 0, len(extra))
 	for k := range extra {

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -478,4 +479,41 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 	}
 	sc.syms, sc.heap = syms, h
 	return ids
+}
+
+// GGUFVocab returns the vocabulary in the GGUF layout, for writing
+// tokenizer.ggml.* metadata (model "gpt2"): the tokens as stored, their
+// types, the merges in priority order ("left right") and the
+// tokenizer.ggml.pre name of the split. It fails for a configuration GGUF
+// cannot name (a byte-level BPE without a split, a leading space added to
+// every text, or NFC normalization other than Qwen2's).
+func (t *BPE) GGUFVocab() (tokens []string, types []int32, merges []string, pre string, err error) {
+	switch {
+	case t.pre.kind == preGPT2 && t.pre.isolateDigits:
+		pre = "smollm"
+	case t.pre.kind == preGPT2:
+		pre = "gpt2"
+	case t.pre.kind == preLlama3 && t.pre.singleDigits:
+		pre = "qwen2"
+	case t.pre.kind == preLlama3:
+		pre = "llama-bpe"
+	default:
+		return nil, nil, nil, "", errors.New("tokenizer: this BPE has no pre-tokenizer split, which GGUF metadata cannot express")
+	}
+	if t.addPrefixSpace {
+		return nil, nil, nil, "", errors.New("tokenizer: this BPE adds a space before every text (add_prefix_space), which GGUF metadata cannot express")
+	}
+	if t.nfc && pre != "qwen2" {
+		return nil, nil, nil, "", errors.New("tokenizer: this BPE normalizes text to NFC, which GGUF metadata cannot express for its pre-tokenizer")
+	}
+	keys := make([]uint64, 0, len(t.merges))
+	for k := range t.merges {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b uint64) int { return cmp.Compare(t.merges[a].rank, t.merges[b].rank) })
+	merges = make([]string, len(keys))
+	for i, k := range keys {
+		merges[i] = t.tokens[int(k>>32)] + " " + t.tokens[int(uint32(k))]
+	}
+	return slices.Clone(t.tokens), slices.Clone(t.types), merges, pre, nil
 }

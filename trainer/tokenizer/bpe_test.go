@@ -360,3 +360,38 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
+// TestBPEGGUFVocabRoundTrip: a BPE written out with GGUFVocab and built
+// again with NewBPE encodes every text the same, for each pre-tokenizer
+// GGUF can name; configurations it cannot name are refused.
+func TestBPEGGUFVocabRoundTrip(t *testing.T) {
+	texts := []string{"the thing in aaaa 1 12 345 hello<|endoftext|>", "ça bell  ing\n\n1234567 <tool> x"}
+	for _, pre := range []string{"gpt2", "smollm", "llama-bpe", "qwen2"} {
+		orig := newTestBPE(t, pre)
+		orig.SetAddSpecial(true, false)
+		tokens, types, merges, gotPre, err := orig.GGUFVocab()
+		if err != nil {
+			t.Fatalf("%s: %v", pre, err)
+		}
+		if gotPre != pre {
+			t.Errorf("pre %q written as %q", pre, gotPre)
+		}
+		if !reflect.DeepEqual(merges, testMerges) {
+			t.Errorf("%s: merges %q, want %q", pre, merges, testMerges)
+		}
+		back, err := NewBPE(tokens, merges, types, orig.BOS(), orig.EOS(), gotPre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range texts {
+			if a, b := orig.Encode(s, true, true), back.Encode(s, true, true); !reflect.DeepEqual(a, b) {
+				t.Errorf("%s: %q encodes as %v, after the round trip %v", pre, s, a, b)
+			}
+		}
+	}
+	spaced := newTestBPE(t, "gpt2")
+	spaced.addPrefixSpace = true
+	if _, _, _, _, err := spaced.GGUFVocab(); err == nil {
+		t.Error("add_prefix_space written to GGUF without an error")
+	}
+}

@@ -24,9 +24,23 @@ type spmGolden struct {
 }
 
 // TestSentencePieceGolden encodes the golden texts with the 32,000-token
-// Llama 2 vocabulary (llama2.c tokenizer.bin export of the same model) and
-// requires the reference library's ids exactly, then decodes them back.
+// Llama 2 vocabulary, read from tokenizer.model itself and from its
+// llama2.c tokenizer.bin export, and requires the reference library's ids
+// exactly, then decodes them back.
 func TestSentencePieceGolden(t *testing.T) {
+	t.Run("tokenizer.bin", func(t *testing.T) {
+		testSentencePieceGolden(t, func(vocab int) (*Llama2C, error) {
+			return LoadLlama2C(testshared.Path(t, "models/llama2-tokenizer/tokenizer.bin"), vocab)
+		})
+	})
+	t.Run("tokenizer.model", func(t *testing.T) {
+		testSentencePieceGolden(t, func(int) (*Llama2C, error) {
+			return LoadSentencePieceModel(testshared.Path(t, "models/llama2-tokenizer/tokenizer.model"))
+		})
+	})
+}
+
+func testSentencePieceGolden(t *testing.T, load func(vocab int) (*Llama2C, error)) {
 	raw, err := os.ReadFile("testdata/spm/golden.json")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +52,7 @@ func TestSentencePieceGolden(t *testing.T) {
 	if len(g.Cases) < 20 {
 		t.Fatalf("golden.json has %d cases, want >= 20", len(g.Cases))
 	}
-	tok, err := LoadLlama2C(testshared.Path(t, "models/llama2-tokenizer/tokenizer.bin"), g.VocabSize)
+	tok, err := load(g.VocabSize)
 	if err != nil {
 		t.Fatal(err)
 	}
