@@ -1,7 +1,9 @@
 package base
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,13 +17,15 @@ import (
 
 // testBPE is a small byte-level BPE: the 256 byte tokens, a few merges and
 // the control tokens of a ChatML model.
-func testBPE(t *testing.T) (tokens []string, types []int32, merges []string) {
+func testBPE(t *testing.T, merges ...string) (tokens []string, types []int32, _ []string) {
 	t.Helper()
 	for b := range 256 {
 		tokens = append(tokens, tokenizer.ByteLevel(string([]byte{byte(b)})))
 		types = append(types, tokenizer.TokenNormal)
 	}
-	merges = []string{"Ġ t", "h e", "Ġt he", "i n", "in g"}
+	if merges == nil {
+		merges = []string{"Ġ t", "h e", "Ġt he", "i n", "in g"}
+	}
 	for _, m := range merges {
 		tokens = append(tokens, strings.Replace(m, " ", "", 1))
 		types = append(types, tokenizer.TokenNormal)
@@ -52,7 +56,7 @@ func TestLoadGGUFBPE(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref.SetAddSpecial(false, false)
-	v, err := VocabOf(newBPETokenizer(ref), c.Vocab)
+	v, err := VocabOf(NewBPETokenizer(ref), c.Vocab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +157,66 @@ func TestLoadTokenizerFiles(t *testing.T) {
 	// Nothing to go on: the error says what to pass.
 	if _, _, err := loadTokenizer(t.TempDir(), "", m, nil); err == nil || !strings.Contains(err.Error(), "--tokenizer") {
 		t.Errorf("no tokenizer: %v", err)
+	}
+}
+
+// TestBPEGGUFMatchesLlamaCpp: for each pre-tokenizer, the GGUF file orchmind
+// writes for a BPE vocabulary (pinned by its SHA-256) tokenizes the test
+// texts into the ids llama.cpp gave for that same file
+// (testdata/llamacpp_bpe.json).
+func TestBPEGGUFMatchesLlamaCpp(t *testing.T) {
+	raw, err := os.ReadFile("testdata/llamacpp_bpe.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Cases map[string][]struct {
+			Text string `json:"text"`
+			IDs  []int  `json:"ids"`
+		} `json:"cases"`
+		SHA map[string]string `json:"gguf_sha256"`
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	tokens, types, merges := testBPE(t, "Ġ t", "h e", "Ġt he", "i n", "in g", "Ġ 1", "1 2")
+	eot := len(tokens) - 3
+	c := model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 320, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000}
+	m, err := model.Random(c, quant.F32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.Cases) != 4 {
+		t.Fatalf("fixture has %d pre-tokenizers, want 4", len(fx.Cases))
+	}
+	for pre, cases := range fx.Cases {
+		ref, err := tokenizer.NewBPE(tokens, merges, types, eot, eot, pre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := VocabOf(NewBPETokenizer(ref), c.Vocab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), pre+".gguf")
+		if err := model.WriteGGUF(p, m, "bpe-test", model.AsStored, v, nil); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := fmt.Sprintf("%x", sha256.Sum256(data)); sum != fx.SHA[pre] {
+			t.Fatalf("%s: the GGUF written is not the file llama.cpp was run on (sha256 %s, fixture %s)", pre, sum, fx.SHA[pre])
+		}
+		b, err := Load(p, "", model.AsStored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range cases {
+			if got := b.Tok.Encode(cs.Text, true, false); !reflect.DeepEqual(got, cs.IDs) {
+				t.Errorf("%s: %q → %v, llama.cpp %v", pre, cs.Text, got, cs.IDs)
+			}
+		}
 	}
 }

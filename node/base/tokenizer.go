@@ -66,7 +66,7 @@ func loadTokenizerFile(p string, vocab int) (vocabSizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newBPETokenizer(t), nil
+		return NewBPETokenizer(t), nil
 	case strings.HasSuffix(p, ".model"):
 		return tokenizer.LoadSentencePieceModel(p)
 	}
@@ -142,7 +142,7 @@ func ggufBPE(f *gguf.File) (*BPETokenizer, error) {
 	}
 	add, _ := f.Metadata["tokenizer.ggml.add_eos_token"].(bool)
 	t.SetAddSpecial(addBOS, add)
-	return newBPETokenizer(t), nil
+	return NewBPETokenizer(t), nil
 }
 
 // BPETokenizer is a byte-level BPE as a base model's tokenizer: it adds BOS
@@ -157,7 +157,8 @@ type BPETokenizer struct {
 // a text with.
 var endOfTurn = []string{"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|end|>", "<end_of_turn>", "</s>"}
 
-func newBPETokenizer(t *tokenizer.BPE) *BPETokenizer {
+// NewBPETokenizer wraps t as a base model's tokenizer.
+func NewBPETokenizer(t *tokenizer.BPE) *BPETokenizer {
 	b := &BPETokenizer{BPE: t, eog: map[int]bool{}}
 	if t.EOS() >= 0 {
 		b.eog[t.EOS()] = true

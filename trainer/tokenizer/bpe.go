@@ -492,7 +492,7 @@ func (t *BPE) GGUFVocab() (tokens []string, types []int32, merges []string, pre 
 	case t.pre.kind == preGPT2 && t.pre.isolateDigits:
 		pre = "smollm"
 	case t.pre.kind == preGPT2:
-		pre = "gpt2"
+		pre = "gpt-2" // llama.cpp's name; it reads "gpt2" as its "default" split
 	case t.pre.kind == preLlama3 && t.pre.singleDigits:
 		pre = "qwen2"
 	case t.pre.kind == preLlama3:

@@ -366,7 +366,7 @@ func BenchmarkEncode(b *testing.B) {
 // GGUF can name; configurations it cannot name are refused.
 func TestBPEGGUFVocabRoundTrip(t *testing.T) {
 	texts := []string{"the thing in aaaa 1 12 345 hello<|endoftext|>", "ça bell  ing\n\n1234567 <tool> x"}
-	for _, pre := range []string{"gpt2", "smollm", "llama-bpe", "qwen2"} {
+	for _, pre := range []string{"gpt-2", "smollm", "llama-bpe", "qwen2"} {
 		orig := newTestBPE(t, pre)
 		orig.SetAddSpecial(true, false)
 		tokens, types, merges, gotPre, err := orig.GGUFVocab()
