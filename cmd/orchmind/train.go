@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -28,7 +29,6 @@ func runTrain(ctx context.Context, e *env) error {
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout instead of a progress bar")
 	resume := fs.Bool("resume", false, "continue an interrupted run from its checkpoint")
 	ckEvery := fs.Int("checkpoint-every", 0, "save a resumable checkpoint every N steps (0 = about every 5%)")
-	gradCk := fs.Bool("grad-checkpoint", false, "recompute activations in the backward pass: less memory, more time")
 	strict := fs.Bool("strict", false, "stop at the first malformed JSONL line instead of skipping it")
 	var o hparams.Overrides
 	optInt(fs, &o.Epochs, "epochs", "number of passes over the data")
@@ -43,6 +43,14 @@ func runTrain(ctx context.Context, e *env) error {
 	optInt(fs, &o.Patience, "patience", "evaluations without improvement before stopping early")
 	optFloat(fs, &o.StopTrainLoss, "stop-loss", "stop when the mean train loss of an epoch falls below this")
 	optFloat(fs, &o.Dropout, "dropout", "LoRA dropout")
+	fs.BoolFunc("grad-checkpoint", "recompute activations in the backward pass: far less memory, ~30% more time; =false keeps them (default: on when they would take more than half the free memory)", func(s string) error {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", s)
+		}
+		o.GradCheckpoint = &v
+		return nil
+	})
 	targets := fs.String("targets", "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
 	if err := parseFlags(fs, e); err != nil {
 		return err
@@ -89,7 +97,7 @@ func runTrain(ctx context.Context, e *env) error {
 	}()
 	res, err := train.Run(ctx, train.Config{
 		Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
-		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, GradCheckpoint: *gradCk, StopOnBadLine: *strict,
+		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, StopOnBadLine: *strict,
 		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
 		Version: version, Bus: bus, Log: e.log,
 		OnPlan: func(p hparams.Plan, s data.Summary) {

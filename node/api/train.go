@@ -41,12 +41,14 @@ type Overrides struct {
 	StopTrainLoss *float64 `json:"stop_loss,omitempty"`
 	Dropout       *float64 `json:"dropout,omitempty"`
 	TargetModules []string `json:"target_modules,omitempty"`
+	// GradCheckpoint forces gradient checkpointing on or off.
+	GradCheckpoint *bool `json:"grad_checkpoint,omitempty"`
 }
 
 func (o Overrides) hparams() hparams.Overrides {
 	return hparams.Overrides{Epochs: o.Epochs, LearningRate: o.LearningRate, Rank: o.Rank, Alpha: o.Alpha, BatchSize: o.BatchSize,
 		GradAccum: o.GradAccum, MaxSeqLen: o.MaxSeqLen, WarmupSteps: o.WarmupSteps, EvalFraction: o.EvalFraction, Patience: o.Patience,
-		StopTrainLoss: o.StopTrainLoss, Dropout: o.Dropout, TargetModules: o.TargetModules}
+		StopTrainLoss: o.StopTrainLoss, Dropout: o.Dropout, TargetModules: o.TargetModules, GradCheckpoint: o.GradCheckpoint}
 }
 
 // TrainRequest is the JSON body of POST /api/train and /api/train/plan (a

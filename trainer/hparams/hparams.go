@@ -39,6 +39,12 @@ type Model struct {
 	Dim int
 	// ContextLen is the maximum sequence length the model supports (0 = unknown).
 	ContextLen int
+	// HiddenDim, Heads and KVDim (key/value width) size the activations
+	// training keeps; 0 leaves memory out of the plan.
+	HiddenDim, Heads, KVDim int
+	// FreeMemory is the memory free for training on this machine in bytes
+	// (0 = unknown: gradient checkpointing is then only used when asked for).
+	FreeMemory int64
 }
 
 // Overrides holds a user-forced value for every hyperparameter; nil fields
@@ -57,6 +63,8 @@ type Overrides struct {
 	StopTrainLoss *float64
 	Dropout       *float64
 	TargetModules []string
+	// GradCheckpoint forces gradient checkpointing on or off.
+	GradCheckpoint *bool
 }
 
 // AllTargetModules lists every linear projection of a Llama block, in PEFT
@@ -84,6 +92,9 @@ type Plan struct {
 	StopTrainLoss float64
 	Dropout       float64
 	TargetModules []string
+	// GradCheckpoint recomputes each layer in the backward pass instead of
+	// keeping its activations: far less memory, about 30% more time.
+	GradCheckpoint bool
 	// StepsPerEpoch and TotalSteps count optimizer updates.
 	StepsPerEpoch int
 	TotalSteps    int
@@ -106,12 +117,13 @@ const (
 	FieldStopTrainLoss = "StopTrainLoss"
 	FieldDropout       = "Dropout"
 	FieldTargetModules = "TargetModules"
+	FieldCheckpoint    = "GradCheckpoint"
 )
 
 // Fields lists every key of Plan.Why in display order.
 var Fields = []string{FieldEpochs, FieldLearningRate, FieldRank, FieldAlpha, FieldBatchSize,
 	FieldGradAccum, FieldMaxSeqLen, FieldWarmupSteps, FieldEvalFraction, FieldPatience,
-	FieldStopTrainLoss, FieldDropout, FieldTargetModules}
+	FieldStopTrainLoss, FieldDropout, FieldTargetModules, FieldCheckpoint}
 
 // Size thresholds (in examples) separating the regimes.
 const (
@@ -283,8 +295,69 @@ func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
 	p.Why[FieldTargetModules] = "all attention and MLP projections: best quality per trainable parameter"
 
 	o.apply(&p)
+	p.chooseCheckpoint(m, o.GradCheckpoint)
 	p.finishSteps(n)
 	return p, nil
+}
+
+// chooseCheckpoint turns gradient checkpointing on when the activations of
+// one sequence would take more than half of the free memory.
+func (p *Plan) chooseCheckpoint(m Model, forced *bool) {
+	if forced != nil {
+		p.GradCheckpoint = *forced
+		p.Why[FieldCheckpoint] = fmt.Sprintf("%v: set by user", *forced)
+		return
+	}
+	if m.HiddenDim <= 0 || m.Heads <= 0 || m.FreeMemory <= 0 {
+		p.Why[FieldCheckpoint] = "off: free memory unknown (--grad-checkpoint saves memory at ~30% more time)"
+		return
+	}
+	full := ActivationBytes(m, p.Rank, p.MaxSeqLen, p.Dropout > 0, false)
+	if full <= m.FreeMemory/2 {
+		p.Why[FieldCheckpoint] = fmt.Sprintf("off: activations take about %s of the %s free", gib(full), gib(m.FreeMemory))
+		return
+	}
+	p.GradCheckpoint = true
+	ck := ActivationBytes(m, p.Rank, p.MaxSeqLen, p.Dropout > 0, true)
+	p.Why[FieldCheckpoint] = fmt.Sprintf("on: activations would take about %s of the %s free; recomputing each layer keeps %s, at ~30%% more time", gib(full), gib(m.FreeMemory), gib(ck))
+	if ck > m.FreeMemory {
+		p.Why[FieldCheckpoint] += fmt.Sprintf("; even that may not fit: lower --max-seq-len (now %d)", p.MaxSeqLen)
+	}
+}
+
+// ActivationBytes estimates the memory the LoRA engine (trainer/lora) holds
+// to train on one sequence of T tokens: per layer and token the block's
+// input, normalised inputs, q, attention output, residual (model width
+// each), k, v and their transposes (key/value width), the MLP's three hidden
+// vectors, one row of attention probabilities per head (T values), the
+// rank-r LoRA down-projections, and with dropout the masks and dropped
+// inputs; with checkpointing, each layer's input plus one layer's cache;
+// and the scratch of the backward pass.
+func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
+	d, kv, f, h := int64(m.Dim), int64(m.KVDim), int64(m.HiddenDim), int64(m.Heads)
+	t, r, layers := int64(T), int64(rank), int64(m.Layers)
+	perLayer := t*(6*d+4*kv+3*f+2+h*t+7*r)
+	if dropout {
+		perLayer += 2 * t * (6*d + f)
+	}
+	hd := d / max(h, 1)
+	scratch := t*(5*d+1) + t*(3*f+3*d) + t*(2*kv+max(d, f)+r) + 2*r*max(d, f, kv) + 2*kv*t + t*(6*hd) + t*t
+	cached := layers * perLayer
+	if checkpoint {
+		cached = layers*t*d + perLayer
+	}
+	return 4 * (cached + scratch)
+}
+
+// gib formats bytes for the plan's explanations.
+func gib(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
 }
 
 // finishSteps computes steps and warm-up (warm-up unless overridden).
@@ -397,7 +470,7 @@ func (p Plan) String() string {
 		FieldMaxSeqLen: fmt.Sprint(p.MaxSeqLen), FieldWarmupSteps: fmt.Sprint(p.WarmupSteps),
 		FieldEvalFraction: fmt.Sprintf("%.3g", p.EvalFraction), FieldPatience: fmt.Sprint(p.Patience),
 		FieldStopTrainLoss: fmt.Sprintf("%g", p.StopTrainLoss), FieldDropout: fmt.Sprintf("%g", p.Dropout),
-		FieldTargetModules: strings.Join(p.TargetModules, ","),
+		FieldTargetModules: strings.Join(p.TargetModules, ","), FieldCheckpoint: fmt.Sprint(p.GradCheckpoint),
 	}
 	for _, f := range Fields {
 		fmt.Fprintf(&b, "%-14s = %-12s (%s)\n", f, val[f], p.Why[f])

@@ -86,10 +86,10 @@ func TestMonotonicity(t *testing.T) {
 }
 
 func TestOverridesAlwaysWin(t *testing.T) {
-	ep, lr, r, a, bs, ga, seq, wu, ev, pat, stop, dr := 7, 0.01, 4, 3.0, 2, 5, 128, 9, 0.25, 1, 0.2, 0.3
+	ep, lr, r, a, bs, ga, seq, wu, ev, pat, stop, dr, ck := 7, 0.01, 4, 3.0, 2, 5, 128, 9, 0.25, 1, 0.2, 0.3, true
 	o := Overrides{Epochs: &ep, LearningRate: &lr, Rank: &r, Alpha: &a, BatchSize: &bs, GradAccum: &ga,
 		MaxSeqLen: &seq, WarmupSteps: &wu, EvalFraction: &ev, Patience: &pat, StopTrainLoss: &stop,
-		Dropout: &dr, TargetModules: []string{"q_proj", "v_proj"}}
+		Dropout: &dr, TargetModules: []string{"q_proj", "v_proj"}, GradCheckpoint: &ck}
 	for _, n := range []int{3, 100, 100000} {
 		p, err := Choose(Dataset{Examples: n, Tokens: n * 20}, llama7b, o)
 		if err != nil {
@@ -97,7 +97,7 @@ func TestOverridesAlwaysWin(t *testing.T) {
 		}
 		if p.Epochs != ep || p.LearningRate != lr || p.Rank != r || p.Alpha != a || p.BatchSize != bs ||
 			p.GradAccum != ga || p.MaxSeqLen != seq || p.WarmupSteps != wu || p.EvalFraction != ev ||
-			p.Patience != pat || p.StopTrainLoss != stop || p.Dropout != dr ||
+			p.Patience != pat || p.StopTrainLoss != stop || p.Dropout != dr || p.GradCheckpoint != ck ||
 			strings.Join(p.TargetModules, ",") != "q_proj,v_proj" {
 			t.Errorf("n=%d: overrides lost: %+v", n, p)
 		}
@@ -156,6 +156,49 @@ func TestContextCapAndString(t *testing.T) {
 	for _, f := range Fields {
 		if !strings.Contains(s, f) {
 			t.Errorf("String() lacks %s:\n%s", f, s)
+		}
+	}
+}
+
+// TestGradCheckpointByMemory: checkpointing turns on exactly when one
+// sequence's activations would take more than half of the free memory, says
+// so with the sizes, warns when even checkpointing may not fit, stays off
+// when memory is unknown, and a user's choice wins either way.
+func TestGradCheckpointByMemory(t *testing.T) {
+	llama3b := Model{Params: 3_200_000_000, Layers: 28, Dim: 3072, ContextLen: 8192, HiddenDim: 8192, Heads: 24, KVDim: 1024}
+	d := Dataset{Examples: 2000, Tokens: 2000 * 900, LongestTokens: 1000} // 1024-token sequences
+	full := ActivationBytes(llama3b, 16, 1024, true, false)
+	ck := ActivationBytes(llama3b, 16, 1024, true, true)
+	if !(ck < full/5) {
+		t.Fatalf("checkpointing keeps %d of %d bytes; want far less", ck, full)
+	}
+	off, on := false, true
+	for _, c := range []struct {
+		name   string
+		free   int64
+		forced *bool
+		want   bool
+		says   string
+	}{
+		{"plenty of memory", 4 * full, nil, false, "off: activations take about"},
+		{"exactly half", 2 * full, nil, false, "off:"},
+		{"tight", 2*full - 1, nil, true, "on: activations would take about"},
+		{"very tight", ck / 2, nil, true, "lower --max-seq-len"},
+		{"unknown", 0, nil, false, "unknown"},
+		{"forced on", 4 * full, &on, true, "set by user"},
+		{"forced off", ck / 2, &off, false, "set by user"},
+	} {
+		m := llama3b
+		m.FreeMemory = c.free
+		p, err := Choose(d, m, Overrides{GradCheckpoint: c.forced})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.MaxSeqLen != 1024 || p.Dropout == 0 {
+			t.Fatalf("%s: plan has seq %d dropout %g; the test expects 1024 and dropout", c.name, p.MaxSeqLen, p.Dropout)
+		}
+		if p.GradCheckpoint != c.want || !strings.Contains(p.Why[FieldCheckpoint], c.says) {
+			t.Errorf("%s: checkpoint %v (%q), want %v saying %q", c.name, p.GradCheckpoint, p.Why[FieldCheckpoint], c.want, c.says)
 		}
 	}
 }

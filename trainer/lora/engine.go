@@ -46,6 +46,7 @@ type Engine struct {
 
 	cos, sin []float32 // RoPE tables [SeqLen, headDim/2]
 	maxT     int
+	bytes    int64 // allocated by grow
 	caches   []layerCache
 	xin      [][]float32 // per layer input (checkpoint mode)
 	x, xL    []float32
@@ -135,7 +136,8 @@ func (e *Engine) grow(T int) {
 	}
 	c, r := e.m.Config, e.ad.Rank
 	D, KV, F, H := c.Dim, c.KVDim(), c.HiddenDim, c.Heads
-	f := func(n int) []float32 { return make([]float32, n) }
+	e.bytes = 0
+	f := func(n int) []float32 { e.bytes += 4 * int64(n); return make([]float32, n) }
 	n := len(e.m.Layers)
 	if e.Checkpoint {
 		n = 1
@@ -175,6 +177,12 @@ func (e *Engine) grow(T int) {
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	e.maxT = T
 }
+
+// ActivationBytes is the memory the engine holds for its passes: the
+// per-layer caches the backward pass needs (only each layer's input with
+// Checkpoint) and the scratch, for the longest sequence run so far.
+// hparams.ActivationBytes estimates it before training.
+func (e *Engine) ActivationBytes() int64 { return e.bytes }
 
 // check validates a sequence against the model.
 func (e *Engine) check(s Seq) error {

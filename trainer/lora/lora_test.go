@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"orchmind/adapters"
+	"orchmind/trainer/hparams"
 	"orchmind/trainer/gguf"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
@@ -469,6 +470,32 @@ func TestGGUFLoRAFileQwen2(t *testing.T) {
 		}
 		if k.Module == adapters.V && !slices.Equal(got, a.Pairs[k].B) {
 			t.Errorf("%s: v rows must stay as they are", bn)
+		}
+	}
+}
+
+// TestActivationEstimate: hparams.ActivationBytes, which decides gradient
+// checkpointing before training, matches what the engine really allocates
+// (within 10%), with and without checkpointing and dropout.
+func TestActivationEstimate(t *testing.T) {
+	c := model.Config{Dim: 64, HiddenDim: 160, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 50, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000}
+	m := randomModel(t, c, quant.Q8_0, 1)
+	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim()}
+	for _, ck := range []bool{false, true} {
+		for _, drop := range []float32{0, 0.1} {
+			a := randomAdapter(t, m, 4, 2)
+			e, err := NewEngine(m, a, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Checkpoint, e.Dropout = ck, drop
+			if _, _, err := e.Accumulate(randomSeq(100, c.Vocab, 3), 1); err != nil {
+				t.Fatal(err)
+			}
+			got, est := e.ActivationBytes(), hparams.ActivationBytes(hm, 4, 100, drop > 0, ck)
+			if r := float64(est) / float64(got); r < 0.9 || r > 1.1 {
+				t.Errorf("checkpoint %v dropout %g: estimate %d bytes, engine holds %d (ratio %.2f)", ck, drop, est, got, r)
+			}
 		}
 	}
 }

@@ -30,6 +30,7 @@ func (j *job) checkpointPath() string {
 func planDigest(p hparams.Plan, ds *data.Dataset) string {
 	q := p
 	q.Why = nil
+	q.GradCheckpoint = false // it changes the memory used, not the result
 	b, _ := json.Marshal(struct {
 		P            hparams.Plan
 		Train, Eval  int

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/internal/sysmem"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/lora"
@@ -42,8 +43,6 @@ type Config struct {
 	CheckpointEvery int
 	// Resume continues from the checkpoint in the adapter folder.
 	Resume bool
-	// GradCheckpoint recomputes each layer in the backward pass to save memory.
-	GradCheckpoint bool
 	// StopOnBadLine stops at a malformed JSONL line instead of skipping it.
 	StopOnBadLine bool
 	// Base identifies the base model in the manifest.
@@ -58,6 +57,9 @@ type Config struct {
 	// OnPlan is called once the dataset is built and the plan chosen, before
 	// training starts (the CLI prints the explanations).
 	OnPlan func(hparams.Plan, data.Summary)
+	// FreeMemory is the memory free for training in bytes, for the choice
+	// of gradient checkpointing (0: ask the machine; negative: unknown).
+	FreeMemory int64
 }
 
 // Result is what a finished (or stopped) job produced.
@@ -90,7 +92,8 @@ func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, err
 	}
 	plan, err := hparams.Choose(
 		hparams.Dataset{Examples: first.Summary.Examples, Tokens: first.Summary.Tokens, LongestTokens: first.Summary.Longest},
-		hparams.Model{Params: Params(m), Layers: len(m.Layers), Dim: m.Dim, ContextLen: m.SeqLen},
+		hparams.Model{Params: Params(m), Layers: len(m.Layers), Dim: m.Dim, ContextLen: m.SeqLen,
+			HiddenDim: m.HiddenDim, Heads: m.Heads, KVDim: m.KVDim(), FreeMemory: freeMemory(cfg)},
 		cfg.Overrides)
 	if err != nil {
 		return nil, plan, err
@@ -102,6 +105,16 @@ func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, err
 		return nil, plan, err
 	}
 	return ds, plan, nil
+}
+
+// freeMemory is the memory the plan may count on: cfg.FreeMemory, else what
+// the machine says is available.
+func freeMemory(cfg *Config) int64 {
+	if cfg.FreeMemory != 0 {
+		return max(cfg.FreeMemory, 0)
+	}
+	n, _ := sysmem.Available()
+	return n
 }
 
 // Params counts the base model's parameters.
@@ -189,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, j.fail(err)
 	}
 	j.eng.Dropout = float32(plan.Dropout)
-	j.eng.Checkpoint = cfg.GradCheckpoint
+	j.eng.Checkpoint = plan.GradCheckpoint
 	j.st = state{BestEval: math.MaxFloat64, Seed: cfg.Seed, PlanDigest: planDigest(plan, ds)}
 
 	if cfg.Resume {
