@@ -9,9 +9,9 @@ import (
 func TestParseMeminfo(t *testing.T) {
 	for in, want := range map[string]int64{
 		"MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   16000000 kB\n": 16000000 * 1024,
-		"MemTotal:       24000000 kB\n":             -1,
-		"MemAvailable:   lots kB\n":                 -1,
-		"MemAvailable:   12 MB\n":                   -1,
+		"MemTotal:       24000000 kB\n": -1,
+		"MemAvailable:   lots kB\n":     -1,
+		"MemAvailable:   12 MB\n":       -1,
 	} {
 		got, ok := parseMeminfo(bufio.NewScanner(strings.NewReader(in)))
 		if want < 0 && ok || want >= 0 && (!ok || got != want) {

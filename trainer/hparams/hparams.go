@@ -336,7 +336,7 @@ func (p *Plan) chooseCheckpoint(m Model, forced *bool) {
 func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	d, kv, f, h := int64(m.Dim), int64(m.KVDim), int64(m.HiddenDim), int64(m.Heads)
 	t, r, layers := int64(T), int64(rank), int64(m.Layers)
-	perLayer := t*(6*d+4*kv+3*f+2+h*t+7*r)
+	perLayer := t * (6*d + 4*kv + 3*f + 2 + h*t + 7*r)
 	if dropout {
 		perLayer += 2 * t * (6*d + f)
 	}

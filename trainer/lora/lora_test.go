@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"orchmind/adapters"
-	"orchmind/trainer/hparams"
 	"orchmind/trainer/gguf"
+	"orchmind/trainer/hparams"
 	"orchmind/trainer/model"
 	"orchmind/trainer/quant"
 	"orchmind/trainer/tensor"
