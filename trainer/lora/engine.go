@@ -44,7 +44,7 @@ type Engine struct {
 	Checkpoint  bool
 	seed, draws uint64
 
-	cos, sin []float32 // RoPE tables [SeqLen, headDim/2]
+	cos, sin []float32 // RoPE tables [maxT, headDim/2]
 	maxT     int
 	bytes    int64 // allocated by grow
 	caches   []layerCache
@@ -100,16 +100,6 @@ func NewEngine(m *model.Model, ad *adapters.Adapter, seed uint64) (*Engine, erro
 		g := &adapters.Pair{In: p.In, Out: p.Out, A: make([]float32, len(p.A)), B: make([]float32, len(p.B))}
 		e.grads[k.Layer][pr] = g
 		e.Grads.Pairs[k] = g
-	}
-	hd := m.HeadDim()
-	e.cos = make([]float32, m.SeqLen*hd/2)
-	e.sin = make([]float32, m.SeqLen*hd/2)
-	for pos := range m.SeqLen {
-		for i := 0; i < hd/2; i++ {
-			freq := 1 / math.Pow(float64(m.RopeTheta), float64(2*i)/float64(hd))
-			s, c := math.Sincos(float64(pos) * freq)
-			e.cos[pos*hd/2+i], e.sin[pos*hd/2+i] = float32(c), float32(s)
-		}
 	}
 	return e, nil
 }
@@ -175,6 +165,16 @@ func (e *Engine) grow(T int) {
 	hd := c.HeadDim()
 	e.att = attScratch{qh: f(T * hd), oh: f(T * hd), kg: f(T * hd), ds: f(T * T), qT: f(hd * T), doT: f(hd * T), tmp: f(hd * T)}
 	e.segStart, e.pos = make([]int, T), make([]int, T)
+	// RoPE tables for positions 0 … T-1 (positions restart at each packed
+	// example, so none is larger).
+	e.cos, e.sin = f(T*hd/2), f(T*hd/2)
+	for pos := range T {
+		for i := 0; i < hd/2; i++ {
+			freq := 1 / math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hd))
+			sn, cs := math.Sincos(float64(pos) * freq)
+			e.cos[pos*hd/2+i], e.sin[pos*hd/2+i] = float32(cs), float32(sn)
+		}
+	}
 	e.maxT = T
 }
 
