@@ -168,9 +168,9 @@ func (e *Engine) grow(T int) {
 	// RoPE tables for positions 0 … T-1 (positions restart at each packed
 	// example, so none is larger).
 	e.cos, e.sin = f(T*hd/2), f(T*hd/2)
+	inv := e.m.RopeInvFreq()
 	for pos := range T {
-		for i := 0; i < hd/2; i++ {
-			freq := 1 / math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hd))
+		for i, freq := range inv {
 			sn, cs := math.Sincos(float64(pos) * freq)
 			e.cos[pos*hd/2+i], e.sin[pos*hd/2+i] = float32(cs), float32(sn)
 		}

@@ -159,12 +159,16 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 // TestEngineMatchesInference checks that the training forward pass and the
 // inference path (model.State with a plugged adapter) agree on the loss.
 func TestEngineMatchesInference(t *testing.T) {
-	for _, typ := range []quant.Type{quant.F32, quant.Q8_0, quant.Q4_0, quant.F16} {
+	for _, typ := range []quant.Type{quant.F32, quant.Q8_0, quant.Q4_0, quant.F16, quant.BF16} {
 		c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 32, NormEps: 1e-5, RopeTheta: 10000}
 		if typ == quant.F16 {
 			c.Arch = model.ArchQwen2 // with q/k/v biases
 		}
 		m := randomModel(t, c, typ, 3)
+		if typ == quant.BF16 {
+			// Llama 3.1+ RoPE frequency factors.
+			m.RopeFactors = model.Llama3RopeFactors(c.RopeTheta, c.HeadDim(), 8, 1, 4, 16)
+		}
 		a := randomAdapter(t, m, 4, 4)
 		e, err := NewEngine(m, a, 1)
 		if err != nil {

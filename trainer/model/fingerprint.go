@@ -21,7 +21,8 @@ import (
 //	blk.0.attn_q, blk.0.attn_k, blk.0.attn_v, [blk.0.attn_q.bias,
 //	blk.0.attn_k.bias, blk.0.attn_v.bias: Qwen2 only], blk.0.attn_output,
 //	blk.0.ffn_norm, blk.0.ffn_gate, blk.0.ffn_up, blk.0.ffn_down, blk.1…,
-//	output_norm, output unless shared):
+//	output_norm, output unless shared, rope_freqs when the model has RoPE
+//	frequency factors):
 //	name, number of dims, dims (row length first), ggml type, the bytes as
 //	held in memory.
 //
@@ -110,6 +111,9 @@ func (m *Model) EachTensor(f func(name string, w *tensor.Matrix, norm []float32)
 	f("output_norm.weight", nil, m.FinalNorm)
 	if !m.SharedClassifier {
 		f("output.weight", m.Output, nil)
+	}
+	if m.RopeFactors != nil {
+		f("rope_freqs.weight", nil, m.RopeFactors)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -121,9 +122,6 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	}
 	if n, ok := f.Uint(arch + ".rope.dimension_count"); ok && int(n) != c.HeadDim() {
 		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (%s.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim(), arch)
-	}
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
-		return nil, errors.New("this model scales RoPE frequencies (rope_freqs.weight, as Llama 3.1 and later do), which orchmind does not support yet")
 	}
 	if s, ok := f.String(arch + ".rope.scaling.type"); ok && s != "" && s != "none" {
 		return nil, fmt.Errorf("RoPE scaling %q is not supported yet: use a model without rope scaling", s)
@@ -244,6 +242,15 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		}
 	}
 	m.FinalNorm = vec("output_norm.weight")
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		// Llama 3.1+ RoPE scaling: one factor per pair of a head.
+		m.RopeFactors = vecN("rope_freqs.weight", c.HeadDim()/2)
+		for i, v := range m.RopeFactors {
+			if !(v > 0) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("rope_freqs.weight[%d] is %g: RoPE frequency factors must be positive", i, v)
+			}
+		}
+	}
 	m.Output = m.Embed
 	if hasOut {
 		m.Output = mat("output.weight", c.Vocab, c.Dim)

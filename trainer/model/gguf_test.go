@@ -251,7 +251,7 @@ func TestGGUFRefusesInconsistentFiles(t *testing.T) {
 		"vocab size":         edit("vocab", func(md map[string]any) { md["llama.vocab_size"] = uint32(97) }, "", nil),
 		"missing layers":     edit("layers", func(md map[string]any) { delete(md, "llama.block_count") }, "", nil),
 		"missing tensor":     edit("missing", none, "blk.1.ffn_up.weight", nil),
-		"rope freqs": edit("freqs", none, "", &gguf.WriteTensor{Name: "rope_freqs.weight", Dims: []uint64{32}, Type: quant.F32,
+		"zero rope freqs": edit("freqs", none, "", &gguf.WriteTensor{Name: "rope_freqs.weight", Dims: []uint64{32}, Type: quant.F32,
 			Data: make([]byte, 128)}),
 		"other architecture": edit("gpt2", func(md map[string]any) { md["general.architecture"] = "gpt2" }, "", nil),
 	}

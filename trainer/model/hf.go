@@ -64,28 +64,47 @@ var hfModelTypes = map[string]string{
 // (model_type llama, as in Llama 2/3, SmolLM and TinyLlama, or mistral) and
 // returns its architecture. It refuses, with the reason, what the forward
 // pass of this package cannot run exactly: biases, activations other than
-// SiLU, RoPE scaling, a head_dim other than hidden_size/num_attention_heads.
+// SiLU, RoPE scaling other than Llama 3's, a head_dim other than
+// hidden_size/num_attention_heads.
 func ReadHFConfig(dir string) (Config, error) {
+	c, _, err := readHFConfig(dir)
+	return c, err
+}
+
+// llama3Rope holds the rope_scaling parameters of Llama 3.1+ ("llama3").
+type llama3Rope struct {
+	factor, low, high float64
+	original          int
+}
+
+func readHFConfig(dir string) (Config, *llama3Rope, error) {
 	path := filepath.Join(dir, HFConfigFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return Config{}, fmt.Errorf("model %s: no %s: a Hugging Face model folder holds config.json beside model.safetensors (download the whole repository, not only the weights)", dir, HFConfigFile)
+			return Config{}, nil, fmt.Errorf("model %s: no %s: a Hugging Face model folder holds config.json beside model.safetensors (download the whole repository, not only the weights)", dir, HFConfigFile)
 		}
-		return Config{}, fmt.Errorf("model: %w", err)
+		return Config{}, nil, fmt.Errorf("model: %w", err)
 	}
-	c, err := parseHFConfig(data)
+	c, rope, err := parseHFConfigRope(data)
 	if err != nil {
-		return Config{}, fmt.Errorf("model %s: %w", path, err)
+		return Config{}, nil, fmt.Errorf("model %s: %w", path, err)
 	}
-	return c, nil
+	return c, rope, nil
 }
 
 // parseHFConfig turns the bytes of a config.json into a Config.
 func parseHFConfig(data []byte) (Config, error) {
+	c, _, err := parseHFConfigRope(data)
+	return c, err
+}
+
+// parseHFConfigRope is parseHFConfig that also returns Llama 3 RoPE scaling
+// parameters (nil for plain RoPE).
+func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 	var h hfConfig
 	if err := json.Unmarshal(data, &h); err != nil {
-		return Config{}, fmt.Errorf("not valid JSON for a model config: %w", err)
+		return Config{}, nil, fmt.Errorf("not valid JSON for a model config: %w", err)
 	}
 	mt := h.ModelType
 	if mt == "" {
@@ -98,18 +117,18 @@ func parseHFConfig(data []byte) (Config, error) {
 	switch mt {
 	case "llama", "mistral", "qwen2":
 	case "":
-		return Config{}, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", h.Architectures)
+		return Config{}, nil, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", h.Architectures)
 	default:
-		return Config{}, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", mt)
+		return Config{}, nil, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", mt)
 	}
 	if h.HiddenAct != nil && *h.HiddenAct != "silu" {
-		return Config{}, fmt.Errorf("hidden_act %q is not supported: the Llama MLP here uses silu", *h.HiddenAct)
+		return Config{}, nil, fmt.Errorf("hidden_act %q is not supported: the Llama MLP here uses silu", *h.HiddenAct)
 	}
 	if h.AttentionBias != nil && *h.AttentionBias && mt != "qwen2" {
-		return Config{}, errors.New("attention_bias is true: biases on all four attention projections are not supported (Llama models have none; Qwen2's q/k/v biases are)")
+		return Config{}, nil, errors.New("attention_bias is true: biases on all four attention projections are not supported (Llama models have none; Qwen2's q/k/v biases are)")
 	}
 	if h.MLPBias != nil && *h.MLPBias {
-		return Config{}, errors.New("mlp_bias is true: MLP biases are not supported (Llama models have none)")
+		return Config{}, nil, errors.New("mlp_bias is true: MLP biases are not supported (Llama models have none)")
 	}
 	c := Config{
 		Dim: h.HiddenSize, HiddenDim: h.IntermediateSize, Layers: h.NumHiddenLayers,
@@ -126,6 +145,7 @@ func parseHFConfig(data []byte) (Config, error) {
 		c.NormEps = float32(*h.RMSNormEps)
 	}
 	theta := h.RopeTheta
+	var l3 *llama3Rope
 	for _, rope := range []map[string]any{h.RopeScaling, h.RopeParameters} {
 		if rope == nil {
 			continue
@@ -134,8 +154,22 @@ func parseHFConfig(data []byte) (Config, error) {
 		if kind == "" {
 			kind, _ = rope["type"].(string)
 		}
-		if kind != "" && kind != "default" {
-			return Config{}, fmt.Errorf("RoPE scaling %q is not supported yet: only plain RoPE (rope_scaling null or rope_type default) runs here", kind)
+		switch kind {
+		case "", "default":
+		case "llama3":
+			num := func(k string, def float64) float64 {
+				if v, ok := rope[k].(float64); ok {
+					return v
+				}
+				return def
+			}
+			l3 = &llama3Rope{factor: num("factor", 8), low: num("low_freq_factor", 1), high: num("high_freq_factor", 4),
+				original: int(num("original_max_position_embeddings", 8192))}
+			if !(l3.factor >= 1) || !(l3.low > 0) || !(l3.high > l3.low) || l3.original <= 0 {
+				return Config{}, nil, fmt.Errorf("rope_scaling llama3 with factor %g, low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %d is not valid", l3.factor, l3.low, l3.high, l3.original)
+			}
+		default:
+			return Config{}, nil, fmt.Errorf("RoPE scaling %q is not supported yet: only plain RoPE and Llama 3's llama3 scaling run here", kind)
 		}
 		if v, ok := rope["rope_theta"].(float64); ok && theta == nil {
 			theta = &v
@@ -154,27 +188,27 @@ func parseHFConfig(data []byte) (Config, error) {
 	const lim = 1 << 20
 	if c.Dim <= 0 || c.Dim > lim || c.HiddenDim <= 0 || c.HiddenDim > lim || c.Layers <= 0 || c.Layers > 1024 ||
 		c.Heads <= 0 || c.Heads > c.Dim || c.KVHeads <= 0 || c.Vocab <= 0 || c.Vocab > 1<<24 || c.SeqLen <= 0 || c.SeqLen > 1<<24 {
-		return Config{}, fmt.Errorf("hidden_size %d, intermediate_size %d, num_hidden_layers %d, num_attention_heads %d, num_key_value_heads %d, vocab_size %d, max_position_embeddings %d: missing or out of range",
+		return Config{}, nil, fmt.Errorf("hidden_size %d, intermediate_size %d, num_hidden_layers %d, num_attention_heads %d, num_key_value_heads %d, vocab_size %d, max_position_embeddings %d: missing or out of range",
 			c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab, c.SeqLen)
 	}
 	if c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
-		return Config{}, fmt.Errorf("hidden_size %d is not num_attention_heads %d × an even head size", c.Dim, c.Heads)
+		return Config{}, nil, fmt.Errorf("hidden_size %d is not num_attention_heads %d × an even head size", c.Dim, c.Heads)
 	}
 	if c.Heads%c.KVHeads != 0 {
-		return Config{}, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.Heads, c.KVHeads)
+		return Config{}, nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.Heads, c.KVHeads)
 	}
 	if h.HeadDim != nil && *h.HeadDim != c.HeadDim() {
-		return Config{}, fmt.Errorf("head_dim %d differs from hidden_size/num_attention_heads = %d: such models are not supported", *h.HeadDim, c.HeadDim())
+		return Config{}, nil, fmt.Errorf("head_dim %d differs from hidden_size/num_attention_heads = %d: such models are not supported", *h.HeadDim, c.HeadDim())
 	}
 	if !(c.NormEps > 0) || !(c.RopeTheta > 0) || math.IsInf(float64(c.RopeTheta), 0) {
-		return Config{}, fmt.Errorf("rms_norm_eps %g and rope_theta %g must be positive", c.NormEps, c.RopeTheta)
+		return Config{}, nil, fmt.Errorf("rms_norm_eps %g and rope_theta %g must be positive", c.NormEps, c.RopeTheta)
 	}
 	if h.SlidingWindow != nil && *h.SlidingWindow > 0 && *h.SlidingWindow < c.SeqLen {
 		// Within the window, sliding-window attention is full attention:
 		// cap the context there rather than compute something else.
 		c.SeqLen = *h.SlidingWindow
 	}
-	return c, nil
+	return c, l3, nil
 }
 
 // hfTensor is one tensor LoadHF needs: its name, the shape config.json
@@ -207,7 +241,7 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("model %s: not a folder: pass the Hugging Face model folder that holds config.json and model.safetensors", dir)
 	}
-	c, err := ReadHFConfig(dir)
+	c, rope, err := readHFConfig(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +250,9 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Config: c, Layers: make([]Layer, c.Layers)}
+	if rope != nil {
+		m.RopeFactors = Llama3RopeFactors(c.RopeTheta, c.HeadDim(), rope.factor, rope.low, rope.high, rope.original)
+	}
 	kv := c.KVDim()
 	want := []hfTensor{{name: "model.embed_tokens.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Embed}}
 	for l := range c.Layers {

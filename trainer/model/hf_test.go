@@ -627,8 +627,8 @@ func TestReadHFConfig(t *testing.T) {
 		{func(c map[string]any) { delete(c, "model_type") }, "no model_type"},
 		{func(c map[string]any) { c["head_dim"] = 32 }, "head_dim 32 differs"},
 		{func(c map[string]any) {
-			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 32.0}
-		}, `RoPE scaling "llama3" is not supported`},
+			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
+		}, `rope_scaling llama3 with factor 32, low_freq_factor 4, high_freq_factor 1`},
 		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "linear", "factor": 2.0} }, `"linear"`},
 		{func(c map[string]any) { c["rope_parameters"] = map[string]any{"rope_type": "yarn"} }, `"yarn"`},
 		{func(c map[string]any) { c["hidden_act"] = "gelu" }, "hidden_act"},
@@ -649,6 +649,14 @@ func TestReadHFConfig(t *testing.T) {
 	}
 	if _, err := parseHFConfig([]byte("{")); err == nil {
 		t.Error("truncated JSON accepted")
+	}
+	// Llama 3.1+ rope_scaling gives its parameters (defaults where absent).
+	c := base()
+	c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 32.0, "original_max_position_embeddings": 8192}
+	b, _ := json.Marshal(c)
+	_, rope, err := parseHFConfigRope(b)
+	if err != nil || rope == nil || *rope != (llama3Rope{factor: 32, low: 1, high: 4, original: 8192}) {
+		t.Errorf("llama3 rope_scaling: %+v, %v", rope, err)
 	}
 }
 

@@ -143,6 +143,50 @@ type Model struct {
 	Layers    []Layer
 	FinalNorm []float32
 	Output    *tensor.Matrix // [vocab, dim]; the same matrix as Embed when shared
+	// RopeFactors, when not nil, divide the RoPE frequency of each pair of a
+	// head (HeadDim/2 values): Llama 3.1+ "llama3" RoPE scaling, stored in
+	// GGUF as rope_freqs.weight.
+	RopeFactors []float32
+}
+
+// RopeInvFreq returns the angle per position of each pair i of a head:
+// theta^(−2i/HeadDim), divided by RopeFactors[i] when the model scales
+// RoPE frequencies.
+func (m *Model) RopeInvFreq() []float64 {
+	hd := m.HeadDim()
+	f := make([]float64, hd/2)
+	for i := range f {
+		f[i] = 1 / math.Pow(float64(m.RopeTheta), float64(2*i)/float64(hd))
+		if m.RopeFactors != nil {
+			f[i] /= float64(m.RopeFactors[i])
+		}
+	}
+	return f
+}
+
+// Llama3RopeFactors computes the RoPE frequency factors of Llama 3.1+'s
+// "llama3" scaling (rope_scaling factor, low_freq_factor, high_freq_factor,
+// original_max_position_embeddings) for heads of headDim, as transformers
+// and llama.cpp's converter do: wavelengths shorter than the original
+// context over high_freq_factor keep their frequency, longer than it over
+// low_freq_factor are divided by factor, and those between are blended.
+func Llama3RopeFactors(theta float32, headDim int, factor, lowFreq, highFreq float64, original int) []float32 {
+	out := make([]float32, headDim/2)
+	lowWave, highWave := float64(original)/lowFreq, float64(original)/highFreq
+	for i := range out {
+		freq := 1 / math.Pow(float64(theta), float64(2*i)/float64(headDim))
+		wave := 2 * math.Pi / freq
+		switch {
+		case wave < highWave:
+			out[i] = 1
+		case wave > lowWave:
+			out[i] = float32(factor)
+		default:
+			smooth := (float64(original)/wave - lowFreq) / (highFreq - lowFreq)
+			out[i] = float32(1 / ((1-smooth)/factor + smooth))
+		}
+	}
+	return out
 }
 
 // State is one sequence being run through the model: its KV cache and
@@ -151,7 +195,7 @@ type State struct {
 	m            *Model
 	keys, values [][]float32 // per layer: [SeqLen, KVDim]
 	delta        Delta
-	invFreq      []float64 // RoPE: theta^(−2i/headDim) for each pair i of a head
+	invFreq      []float64 // RoPE angle per position of each pair of a head (Model.RopeInvFreq)
 	one          [1]int
 
 	// Scratch for a batch of up to cap tokens (grown as needed), row-major.
@@ -178,11 +222,7 @@ func (s *State) linear(l int, p Proj, out, x []float32, n int) {
 // NewState allocates a KV cache for up to SeqLen positions.
 func (m *Model) NewState() *State {
 	c := m.Config
-	hd := c.HeadDim()
-	s := &State{m: m, att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab), invFreq: make([]float64, hd/2)}
-	for i := range s.invFreq {
-		s.invFreq[i] = 1 / math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hd))
-	}
+	s := &State{m: m, att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab), invFreq: m.RopeInvFreq()}
 	for range c.Layers {
 		s.keys = append(s.keys, make([]float32, c.SeqLen*c.KVDim()))
 		s.values = append(s.values, make([]float32, c.SeqLen*c.KVDim()))
