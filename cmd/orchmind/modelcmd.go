@@ -81,7 +81,7 @@ func modelInfo(e *env) error {
 	m := b.Model
 	c := m.Config
 	if tokLine == "" {
-		tokLine = fmt.Sprintf("%d tokens (BOS %d, EOS %d)", c.Vocab, b.Tok.BOS(), b.Tok.EOS())
+		tokLine = describeTokenizer(b)
 	}
 	types := map[string]int{}
 	var params int64
@@ -111,6 +111,9 @@ func modelInfo(e *env) error {
 	fmt.Fprintf(tw, "vocabulary\t%d\n", c.Vocab)
 	fmt.Fprintf(tw, "context\t%d\n", c.SeqLen)
 	fmt.Fprintf(tw, "rope theta / norm eps\t%g / %g\n", c.RopeTheta, c.NormEps)
+	if m.RopeFactors != nil {
+		fmt.Fprintf(tw, "rope scaling\tper-pair frequency factors %g … %g (Llama 3.1+)\n", m.RopeFactors[0], m.RopeFactors[len(m.RopeFactors)-1])
+	}
 	fmt.Fprintf(tw, "classifier\t%s\n", map[bool]string{true: "shared with the embedding", false: "separate"}[c.SharedClassifier])
 	fmt.Fprintf(tw, "parameters\t%d\n", params)
 	fmt.Fprintf(tw, "tensor types\t%s\n", strings.Join(tl, ", "))
@@ -171,4 +174,27 @@ func modelConvert(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "wrote %s (%s)\n", *out, humanBytes(st.Size()))
 	return nil
+}
+
+// describeTokenizer is model info's tokenizer line: kind, size, special
+// tokens and the chat template the model's files name.
+func describeTokenizer(b *nodebase.Base) string {
+	kind := "SentencePiece"
+	if t, ok := b.Tok.(*nodebase.BPETokenizer); ok {
+		_, _, _, pre, err := t.GGUFVocab()
+		if err != nil {
+			pre = "?"
+		}
+		kind = "byte-level BPE (" + pre + " split)"
+		if !t.AddBOS() {
+			kind += ", no BOS added"
+		}
+	}
+	line := fmt.Sprintf("%s, BOS %d, EOS %d", kind, b.Tok.BOS(), b.Tok.EOS())
+	if t, err := b.Template(""); err == nil {
+		line += "; prompt template " + t.Name
+	} else {
+		line += "; chat template not recognised (train and chat need --template)"
+	}
+	return line
 }
