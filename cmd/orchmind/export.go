@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"orchmind/adapters"
 	"orchmind/internal/atomicfile"
 	nodebase "orchmind/node/base"
 	"orchmind/node/registry"
+	"orchmind/trainer/data"
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
 )
@@ -32,19 +37,27 @@ func runExport(_ context.Context, e *env) error {
 // Modelfile returns an Ollama Modelfile that runs baseGGUF with the GGUF
 // LoRA adapterGGUF, using only documented keywords (FROM, ADAPTER,
 // TEMPLATE, PARAMETER).
-func Modelfile(baseGGUF, adapterGGUF string, stops []string) string {
+func Modelfile(baseGGUF, adapterGGUF string, tmpl data.Template) (string, error) {
+	// The prompt exactly as the adapter saw it in training: the template's
+	// rendering of one user turn, with Ollama's {{ .Prompt }} as the text;
+	// the end of the trained answer is a stop.
+	prompt, end, err := tmpl.Render([]data.Message{{Role: "user", Content: "{{ .Prompt }}"}, {Role: "assistant"}})
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(prompt, `"""`) {
+		return "", fmt.Errorf("the %s template cannot be written as an Ollama TEMPLATE", tmpl.Name)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Made by orchmind: the base model and a LoRA specialist trained on it.\n")
+	fmt.Fprintf(&b, "# Made by orchmind: the base model and a LoRA specialist trained on it (prompt template %s).\n", tmpl.Name)
 	fmt.Fprintf(&b, "FROM %s\n", quoteModelfile(baseGGUF))
 	fmt.Fprintf(&b, "ADAPTER %s\n", quoteModelfile(adapterGGUF))
-	// The adapters orchmind trains on base models use the plain template:
-	// the prompt, a newline, then the answer.
-	fmt.Fprintf(&b, "TEMPLATE \"\"\"{{ .Prompt }}\n\"\"\"\n")
-	for _, s := range stops {
+	fmt.Fprintf(&b, "TEMPLATE \"\"\"%s\"\"\"\n", prompt)
+	if s := strings.TrimSpace(end); s != "" {
 		fmt.Fprintf(&b, "PARAMETER stop %q\n", s)
 	}
 	fmt.Fprintf(&b, "PARAMETER temperature 0\n")
-	return b.String()
+	return b.String(), nil
 }
 
 func quoteModelfile(p string) string {
@@ -83,8 +96,16 @@ func exportOllama(e *env) error {
 	if *name == "" {
 		*name = strings.ToLower(filepath.Base(filepath.Clean(dir)))
 	}
+	tmpl, err := trainedTemplate(dir)
+	if err != nil {
+		return err
+	}
+	text, err := Modelfile(absBase, absAd, tmpl)
+	if err != nil {
+		return err
+	}
 	mf := filepath.Join(*out, "Modelfile")
-	if err := atomicfile.WriteFile(mf, []byte(Modelfile(absBase, absAd, nil)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(mf, []byte(text), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", mf)
@@ -134,4 +155,28 @@ func exportMerged(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", *out, b.Name, b.Type)
 	return nil
+}
+
+// trainedTemplate is the prompt template an adapter was trained with, as
+// its orchmind.json records it (plain when it says nothing).
+func trainedTemplate(dir string) (data.Template, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return data.Template{Name: "plain"}, nil
+	}
+	if err != nil {
+		return data.Template{}, err
+	}
+	var man struct {
+		DataSummary struct {
+			Template string `json:"template"`
+		} `json:"data_summary"`
+	}
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return data.Template{}, fmt.Errorf("%s: %w", filepath.Join(dir, adapters.ManifestFile), err)
+	}
+	if man.DataSummary.Template == "" {
+		return data.Template{Name: "plain"}, nil
+	}
+	return data.TemplateByName(man.DataSummary.Template)
 }

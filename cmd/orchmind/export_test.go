@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"orchmind/internal/testshared"
+	"orchmind/trainer/data"
 )
 
 func orch(t *testing.T, args ...string) string {
@@ -53,5 +54,33 @@ func TestConvertTrainExport(t *testing.T) {
 	b := orch(t, "generate", "--model", g, "--adapter", ad, "--temp", "0", "-n", "30", "--prompt", prompt)
 	if a != b || !strings.Contains(a, "The kind girl helps the farmer.") {
 		t.Fatalf("merged GGUF says %q, base+adapter %q", a, b)
+	}
+}
+
+// TestModelfileTemplates: the Modelfile's TEMPLATE is the prompt exactly as
+// the adapter was trained on it, and the end of the trained answer stops
+// generation.
+func TestModelfileTemplates(t *testing.T) {
+	for name, want := range map[string][]string{
+		"plain":  {"TEMPLATE \"\"\"{{ .Prompt }}\n\"\"\"\n"},
+		"chatml": {"TEMPLATE \"\"\"<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n\"\"\"\n", `PARAMETER stop "<|im_end|>"`},
+		"llama3": {"<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>", `PARAMETER stop "<|eot_id|>"`},
+	} {
+		tmpl, err := data.TemplateByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf, err := Modelfile("/m/base.gguf", "/a/adapter.gguf", tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(mf, w) {
+				t.Errorf("%s: Modelfile lacks %q:\n%s", name, w, mf)
+			}
+		}
+		if !strings.Contains(mf, "FROM /m/base.gguf\nADAPTER /a/adapter.gguf\n") {
+			t.Errorf("%s: FROM/ADAPTER lines missing:\n%s", name, mf)
+		}
 	}
 }
