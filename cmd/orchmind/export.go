@@ -146,8 +146,11 @@ func exportMerged(e *env) error {
 		return fmt.Errorf("export %s: %w", pos[0], err)
 	}
 	extra := map[string]string{"orchmind.merged_adapter": filepath.Base(filepath.Clean(pos[0]))}
+	if b.ChatTemplate != "" {
+		extra["tokenizer.chat_template"] = b.ChatTemplate
+	}
 	if b.Train != b.Tok {
-		extra["orchmind.document_end"] = "bos"
+		extra[nodebase.DocEndKey] = "bos"
 	}
 	if err := model.WriteGGUF(*out, merged, b.Name+"+"+filepath.Base(filepath.Clean(pos[0])), model.AsStored,
 		v, extra); err != nil {

@@ -150,6 +150,9 @@ func modelConvert(e *env) error {
 		return fmt.Errorf("convert %s: %w", pos[0], err)
 	}
 	extra := map[string]string{}
+	if b.ChatTemplate != "" {
+		extra["tokenizer.chat_template"] = b.ChatTemplate
+	}
 	if _, ok := b.Train.(nodebase.DocEnd); ok {
 		extra[nodebase.DocEndKey] = "bos"
 	}
