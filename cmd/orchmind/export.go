@@ -37,7 +37,10 @@ func runExport(_ context.Context, e *env) error {
 // Modelfile returns an Ollama Modelfile that runs baseGGUF with the GGUF
 // LoRA adapterGGUF, using only documented keywords (FROM, ADAPTER,
 // TEMPLATE, PARAMETER).
-func Modelfile(baseGGUF, adapterGGUF string, tmpl data.Template) (string, error) {
+//
+// extraStops are more texts that end an answer (the BOS token of llama2.c
+// bases, which end documents with it).
+func Modelfile(baseGGUF, adapterGGUF string, tmpl data.Template, extraStops ...string) (string, error) {
 	// The prompt exactly as the adapter saw it in training: the template's
 	// rendering of one user turn, with Ollama's {{ .Prompt }} as the text;
 	// the end of the trained answer is a stop.
@@ -55,6 +58,12 @@ func Modelfile(baseGGUF, adapterGGUF string, tmpl data.Template) (string, error)
 	fmt.Fprintf(&b, "TEMPLATE \"\"\"%s\"\"\"\n", prompt)
 	if s := strings.TrimSpace(end); s != "" {
 		fmt.Fprintf(&b, "PARAMETER stop %q\n", s)
+	}
+	for _, s := range extraStops {
+		// Ollama's Modelfile does not unescape \n: stops are single lines.
+		if s = strings.TrimSpace(s); s != "" && !strings.ContainsAny(s, "\n\r") {
+			fmt.Fprintf(&b, "PARAMETER stop %q\n", s)
+		}
 	}
 	fmt.Fprintf(&b, "PARAMETER temperature 0\n")
 	return b.String(), nil
@@ -85,8 +94,19 @@ func exportOllama(e *env) error {
 	if _, err := os.Stat(ad); err != nil {
 		return fmt.Errorf("%s has no %s: retrain it with this version of orchmind (which writes one) or convert the PEFT files", dir, lora.GGUFFile)
 	}
-	if _, _, err := model.LoadGGUF(*baseGGUF, model.AsStored); err != nil {
+	_, gf, err := model.LoadGGUF(*baseGGUF, model.AsStored)
+	if err != nil {
 		return fmt.Errorf("--base must be a GGUF model: %w", err)
+	}
+	var stops []string
+	if gf.Metadata[nodebase.DocEndKey] == "bos" {
+		// A llama2.c base ends each text with BOS, which Ollama prints.
+		toks, _ := gf.Metadata["tokenizer.ggml.tokens"].([]any)
+		if id, ok := gf.Uint("tokenizer.ggml.bos_token_id"); ok && id < uint64(len(toks)) {
+			if s, ok := toks[id].(string); ok && s != "" {
+				stops = append(stops, s)
+			}
+		}
 	}
 	absBase, _ := filepath.Abs(*baseGGUF)
 	absAd, _ := filepath.Abs(ad)
@@ -100,7 +120,7 @@ func exportOllama(e *env) error {
 	if err != nil {
 		return err
 	}
-	text, err := Modelfile(absBase, absAd, tmpl)
+	text, err := Modelfile(absBase, absAd, tmpl, stops...)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ func TestConvertTrainExport(t *testing.T) {
 	if err != nil || !strings.HasPrefix(line, "ollama create facts -f ") {
 		t.Fatalf("ollama export: %q, %v", line, err)
 	}
+	if !strings.Contains(string(mf), `PARAMETER stop "<s>"`) {
+		t.Errorf("Modelfile of a llama2.c base lacks the BOS stop:\n%s", mf)
+	}
 	for _, l := range strings.Split(strings.TrimSpace(string(mf)), "\n") {
 		kw := strings.Fields(l)[0]
 		switch kw {
