@@ -181,6 +181,15 @@ func (s *asmSet) kernels() *kernels {
 		}
 		return z + expSubGo(x[m:], mx)
 	}
+	rows := map[quant.Type]rowKernels{
+		quant.F32:  {dot: f32Dot, dequant: f32Deq},
+		quant.F16:  {dot: f16Dot, dequant: f16Deq},
+		quant.Q8_0: {dot: blockDot(s.dotQ8, q8b), dequant: blockDeq(s.dequantQ8, q8b), axpy: blockAxpy(s.axpyQ8, q8b)},
+		quant.Q4_0: {dot: blockDot(s.dotQ4, q4b), dequant: blockDeq(s.dequantQ4, q4b), axpy: blockAxpy(s.axpyQ4, q4b)},
+	}
+	for t, rk := range kquantGo {
+		rows[t] = rk // the pure-Go kernels unless the set has assembly
+	}
 	return &kernels{
 		name:    s.name,
 		dot:     dot,
@@ -190,12 +199,7 @@ func (s *asmSet) kernels() *kernels {
 		sigmoid: sigmoid,
 		dot4:    dot4,
 		gemm:    &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
-		rows: map[quant.Type]rowKernels{
-			quant.F32:  {dot: f32Dot, dequant: f32Deq},
-			quant.F16:  {dot: f16Dot, dequant: f16Deq},
-			quant.Q8_0: {dot: blockDot(s.dotQ8, q8b), dequant: blockDeq(s.dequantQ8, q8b), axpy: blockAxpy(s.axpyQ8, q8b)},
-			quant.Q4_0: {dot: blockDot(s.dotQ4, q4b), dequant: blockDeq(s.dequantQ4, q4b), axpy: blockAxpy(s.axpyQ4, q4b)},
-		},
+		rows:    rows,
 	}
 }
 
