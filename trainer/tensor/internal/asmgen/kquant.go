@@ -66,8 +66,8 @@ func (k *sink) put(w reg.VecVirtual, off int) {
 // loop (nil where unused).
 type kconsts struct {
 	iota0, iota16 reg.VecVirtual // float32 0…lanes−1 and 16…
-	m0f, m30, b4  reg.VecVirtual // int32 0x0f, 0x30, 0x10
-	c32, neg32    reg.VecVirtual // int32 32, float32 −32
+	m0f, m30, b4  reg.VecVirtual // int32 0x0f and 0x10 (Q6_K: bytes 0x0f, 0x30)
+	c32           reg.VecVirtual // bytes 32
 }
 
 // kTypes describes each K-quant type for the kernel template.
@@ -78,8 +78,8 @@ var kTypes = map[string]struct {
 	local int // bytes of stack scratch
 }{
 	"Q4_K": {q4KBytes, q4KSetup, q4KBody, 64},
-	"Q5_K": {q5KBytes, q5KSetup, q5KBody, 64},
-	"Q6_K": {q6KBytes, q6KSetup, q6KBody, 128},
+	"Q5_K": {q5KBytes, q5KSetup, q5KBody, 320},
+	"Q6_K": {q6KBytes, q6KSetup, q6KBody, 320},
 }
 
 func q4KSetup(s isa, kd kind) *kconsts {
@@ -93,17 +93,12 @@ func q5KSetup(s isa, kd kind) *kconsts {
 	if s.lanes == 16 {
 		return &kconsts{iota0: iotaVec(s, 0), iota16: iotaVec(s, 16), m0f: consts32(s, 0x0f)}
 	}
-	return &kconsts{m0f: consts32(s, 0x0f), b4: consts32(s, 0x10)}
+	return &kconsts{m0f: consts32(s, 0x0f0f0f0f), b4: consts32(s, 0x10101010)} // byte masks
 }
 
 func q6KSetup(s isa, kd kind) *kconsts {
-	c := &kconsts{m0f: consts32(s, 0x0f), m30: consts32(s, 0x30)}
-	if kd == kindDot {
-		c.neg32 = consts32(s, 0xc2000000) // −32
-	} else {
-		c.c32 = consts32(s, 32)
-	}
-	return c
+	// byte masks and the bias 32 in every byte
+	return &kconsts{m0f: consts32(s, 0x0f0f0f0f), m30: consts32(s, 0x30303030), c32: consts32(s, 0x20202020)}
 }
 
 // kquantKernel emits one K-quant kernel: a loop over nb super-blocks, each
@@ -385,35 +380,48 @@ func q5KBody(s isa, k *sink, c *kconsts, w reg.Register, local Mem) {
 		}
 		return
 	}
+	// AVX2: the levels of the whole super-block assembled on bytes (32 at
+	// a time, 16-bit shifts: the 0x10 mask clears what crosses bytes) into
+	// the scratch at +64, then widened, converted and scaled 8 at a time.
 	mask, bit4 := c.m0f, c.b4
+	h := s.vec()
+	VMOVDQU(Mem{Base: w, Disp: qh}, h)
 	for j := range 4 {
-		d := [2]reg.VecVirtual{s.vec(), s.vec()}
-		m := [2]reg.VecVirtual{s.vec(), s.vec()}
+		q := s.vec()
+		VMOVDQU(Mem{Base: w, Disp: ql + 32*j}, q)
 		for i := range 2 {
-			VBROADCASTSS(local.Offset(8*j+4*i), d[i])
-			VBROADCASTSS(local.Offset(32+8*j+4*i), m[i])
+			v, t := s.vec(), s.vec()
+			if i == 0 {
+				VPAND(mask, q, v)
+			} else {
+				VPSRLW(U8(4), q, v)
+				VPAND(mask, v, v)
+			}
+			switch sh := 4 - 2*j - i; {
+			case sh > 0:
+				VPSLLW(U8(sh), h, t)
+				VPAND(bit4, t, t)
+			case sh < 0:
+				VPSRLW(U8(-sh), h, t)
+				VPAND(bit4, t, t)
+			default:
+				VPAND(bit4, h, t)
+			}
+			VPOR(t, v, v)
+			VMOVDQU(v, local.Offset(64+64*j+32*i))
 		}
-		for q := range 4 {
-			b, hb := s.vec(), s.vec()
-			VPMOVZXBD(Mem{Base: w, Disp: ql + 32*j + 8*q}, b)
-			VPMOVZXBD(Mem{Base: w, Disp: qh + 8*q}, hb)
-			for i := range 2 {
-				v, t := s.vec(), s.vec()
-				if i == 0 {
-					and(s, mask, b, v)
-				} else {
-					VPSRLD(U8(4), b, v)
-				}
-				if sh := 4 - 2*j - i; sh == 0 {
-					and(s, bit4, hb, t)
-				} else {
-					shiftD(s, sh, hb, t)
-					and(s, bit4, t, t)
-				}
-				or(s, t, v, v)
+	}
+	for j := range 4 {
+		for i := range 2 {
+			d, m := s.vec(), s.vec()
+			VBROADCASTSS(local.Offset(8*j+4*i), d)
+			VBROADCASTSS(local.Offset(32+8*j+4*i), m)
+			for o := 0; o < 32; o += 8 {
+				v := s.vec()
+				VPMOVZXBD(local.Offset(64+64*j+32*i+o), v)
 				VCVTDQ2PS(v, v)
-				kScale(k.kind, v, d[i], m[i])
-				k.put(v, 64*j+32*i+8*q)
+				kScale(k.kind, v, d, m)
+				k.put(v, 64*j+32*i+o)
 			}
 		}
 	}
@@ -423,63 +431,95 @@ func q5KBody(s isa, k *sink, c *kconsts, w reg.Register, local Mem) {
 // l < 32, with A = ql[64n+l], B = ql[64n+32+l] and H = qh[32n+l] (qh at
 // 128), the levels of values 128n+l, +32, +64, +96 are
 // A&15 | (H&3)<<4, B&15 | (H>>2&3)<<4, A>>4 | (H>>4&3)<<4 and
-// B>>4 | (H>>6)<<4, each minus 32, times ds = d·sc[is] with sc the int8
-// scale of the value's 16 (at 192). The scales are converted once per
-// super-block into local (ds at +0, for the dot −32·ds at +64, so that one
-// FMA gives ds·(q−32) exactly: −32·ds is exact). Otherwise q−32 is
-// converted and multiplied by ds, as quant's decoder does.
+// B>>4 | (H>>6)<<4; the value is (level − 32)·ds, ds = d·sc with sc the
+// int8 scale of its 16 values (at 192), rounded as quant's decoder does.
+//
+// The levels are assembled on bytes, 32 (AVX2) or 64 (AVX-512) at a time
+// with 16-bit shifts and masks (a shift carries bits into the next byte
+// only where the mask then clears them), biased to int8 level − 32 and
+// stored in the stack scratch, one half of the super-block (128 values)
+// at a time; each vector of values is then one sign-extending load,
+// a conversion and a multiply by the broadcast ds. Per 64 values that is
+// about 21 vector instructions on AVX-512 where assembling each level on
+// 32-bit lanes took 30. Scratch: ds[16] at +0, the 128 level bytes at +64.
 func q6KBody(s isa, k *sink, cs *kconsts, w reg.Register, local Mem) {
-	const qh, scales, dOff = 128, 192, 208
+	const qh, scales, dOff, lv = 128, 192, 208, 64
 	d := scale(s, w, dOff)
-	neg := cs.neg32
 	for o := 0; o < 16; o += s.lanes {
 		v := s.vec()
 		VPMOVSXBD(Mem{Base: w, Disp: scales + o}, v)
 		VCVTDQ2PS(v, v)
 		VMULPS(d, v, v)
 		VMOVUPS(v, local.Offset(4*o))
-		if k.kind == kindDot {
-			VMULPS(neg, v, v)
-			VMOVUPS(v, local.Offset(64+4*o))
-		}
 	}
 	m0f, m30, c32 := cs.m0f, cs.m30, cs.c32
 	for n := range 2 {
-		for c := 0; c < 32; c += s.lanes {
+		if s.lanes == 16 {
+			// q: ql[64n:64n+64] = A‖B, h2 = H‖H>>2: the first 64 values
+			// (levels q1‖q2) are q&15 | (h2<<4)&0x30, the next 64 (q3‖q4)
+			// (q>>4)&15 | h2&0x30.
+			q := s.vec()
+			VMOVDQU64(Mem{Base: w, Disp: 64 * n}, q)
+			h, h2 := YMM(), YMM()
+			VMOVDQU(Mem{Base: w, Disp: qh + 32*n}, h)
+			VPSRLW(U8(2), h, h2)
+			hh := s.vec()
+			VINSERTI64X4(U8(1), h2, h.AsZ(), hh)
+			// dst | (src2 & src3)
+			orAnd := ternary(func(a, b, c uint8) uint8 { return a | b&c })
+			t := s.vec()
+			VPSLLW(U8(4), hh, t)
+			VPANDD(m30, t, t)
+			VPTERNLOGD(orAnd, m0f, q, t)
+			VPSUBB(c32, t, t)
+			VMOVDQU64(t, local.Offset(lv+128*n))
+			VPSRLW(U8(4), q, q)
+			VPANDD(m30, hh, hh)
+			VPTERNLOGD(orAnd, m0f, q, hh)
+			VPSUBB(c32, hh, hh)
+			VMOVDQU64(hh, local.Offset(lv+128*n+64))
+		} else {
 			a, b, h := s.vec(), s.vec(), s.vec()
-			VPMOVZXBD(Mem{Base: w, Disp: 64*n + c}, a)
-			VPMOVZXBD(Mem{Base: w, Disp: 64*n + 32 + c}, b)
-			VPMOVZXBD(Mem{Base: w, Disp: qh + 32*n + c}, h)
+			VMOVDQU(Mem{Base: w, Disp: 64 * n}, a)
+			VMOVDQU(Mem{Base: w, Disp: 64*n + 32}, b)
+			VMOVDQU(Mem{Base: w, Disp: qh + 32*n}, h)
 			for i := range 4 {
 				q, t := s.vec(), s.vec()
 				src := []reg.VecVirtual{a, b}[i%2]
 				if i < 2 {
-					and(s, m0f, src, q)
+					VPAND(m0f, src, q)
 				} else {
-					VPSRLD(U8(4), src, q)
+					VPSRLW(U8(4), src, q)
+					VPAND(m0f, q, q)
 				}
-				if i == 2 {
-					and(s, m30, h, t)
-				} else {
-					shiftD(s, 4-2*i, h, t)
-					and(s, m30, t, t)
+				switch sh := 4 - 2*i; {
+				case sh > 0:
+					VPSLLW(U8(sh), h, t)
+					VPAND(m30, t, t)
+				case sh < 0:
+					VPSRLW(U8(-sh), h, t)
+					VPAND(m30, t, t)
+				default:
+					VPAND(m30, h, t)
 				}
-				or(s, t, q, q)
-				is := 8*n + c/16 + 2*i
-				ds := s.vec()
-				VBROADCASTSS(local.Offset(4*is), ds)
-				if k.kind == kindDot {
-					VCVTDQ2PS(q, q)
-					ng := s.vec()
-					VBROADCASTSS(local.Offset(64+4*is), ng)
-					VFMADD213PS(ng, ds, q) // q·ds − 32·ds
-				} else {
-					VPSUBD(c32, q, q)
-					VCVTDQ2PS(q, q)
-					VMULPS(ds, q, q)
-				}
-				k.put(q, 128*n+32*i+c)
+				VPOR(t, q, q)
+				VPSUBB(c32, q, q)
+				VMOVDQU(q, local.Offset(lv+128*n+32*i))
 			}
+		}
+	}
+	for n := range 2 {
+		var ds reg.VecVirtual
+		for o := 0; o < 128; o += s.lanes {
+			if o%16 == 0 {
+				ds = s.vec()
+				VBROADCASTSS(local.Offset(4*(8*n+o/16)), ds)
+			}
+			v := s.vec()
+			VPMOVSXBD(local.Offset(lv+128*n+o), v)
+			VCVTDQ2PS(v, v)
+			VMULPS(ds, v, v)
+			k.put(v, 128*n+o)
 		}
 	}
 }
