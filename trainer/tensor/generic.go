@@ -67,8 +67,8 @@ var generic = &kernels{
 	},
 }
 
-// kquantGo are the pure-Go K-quant row kernels (kquant.go), which SIMD sets
-// without assembly for a K-quant type use too.
+// kquantGo are the pure-Go K-quant row kernels (kquant.go); a SIMD set
+// without assembly for a K-quant type would use them too.
 var kquantGo = map[quant.Type]rowKernels{
 	quant.Q4_K: {dot: dotQ4KGo, dequant: dequantQ4KGo, axpy: axpyQ4KGo},
 	quant.Q5_K: {dot: dotQ5KGo, dequant: dequantQ5KGo, axpy: axpyQ5KGo},

@@ -4,10 +4,11 @@ import "orchmind/trainer/quant"
 
 // Pure-Go row kernels for the K-quants (Q4_K, Q5_K, Q6_K: super-blocks of
 // 256 values, layouts in trainer/quant/kquant.go). They are the generic
-// set's kernels for these types, and every SIMD set's where it has no
-// assembly for them (NEON). Each works on a run of whole super-blocks
-// written straight into the caller's buffer (no per-call type switch or
-// error as in quant.Dequantize).
+// set's kernels for these types (and would serve a SIMD set without
+// assembly for one of them; avx2, avx512 and neon have it for all three).
+// Each works on a run of whole super-blocks written straight into the
+// caller's buffer (no per-call type switch or error as in
+// quant.Dequantize).
 //
 // Q4_K and Q5_K values are w = d1·q − m1 with one (d1, m1) per 32 values,
 // computed with the roundings of quant's decoders (float32(d1·q), then
