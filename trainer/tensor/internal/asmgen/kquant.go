@@ -66,8 +66,8 @@ func (k *sink) put(w reg.VecVirtual, off int) {
 // loop (nil where unused).
 type kconsts struct {
 	iota0, iota16 reg.VecVirtual // float32 0…lanes−1 and 16…
-	m0f, m30, b4  reg.VecVirtual // int32 0x0f and 0x10 (Q6_K: bytes 0x0f, 0x30)
-	c32           reg.VecVirtual // bytes 32
+	m0f, m30, b4  reg.VecVirtual // 0x0f, 0x30, 0x10 in each int32 lane, or each byte where levels are built on bytes (Q6_K, AVX2 Q5_K)
+	c32           reg.VecVirtual // 32 in each byte
 }
 
 // kTypes describes each K-quant type for the kernel template.
@@ -75,7 +75,7 @@ var kTypes = map[string]struct {
 	bytes int
 	setup func(s isa, kd kind) *kconsts
 	body  func(s isa, k *sink, c *kconsts, w reg.Register, local Mem)
-	local int // bytes of stack scratch
+	local int // bytes of stack scratch: scales, then staged level bytes (Q6_K, AVX2 Q5_K)
 }{
 	"Q4_K": {q4KBytes, q4KSetup, q4KBody, 64},
 	"Q5_K": {q5KBytes, q5KSetup, q5KBody, 320},
@@ -244,15 +244,6 @@ func shiftD(s isa, n int, src, dst reg.VecVirtual) {
 	default:
 		VMOVDQA(src, dst)
 	}
-}
-
-// or computes dst = a | b on integer lanes.
-func or(s isa, a, b, dst reg.VecVirtual) {
-	if s.lanes == 16 {
-		VPORD(a, b, dst)
-		return
-	}
-	VPOR(a, b, dst)
 }
 
 // ternary returns the VPTERNLOGD immediate of the bitwise function f of
