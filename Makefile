@@ -52,11 +52,13 @@ lint: $(STATICCHECK)
 unit:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 
-## bench: matmul kernels at stories15M and SmolLM-135M sizes (SIMD vs pure
-## Go side by side, GFLOP/s); prompt processing and generation tokens/s at
-## those dimensions (random weights, Q8_0 and Q4_0, read from GGUF; set
-## ORCHMIND_BENCH_GGUF_DIR=dir to keep the files for other runtimes); and
-## generation on the default base with adapters.
+## bench: matmul kernels at stories15M and SmolLM-135M sizes (Q8_0, Q4_0) and
+## Llama-3.2-1B sizes (Q4_K, Q6_K, Q5_K beside Q4_0, Q8_0), SIMD vs pure Go
+## side by side, GFLOP/s; prompt processing and generation tokens/s at
+## those dimensions and at a 150M-parameter K-quant-friendly model
+## (random weights read from GGUF; set ORCHMIND_BENCH_GGUF_DIR=dir to keep
+## the files for other runtimes); and generation on the default base with
+## adapters.
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./trainer/tensor/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./trainer/model/ | grep '^Benchmark'

@@ -15,6 +15,11 @@ var (
 		NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}
 	dimsSmolLM135M = Config{Dim: 576, HiddenDim: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 1024,
 		NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}
+	// dimsLlama1024 has every side a multiple of the K-quant super-block
+	// (256 values): a Llama-style model of ~150M parameters (dim 1024, 8
+	// layers, MLP 4096, 16 query and 4 key/value heads, 32000 tokens).
+	dimsLlama1024 = Config{Dim: 1024, HiddenDim: 4096, Layers: 8, Heads: 16, KVHeads: 4, Vocab: 32000, SeqLen: 1024,
+		NormEps: 1e-5, RopeTheta: 500000, SharedClassifier: true}
 )
 
 // syntheticVocab is a SentencePiece-style vocabulary of n tokens (unknown,
@@ -67,18 +72,26 @@ func benchGGUF(b *testing.B, name string, c Config, typ quant.Type) *Model {
 // BenchmarkInference measures prompt processing (a 128-token prompt into an
 // empty KV cache) and generation (64 tokens, one at a time, after that
 // prompt) at stories15M and SmolLM-135M dimensions, weights held Q8_0 and
-// Q4_0 as loaded from GGUF. Reported as tokens/s.
+// Q4_0 as loaded from GGUF, and at dimsLlama1024 with K-quant weights
+// (Q4_K, Q6_K, Q5_K) beside Q4_0 and Q8_0. Reported as tokens/s.
+//
+//	go test -run '^$' -bench 'Inference/llama-1024/(Q4_K|Q4_0)' -benchtime 3x ./trainer/model/
 func BenchmarkInference(b *testing.B) {
 	const nPrompt, nGen = 128, 64
 	prompt := make([]int, nPrompt)
 	for _, d := range []struct {
-		name string
-		c    Config
-	}{{"stories15M", dimsStories15M}, {"smollm-135M", dimsSmolLM135M}} {
+		name  string
+		c     Config
+		types []quant.Type
+	}{
+		{"stories15M", dimsStories15M, []quant.Type{quant.Q8_0, quant.Q4_0}},
+		{"smollm-135M", dimsSmolLM135M, []quant.Type{quant.Q8_0, quant.Q4_0}},
+		{"llama-1024", dimsLlama1024, []quant.Type{quant.Q4_K, quant.Q6_K, quant.Q5_K, quant.Q4_0, quant.Q8_0}},
+	} {
 		for i := range prompt {
 			prompt[i] = 3 + (i*7919)%(d.c.Vocab-3)
 		}
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, typ := range d.types {
 			b.Run(d.name+"/"+typ.String(), func(b *testing.B) {
 				m := benchGGUF(b, d.name, d.c, typ)
 				st := m.NewState()

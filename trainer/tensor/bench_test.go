@@ -21,11 +21,70 @@ var benchShapes = []struct{ rows, cols int }{
 // (a prompt or a training sequence).
 var benchNs = []int{1, 64, 256}
 
-// BenchmarkMatMul runs x·Wᵀ at the sizes of benchShapes for Q8_0 and Q4_0
-// weights with every kernel set this CPU has side by side: generic/ is pure
-// Go, avx2/ and avx512/ the assembly. All use GOMAXPROCS workers.
+// benchShapesK are weight matrices whose sides are multiples of the K-quant
+// super-block (256 values), Llama-3.2-1B's: attention q/o (2048×2048), MLP
+// gate/up (8192×2048) and down (2048×8192). They run for every block type
+// (the K-quants that Q4_K_M/Q5_K_M files hold, and Q8_0/Q4_0 to compare)
+// with benchNsK inputs.
+var benchShapesK = []struct{ rows, cols int }{{2048, 2048}, {8192, 2048}, {2048, 8192}}
+
+// benchNsK are the numbers of inputs at benchShapesK: generation and a
+// prompt chunk.
+var benchNsK = []int{1, 64}
+
+// benchCase is one matrix size and type with the input counts to run.
+type benchCase struct {
+	typ        quant.Type
+	rows, cols int
+	ns         []int
+}
+
+// benchCases lists BenchmarkMatMul's and BenchmarkMatMulT's cases: Q8_0
+// and Q4_0 at benchShapes, then every block type at benchShapesK.
+func benchCases() []benchCase {
+	var cs []benchCase
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, sh := range benchShapes {
+			cs = append(cs, benchCase{typ, sh.rows, sh.cols, benchNs})
+		}
+	}
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q6_K, quant.Q5_K, quant.Q4_0, quant.Q8_0} {
+		for _, sh := range benchShapesK {
+			cs = append(cs, benchCase{typ, sh.rows, sh.cols, benchNsK})
+		}
+	}
+	return cs
+}
+
+// benchMatrices caches the random matrices of the benchmarks by type and
+// shape: the large K-quant ones take a second or more to quantize.
+var benchMatrices = map[benchKey]*Matrix{}
+
+type benchKey struct {
+	typ        quant.Type
+	rows, cols int
+}
+
+func benchMatrix(b *testing.B, c benchCase) *Matrix {
+	key := benchKey{c.typ, c.rows, c.cols}
+	if m := benchMatrices[key]; m != nil {
+		return m
+	}
+	r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.cols)))
+	m, err := Quantized(c.typ, c.rows, c.cols, randVals(r, c.rows*c.cols))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchMatrices[key] = m
+	return m
+}
+
+// BenchmarkMatMul runs x·Wᵀ for the cases of benchCases with every kernel
+// set this CPU has side by side: generic/ is pure Go, avx2/ and avx512/
+// (neon/ on arm64) the assembly. All use GOMAXPROCS workers.
 //
 //	go test -run '^$' -bench 'MatMul$/Q8_0_1536x576_n256' -benchtime 20x ./trainer/tensor/
+//	go test -run '^$' -bench 'MatMul$/Q4_K_' -benchtime 20x ./trainer/tensor/
 func BenchmarkMatMul(b *testing.B) {
 	benchKernels(b, func(k *kernels, out, x []float32, n int, m *Matrix) { matMul(k, out, x, n, m) }, false)
 }
@@ -37,30 +96,22 @@ func BenchmarkMatMulT(b *testing.B) {
 
 func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *Matrix), transposed bool) {
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
-		for _, sh := range benchShapes {
-			var m *Matrix // built on first use: the large ones take a while to quantize
-			for _, n := range benchNs {
-				nIn, nOut := sh.cols, sh.rows
-				if transposed {
-					nIn, nOut = nOut, nIn
-				}
-				for _, k := range availableKernels() {
-					b.Run(fmt.Sprintf("%s_%dx%d_n%d/%s", typ, sh.rows, sh.cols, n, k.name), func(b *testing.B) {
-						if m == nil {
-							var err error
-							if m, err = Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols)); err != nil {
-								b.Fatal(err)
-							}
-						}
-						in, out := randVals(r, n*nIn), make([]float32, n*nOut)
-						for b.Loop() {
-							f(k, out, in, n, m)
-						}
-						flops := 2 * float64(sh.rows*sh.cols*n) * float64(b.N)
-						b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-					})
-				}
+	for _, c := range benchCases() {
+		for _, n := range c.ns {
+			nIn, nOut := c.cols, c.rows
+			if transposed {
+				nIn, nOut = nOut, nIn
+			}
+			for _, k := range availableKernels() {
+				b.Run(fmt.Sprintf("%s_%dx%d_n%d/%s", c.typ, c.rows, c.cols, n, k.name), func(b *testing.B) {
+					m := benchMatrix(b, c) // built on first use
+					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
+					for b.Loop() {
+						f(k, out, in, n, m)
+					}
+					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
 			}
 		}
 	}
@@ -142,8 +193,9 @@ func BenchmarkVectorKernels(b *testing.B) {
 	_ = sink
 }
 
-// BenchmarkRowKernels times the kernels on one stored row of 576 values per
-// type and kernel set, in ns per value: the fused dot with f32 activations,
+// BenchmarkRowKernels times the kernels on one stored row per type and
+// kernel set (576 values for F16, Q8_0 and Q4_0; 2048, eight super-blocks,
+// for the K-quants), in ns per value: the fused dot with f32 activations,
 // dequantization, and the fused axpy. Where a set has no kernel for a row
 // type it runs what MatMul and MatMulT would (quant.Dequantize, then the
 // float32 axpy); where it has no fused dot the dot is left out.
@@ -151,10 +203,13 @@ func BenchmarkVectorKernels(b *testing.B) {
 //	go test -run '^$' -bench RowKernels ./trainer/tensor/
 func BenchmarkRowKernels(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 5))
-	const cols = 576
-	x, y, tmp := randVals(r, cols), make([]float32, cols), make([]float32, cols)
 	var sink float32
-	for _, typ := range []quant.Type{quant.F16, quant.Q8_0, quant.Q4_0} {
+	for _, typ := range []quant.Type{quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K, quant.Q5_K} {
+		cols := 576
+		if typ.BlockSize() == quant.QKK {
+			cols = 2048
+		}
+		x, y, tmp := randVals(r, cols), make([]float32, cols), make([]float32, cols)
 		m, err := Quantized(typ, 1, cols, randVals(r, cols))
 		if err != nil {
 			b.Fatal(err)

@@ -159,6 +159,9 @@ func TestBlockedMatMulTails(t *testing.T) {
 		{quant.F16, 70, 47, 21},
 		{quant.BF16, 31, 130, 33},
 		{quant.Q4_1, 20, 160, 45},
+		{quant.Q4_K, 13, 512, 37},
+		{quant.Q6_K, 70, 768, 9},
+		{quant.Q5_K, 300, 256, 33},
 	}
 	for _, k := range gemmSets(t) {
 		for _, sh := range shapes {
@@ -187,6 +190,9 @@ func TestBlockedResultsIndependentOfWorkers(t *testing.T) {
 		{quant.Q8_0, 290, 352, 37},  // uneven column split
 		{quant.F32, 270, 333, 19},   // column tail
 		{quant.Q4_0, 600, 1024, 64}, // several MatMulT passes
+		{quant.Q4_K, 300, 768, 40},  // 3 super-block column units
+		{quant.Q6_K, 290, 512, 200},
+		{quant.Q5_K, 270, 1024, 19},
 	}
 	for _, k := range gemmSets(t) {
 		for _, sh := range shapes {

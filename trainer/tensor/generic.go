@@ -61,7 +61,18 @@ var generic = &kernels{
 	rows: map[quant.Type]rowKernels{
 		quant.Q8_0: {dot: dotQ8_0Go},
 		quant.Q4_0: {dot: dotQ4_0Go},
+		quant.Q4_K: kquantGo[quant.Q4_K],
+		quant.Q5_K: kquantGo[quant.Q5_K],
+		quant.Q6_K: kquantGo[quant.Q6_K],
 	},
+}
+
+// kquantGo are the pure-Go K-quant row kernels (kquant.go); a SIMD set
+// without assembly for a K-quant type would use them too.
+var kquantGo = map[quant.Type]rowKernels{
+	quant.Q4_K: {dot: dotQ4KGo, dequant: dequantQ4KGo, axpy: axpyQ4KGo},
+	quant.Q5_K: {dot: dotQ5KGo, dequant: dequantQ5KGo, axpy: axpyQ5KGo},
+	quant.Q6_K: {dot: dotQ6KGo, dequant: dequantQ6KGo, axpy: axpyQ6KGo},
 }
 
 // active is the kernel set chosen once at init from the CPU's features;

@@ -903,3 +903,433 @@ sgloop:
 
 sgdone:
 	RET
+
+// ---------------------------------------------------------------------------
+// K-quant rows: super-blocks of 256 values (layouts in
+// trainer/quant/kquant.go). Q4_K and Q5_K values are d1·q − m1 with one
+// (d1, m1) per 32 values; Q6_K values are ds·(q − 32) with one ds per 16.
+// The scales of a super-block are unpacked into vector lanes once and used
+// through the by-element forms (FMUL, FMLA, FMLS Vd.4S, Vn.4S, Vm.S[i]),
+// so no broadcast per sub-block is needed. Dequantized (and axpy) values
+// are rounded as quant's decoders round them: float32(d1·q) − m1 and
+// ds·float32(q−32). The dots sum Σx·q and Σx per 32 values and apply d1
+// and m1 once (Q6_K: Σx·q per 16 values, then ds), so they differ from the
+// generic result by float32 rounding only.
+
+// UXTL Vd.8H, Vn.8B (= USHLL #0): 0 0 1 011110 0001 000 10100 1 Rn Rd
+#define UXTL8H(d, n) WORD $(0x2F08A400 | (n)<<5 | (d))
+// UXTL2 Vd.8H, Vn.16B: 0 1 1 011110 0001 000 10100 1 Rn Rd
+#define UXTL28H(d, n) WORD $(0x6F08A400 | (n)<<5 | (d))
+// UXTL Vd.4S, Vn.4H: 0 0 1 011110 0010 000 10100 1 Rn Rd
+#define UXTL4S(d, n) WORD $(0x2F10A400 | (n)<<5 | (d))
+// UXTL2 Vd.4S, Vn.8H: 0 1 1 011110 0010 000 10100 1 Rn Rd
+#define UXTL24S(d, n) WORD $(0x6F10A400 | (n)<<5 | (d))
+// UCVTF Vd.4S, Vn.4S (uint32 → float32): 0 1 1 01110 0 0 10000 11101 10 Rn Rd
+#define UCVTF4S(d, n) WORD $(0x6E21D800 | (n)<<5 | (d))
+// FMUL Vd.4S, Vn.4S, Vm.S[i] (by element): 0 1 0 01111 1 0 L M Rm 1001 H 0 Rn Rd
+#define FMULE(d, n, m, i) WORD $(0x4F809000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d))
+// FMLS Vd.4S, Vn.4S, Vm.S[i] (by element): 0 1 0 01111 1 0 L M Rm 0101 H 0 Rn Rd
+#define FMLSE(d, n, m, i) WORD $(0x4F805000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d))
+// DUP Vd.4S, Vn.S[i]: 0 1 0 01110000 imm5 0 0000 1 Rn Rd, imm5 = i:100
+#define DUPE(d, n, i) WORD $(0x4E000400 | ((i)<<3 | 4)<<16 | (n)<<5 | (d))
+
+// UWIDEN: the 16 unsigned bytes in V(b) → float32 in V(o)…V(o+3), value
+// order (uses V(t0), V(t1)).
+#define UWIDEN(b, t0, t1, o) \
+	UXTL8H(t0, b); UXTL28H(t1, b); \
+	UXTL4S(o, t0); UXTL24S((o)+1, t0); UXTL4S((o)+2, t1); UXTL24S((o)+3, t1); \
+	UCVTF4S(o, o); UCVTF4S((o)+1, (o)+1); UCVTF4S((o)+2, (o)+2); UCVTF4S((o)+3, (o)+3)
+
+// SWIDEN: the 16 int8 in V(b) → float32 in V(o)…V(o+3) (uses V(t0), V(t1)).
+#define SWIDEN(b, t0, t1, o) \
+	SXTL8H(t0, b); SXTL28H(t1, b); \
+	SXTL4S(o, t0); SXTL24S((o)+1, t0); SXTL4S((o)+2, t1); SXTL24S((o)+3, t1); \
+	SCVTF4S(o, o); SCVTF4S((o)+1, (o)+1); SCVTF4S((o)+2, (o)+2); SCVTF4S((o)+3, (o)+3)
+
+// KSCALES: the scales and mins of the Q4_K/Q5_K super-block at R1 (12
+// bytes at R1+4, 6 bits each) times d and dmin (f16 at R1, R1+2), as
+// float32: d1 of sub-blocks 0–3 in V24, 4–7 in V25, m1 in V26, V27. With
+// the scale bytes as little-endian words W0, W1, W2: scales 0–3 are
+// W0 & 0x3f3f3f3f, scales 4–7 (W2 & 0x0f0f0f0f) | ((W0 >> 6) & 0x03030303) << 4,
+// mins 0–3 W1 & 0x3f3f3f3f, mins 4–7 ((W2 >> 4) & 0x0f0f0f0f) |
+// ((W1 >> 6) & 0x03030303) << 4. Uses R4–R10, V0–V2.
+#define KSCALES \
+	MOVWU 4(R1), R4; MOVWU 8(R1), R5; MOVWU 12(R1), R6; \
+	ANDW  $0x3f3f3f3f, R4, R7; ANDW $0x3f3f3f3f, R5, R8; \
+	LSRW  $6, R4, R4; ANDW $0x03030303, R4, R4; LSLW $4, R4, R4; \
+	ANDW  $0x0f0f0f0f, R6, R9; ORRW R9, R4, R4; \
+	LSRW  $6, R5, R5; ANDW $0x03030303, R5, R5; LSLW $4, R5, R5; \
+	LSRW  $4, R6, R6; ANDW $0x0f0f0f0f, R6, R6; ORRW R6, R5, R5; \
+	VMOV  R7, V0.S[0]; VMOV R4, V0.S[1]; VMOV R8, V0.S[2]; VMOV R5, V0.S[3]; \
+	UXTL8H(1, 0); UXTL28H(2, 0); \
+	UXTL4S(24, 1); UXTL24S(25, 1); UXTL4S(26, 2); UXTL24S(27, 2); \
+	UCVTF4S(24, 24); UCVTF4S(25, 25); UCVTF4S(26, 26); UCVTF4S(27, 27); \
+	VLD1R (R1), [V0.H4]; ADD $2, R1, R10; VLD1R (R10), [V1.H4]; \
+	FCVTL4S(0, 0); FCVTL4S(1, 1); \
+	FMUL4S(24, 24, 0); FMUL4S(25, 25, 0); FMUL4S(26, 26, 1); FMUL4S(27, 27, 1)
+
+// Q4KNIBS: the 32 bytes at R3 (post-incremented) → low nibbles in V16,
+// V17 and high nibbles in V18, V19 (V29 = 0x0f in every byte).
+#define Q4KNIBS \
+	VLD1.P 32(R3), [V14.B16, V15.B16]; \
+	VAND   V29.B16, V14.B16, V16.B16; VAND V29.B16, V15.B16, V17.B16; \
+	VUSHR  $4, V14.B16, V18.B16; VUSHR $4, V15.B16, V19.B16
+
+// KSUBDOT: one 32-value sub-block of levels (bytes V(b0), V(b1)) against
+// the next 32 x (R0, post-incremented): V12 = Σx·q, V13 = Σx, then
+// V31 += d1·V12 and V30 −= m1·V13, d1 = V(dr).S[ln], m1 = V(mr).S[ln].
+// Uses V0–V5, V8–V13.
+#define KSUBDOT(b0, b1, dr, mr, ln) \
+	UWIDEN(b0, 4, 5, 0); \
+	VLD1.P 64(R0), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	FMUL4S(12, 0, 8); FADD4S(13, 8, 9); \
+	VFMLA  V9.S4, V1.S4, V12.S4; VFMLA V10.S4, V2.S4, V12.S4; VFMLA V11.S4, V3.S4, V12.S4; \
+	FADD4S(13, 13, 10); FADD4S(13, 13, 11); \
+	UWIDEN(b1, 4, 5, 0); \
+	VLD1.P 64(R0), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VFMLA  V8.S4, V0.S4, V12.S4; VFMLA V9.S4, V1.S4, V12.S4; \
+	VFMLA  V10.S4, V2.S4, V12.S4; VFMLA V11.S4, V3.S4, V12.S4; \
+	FADD4S(13, 13, 8); FADD4S(13, 13, 9); FADD4S(13, 13, 10); FADD4S(13, 13, 11); \
+	FMLAE(31, 12, dr, ln); FMLSE(30, 13, mr, ln)
+
+// KVALS: the 16 levels in bytes V(b) → values float32(d1·q) − m1 in V0–V3
+// (d1 = V(dr).S[ln], m1 in every lane of V12). Uses V4, V5.
+#define KVALS(b, dr, ln) \
+	UWIDEN(b, 4, 5, 0); \
+	FMULE(0, 0, dr, ln); FMULE(1, 1, dr, ln); FMULE(2, 2, dr, ln); FMULE(3, 3, dr, ln); \
+	FSUB4S(0, 0, 12); FSUB4S(1, 1, 12); FSUB4S(2, 2, 12); FSUB4S(3, 3, 12)
+
+// KSUBDEQ: one sub-block's 32 values stored to (R0), post-incremented.
+#define KSUBDEQ(b0, b1, dr, mr, ln) \
+	DUPE(12, mr, ln); \
+	KVALS(b0, dr, ln); \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0); \
+	KVALS(b1, dr, ln); \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+
+// AXPY16: y (16 floats read at R0, written at R11, both post-incremented)
+// += alpha·V0–V3, alpha in every lane of V28. Uses V8–V11.
+#define AXPY16 \
+	VLD1.P 64(R0), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VFMLA  V0.S4, V28.S4, V8.S4; VFMLA V1.S4, V28.S4, V9.S4; \
+	VFMLA  V2.S4, V28.S4, V10.S4; VFMLA V3.S4, V28.S4, V11.S4; \
+	VST1.P [V8.S4, V9.S4, V10.S4, V11.S4], 64(R11)
+
+// KSUBAXPY: one sub-block's 32 values, alpha times, added to y.
+#define KSUBAXPY(b0, b1, dr, mr, ln) \
+	DUPE(12, mr, ln); \
+	KVALS(b0, dr, ln); \
+	AXPY16; \
+	KVALS(b1, dr, ln); \
+	AXPY16
+
+// Q4KBLOCK(SUB): one Q4_K super-block at R1 through the sub-block macro
+// SUB (KSUBDOT, KSUBDEQ or KSUBAXPY): values 64j+l (l < 32) are the low
+// nibbles of bytes 16+32j+l with scale 2j, values 64j+32+l the high ones
+// with scale 2j+1.
+#define Q4KBLOCK(SUB) \
+	KSCALES; \
+	ADD $16, R1, R3; \
+	Q4KNIBS; SUB(16, 17, 24, 26, 0); SUB(18, 19, 24, 26, 1); \
+	Q4KNIBS; SUB(16, 17, 24, 26, 2); SUB(18, 19, 24, 26, 3); \
+	Q4KNIBS; SUB(16, 17, 25, 27, 0); SUB(18, 19, 25, 27, 1); \
+	Q4KNIBS; SUB(16, 17, 25, 27, 2); SUB(18, 19, 25, 27, 3)
+
+// func dotQ4_KNEON(x *float32, w *byte, nb int) float32
+// Σ x[i]·w[i] over nb Q4_K super-blocks (256·nb values).
+TEXT ·dotQ4_KNEON(SB), NOSPLIT, $0-28
+	MOVD x+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	VMOVI $15, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	CBZ  R2, q4kdotdone
+
+q4kdotloop:
+	Q4KBLOCK(KSUBDOT)
+	ADD  $144, R1, R1
+	SUBS $1, R2, R2
+	BNE  q4kdotloop
+
+q4kdotdone:
+	FADD4S(31, 31, 30)
+	HSUM(31)
+	FMOVS F31, ret+24(FP)
+	RET
+
+// func dequantQ4_KNEON(dst *float32, w *byte, nb int)
+// The 256·nb values of nb Q4_K super-blocks as float32.
+TEXT ·dequantQ4_KNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	VMOVI $15, V29.B16
+	CBZ  R2, q4kdeqdone
+
+q4kdeqloop:
+	Q4KBLOCK(KSUBDEQ)
+	ADD  $144, R1, R1
+	SUBS $1, R2, R2
+	BNE  q4kdeqloop
+
+q4kdeqdone:
+	RET
+
+// func axpyQ4_KNEON(alpha float32, w *byte, y *float32, nb int)
+// y[i] += alpha·w[i] over the 256·nb values of nb Q4_K super-blocks.
+TEXT ·axpyQ4_KNEON(SB), NOSPLIT, $0-32
+	FMOVS alpha+0(FP), F28
+	VDUP  V28.S[0], V28.S4
+	MOVD  w+8(FP), R1
+	MOVD  y+16(FP), R0
+	MOVD  nb+24(FP), R2
+	MOVD  R0, R11
+	VMOVI $15, V29.B16
+	CBZ   R2, q4kaxdone
+
+q4kaxloop:
+	Q4KBLOCK(KSUBAXPY)
+	ADD  $144, R1, R1
+	SUBS $1, R2, R2
+	BNE  q4kaxloop
+
+q4kaxdone:
+	RET
+
+// Q5KBIT(SH, n, d0, d1): the high bits of a Q5_K group into the levels:
+// qh (V20, V21) shifted by SH (VSHL or VUSHR) n bits so that the group's
+// bit lands on bit 4, masked with V23 (0x10 in every byte), ORed into d0,
+// d1. Uses V12, V13.
+#define Q5KBIT(SH, n, d0, d1) \
+	SH   $n, V20.B16, V12.B16; SH $n, V21.B16, V13.B16; \
+	VAND V23.B16, V12.B16, V12.B16; VAND V23.B16, V13.B16, V13.B16; \
+	VORR V12.B16, d0.B16, d0.B16; VORR V13.B16, d1.B16, d1.B16
+
+// Q5KBIT0: Q5KBIT for a bit already on bit 4.
+#define Q5KBIT0(d0, d1) \
+	VAND V23.B16, V20.B16, V12.B16; VAND V23.B16, V21.B16, V13.B16; \
+	VORR V12.B16, d0.B16, d0.B16; VORR V13.B16, d1.B16, d1.B16
+
+// Q5KBLOCK(SUB): one Q5_K super-block at R1 (nibbles at R1+48, high bits
+// qh at R1+16: bit 2j of qh[l] is bit 4 of level 64j+l, bit 2j+1 of level
+// 64j+32+l) through the sub-block macro SUB, as Q4KBLOCK.
+#define Q5KBLOCK(SUB) \
+	KSCALES; \
+	ADD    $16, R1, R3; \
+	VLD1.P 32(R3), [V20.B16, V21.B16]; \
+	Q4KNIBS; Q5KBIT(VSHL, 4, V16, V17); Q5KBIT(VSHL, 3, V18, V19); \
+	SUB(16, 17, 24, 26, 0); SUB(18, 19, 24, 26, 1); \
+	Q4KNIBS; Q5KBIT(VSHL, 2, V16, V17); Q5KBIT(VSHL, 1, V18, V19); \
+	SUB(16, 17, 24, 26, 2); SUB(18, 19, 24, 26, 3); \
+	Q4KNIBS; Q5KBIT0(V16, V17); Q5KBIT(VUSHR, 1, V18, V19); \
+	SUB(16, 17, 25, 27, 0); SUB(18, 19, 25, 27, 1); \
+	Q4KNIBS; Q5KBIT(VUSHR, 2, V16, V17); Q5KBIT(VUSHR, 3, V18, V19); \
+	SUB(16, 17, 25, 27, 2); SUB(18, 19, 25, 27, 3)
+
+// Q5KCONSTS sets V29 = 0x0f and V23 = 0x10 in every byte.
+#define Q5KCONSTS VMOVI $15, V29.B16; VMOVI $16, V23.B16
+
+// func dotQ5_KNEON(x *float32, w *byte, nb int) float32
+// Σ x[i]·w[i] over nb Q5_K super-blocks (256·nb values).
+TEXT ·dotQ5_KNEON(SB), NOSPLIT, $0-28
+	MOVD x+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	Q5KCONSTS
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	CBZ  R2, q5kdotdone
+
+q5kdotloop:
+	Q5KBLOCK(KSUBDOT)
+	ADD  $176, R1, R1
+	SUBS $1, R2, R2
+	BNE  q5kdotloop
+
+q5kdotdone:
+	FADD4S(31, 31, 30)
+	HSUM(31)
+	FMOVS F31, ret+24(FP)
+	RET
+
+// func dequantQ5_KNEON(dst *float32, w *byte, nb int)
+// The 256·nb values of nb Q5_K super-blocks as float32.
+TEXT ·dequantQ5_KNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	Q5KCONSTS
+	CBZ  R2, q5kdeqdone
+
+q5kdeqloop:
+	Q5KBLOCK(KSUBDEQ)
+	ADD  $176, R1, R1
+	SUBS $1, R2, R2
+	BNE  q5kdeqloop
+
+q5kdeqdone:
+	RET
+
+// func axpyQ5_KNEON(alpha float32, w *byte, y *float32, nb int)
+// y[i] += alpha·w[i] over the 256·nb values of nb Q5_K super-blocks.
+TEXT ·axpyQ5_KNEON(SB), NOSPLIT, $0-32
+	FMOVS alpha+0(FP), F28
+	VDUP  V28.S[0], V28.S4
+	MOVD  w+8(FP), R1
+	MOVD  y+16(FP), R0
+	MOVD  nb+24(FP), R2
+	MOVD  R0, R11
+	Q5KCONSTS
+	CBZ   R2, q5kaxdone
+
+q5kaxloop:
+	Q5KBLOCK(KSUBAXPY)
+	ADD  $176, R1, R1
+	SUBS $1, R2, R2
+	BNE  q5kaxloop
+
+q5kaxdone:
+	RET
+
+// Q6KSCALES: ds = d·sc (sc the int8 at R1+192, d the f16 at R1+208) of
+// the 16 sub-blocks of the Q6_K super-block at R1: ds[s] in
+// V(24 + s/4).S[s%4]. Uses R10, V0–V3.
+#define Q6KSCALES \
+	ADD  $192, R1, R10; VLD1 (R10), [V0.B16]; \
+	SXTL8H(1, 0); SXTL28H(2, 0); \
+	SXTL4S(24, 1); SXTL24S(25, 1); SXTL4S(26, 2); SXTL24S(27, 2); \
+	SCVTF4S(24, 24); SCVTF4S(25, 25); SCVTF4S(26, 26); SCVTF4S(27, 27); \
+	ADD  $208, R1, R10; VLD1R (R10), [V3.H4]; FCVTL4S(3, 3); \
+	FMUL4S(24, 24, 3); FMUL4S(25, 25, 3); FMUL4S(26, 26, 3); FMUL4S(27, 27, 3)
+
+// Q6KLEVELS: the 128 levels of one half of a Q6_K super-block, minus 32,
+// as int8 in value order in V16–V23: with A = ql[0:32] (64 bytes at R3,
+// post-incremented: A in V8, V9, B = ql[32:64] in V10, V11) and H =
+// qh[0:32] (32 bytes at R10, post-incremented, in V14, V15), values 0–31
+// are A&15 | (H<<4)&0x30, 32–63 B&15 | (H<<2)&0x30, 64–95 A>>4 | H&0x30
+// and 96–127 B>>4 | (H>>2)&0x30 (NEON shifts bytes, so nothing crosses
+// into the next byte). V29 = 0x0f, V7 = 0x30, V6 = 32 in every byte.
+// Uses V12, V13.
+#define Q6KHBITS(SH, n, d0, d1) \
+	SH   $n, V14.B16, V12.B16; SH $n, V15.B16, V13.B16; \
+	VAND V7.B16, V12.B16, V12.B16; VAND V7.B16, V13.B16, V13.B16; \
+	VORR V12.B16, d0.B16, d0.B16; VORR V13.B16, d1.B16, d1.B16
+
+#define Q6KLEVELS \
+	VLD1.P 64(R3), [V8.B16, V9.B16, V10.B16, V11.B16]; \
+	VLD1.P 32(R10), [V14.B16, V15.B16]; \
+	VAND   V29.B16, V8.B16, V16.B16; VAND V29.B16, V9.B16, V17.B16; \
+	Q6KHBITS(VSHL, 4, V16, V17); \
+	VAND   V29.B16, V10.B16, V18.B16; VAND V29.B16, V11.B16, V19.B16; \
+	Q6KHBITS(VSHL, 2, V18, V19); \
+	VUSHR  $4, V8.B16, V20.B16; VUSHR $4, V9.B16, V21.B16; \
+	VAND   V7.B16, V14.B16, V12.B16; VAND V7.B16, V15.B16, V13.B16; \
+	VORR   V12.B16, V20.B16, V20.B16; VORR V13.B16, V21.B16, V21.B16; \
+	VUSHR  $4, V10.B16, V22.B16; VUSHR $4, V11.B16, V23.B16; \
+	Q6KHBITS(VUSHR, 2, V22, V23); \
+	VSUB   V6.B16, V16.B16, V16.B16; VSUB V6.B16, V17.B16, V17.B16; \
+	VSUB   V6.B16, V18.B16, V18.B16; VSUB V6.B16, V19.B16, V19.B16; \
+	VSUB   V6.B16, V20.B16, V20.B16; VSUB V6.B16, V21.B16, V21.B16; \
+	VSUB   V6.B16, V22.B16, V22.B16; VSUB V6.B16, V23.B16, V23.B16
+
+// Q6KDOT16: the 16 levels in V(lv) against the next 16 x (R0,
+// post-incremented): V31 += ds·Σx·(q−32), ds = V(dr).S[ln]. Uses V0–V5,
+// V8–V12.
+#define Q6KDOT16(lv, dr, ln) \
+	SWIDEN(lv, 4, 5, 0); \
+	VLD1.P 64(R0), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	FMUL4S(12, 0, 8); VFMLA V9.S4, V1.S4, V12.S4; \
+	VFMLA  V10.S4, V2.S4, V12.S4; VFMLA V11.S4, V3.S4, V12.S4; \
+	FMLAE(31, 12, dr, ln)
+
+// Q6KVALS16: the 16 values ds·float32(q−32) of V(lv) in V0–V3.
+#define Q6KVALS16(lv, dr, ln) \
+	SWIDEN(lv, 4, 5, 0); \
+	FMULE(0, 0, dr, ln); FMULE(1, 1, dr, ln); FMULE(2, 2, dr, ln); FMULE(3, 3, dr, ln)
+
+// Q6KDEQ16: the 16 values stored to (R0), post-incremented.
+#define Q6KDEQ16(lv, dr, ln) \
+	Q6KVALS16(lv, dr, ln); \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+
+// Q6KAXPY16: alpha times the 16 values added to y.
+#define Q6KAXPY16(lv, dr, ln) \
+	Q6KVALS16(lv, dr, ln); \
+	AXPY16
+
+// Q6KBLOCK(CHUNK): one Q6_K super-block at R1 through CHUNK (Q6KDOT16,
+// Q6KDEQ16 or Q6KAXPY16), 16 values (one scale) at a time.
+#define Q6KHALF(CHUNK, r0, r1) \
+	Q6KLEVELS; \
+	CHUNK(16, r0, 0); CHUNK(17, r0, 1); CHUNK(18, r0, 2); CHUNK(19, r0, 3); \
+	CHUNK(20, r1, 0); CHUNK(21, r1, 1); CHUNK(22, r1, 2); CHUNK(23, r1, 3)
+
+#define Q6KBLOCK(CHUNK) \
+	Q6KSCALES; \
+	MOVD R1, R3; ADD $128, R1, R10; \
+	Q6KHALF(CHUNK, 24, 25); \
+	Q6KHALF(CHUNK, 26, 27)
+
+// Q6KCONSTS sets V29 = 0x0f, V7 = 0x30 and V6 = 32 in every byte.
+#define Q6KCONSTS VMOVI $15, V29.B16; VMOVI $48, V7.B16; VMOVI $32, V6.B16
+
+// func dotQ6_KNEON(x *float32, w *byte, nb int) float32
+// Σ x[i]·w[i] over nb Q6_K super-blocks (256·nb values).
+TEXT ·dotQ6_KNEON(SB), NOSPLIT, $0-28
+	MOVD x+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	Q6KCONSTS
+	VEOR V31.B16, V31.B16, V31.B16
+	CBZ  R2, q6kdotdone
+
+q6kdotloop:
+	Q6KBLOCK(Q6KDOT16)
+	ADD  $210, R1, R1
+	SUBS $1, R2, R2
+	BNE  q6kdotloop
+
+q6kdotdone:
+	HSUM(31)
+	FMOVS F31, ret+24(FP)
+	RET
+
+// func dequantQ6_KNEON(dst *float32, w *byte, nb int)
+// The 256·nb values of nb Q6_K super-blocks as float32.
+TEXT ·dequantQ6_KNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nb+16(FP), R2
+	Q6KCONSTS
+	CBZ  R2, q6kdeqdone
+
+q6kdeqloop:
+	Q6KBLOCK(Q6KDEQ16)
+	ADD  $210, R1, R1
+	SUBS $1, R2, R2
+	BNE  q6kdeqloop
+
+q6kdeqdone:
+	RET
+
+// func axpyQ6_KNEON(alpha float32, w *byte, y *float32, nb int)
+// y[i] += alpha·w[i] over the 256·nb values of nb Q6_K super-blocks.
+TEXT ·axpyQ6_KNEON(SB), NOSPLIT, $0-32
+	FMOVS alpha+0(FP), F28
+	VDUP  V28.S[0], V28.S4
+	MOVD  w+8(FP), R1
+	MOVD  y+16(FP), R0
+	MOVD  nb+24(FP), R2
+	MOVD  R0, R11
+	Q6KCONSTS
+	CBZ   R2, q6kaxdone
+
+q6kaxloop:
+	Q6KBLOCK(Q6KAXPY16)
+	ADD  $210, R1, R1
+	SUBS $1, R2, R2
+	BNE  q6kaxloop
+
+q6kaxdone:
+	RET

@@ -49,6 +49,33 @@ func maxF32AVX2(x *float32, n int) float32
 // expSubF32AVX2 sets x[i] = exp(x[i]-m) over n elements and returns their sum; n must be a multiple of the vector width.
 func expSubF32AVX2(x *float32, n int, m float32) float32
 
+// dotQ4_KAVX2 returns Σ x[i]·w[i] for nb Q4_K super-blocks at w (256·nb values).
+func dotQ4_KAVX2(x *float32, w *byte, nb int) float32
+
+// dequantQ4_KAVX2 writes the 256·nb values of nb Q4_K super-blocks at w as float32 to dst.
+func dequantQ4_KAVX2(dst *float32, w *byte, nb int)
+
+// axpyQ4_KAVX2 computes y[i] += alpha·w[i] for the 256·nb values of nb Q4_K super-blocks at w.
+func axpyQ4_KAVX2(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ6_KAVX2 returns Σ x[i]·w[i] for nb Q6_K super-blocks at w (256·nb values).
+func dotQ6_KAVX2(x *float32, w *byte, nb int) float32
+
+// dequantQ6_KAVX2 writes the 256·nb values of nb Q6_K super-blocks at w as float32 to dst.
+func dequantQ6_KAVX2(dst *float32, w *byte, nb int)
+
+// axpyQ6_KAVX2 computes y[i] += alpha·w[i] for the 256·nb values of nb Q6_K super-blocks at w.
+func axpyQ6_KAVX2(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ5_KAVX2 returns Σ x[i]·w[i] for nb Q5_K super-blocks at w (256·nb values).
+func dotQ5_KAVX2(x *float32, w *byte, nb int) float32
+
+// dequantQ5_KAVX2 writes the 256·nb values of nb Q5_K super-blocks at w as float32 to dst.
+func dequantQ5_KAVX2(dst *float32, w *byte, nb int)
+
+// axpyQ5_KAVX2 computes y[i] += alpha·w[i] for the 256·nb values of nb Q5_K super-blocks at w.
+func axpyQ5_KAVX2(alpha float32, w *byte, y *float32, nb int)
+
 // dotF32AVX512 returns Σ a[i]·b[i] over n elements; n must be a multiple of the vector width.
 func dotF32AVX512(a *float32, b *float32, n int) float32
 
@@ -95,6 +122,33 @@ func maxF32AVX512(x *float32, n int) float32
 
 // expSubF32AVX512 sets x[i] = exp(x[i]-m) over n elements and returns their sum; n must be a multiple of the vector width.
 func expSubF32AVX512(x *float32, n int, m float32) float32
+
+// dotQ4_KAVX512 returns Σ x[i]·w[i] for nb Q4_K super-blocks at w (256·nb values).
+func dotQ4_KAVX512(x *float32, w *byte, nb int) float32
+
+// dequantQ4_KAVX512 writes the 256·nb values of nb Q4_K super-blocks at w as float32 to dst.
+func dequantQ4_KAVX512(dst *float32, w *byte, nb int)
+
+// axpyQ4_KAVX512 computes y[i] += alpha·w[i] for the 256·nb values of nb Q4_K super-blocks at w.
+func axpyQ4_KAVX512(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ6_KAVX512 returns Σ x[i]·w[i] for nb Q6_K super-blocks at w (256·nb values).
+func dotQ6_KAVX512(x *float32, w *byte, nb int) float32
+
+// dequantQ6_KAVX512 writes the 256·nb values of nb Q6_K super-blocks at w as float32 to dst.
+func dequantQ6_KAVX512(dst *float32, w *byte, nb int)
+
+// axpyQ6_KAVX512 computes y[i] += alpha·w[i] for the 256·nb values of nb Q6_K super-blocks at w.
+func axpyQ6_KAVX512(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ5_KAVX512 returns Σ x[i]·w[i] for nb Q5_K super-blocks at w (256·nb values).
+func dotQ5_KAVX512(x *float32, w *byte, nb int) float32
+
+// dequantQ5_KAVX512 writes the 256·nb values of nb Q5_K super-blocks at w as float32 to dst.
+func dequantQ5_KAVX512(dst *float32, w *byte, nb int)
+
+// axpyQ5_KAVX512 computes y[i] += alpha·w[i] for the 256·nb values of nb Q5_K super-blocks at w.
+func axpyQ5_KAVX512(alpha float32, w *byte, y *float32, nb int)
 
 // gemmTAVX512 computes the 8×32 tile A·B like gemmAVX512 and stores it transposed:
 // element (i, j) at c[j·ldc + i]; k must be at least 1.

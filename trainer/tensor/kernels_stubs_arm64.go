@@ -87,3 +87,48 @@ func expSubF32NEON(x *float32, n int, m float32) float32
 //
 //go:noescape
 func sigmoidF32NEON(dst, x *float32, n int)
+
+// dotQ4_KNEON returns Σ x[i]·w[i] for nb Q4_K super-blocks at w (256·nb values).
+//
+//go:noescape
+func dotQ4_KNEON(x *float32, w *byte, nb int) float32
+
+// dequantQ4_KNEON writes the 256·nb values of nb Q4_K super-blocks at w as float32 to dst.
+//
+//go:noescape
+func dequantQ4_KNEON(dst *float32, w *byte, nb int)
+
+// axpyQ4_KNEON computes y[i] += alpha·w[i] for the 256·nb values of nb Q4_K super-blocks at w.
+//
+//go:noescape
+func axpyQ4_KNEON(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ5_KNEON returns Σ x[i]·w[i] for nb Q5_K super-blocks at w (256·nb values).
+//
+//go:noescape
+func dotQ5_KNEON(x *float32, w *byte, nb int) float32
+
+// dequantQ5_KNEON writes the 256·nb values of nb Q5_K super-blocks at w as float32 to dst.
+//
+//go:noescape
+func dequantQ5_KNEON(dst *float32, w *byte, nb int)
+
+// axpyQ5_KNEON computes y[i] += alpha·w[i] for the 256·nb values of nb Q5_K super-blocks at w.
+//
+//go:noescape
+func axpyQ5_KNEON(alpha float32, w *byte, y *float32, nb int)
+
+// dotQ6_KNEON returns Σ x[i]·w[i] for nb Q6_K super-blocks at w (256·nb values).
+//
+//go:noescape
+func dotQ6_KNEON(x *float32, w *byte, nb int) float32
+
+// dequantQ6_KNEON writes the 256·nb values of nb Q6_K super-blocks at w as float32 to dst.
+//
+//go:noescape
+func dequantQ6_KNEON(dst *float32, w *byte, nb int)
+
+// axpyQ6_KNEON computes y[i] += alpha·w[i] for the 256·nb values of nb Q6_K super-blocks at w.
+//
+//go:noescape
+func axpyQ6_KNEON(alpha float32, w *byte, y *float32, nb int)

@@ -29,6 +29,17 @@ type asmSet struct {
 	sigmoidF32           func(dst, x *float32, n int)
 	sigmoidLanes         int // granularity of sigmoidF32
 	mr, nr               int // gemm tile: rows of A and C, columns of B and C
+	// kquant holds the K-quant row kernels by type (over nb super-blocks
+	// of 256 values); a type missing here runs the pure-Go kernels.
+	kquant map[quant.Type]blockKernels
+}
+
+// blockKernels are the assembly row kernels of one block type, over nb
+// whole blocks.
+type blockKernels struct {
+	dot     func(x *float32, w *byte, nb int) float32
+	dequant func(dst *float32, w *byte, nb int)
+	axpy    func(alpha float32, w *byte, y *float32, nb int)
 }
 
 // kernels wraps the assembly in slice-checked functions. Every wrapper
@@ -80,33 +91,35 @@ func (s *asmSet) kernels() *kernels {
 		}
 	}
 	const q8b, q4b = 2 + quant.QK, 2 + quant.QK/2
-	blockDot := func(f func(*float32, *byte, int) float32, bb int) func([]float32, []byte) float32 {
+	// blockDot, blockDeq and blockAxpy wrap kernels over whole blocks of
+	// bs values in bb bytes.
+	blockDot := func(f func(*float32, *byte, int) float32, bs, bb int) func([]float32, []byte) float32 {
 		return func(x []float32, row []byte) float32 {
 			nb := len(row) / bb
 			if nb == 0 {
 				return 0
 			}
-			_ = x[nb*quant.QK-1]
+			_ = x[nb*bs-1]
 			return f(&x[0], &row[0], nb)
 		}
 	}
-	blockDeq := func(f func(*float32, *byte, int), bb int) func([]float32, []byte) {
+	blockDeq := func(f func(*float32, *byte, int), bs, bb int) func([]float32, []byte) {
 		return func(dst []float32, row []byte) {
 			nb := len(row) / bb
 			if nb == 0 {
 				return
 			}
-			_ = dst[nb*quant.QK-1]
+			_ = dst[nb*bs-1]
 			f(&dst[0], &row[0], nb)
 		}
 	}
-	blockAxpy := func(f func(float32, *byte, *float32, int), bb int) func(float32, []byte, []float32) {
+	blockAxpy := func(f func(float32, *byte, *float32, int), bs, bb int) func(float32, []byte, []float32) {
 		return func(alpha float32, row []byte, y []float32) {
 			nb := len(row) / bb
 			if nb == 0 {
 				return
 			}
-			_ = y[nb*quant.QK-1]
+			_ = y[nb*bs-1]
 			f(alpha, &row[0], &y[0], nb)
 		}
 	}
@@ -181,6 +194,19 @@ func (s *asmSet) kernels() *kernels {
 		}
 		return z + expSubGo(x[m:], mx)
 	}
+	rows := map[quant.Type]rowKernels{
+		quant.F32:  {dot: f32Dot, dequant: f32Deq},
+		quant.F16:  {dot: f16Dot, dequant: f16Deq},
+		quant.Q8_0: {dot: blockDot(s.dotQ8, quant.QK, q8b), dequant: blockDeq(s.dequantQ8, quant.QK, q8b), axpy: blockAxpy(s.axpyQ8, quant.QK, q8b)},
+		quant.Q4_0: {dot: blockDot(s.dotQ4, quant.QK, q4b), dequant: blockDeq(s.dequantQ4, quant.QK, q4b), axpy: blockAxpy(s.axpyQ4, quant.QK, q4b)},
+	}
+	for t, rk := range kquantGo {
+		if bk, ok := s.kquant[t]; ok {
+			bs, bb := t.BlockSize(), t.BlockBytes()
+			rk = rowKernels{dot: blockDot(bk.dot, bs, bb), dequant: blockDeq(bk.dequant, bs, bb), axpy: blockAxpy(bk.axpy, bs, bb)}
+		}
+		rows[t] = rk // the pure-Go kernels unless the set has assembly
+	}
 	return &kernels{
 		name:    s.name,
 		dot:     dot,
@@ -190,12 +216,7 @@ func (s *asmSet) kernels() *kernels {
 		sigmoid: sigmoid,
 		dot4:    dot4,
 		gemm:    &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
-		rows: map[quant.Type]rowKernels{
-			quant.F32:  {dot: f32Dot, dequant: f32Deq},
-			quant.F16:  {dot: f16Dot, dequant: f16Deq},
-			quant.Q8_0: {dot: blockDot(s.dotQ8, q8b), dequant: blockDeq(s.dequantQ8, q8b), axpy: blockAxpy(s.axpyQ8, q8b)},
-			quant.Q4_0: {dot: blockDot(s.dotQ4, q4b), dequant: blockDeq(s.dequantQ4, q4b), axpy: blockAxpy(s.axpyQ4, q4b)},
-		},
+		rows:    rows,
 	}
 }
 

@@ -1,6 +1,10 @@
 package tensor
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"orchmind/trainer/quant"
+)
 
 var asmAVX2 = asmSet{
 	name: "avx2", lanes: 8,
@@ -12,6 +16,11 @@ var asmAVX2 = asmSet{
 	gemm: gemmAVX2, transpose8: transpose8F32AVX2, mr: 6, nr: 16,
 	maxF32: maxF32AVX2, expSubF32: expSubF32AVX2,
 	sigmoidF32: sigmoidF32AVX2, sigmoidLanes: 8,
+	kquant: map[quant.Type]blockKernels{
+		quant.Q4_K: {dot: dotQ4_KAVX2, dequant: dequantQ4_KAVX2, axpy: axpyQ4_KAVX2},
+		quant.Q5_K: {dot: dotQ5_KAVX2, dequant: dequantQ5_KAVX2, axpy: axpyQ5_KAVX2},
+		quant.Q6_K: {dot: dotQ6_KAVX2, dequant: dequantQ6_KAVX2, axpy: axpyQ6_KAVX2},
+	},
 }
 
 var asmAVX512 = asmSet{
@@ -24,6 +33,11 @@ var asmAVX512 = asmSet{
 	gemm: gemmAVX512, gemmT: gemmTAVX512, transpose8: transpose8F32AVX512, mr: 8, nr: 32,
 	maxF32: maxF32AVX512, expSubF32: expSubF32AVX512,
 	sigmoidF32: sigmoidF32AVX2, sigmoidLanes: 8, // AVX2 serves AVX-512 too (it blends by sign)
+	kquant: map[quant.Type]blockKernels{
+		quant.Q4_K: {dot: dotQ4_KAVX512, dequant: dequantQ4_KAVX512, axpy: axpyQ4_KAVX512},
+		quant.Q5_K: {dot: dotQ5_KAVX512, dequant: dequantQ5_KAVX512, axpy: axpyQ5_KAVX512},
+		quant.Q6_K: {dot: dotQ6_KAVX512, dequant: dequantQ6_KAVX512, axpy: axpyQ6_KAVX512},
+	},
 }
 
 // hasF16C reports the F16C extension (half-precision conversions), which

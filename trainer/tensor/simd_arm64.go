@@ -1,10 +1,15 @@
 package tensor
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"orchmind/trainer/quant"
+)
 
 // asmNEON is the arm64 Advanced SIMD set (kernels_arm64.s): 128-bit vectors,
 // an 8×8 blocked micro-kernel (16 accumulators, A by element) that can
-// also store its tile transposed.
+// also store its tile transposed, and row kernels for every block type
+// with them on amd64 (F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
 var asmNEON = asmSet{
 	name: "neon", lanes: 4,
 	dotF32: dotF32NEON, axpyF32: axpyF32NEON, dot4F32: dot4F32NEON,
@@ -15,6 +20,11 @@ var asmNEON = asmSet{
 	gemm: gemmNEON, gemmT: gemmTNEON, transpose8: transpose8F32NEON, mr: 8, nr: 8,
 	maxF32: maxF32NEON, expSubF32: expSubF32NEON,
 	sigmoidF32: sigmoidF32NEON, sigmoidLanes: 4,
+	kquant: map[quant.Type]blockKernels{
+		quant.Q4_K: {dot: dotQ4_KNEON, dequant: dequantQ4_KNEON, axpy: axpyQ4_KNEON},
+		quant.Q5_K: {dot: dotQ5_KNEON, dequant: dequantQ5_KNEON, axpy: axpyQ5_KNEON},
+		quant.Q6_K: {dot: dotQ6_KNEON, dequant: dequantQ6_KNEON, axpy: axpyQ6_KNEON},
+	},
 }
 
 // gemmTNEON is gemmNEON's transposed-store mode (2): the 8×8 tile A·B with

@@ -212,19 +212,24 @@ func checkMatMul(t *testing.T, name string, k *kernels, m *Matrix, r *rand.Rand,
 }
 
 // TestRowKernelsMatchDequantize checks each fused row kernel against
-// quant.Dequantize on 0..70 blocks, including runs that start mid-row.
+// quant.Dequantize on 0..70 blocks (of 32 values, or of the type's block
+// when larger: 256 for the K-quants), including runs that start mid-row.
 func TestRowKernelsMatchDequantize(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, k := range availableKernels() {
 		for typ, rk := range k.rows {
+			unit := max(quant.QK, typ.BlockSize())
 			for nb := 0; nb <= 70; nb += 1 + nb/8 {
-				cols := nb * quant.QK
-				m, err := Quantized(typ, 1, cols+quant.QK, values(r, cols+quant.QK, "spiky"))
+				if unit > quant.QK && nb > 20 {
+					break
+				}
+				cols := nb * unit
+				m, err := Quantized(typ, 1, cols+unit, values(r, cols+unit, "spiky"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				// Skip the first block so the run does not start at the row's start.
-				bb := quant.QK / typ.BlockSize() * typ.BlockBytes()
+				bb := unit / typ.BlockSize() * typ.BlockBytes()
 				row := m.Data[bb:]
 				vals := make([]float32, cols)
 				if err := quant.Dequantize(typ, row, vals); err != nil {

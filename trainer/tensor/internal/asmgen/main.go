@@ -59,6 +59,11 @@ func main() {
 		transpose8F32(s)
 		maxF32(s)
 		expSubF32(s)
+		for _, typ := range []string{"Q4_K", "Q6_K", "Q5_K"} {
+			for _, kd := range []kind{kindDot, kindDequant, kindAxpy} {
+				kquantKernel(s, typ, kd)
+			}
+		}
 	}
 	gemmT(avx512)
 	sigmoidF32(avx2) // AVX2 also serves AVX-512 machines (it blends by sign)
