@@ -1,9 +1,9 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -22,12 +22,27 @@ func benchNode(b *testing.B, bs *base.Base, boot []string) *node.Node {
 	dir := b.TempDir()
 	n, err := node.Start(b.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: bs, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true,
-		Log: slog.New(slog.DiscardHandler)})
+		Log: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { n.Close() })
 	return n
+}
+
+// waitListed polls n's search for text until its newest hit is c, for up
+// to 30 s.
+func waitListed(ctx context.Context, n *node.Node, text, c string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if res, _ := n.Search(ctx, api.SearchQuery{Text: text}); len(res) > 0 && res[0].CID == c {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s did not see the announcement of %s within 30 s", n.Swarm().ID(), c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func tenMB(b *testing.B) *base.Base {
@@ -66,11 +81,9 @@ func BenchmarkPublishToAll(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						for {
-							if res, _ := nd.Search(ctx, api.SearchQuery{Text: fmt.Sprint("s", i)}); len(res) > 0 && res[0].CID == c {
-								break
-							}
-							time.Sleep(20 * time.Millisecond)
+						if err := waitListed(ctx, nd, fmt.Sprint("s", i), c); err != nil {
+							b.Error(err)
+							return
 						}
 						if _, err := nd.Pull(ctx, c); err != nil {
 							b.Error(err)
@@ -101,11 +114,8 @@ func BenchmarkFetchVsTCP(b *testing.B) {
 			b.Fatal(err)
 		}
 		p := benchNode(b, bs, addrB(a))
-		for {
-			if res, _ := p.Search(ctx, api.SearchQuery{Text: fmt.Sprint("s", 100+i)}); len(res) > 0 && res[0].CID == c {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if err := waitListed(ctx, p, fmt.Sprint("s", 100+i), c); err != nil {
+			b.Fatal(err)
 		}
 		start := time.Now()
 		if _, err := p.Pull(ctx, c); err != nil {

@@ -27,7 +27,7 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 	dir := t.TempDir()
 	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, FindTimeout: 3 * time.Second,
-		Log: slog.New(slog.DiscardHandler)})
+		Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,16 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 }
 
 func addr(n *node.Node) []string { return addrB(n) }
+
+// testLog discards node logs unless ORCHMIND_TEST_LOG names a level
+// (debug, info, warn, error): then lines from that level up go to stderr.
+func testLog() *slog.Logger {
+	var level slog.Level
+	if v := os.Getenv("ORCHMIND_TEST_LOG"); v == "" || level.UnmarshalText([]byte(v)) != nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
 
 func addrB(n *node.Node) []string {
 	var out []string

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -123,44 +125,81 @@ func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 	return nil
 }
 
-func (s *Swarm) startCatalogueProtocol() {
+// startCatalogueProtocol serves our catalogue and asks every peer that
+// speaks the protocol for theirs, once per peer. Peers are asked when
+// identify says they support it (at their first identification, or when
+// they add the protocol later): asking on connection alone races a peer
+// that is still starting and has not registered its handler yet, and such
+// a peer would then never be asked.
+func (s *Swarm) startCatalogueProtocol() error {
 	s.host.SetStreamHandler(CatalogueProtocol, s.serveCatalogue)
+	sub, err := s.host.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)})
+	if err != nil {
+		return fmt.Errorf("swarm: subscribing to identify events: %w", err)
+	}
 	asked, _ := lru.New[peer.ID, struct{}](4096)
 	sem := make(chan struct{}, 4)
 	var mu sync.Mutex
-	s.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			p := c.RemotePeer()
-			mu.Lock()
-			if ok, _ := asked.ContainsOrAdd(p, struct{}{}); ok {
+	ask := func(p peer.ID) {
+		mu.Lock()
+		if ok, _ := asked.ContainsOrAdd(p, struct{}{}); ok {
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		s.spawn(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			n, err := s.syncCatalogue(s.ctx, p)
+			if err != nil {
+				s.log.Debug("catalogue exchange failed; asking again when the peer is identified next", "peer", p.String(), "err", err)
+				mu.Lock()
+				asked.Remove(p)
 				mu.Unlock()
 				return
 			}
-			mu.Unlock()
-			s.spawn(func() {
-				select {
-				case sem <- struct{}{}:
-				case <-s.ctx.Done():
+			if n > 0 {
+				s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
+			}
+		})
+	}
+	ok := s.spawn(func() {
+		defer sub.Close()
+		// Peers identified before the subscription started.
+		for _, p := range s.host.Network().Peers() {
+			if ps, err := s.host.Peerstore().SupportsProtocols(p, CatalogueProtocol); err == nil && len(ps) > 0 {
+				ask(p)
+			}
+		}
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
 					return
 				}
-				defer func() { <-sem }()
-				n, err := s.syncCatalogue(s.ctx, p)
-				if err != nil {
-					s.log.Debug("catalogue exchange failed", "peer", p.String(), "err", err)
-					if s.ctx.Err() == nil && s.isConnected(p) {
-						return // the peer does not speak it: do not ask again
+				switch e := e.(type) {
+				case event.EvtPeerIdentificationCompleted:
+					if slices.Contains(e.Protocols, CatalogueProtocol) {
+						ask(e.Peer)
 					}
-					mu.Lock()
-					asked.Remove(p) // try again on the next connection
-					mu.Unlock()
-					return
+				case event.EvtPeerProtocolsUpdated:
+					if slices.Contains(e.Added, CatalogueProtocol) {
+						ask(e.Peer)
+					}
 				}
-				if n > 0 {
-					s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
-				}
-			})
-		},
+			}
+		}
 	})
+	if !ok {
+		_ = sub.Close()
+	}
+	return nil
 }
 
 // syncCatalogue asks p for its catalogue and keeps what verifies; it

@@ -278,3 +278,20 @@ func TestFetchRefusesWrongBlocks(t *testing.T) {
 	}
 	checkAll(t, c.cfg.Blockstore, blks)
 }
+
+// TestCatalogueOnBootstrap: a node started with a bootstrap peer learns that
+// peer's catalogue, every time. Its DHT dials the bootstrap peer while the
+// node is still starting, so asking only on new connections (or before the
+// peer's handler is registered) loses the exchange in most runs.
+func TestCatalogueOnBootstrap(t *testing.T) {
+	a := newTestNode(t, nil)
+	ann := signTestAnn(t, hostKey(t, a), randomCID(t), "base-a", time.Now())
+	if err := a.Remember(t.Context(), ann); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		b := newTestNode(t, func(c *Config) { c.Bootstrap = a.Addrs() })
+		eventually(t, 5*time.Second, fmt.Sprintf("joiner %d to learn the catalogue", i), func() bool { return len(b.Catalogue("", 0)) == 1 })
+		_ = b.Close()
+	}
+}

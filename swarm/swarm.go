@@ -248,6 +248,17 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	log = log.With("peer", s.host.ID().String())
 	s.log = log
 
+	// The catalogue protocol and gossipsub start before the DHT, whose
+	// bootstrap dials the first peers: what they register then is in place
+	// when those peers identify us.
+	s.catalog = newCatalogue(cfg.CatalogueSize)
+	if err := s.startCatalogueProtocol(); err != nil {
+		return nil, err
+	}
+	if s.gossip, err = s.startGossip(); err != nil {
+		return nil, err
+	}
+
 	mode := dht.ModeAuto
 	switch cfg.DHTMode {
 	case DHTServer:
@@ -263,12 +274,6 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("swarm: starting the DHT: %w", err)
 	}
-
-	s.catalog = newCatalogue(cfg.CatalogueSize)
-	if s.gossip, err = s.startGossip(); err != nil {
-		return nil, err
-	}
-	s.startCatalogueProtocol()
 
 	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, bitswap.WithTracer(s.audit))
 	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
