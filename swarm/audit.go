@@ -90,19 +90,24 @@ func (a *blockAudit) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 		if ok || (a.isWanted != nil && a.isWanted(c)) {
 			continue
 		}
-		a.mu.Lock()
-		r := a.bad[p]
-		if r == nil {
-			r = &BadPeer{}
-			a.bad[p] = r
-		}
-		r.Blocks++
-		r.Last = a.now()
-		n := r.Blocks
-		a.mu.Unlock()
-		if a.onBad != nil {
-			a.onBad(p, c, n)
-		}
+		a.report(p, c)
+	}
+}
+
+// report records that p sent a corrupt or unrequested block c.
+func (a *blockAudit) report(p peer.ID, c cid.Cid) {
+	a.mu.Lock()
+	r := a.bad[p]
+	if r == nil {
+		r = &BadPeer{}
+		a.bad[p] = r
+	}
+	r.Blocks++
+	r.Last = a.now()
+	n := r.Blocks
+	a.mu.Unlock()
+	if a.onBad != nil {
+		a.onBad(p, c, n)
 	}
 }
 

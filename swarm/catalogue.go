@@ -10,6 +10,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -82,6 +83,19 @@ func (c *catalogue) addAndNotify(s *Swarm, r Received) bool {
 		c.notifyMu.Unlock()
 	}
 	return true
+}
+
+// byRoot returns the announcements of root.
+func (c *catalogue) byRoot(root cid.Cid) []Received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Received
+	for _, r := range c.items {
+		if r.Root.Equals(root) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // list returns up to limit announcements, newest first, for one base
