@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +30,27 @@ func benchNode(b *testing.B, bs *base.Base, boot []string) *node.Node {
 	}
 	b.Cleanup(func() { n.Close() })
 	return n
+}
+
+// profileTimed starts a CPU profile of the timed part of a benchmark when
+// ORCHMIND_BENCH_PROFILE names a folder (written there as <name>.cpu);
+// the returned function stops it.
+func profileTimed(b *testing.B, name string) func() {
+	dir := os.Getenv("ORCHMIND_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // waitListed polls n's search for text until its newest hit is c, for up
@@ -68,10 +91,11 @@ func BenchmarkPublishToAll(b *testing.B) {
 				nodes = append(nodes, benchNode(b, bs, boot))
 			}
 			ctx := b.Context()
-			var total time.Duration
+			var total, cpu time.Duration
 			for i := range b.N {
 				src := adapterFolderB(b, bs, 64, uint64(i))
-				start := time.Now()
+				stopProfile := profileTimed(b, fmt.Sprintf("publish-N%d", n))
+				start, cpu0 := time.Now(), processCPU()
 				c, err := nodes[0].Publish(ctx, src, nil)
 				if err != nil {
 					b.Fatal(err)
@@ -92,8 +116,11 @@ func BenchmarkPublishToAll(b *testing.B) {
 				}
 				wg.Wait()
 				total += time.Since(start)
+				cpu += processCPU() - cpu0
+				stopProfile()
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 		})
 	}
 }

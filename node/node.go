@@ -7,6 +7,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -220,8 +222,15 @@ func validate(_ context.Context, _ peer.ID, data []byte) (swarm.Announcement, er
 	return swarm.Announcement{Root: s.Root, Base: s.Manifest.BaseFingerprint, Author: s.Author, Created: s.Created}, nil
 }
 
-// remember keeps a verified announcement for Search.
+// remember keeps a verified announcement for Search (decoding it once:
+// the same bytes again are skipped).
 func (n *Node) remember(r swarm.Received) {
+	n.mu.Lock()
+	old := n.seen[r.Root.String()]
+	n.mu.Unlock()
+	if old != nil && bytes.Equal(old.Raw, r.Data) {
+		return
+	}
 	s, err := protocol.Open(r.Data)
 	if err != nil {
 		return
@@ -427,6 +436,10 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 	return out, nil
 }
 
+// pullKeep bounds the bytes of fetched blocks a pull keeps in memory for
+// writing the adapter folder; the rest is read back from the store.
+const pullKeep = 256 << 20
+
 // Pull fetches the adapter with root c from the swarm (every block
 // hash-verified), checks that it is for this node's base, and writes it to
 // the adapter folder under its manifest name.
@@ -435,13 +448,19 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
 	}
-	if have, _ := n.store.Has(ctx, root); !have {
+	t0 := time.Now()
+	var tFind, tFetch, tExport, tRead, tPin time.Duration
+	mark := func(d *time.Duration) { *d = time.Since(t0); t0 = time.Now() }
+	var provs []peer.AddrInfo
+	// The announcement's author is asked directly when connected (Fetch
+	// knows it from the catalogue); otherwise look for providers first, so
+	// that a CID nobody serves fails with a clear message.
+	if have, _ := n.store.Has(ctx, root); !have && !n.reachAuthor(ctx, root) {
 		fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
-		var provs []peer.AddrInfo
 		var err error
 		for {
 			// A node that has just started may not have DHT peers yet.
-			provs, err = n.sw.FindProviders(fctx, root, 1)
+			provs, err = n.sw.FindProviders(fctx, root, 3)
 			if !errors.Is(err, swarm.ErrNoPeers) || fctx.Err() != nil {
 				break
 			}
@@ -454,25 +473,41 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
-		if len(provs) == 0 && !n.authorConnected(root) {
+		if len(provs) == 0 {
 			return "", fmt.Errorf("pull %s: no peer provides it (searched the DHT for %s): its publisher's node may be offline — try again later or ask them to keep it running", root, n.cfg.FindTimeout)
 		}
 	}
-	if err := n.sw.Fetch(ctx, root, nil); err != nil {
+	mark(&tFind)
+	// Keep what the fetch hands over (up to pullKeep bytes) for the export,
+	// so it is not read back from the store.
+	kept := map[string]blocks.Block{}
+	keptBytes := 0
+	keep := func(b blocks.Block) {
+		if keptBytes+len(b.RawData()) <= pullKeep {
+			kept[b.Cid().KeyString()] = b
+			keptBytes += len(b.RawData())
+		}
+	}
+	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithBlocks(keep)); err != nil {
 		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
 	}
+	mark(&tFetch)
 	tmp, err := os.MkdirTemp(n.cfg.DataDir, ".pull-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	got := filepath.Join(tmp, "adapter")
-	if err := n.store.ExportFolder(ctx, root, got); err != nil {
+	have := func(c cid.Cid) (blocks.Block, bool) { b, ok := kept[c.KeyString()]; return b, ok }
+	err = n.store.ExportFolderFrom(ctx, root, got, have)
+	clear(kept)
+	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
+	mark(&tExport)
 	_, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
 	if err != nil {
 		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
@@ -486,9 +521,11 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		return "", fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
 			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}
+	mark(&tRead)
 	if err := n.store.Pin(ctx, root); err != nil {
 		return "", err
 	}
+	mark(&tPin)
 	if err := os.MkdirAll(n.cfg.AdapterDir, 0o755); err != nil {
 		return "", err
 	}
@@ -500,19 +537,34 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	if err := os.Rename(got, dst); err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
-	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
-		n.log.Debug("provide after pull", "err", err)
-	}
+	// Serve it onward: other nodes find this one in the DHT from now on.
+	n.provide(root)
+	n.log.Info("pulled", "root", root.String(), "dir", dst, "find", tFind, "fetch", tFetch, "export", tExport, "read", tRead, "pin", tPin)
 	return dst, nil
 }
 
-// authorConnected says whether the author of root's announcement is
-// connected: bitswap asks connected peers directly, DHT record or not.
-func (n *Node) authorConnected(root cid.Cid) bool {
+// reachAuthor connects to the author of root's announcement (looking its
+// addresses up in the DHT if need be, within FindTimeout) and reports
+// whether it is connected: Fetch asks the author directly, provider record
+// in the DHT or not (a pull right after the announcement may well come
+// before the author's record is there).
+func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	n.mu.Lock()
 	s := n.seen[root.String()]
 	n.mu.Unlock()
-	return s != nil && n.sw.Host().Network().Connectedness(s.Author) == network.Connected
+	if s == nil || s.Author == n.sw.ID() {
+		return false
+	}
+	if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+	defer cancel()
+	if err := n.sw.ConnectPeer(cctx, s.Author); err != nil {
+		n.log.Debug("the announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
+		return false
+	}
+	return true
 }
 
 // Peers lists the connected peers.
