@@ -340,6 +340,9 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
 		libp2p.UserAgent("orchmind"),
+		// Nothing serves Prometheus metrics, and collecting them costs CPU
+		// on every stream and connection (and registers globally).
+		libp2p.DisableMetrics(),
 	}
 	if private {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(s.cfg.PrivateNetworkKey)))
