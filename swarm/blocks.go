@@ -540,7 +540,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				f.progress(f.pr)
 			}
 		}
-		batch, batchBytes = batch[:0], 0
+		batch, batchBytes = nil, 0 // bitswap may keep the slice it was given
 		return nil
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -423,5 +424,61 @@ func TestBlocksWire(t *testing.T) {
 	}
 	if _, err := readBlockAnswer(bufio.NewReader(bytes.NewReader([]byte{7}))); err == nil {
 		t.Fatal("a bad answer flag was accepted")
+	}
+}
+
+// TestBlocksProtocolPerPeerLimit: a peer gets at most maxServingPerPeer
+// answers streamed at once; one more request is refused until one of them
+// ends.
+func TestBlocksProtocolPerPeerLimit(t *testing.T) {
+	_, blks := buildDAG(t, 16, 1<<20, 16)
+	srv := newTestNode(t, nil)
+	putAll(t, srv.cfg.Blockstore, blks)
+	c := newTestNode(t, nil)
+	if err := c.Connect(t.Context(), addrInfo(srv)); err != nil {
+		t.Fatal(err)
+	}
+	var want []cid.Cid
+	for _, b := range blks[:16] {
+		want = append(want, b.Cid())
+	}
+	open := func() network.Stream {
+		t.Helper()
+		st, err := c.host.NewStream(t.Context(), srv.ID(), BlocksProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeBlockRequest(st, want); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.CloseWrite()
+		return st
+	}
+	// Answers nobody reads: 16 MiB each, more than a stream's window, so
+	// the server stays busy with them.
+	var held []network.Stream
+	for range maxServingPerPeer {
+		held = append(held, open())
+	}
+	serving := func() int {
+		srv.servingMu.Lock()
+		defer srv.servingMu.Unlock()
+		return srv.servingPeer[c.ID()]
+	}
+	eventually(t, 5*time.Second, "the server to be answering all of them", func() bool { return serving() == maxServingPerPeer })
+	extra := open()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := readBlockAnswer(bufio.NewReader(extra)); err == nil {
+		t.Fatal("a request over the per-peer limit was answered")
+	}
+	for _, st := range held {
+		_ = st.Reset()
+	}
+	eventually(t, 5*time.Second, "the answers to end", func() bool { return serving() == 0 })
+	again := open()
+	defer again.Close()
+	d, err := readBlockAnswer(bufio.NewReader(again))
+	if err != nil || !bytes.Equal(d, blks[0].RawData()) {
+		t.Fatalf("a request once the others ended: %v", err)
 	}
 }

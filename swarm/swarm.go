@@ -153,6 +153,9 @@ type Swarm struct {
 	audit   *blockAudit
 	serving chan struct{} // BlocksProtocol answers under way
 
+	servingMu   sync.Mutex
+	servingPeer map[peer.ID]int // BlocksProtocol answers under way, per peer
+
 	closeOnce sync.Once
 	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
 	closed    bool
@@ -232,7 +235,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, err
 	}
 
-	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing)}
+	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}}
 	s.audit.isWanted = s.genuine
 	s.audit.onBad = s.onBadBlock
 	s.ctx, s.cancel = context.WithCancel(context.Background())

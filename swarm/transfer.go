@@ -46,6 +46,8 @@ const (
 	// maxServing bounds the answers this node streams at once; further
 	// requests wait for a free slot.
 	maxServing = 64
+	// maxServingPerPeer bounds the answers streamed to one peer at once.
+	maxServingPerPeer = 8
 )
 
 // errBadBlock is returned by requestBlocks when the peer sent bytes that
@@ -127,17 +129,35 @@ func readBlockAnswer(r *bufio.Reader) ([]byte, error) {
 func (s *Swarm) serveBlocks(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
-	_ = st.SetDeadline(time.Now().Add(blockIdleTimeout))
+	_ = st.SetReadDeadline(time.Now().Add(blockIdleTimeout))
+	cs, err := readBlockRequest(bufio.NewReader(st))
+	if err != nil {
+		s.log.Debug("bad blocks request", "peer", p.String(), "err", err)
+		_ = st.Reset()
+		return
+	}
+	// One peer gets at most maxServingPerPeer answers at once (a fetch
+	// uses two): more are refused, and it asks elsewhere.
+	s.servingMu.Lock()
+	if s.servingPeer[p] >= maxServingPerPeer {
+		s.servingMu.Unlock()
+		s.log.Debug("refusing a blocks request: too many from this peer", "peer", p.String())
+		_ = st.Reset()
+		return
+	}
+	s.servingPeer[p]++
+	s.servingMu.Unlock()
+	defer func() {
+		s.servingMu.Lock()
+		if s.servingPeer[p]--; s.servingPeer[p] <= 0 {
+			delete(s.servingPeer, p)
+		}
+		s.servingMu.Unlock()
+	}()
 	select {
 	case s.serving <- struct{}{}:
 		defer func() { <-s.serving }()
 	case <-s.ctx.Done():
-		_ = st.Reset()
-		return
-	}
-	cs, err := readBlockRequest(bufio.NewReader(st))
-	if err != nil {
-		s.log.Debug("bad blocks request", "peer", p.String(), "err", err)
 		_ = st.Reset()
 		return
 	}
