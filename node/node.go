@@ -440,9 +440,13 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 // writing the adapter folder; the rest is read back from the store.
 const pullKeep = 256 << 20
 
-// Pull fetches the adapter with root c from the swarm (every block
-// hash-verified), checks that it is for this node's base, and writes it to
-// the adapter folder under its manifest name.
+// Pull fetches the adapter with root c from the swarm — from its
+// announcement's author, reached by peer ID, or else from providers found
+// in the DHT (see swarm.Fetch) — with every block hash-checked on arrival,
+// writes it out from the fetched blocks, checks that it is a usable adapter
+// for this node's base, pins it, moves it into the adapter folder under its
+// manifest name, and provides it in the DHT so that others can fetch it
+// from here too.
 func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
