@@ -181,3 +181,35 @@ func folderBytes(dir string) int64 {
 	})
 	return n
 }
+
+// TestPullAuthorOffline: a node that saw an announcement whose author has
+// since gone offline (the swarm is still there, but nobody else holds the
+// adapter) gets a clear error within FindTimeout, not a hang.
+func TestPullAuthorOffline(t *testing.T) {
+	b, err := base.Random(model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}, quant.Q8_0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	a := startNode(t, b, nil)
+	m := startNode(t, b, addr(a))
+	n := startNode(t, b, append(addr(a), addr(m)...))
+	waitFor(t, "the DHT to know the third node", func() bool { return len(n.Swarm().Peers()) >= 2 })
+	c, err := a.Publish(ctx, adapterFolder(t, b, 4), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the announcement", func() bool {
+		res, _ := n.Search(ctx, api.SearchQuery{Text: "specialist"})
+		return len(res) == 1 && res[0].CID == c
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = n.Pull(ctx, c)
+	if err == nil || !strings.Contains(err.Error(), "no peer provides it") || time.Since(start) > 10*time.Second {
+		t.Fatalf("pull from an offline author: %v after %s; want a clear error within the 3 s FindTimeout", err, time.Since(start))
+	}
+	t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
+}

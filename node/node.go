@@ -61,8 +61,9 @@ type Config struct {
 	DHTServer bool
 	// Rooms are private-room codes to join on start.
 	Rooms []string
-	// FindTimeout bounds the search for providers of a CID to pull
-	// (default 30 s).
+	// FindTimeout bounds the search for a CID to pull: reaching its
+	// announcement's author (at most half of it), then looking for
+	// providers in the DHT (default 30 s).
 	FindTimeout time.Duration
 	// Quota bounds the content store in bytes (0: the store's default).
 	Quota   int64
@@ -459,8 +460,10 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	// The announcement's author is asked directly when connected (Fetch
 	// knows it from the catalogue); otherwise look for providers first, so
 	// that a CID nobody serves fails with a clear message.
+	findStart := time.Now()
 	if have, _ := n.store.Has(ctx, root); !have && !n.reachAuthor(ctx, root) {
-		fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+		// The author lookup and this search share FindTimeout.
+		fctx, cancel := context.WithDeadline(ctx, findStart.Add(n.cfg.FindTimeout))
 		var err error
 		for {
 			// A node that has just started may not have DHT peers yet.
@@ -473,12 +476,19 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			cancel()
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
+		listed := len(provs)
+		provs = n.reachable(fctx, provs)
+		cancel()
 		if len(provs) == 0 {
-			return "", fmt.Errorf("pull %s: no peer provides it (searched the DHT for %s): its publisher's node may be offline — try again later or ask them to keep it running", root, n.cfg.FindTimeout)
+			why := "searched the DHT for " + n.cfg.FindTimeout.String()
+			if listed > 0 {
+				why = fmt.Sprintf("the DHT lists %d, none of them reachable", listed)
+			}
+			return "", fmt.Errorf("pull %s: no peer provides it (%s): its publisher's node may be offline — try again later or ask them to keep it running", root, why)
 		}
 	}
 	mark(&tFind)
@@ -547,8 +557,31 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	return dst, nil
 }
 
+// reachable returns the providers it can connect to (at once, until ctx
+// ends): a provider record outlives its node by hours.
+func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.AddrInfo {
+	ok := make([]bool, len(provs))
+	var wg sync.WaitGroup
+	for i, ai := range provs {
+		wg.Go(func() {
+			if len(ai.Addrs) > 0 {
+				n.sw.Host().Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+			}
+			ok[i] = n.sw.ConnectPeer(ctx, ai.ID) == nil
+		})
+	}
+	wg.Wait()
+	var out []peer.AddrInfo
+	for i, ai := range provs {
+		if ok[i] {
+			out = append(out, ai)
+		}
+	}
+	return out
+}
+
 // reachAuthor connects to the author of root's announcement (looking its
-// addresses up in the DHT if need be, within FindTimeout) and reports
+// addresses up in the DHT if need be, within half of FindTimeout) and reports
 // whether it is connected: Fetch asks the author directly, provider record
 // in the DHT or not (a pull right after the announcement may well come
 // before the author's record is there).
@@ -562,7 +595,7 @@ func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
 		return true
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout/2)
 	defer cancel()
 	if err := n.sw.ConnectPeer(cctx, s.Author); err != nil {
 		n.log.Debug("the announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
