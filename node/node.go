@@ -61,9 +61,8 @@ type Config struct {
 	DHTServer bool
 	// Rooms are private-room codes to join on start.
 	Rooms []string
-	// FindTimeout bounds the search for a CID to pull: reaching its
-	// announcement's author (at most half of it), then looking for
-	// providers in the DHT (default 30 s).
+	// FindTimeout bounds the search for a peer to pull a CID from (its
+	// announcement's author, or providers in the DHT) (default 30 s).
 	FindTimeout time.Duration
 	// Quota bounds the content store in bytes (0: the store's default).
 	Quota   int64
@@ -457,38 +456,9 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	var tFind, tFetch, tExport, tRead, tPin time.Duration
 	mark := func(d *time.Duration) { *d = time.Since(t0); t0 = time.Now() }
 	var provs []peer.AddrInfo
-	// The announcement's author is asked directly when connected (Fetch
-	// knows it from the catalogue); otherwise look for providers first, so
-	// that a CID nobody serves fails with a clear message.
-	findStart := time.Now()
-	if have, _ := n.store.Has(ctx, root); !have && !n.reachAuthor(ctx, root) {
-		// The author lookup and this search share FindTimeout.
-		fctx, cancel := context.WithDeadline(ctx, findStart.Add(n.cfg.FindTimeout))
-		var err error
-		for {
-			// A node that has just started may not have DHT peers yet.
-			provs, err = n.sw.FindProviders(fctx, root, 3)
-			if !errors.Is(err, swarm.ErrNoPeers) || fctx.Err() != nil {
-				break
-			}
-			select {
-			case <-fctx.Done():
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			cancel()
+	if have, _ := n.store.Has(ctx, root); !have {
+		if provs, err = n.findSource(ctx, root); err != nil {
 			return "", fmt.Errorf("pull %s: %w", root, err)
-		}
-		listed := len(provs)
-		provs = n.reachable(fctx, provs)
-		cancel()
-		if len(provs) == 0 {
-			why := "searched the DHT for " + n.cfg.FindTimeout.String()
-			if listed > 0 {
-				why = fmt.Sprintf("the DHT lists %d, none of them reachable", listed)
-			}
-			return "", fmt.Errorf("pull %s: no peer provides it (%s): its publisher's node may be offline — try again later or ask them to keep it running", root, why)
 		}
 	}
 	mark(&tFind)
@@ -557,6 +527,50 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	return dst, nil
 }
 
+// findSource looks, for up to FindTimeout, for a peer to pull root from:
+// its announcement's author (Fetch asks it directly, provider record in the
+// DHT or not: a pull right after the announcement may well come before the
+// record is there), or providers in the DHT that can be reached, which it
+// returns. It looks again with growing pauses, so an announcement or a
+// record that arrives meanwhile is found, and fails with a clear message
+// when nobody serves root.
+func (n *Node) findSource(ctx context.Context, root cid.Cid) ([]peer.AddrInfo, error) {
+	fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+	defer cancel()
+	listed := 0
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		actx, acancel := context.WithTimeout(fctx, n.cfg.FindTimeout/3)
+		ok := n.reachAuthor(actx, root)
+		acancel()
+		if ok {
+			return nil, nil
+		}
+		// A node that has just started may not have DHT peers yet.
+		provs, err := n.sw.FindProviders(fctx, root, 3)
+		if err != nil && !errors.Is(err, swarm.ErrNoPeers) && fctx.Err() == nil {
+			return nil, err
+		}
+		if len(provs) > 0 {
+			listed = len(provs)
+			if provs = n.reachable(fctx, provs); len(provs) > 0 {
+				return provs, nil
+			}
+		}
+		select {
+		case <-fctx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			why := "searched the DHT for " + n.cfg.FindTimeout.String()
+			if listed > 0 {
+				why = fmt.Sprintf("the DHT lists %d, none of them reachable", listed)
+			}
+			return nil, fmt.Errorf("no peer provides it (%s): its publisher's node may be offline — try again later or ask them to keep it running", why)
+		case <-time.After(pause):
+		}
+	}
+}
+
 // reachable returns the providers it can connect to (at once, until ctx
 // ends): a provider record outlives its node by hours.
 func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.AddrInfo {
@@ -580,11 +594,9 @@ func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.Addr
 	return out
 }
 
-// reachAuthor connects to the author of root's announcement (looking its
-// addresses up in the DHT if need be, within half of FindTimeout) and reports
-// whether it is connected: Fetch asks the author directly, provider record
-// in the DHT or not (a pull right after the announcement may well come
-// before the author's record is there).
+// reachAuthor connects to the author of root's announcement, if one is
+// known (looking its addresses up in the DHT if need be, within ctx), and
+// reports whether it is connected.
 func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	n.mu.Lock()
 	s := n.seen[root.String()]
@@ -595,9 +607,7 @@ func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
 		return true
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout/2)
-	defer cancel()
-	if err := n.sw.ConnectPeer(cctx, s.Author); err != nil {
+	if err := n.sw.ConnectPeer(ctx, s.Author); err != nil {
 		n.log.Debug("the announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
 		return false
 	}
