@@ -119,9 +119,9 @@ func TestPublishSearchPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(filepath.Join(src, adapters.SafetensorsFile))
-	check := func(n *node.Node) {
+	check := func(name string, n *node.Node) {
 		t.Helper()
-		waitFor(t, "the announcement", func() bool {
+		waitFor(t, name+" to see the announcement", func() bool {
 			res, _ := n.Search(ctx, api.SearchQuery{Text: "specialist", BaseFingerprint: b.Fingerprint})
 			return len(res) == 1 && res[0].CID == c
 		})
@@ -137,11 +137,11 @@ func TestPublishSearchPull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range nodes[1:] {
-		check(n)
+	for i, n := range nodes[1:] {
+		check(fmt.Sprint("node ", i+1), n)
 	}
 	late := startNode(t, b, addr(nodes[2]))
-	check(late)
+	check("the node that joined late", late)
 
 	// Bad CIDs: one that does not parse, one nobody provides (a clear
 	// message after the search timeout, not a hang).

@@ -27,6 +27,10 @@ const MaxCatalogueEntries = 1000
 // catalogueTimeout bounds one whole catalogue exchange.
 const catalogueTimeout = 30 * time.Second
 
+// catalogueRetry is the first pause before a failed catalogue exchange is
+// tried again (then doubling, four tries in all).
+const catalogueRetry = 500 * time.Millisecond
+
 type catKey struct {
 	author peer.ID
 	root   string
@@ -168,19 +172,44 @@ func (s *Swarm) startCatalogueProtocol() error {
 				return
 			}
 			defer func() { <-sem }()
-			n, err := s.syncCatalogue(s.ctx, p)
-			if err != nil {
-				s.log.Debug("catalogue exchange failed; asking again when the peer is identified next", "peer", p.String(), "err", err)
-				mu.Lock()
-				asked.Remove(p)
-				mu.Unlock()
-				return
-			}
-			if n > 0 {
-				s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
+			// A failed exchange is tried again a few times while the peer
+			// stays connected, then on its next identification.
+			for wait := catalogueRetry; ; wait *= 2 {
+				n, err := s.syncCatalogue(s.ctx, p)
+				if err == nil {
+					if n > 0 {
+						s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
+					}
+					return
+				}
+				if wait >= 8*catalogueRetry || !s.isConnected(p) {
+					s.log.Debug("catalogue exchange failed; asking again when the peer is identified next", "peer", p.String(), "err", err)
+					mu.Lock()
+					asked.Remove(p)
+					mu.Unlock()
+					return
+				}
+				s.log.Debug("catalogue exchange failed; trying again", "peer", p.String(), "in", wait, "err", err)
+				select {
+				case <-time.After(wait):
+				case <-s.ctx.Done():
+					return
+				}
 			}
 		})
 	}
+	// A peer that disconnected altogether is asked again when it is back:
+	// it may have learned announcements meanwhile.
+	s.host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if nw.Connectedness(p) != network.Connected {
+				mu.Lock()
+				asked.Remove(p)
+				mu.Unlock()
+			}
+		},
+	})
 	ok := s.spawn(func() {
 		defer sub.Close()
 		// Peers identified before the subscription started.

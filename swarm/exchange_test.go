@@ -482,3 +482,35 @@ func TestBlocksProtocolPerPeerLimit(t *testing.T) {
 		t.Fatalf("a request once the others ended: %v", err)
 	}
 }
+
+// TestCatalogueAfterReconnect: a peer that went away is asked for its
+// catalogue again when it is back (here: restarted with the same key), and
+// what it learned meanwhile (not over gossip) arrives.
+func TestCatalogueAfterReconnect(t *testing.T) {
+	a := newTestNode(t, nil)
+	dir := t.TempDir()
+	b := newTestNode(t, func(c *Config) { c.DataDir = dir })
+	// Remember does not gossip: a learns these only by asking b.
+	if err := b.Remember(t.Context(), signTestAnn(t, hostKey(t, b), randomCID(t), "base-a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(t.Context(), addrInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to learn b's catalogue", func() bool { return len(a.Catalogue("", 0)) == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to see b leave", func() bool { return !a.isConnected(b.ID()) })
+	b2 := newTestNode(t, func(c *Config) { c.DataDir = dir })
+	if b2.ID() != b.ID() {
+		t.Fatal("the restarted node has another peer ID")
+	}
+	if err := b2.Remember(t.Context(), signTestAnn(t, hostKey(t, b2), randomCID(t), "base-a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Connect(t.Context(), addrInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to learn the returning peer's new announcement", func() bool { return len(a.Catalogue("", 0)) == 2 })
+}
