@@ -1,14 +1,19 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"orchmind/node"
 	"orchmind/node/api"
@@ -22,12 +27,48 @@ func benchNode(b *testing.B, bs *base.Base, boot []string) *node.Node {
 	dir := b.TempDir()
 	n, err := node.Start(b.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: bs, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true,
-		Log: slog.New(slog.DiscardHandler)})
+		Log: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { n.Close() })
 	return n
+}
+
+// profileTimed starts a CPU profile of the timed part of a benchmark when
+// ORCHMIND_BENCH_PROFILE names a folder (written there as <name>.cpu);
+// the returned function stops it.
+func profileTimed(b *testing.B, name string) func() {
+	dir := os.Getenv("ORCHMIND_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
+// waitListed polls n's search for text until its newest hit is c, for up
+// to 30 s.
+func waitListed(ctx context.Context, n *node.Node, text, c string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if res, _ := n.Search(ctx, api.SearchQuery{Text: text}); len(res) > 0 && res[0].CID == c {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s did not see the announcement of %s within 30 s", n.Swarm().ID(), c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func tenMB(b *testing.B) *base.Base {
@@ -39,13 +80,27 @@ func tenMB(b *testing.B) *base.Base {
 }
 
 // BenchmarkPublishToAll: time from publish until all N−1 other nodes hold
-// the verified 10 MB adapter (search, pull, byte-checked export).
+// the verified 10 MB adapter (search, pull, export, pin), on a swarm that
+// has formed: every node has finished joining the DHT (its first routing
+// table refresh, in which 50 nodes on one machine all connect to one
+// another). The "just-started" case publishes as soon as the last node is
+// up instead, while that start-up traffic still competes for the CPUs.
+// Outside the timed part every node's files are compared with the
+// published ones byte for byte. cpu-s is the CPU time the whole process
+// used in the timed part.
 func BenchmarkPublishToAll(b *testing.B) {
-	for _, n := range []int{10, 50} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n     int
+		fresh bool
+	}{{10, false}, {50, false}, {50, true}} {
+		name := fmt.Sprintf("N=%d", c.n)
+		if c.fresh {
+			name += "-just-started"
+		}
+		b.Run(name, func(b *testing.B) {
 			bs := tenMB(b)
 			nodes := []*node.Node{benchNode(b, bs, nil)}
-			for i := 1; i < n; i++ {
+			for i := 1; i < c.n; i++ {
 				boot := addrB(nodes[i-1])
 				if i >= 3 {
 					boot = append(boot, addrB(nodes[i/2])...)
@@ -53,67 +108,118 @@ func BenchmarkPublishToAll(b *testing.B) {
 				nodes = append(nodes, benchNode(b, bs, boot))
 			}
 			ctx := b.Context()
-			var total time.Duration
+			srcs := make([]string, b.N)
 			for i := range b.N {
-				src := adapterFolderB(b, bs, 64, uint64(i))
-				start := time.Now()
-				c, err := nodes[0].Publish(ctx, src, nil)
+				srcs[i] = adapterFolderB(b, bs, 64, uint64(i))
+			}
+			if !c.fresh {
+				joinedDHT(b, nodes)
+			}
+			var total, cpu time.Duration
+			for i := range b.N {
+				stopProfile := profileTimed(b, "publish-"+name)
+				start, cpu0 := time.Now(), processCPU()
+				c, err := nodes[0].Publish(ctx, srcs[i], nil)
 				if err != nil {
 					b.Fatal(err)
 				}
+				dirs := make([]string, len(nodes))
 				var wg sync.WaitGroup
-				for _, nd := range nodes[1:] {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							if res, _ := nd.Search(ctx, api.SearchQuery{Text: fmt.Sprint("s", i)}); len(res) > 0 && res[0].CID == c {
-								break
-							}
-							time.Sleep(20 * time.Millisecond)
+				for k, nd := range nodes[1:] {
+					wg.Go(func() {
+						if err := waitListed(ctx, nd, fmt.Sprint("s", i), c); err != nil {
+							b.Error(err)
+							return
 						}
-						if _, err := nd.Pull(ctx, c); err != nil {
+						dir, err := nd.Pull(ctx, c)
+						if err != nil {
 							b.Error(err)
 						}
-					}()
+						dirs[k+1] = dir
+					})
 				}
 				wg.Wait()
 				total += time.Since(start)
+				cpu += processCPU() - cpu0
+				stopProfile()
+				if b.Failed() {
+					b.FailNow()
+				}
+				for _, dir := range dirs[1:] {
+					sameFiles(b, srcs[i], dir)
+				}
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 		})
 	}
 }
 
-// BenchmarkFetchVsTCP: one node pulls the 10 MB adapter from one provider;
-// beside it, raw loopback TCP throughput in the same run.
+// joinedDHT waits until every node has refreshed its DHT routing table
+// once successfully (a refresh while the table is still empty fails; it is
+// then tried again), for up to 60 s.
+func joinedDHT(b *testing.B, nodes []*node.Node) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, nd := range nodes {
+		wg.Go(func() {
+			for {
+				err := nd.Swarm().RefreshRoutingTable(ctx)
+				if err == nil {
+					return
+				}
+				if ctx.Err() != nil {
+					b.Errorf("node %s did not join the DHT: %v", nd.Swarm().ID(), err)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+}
+
+// sameFiles fails unless the adapter folder got holds the published
+// folder's files with the same bytes.
+func sameFiles(b *testing.B, want, got string) {
+	b.Helper()
+	ents, err := os.ReadDir(want)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		w, err := os.ReadFile(filepath.Join(want, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, err := os.ReadFile(filepath.Join(got, e.Name()))
+		if err != nil || !bytes.Equal(g, w) {
+			b.Fatalf("%s: the pulled %s differs from the published one (%v)", got, e.Name(), err)
+		}
+	}
+}
+
+// sinkProtocol is a benchmark-only stream protocol: the receiver reads
+// everything, then answers one byte.
+const sinkProtocol = "/orchmind-bench/sink/1"
+
+// BenchmarkFetchVsTCP: one node pulls the 10 MB adapter from one provider
+// (fetch, store, export, pin; the files are then compared byte for byte,
+// untimed). Beside it, in the same run and interleaved with the pulls, the
+// same number of bytes sent over one libp2p stream on the very connection
+// the pull used (same transport, security and muxer) and over raw loopback
+// TCP, each until the receiver has read them all. Raw TCP has no
+// encryption: it bounds what any libp2p transfer can reach.
 func BenchmarkFetchVsTCP(b *testing.B) {
 	bs := tenMB(b)
 	a := benchNode(b, bs, nil)
 	ctx := b.Context()
-	var fetchSec float64
-	var size int64
-	for i := range b.N {
-		src := adapterFolderB(b, bs, 64, uint64(100+i))
-		size = folderBytes(src)
-		c, err := a.Publish(ctx, src, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := benchNode(b, bs, addrB(a))
-		for {
-			if res, _ := p.Search(ctx, api.SearchQuery{Text: fmt.Sprint("s", 100+i)}); len(res) > 0 && res[0].CID == c {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		start := time.Now()
-		if _, err := p.Pull(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-		fetchSec += time.Since(start).Seconds()
-	}
-	// Raw TCP on loopback: the same number of bytes through one socket.
+
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -125,25 +231,85 @@ func BenchmarkFetchVsTCP(b *testing.B) {
 			if err != nil {
 				return
 			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+			go func() { sink(c); c.Close() }()
 		}
 	}()
 	buf := make([]byte, 1<<20)
-	start := time.Now()
-	for range b.N {
-		c, err := net.Dial("tcp", ln.Addr().String())
+	send := func(w io.Writer, closeWrite func() error, r io.Reader, size int64) error {
+		for sent := int64(0); sent < size; sent += int64(len(buf)) {
+			if _, err := w.Write(buf[:min(int64(len(buf)), size-sent)]); err != nil {
+				return err
+			}
+		}
+		if err := closeWrite(); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(r, make([]byte, 1))
+		return err
+	}
+
+	var fetchSec, streamSec, tcpSec float64
+	var size int64
+	var security, transport string
+	for i := range b.N {
+		src := adapterFolderB(b, bs, 64, uint64(100+i))
+		size = folderBytes(src)
+		c, err := a.Publish(ctx, src, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for sent := int64(0); sent < size; sent += int64(len(buf)) {
-			if _, err := c.Write(buf); err != nil {
-				b.Fatal(err)
-			}
+		p := benchNode(b, bs, addrB(a))
+		if err := waitListed(ctx, p, fmt.Sprint("s", 100+i), c); err != nil {
+			b.Fatal(err)
 		}
-		c.Close()
+		stopProfile := profileTimed(b, fmt.Sprint("pull-", i))
+		start := time.Now()
+		dir, err := p.Pull(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fetchSec += time.Since(start).Seconds()
+		stopProfile()
+		sameFiles(b, src, dir)
+
+		// The provider sends to the puller, as in the pull.
+		p.Swarm().Host().SetStreamHandler(sinkProtocol, func(st network.Stream) { sink(st); st.Close() })
+		st, err := a.Swarm().Host().NewStream(ctx, p.Swarm().ID(), sinkProtocol)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs := st.Conn().ConnState()
+		security, transport = string(cs.Security), cs.Transport
+		start = time.Now()
+		if err := send(st, st.CloseWrite, st, size); err != nil {
+			b.Fatal(err)
+		}
+		streamSec += time.Since(start).Seconds()
+		st.Close()
+
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if err := send(conn, conn.(*net.TCPConn).CloseWrite, conn, size); err != nil {
+			b.Fatal(err)
+		}
+		tcpSec += time.Since(start).Seconds()
+		conn.Close()
 	}
-	tcpSec := time.Since(start).Seconds()
 	mb := float64(size) * float64(b.N) / (1 << 20)
 	b.ReportMetric(mb/fetchSec, "fetch-MB/s")
+	b.ReportMetric(mb/streamSec, "libp2p-MB/s")
 	b.ReportMetric(mb/tcpSec, "tcp-MB/s")
+	b.ReportMetric(100*tcpSec/fetchSec, "fetch-%tcp")
+	b.ReportMetric(100*tcpSec/streamSec, "libp2p-%tcp")
+	b.Logf("libp2p stream over %s with %s; %d MB per transfer", transport, security, size>>20)
+}
+
+// sink reads everything from rw, then answers one byte.
+func sink(rw io.ReadWriter) {
+	if _, err := io.Copy(io.Discard, rw); err == nil {
+		_, _ = rw.Write([]byte{1})
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +29,7 @@ func startNodeQuota(t *testing.T, b *base.Base, boot []string, quota int64) (*no
 	dir := t.TempDir()
 	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, FindTimeout: 3 * time.Second,
-		Quota: quota, Log: slog.New(slog.DiscardHandler)})
+		Quota: quota, Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

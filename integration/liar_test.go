@@ -93,8 +93,15 @@ func TestPeerServingCorruptBlocks(t *testing.T) {
 	waitFor(t, "the victim to connect to the liar", func() bool {
 		return victim.Swarm().Host().Network().Connectedness(liar.ID()) == network.Connected
 	})
-	if err := liar.Provide(ctx, root); err != nil {
-		t.Fatal(err)
+	// Connected is not yet in the routing table (identify comes first):
+	// provide once the liar's DHT knows the victim.
+	var perr error
+	waitFor(t, "the liar to provide the CID", func() bool {
+		perr = liar.Provide(ctx, root)
+		return perr == nil || !errors.Is(perr, swarm.ErrNoPeers)
+	})
+	if perr != nil {
+		t.Fatal(perr)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -27,7 +27,7 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 	dir := t.TempDir()
 	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, FindTimeout: 3 * time.Second,
-		Log: slog.New(slog.DiscardHandler)})
+		Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,16 @@ func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {
 }
 
 func addr(n *node.Node) []string { return addrB(n) }
+
+// testLog discards node logs unless ORCHMIND_TEST_LOG names a level
+// (debug, info, warn, error): then lines from that level up go to stderr.
+func testLog() *slog.Logger {
+	var level slog.Level
+	if v := os.Getenv("ORCHMIND_TEST_LOG"); v == "" || level.UnmarshalText([]byte(v)) != nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
 
 func addrB(n *node.Node) []string {
 	var out []string
@@ -109,9 +119,9 @@ func TestPublishSearchPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(filepath.Join(src, adapters.SafetensorsFile))
-	check := func(n *node.Node) {
+	check := func(name string, n *node.Node) {
 		t.Helper()
-		waitFor(t, "the announcement", func() bool {
+		waitFor(t, name+" to see the announcement", func() bool {
 			res, _ := n.Search(ctx, api.SearchQuery{Text: "specialist", BaseFingerprint: b.Fingerprint})
 			return len(res) == 1 && res[0].CID == c
 		})
@@ -127,11 +137,11 @@ func TestPublishSearchPull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range nodes[1:] {
-		check(n)
+	for i, n := range nodes[1:] {
+		check(fmt.Sprint("node ", i+1), n)
 	}
 	late := startNode(t, b, addr(nodes[2]))
-	check(late)
+	check("the node that joined late", late)
 
 	// Bad CIDs: one that does not parse, one nobody provides (a clear
 	// message after the search timeout, not a hang).
@@ -170,4 +180,36 @@ func folderBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// TestPullAuthorOffline: a node that saw an announcement whose author has
+// since gone offline (the swarm is still there, but nobody else holds the
+// adapter) gets a clear error within FindTimeout, not a hang.
+func TestPullAuthorOffline(t *testing.T) {
+	b, err := base.Random(model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}, quant.Q8_0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	a := startNode(t, b, nil)
+	m := startNode(t, b, addr(a))
+	n := startNode(t, b, append(addr(a), addr(m)...))
+	waitFor(t, "the DHT to know the third node", func() bool { return len(n.Swarm().Peers()) >= 2 })
+	c, err := a.Publish(ctx, adapterFolder(t, b, 4), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the announcement", func() bool {
+		res, _ := n.Search(ctx, api.SearchQuery{Text: "specialist"})
+		return len(res) == 1 && res[0].CID == c
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = n.Pull(ctx, c)
+	if err == nil || !strings.Contains(err.Error(), "no peer provides it") || time.Since(start) > 10*time.Second {
+		t.Fatalf("pull from an offline author: %v after %s; want a clear error within the 3 s FindTimeout", err, time.Since(start))
+	}
+	t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }

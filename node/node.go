@@ -7,6 +7,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -60,8 +62,8 @@ type Config struct {
 	DHTServer bool
 	// Rooms are private-room codes to join on start.
 	Rooms []string
-	// FindTimeout bounds the search for providers of a CID to pull
-	// (default 30 s).
+	// FindTimeout bounds the search for a peer to pull a CID from (its
+	// announcement's author, or providers in the DHT) (default 30 s).
 	FindTimeout time.Duration
 	// Quota bounds the content store in bytes (0: the store's default).
 	Quota   int64
@@ -221,8 +223,15 @@ func validate(_ context.Context, _ peer.ID, data []byte) (swarm.Announcement, er
 	return swarm.Announcement{Root: s.Root, Base: s.Manifest.BaseFingerprint, Author: s.Author, Created: s.Created}, nil
 }
 
-// remember keeps a verified announcement for Search.
+// remember keeps a verified announcement for Search (decoding it once:
+// the same bytes again are skipped).
 func (n *Node) remember(r swarm.Received) {
+	n.mu.Lock()
+	old := n.seen[r.Root.String()]
+	n.mu.Unlock()
+	if old != nil && bytes.Equal(old.Raw, r.Data) {
+		return
+	}
 	s, err := protocol.Open(r.Data)
 	if err != nil {
 		return
@@ -428,52 +437,62 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 	return out, nil
 }
 
-// Pull fetches the adapter with root c from the swarm (every block
-// hash-verified), checks that it is for this node's base, and writes it to
-// the adapter folder under its manifest name.
+// pullKeep bounds the bytes of fetched blocks a pull keeps in memory for
+// writing the adapter folder; the rest is read back from the store.
+const pullKeep = 256 << 20
+
+// Pull fetches the adapter with root c from the swarm — from its
+// announcement's author, reached by peer ID, or else from providers found
+// in the DHT (see swarm.Fetch) — with every block hash-checked on arrival,
+// writes it out from the fetched blocks, checks that it is a usable adapter
+// for this node's base, pins it, moves it into the adapter folder under its
+// manifest name, and provides it in the DHT so that others can fetch it
+// from here too.
 func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
 	}
+	t0 := time.Now()
+	var tFind, tFetch, tExport, tRead, tPin time.Duration
+	mark := func(d *time.Duration) { *d = time.Since(t0); t0 = time.Now() }
+	var provs []peer.AddrInfo
 	if have, _ := n.store.Has(ctx, root); !have {
-		fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
-		var provs []peer.AddrInfo
-		var err error
-		for {
-			// A node that has just started may not have DHT peers yet.
-			provs, err = n.sw.FindProviders(fctx, root, 1)
-			if !errors.Is(err, swarm.ErrNoPeers) || fctx.Err() != nil {
-				break
-			}
-			select {
-			case <-fctx.Done():
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if provs, err = n.findSource(ctx, root); err != nil {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
-		if len(provs) == 0 && !n.authorConnected(root) {
-			return "", fmt.Errorf("pull %s: no peer provides it (searched the DHT for %s): its publisher's node may be offline — try again later or ask them to keep it running", root, n.cfg.FindTimeout)
+	}
+	mark(&tFind)
+	// Keep what the fetch hands over (up to pullKeep bytes) for the export,
+	// so it is not read back from the store.
+	kept := map[string]blocks.Block{}
+	keptBytes := 0
+	keep := func(b blocks.Block) {
+		if keptBytes+len(b.RawData()) <= pullKeep {
+			kept[b.Cid().KeyString()] = b
+			keptBytes += len(b.RawData())
 		}
 	}
-	if err := n.sw.Fetch(ctx, root, nil); err != nil {
+	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithBlocks(keep)); err != nil {
 		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
 	}
+	mark(&tFetch)
 	tmp, err := os.MkdirTemp(n.cfg.DataDir, ".pull-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	got := filepath.Join(tmp, "adapter")
-	if err := n.store.ExportFolder(ctx, root, got); err != nil {
+	have := func(c cid.Cid) (blocks.Block, bool) { b, ok := kept[c.KeyString()]; return b, ok }
+	err = n.store.ExportFolderFrom(ctx, root, got, have)
+	clear(kept)
+	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
+	mark(&tExport)
 	_, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
 	if err != nil {
 		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
@@ -487,9 +506,11 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		return "", fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
 			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}
+	mark(&tRead)
 	if err := n.store.Pin(ctx, root); err != nil {
 		return "", err
 	}
+	mark(&tPin)
 	if err := os.MkdirAll(n.cfg.AdapterDir, 0o755); err != nil {
 		return "", err
 	}
@@ -501,19 +522,97 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	if err := os.Rename(got, dst); err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
-	if err := n.sw.Provide(ctx, root); err != nil && !errors.Is(err, swarm.ErrNoPeers) {
-		n.log.Debug("provide after pull", "err", err)
-	}
+	// Serve it onward: other nodes find this one in the DHT from now on.
+	n.provide(root)
+	n.log.Info("pulled", "root", root.String(), "dir", dst, "find", tFind, "fetch", tFetch, "export", tExport, "read", tRead, "pin", tPin)
 	return dst, nil
 }
 
-// authorConnected says whether the author of root's announcement is
-// connected: bitswap asks connected peers directly, DHT record or not.
-func (n *Node) authorConnected(root cid.Cid) bool {
+// findSource looks, for up to FindTimeout, for a peer to pull root from:
+// its announcement's author (Fetch asks it directly, provider record in the
+// DHT or not: a pull right after the announcement may well come before the
+// record is there), or providers in the DHT that can be reached, which it
+// returns. It looks again with growing pauses, so an announcement or a
+// record that arrives meanwhile is found, and fails with a clear message
+// when nobody serves root.
+func (n *Node) findSource(ctx context.Context, root cid.Cid) ([]peer.AddrInfo, error) {
+	fctx, cancel := context.WithTimeout(ctx, n.cfg.FindTimeout)
+	defer cancel()
+	listed := 0
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		actx, acancel := context.WithTimeout(fctx, n.cfg.FindTimeout/3)
+		ok := n.reachAuthor(actx, root)
+		acancel()
+		if ok {
+			return nil, nil
+		}
+		// A node that has just started may not have DHT peers yet.
+		provs, err := n.sw.FindProviders(fctx, root, 3)
+		if err != nil && !errors.Is(err, swarm.ErrNoPeers) && fctx.Err() == nil {
+			return nil, err
+		}
+		if len(provs) > 0 {
+			listed = len(provs)
+			if provs = n.reachable(fctx, provs); len(provs) > 0 {
+				return provs, nil
+			}
+		}
+		select {
+		case <-fctx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			why := "searched the DHT for " + n.cfg.FindTimeout.String()
+			if listed > 0 {
+				why = fmt.Sprintf("the DHT lists %d, none of them reachable", listed)
+			}
+			return nil, fmt.Errorf("no peer provides it (%s): its publisher's node may be offline — try again later or ask them to keep it running", why)
+		case <-time.After(pause):
+		}
+	}
+}
+
+// reachable returns the providers it can connect to (at once, until ctx
+// ends): a provider record outlives its node by hours.
+func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.AddrInfo {
+	ok := make([]bool, len(provs))
+	var wg sync.WaitGroup
+	for i, ai := range provs {
+		wg.Go(func() {
+			if len(ai.Addrs) > 0 {
+				n.sw.Host().Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+			}
+			ok[i] = n.sw.ConnectPeer(ctx, ai.ID) == nil
+		})
+	}
+	wg.Wait()
+	var out []peer.AddrInfo
+	for i, ai := range provs {
+		if ok[i] {
+			out = append(out, ai)
+		}
+	}
+	return out
+}
+
+// reachAuthor connects to the author of root's announcement, if one is
+// known (looking its addresses up in the DHT if need be, within ctx), and
+// reports whether it is connected.
+func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	n.mu.Lock()
 	s := n.seen[root.String()]
 	n.mu.Unlock()
-	return s != nil && n.sw.Host().Network().Connectedness(s.Author) == network.Connected
+	if s == nil || s.Author == n.sw.ID() {
+		return false
+	}
+	if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
+		return true
+	}
+	if err := n.sw.ConnectPeer(ctx, s.Author); err != nil {
+		n.log.Debug("the announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
+		return false
+	}
+	return true
 }
 
 // Peers lists the connected peers.

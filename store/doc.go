@@ -7,20 +7,36 @@
 //
 // Blocks are stored under their CIDv1 (a CIDv0 is stored and looked up as
 // the CIDv1 with the same multihash); only sha2-256 CIDs are accepted, and
-// blocks of at most MaxBlockSize (2 MiB). Put checks that the bytes hash to
-// the CID; Get hashes them again on every read, and a block that no longer
-// matches (disk corruption) is logged, deleted and reported with an error
+// blocks of at most MaxBlockSize (2 MiB). Blocks under 64 KiB live in
+// badger; larger ones are appended to pack files (packs/NNNNNNNN.pack, at
+// most 256 MiB each) with write(2) and fsync, and badger keeps a reference
+// (pack, offset, length, CRC-32C) to them: badger's memory-mapped value
+// log costs several times the CPU per byte written.
+//
+// Put checks that the bytes hash to the CID (PutManyVerified takes blocks
+// the caller has just hash-checked, as a fetch does on arrival, and does
+// not hash them again). Get hashes the bytes again on every read, except
+// for a block whose bytes were hash-checked (on a read, or before they
+// were written) within the last minute and whose record has not been
+// rewritten since; every read of a
+// packed block checks its CRC-32C, and badger checks the CRC of its value
+// log entries, so bytes that rot on disk are caught either way. A block
+// that no longer matches is logged, deleted and reported with an error
 // wrapping ErrCorrupt instead of being served, so it can be fetched again.
-// The database is opened with SyncWrites: when Put returns, the block is on
-// disk and survives a crash or power cut (tested by killing a writer process
-// with SIGKILL).
+// Writes are synced before they return: a pack's bytes before the badger
+// transaction that refers to them (itself opened with SyncWrites), so when
+// Put returns the block is on disk and survives a crash or power cut
+// (tested by killing a writer process with SIGKILL); a crash in between
+// leaves only unreferenced bytes at the end of a pack.
 //
 // # Pins, GC and quota
 //
 // Pin(root) pins a DAG recursively after walking it (every block must be
 // present and intact; dag-pb links are followed with boxo's merkledag
 // decoder, raw blocks are leaves). GC deletes every block that no pin
-// reaches, then compacts badger's value log. PinLock holds GC off during an
+// reaches, then gives the space back: pack files nothing refers to are
+// deleted, those less than half referred to are rewritten, and badger's
+// value log is compacted. PinLock holds GC off during an
 // import or a fetch that will end in a pin. With Options.Quota set, a Put
 // that would exceed it fails with
 //
@@ -58,9 +74,10 @@
 // (two-level balanced tree); TestKuboCrossCheck repeats the check when
 // ORCHMIND_IPFS names an ipfs binary. HashFolder computes a folder's root CID
 // without storing it. ExportFolder writes a DAG back into a new folder via a
-// temporary folder, verifies it by recomputing the root CID from the written
-// files, and renames it into place; entry names that are empty, ".", "..",
-// or contain a path separator or NUL are refused.
+// temporary folder, from blocks read with Get (so checked against their
+// CIDs), checks each file's length against its UnixFS size, syncs, and
+// renames it into place; entry names that are empty, ".", "..", or contain
+// a path separator or NUL are refused.
 //
 // # Adapter index
 //

@@ -47,8 +47,9 @@ func (s *Store) GCRequested(ctx context.Context) bool { return s.gcWaiting.Load(
 func pinKey(c cid.Cid) []byte { return append([]byte(prefixPin), c.Bytes()...) }
 
 // Walk visits every block of the DAG under root once (root first, CIDv1
-// form), reading
-// each through Get (so each is integrity-checked) and following dag-pb links.
+// form), reading each through Get (so each is integrity-checked; a raw
+// leaf Get would not hash again, see doc.go, is not read at all) and
+// following dag-pb links.
 // Raw blocks have no links; other codecs are refused. It fails on the first
 // missing or corrupted block.
 func (s *Store) Walk(ctx context.Context, root cid.Cid, visit func(c cid.Cid, size int) error) error {
@@ -65,6 +66,17 @@ func (s *Store) Walk(ctx context.Context, root cid.Cid, visit func(c cid.Cid, si
 		stack = stack[:len(stack)-1]
 		if !seen.Visit(c) {
 			continue
+		}
+		if c.Type() == cid.Raw {
+			// A leaf checked moments ago need not be read again.
+			if size, ok := s.recentlyVerified(c); ok {
+				if visit != nil {
+					if err := visit(c, size); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 		}
 		b, err := s.Get(ctx, c)
 		if err != nil {
@@ -226,8 +238,12 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().KeyCopy(nil)
 			if _, ok := keep[string(k[len(prefixBlock):])]; !ok {
+				n, err := recordSize(it.Item())
+				if err != nil {
+					return fmt.Errorf("block record %x: %w", k, err)
+				}
 				doomed = append(doomed, k)
-				sizes = append(sizes, it.Item().ValueSize())
+				sizes = append(sizes, n)
 			}
 		}
 		return nil
@@ -248,8 +264,11 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		return GCResult{}, fmt.Errorf("store: garbage collection: %w", err)
 	}
 	s.release(res.Freed)
-	// Give the disk space back: rewrite value-log files that are now mostly
-	// garbage (ErrNoRewrite ends the loop).
+	// Give the disk space back: delete or rewrite pack files and value-log
+	// files that are now mostly garbage (ErrNoRewrite ends the loop).
+	if err := s.compactPacks(ctx); err != nil {
+		return res, fmt.Errorf("store: garbage collection removed %d blocks but could not compact the pack files: %w", res.Removed, err)
+	}
 	for i := 0; i < 16 && ctx.Err() == nil; i++ {
 		if err := s.db.RunValueLogGC(0.5); err != nil {
 			break
@@ -257,4 +276,119 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	}
 	s.log.Info("garbage collection done", "removed", res.Removed, "freed", res.Freed, "pins", len(pins))
 	return res, nil
+}
+
+// compactPacks deletes the pack files no record refers to and rewrites
+// those less than half of whose bytes are referred to (copying those bytes
+// to the current pack, then repointing their records), so the space of
+// deleted blocks goes back to the disk. Packs still being written to are
+// left alone.
+func (s *Store) compactPacks(ctx context.Context) error {
+	sizes, err := s.packs.settled()
+	if err != nil || len(sizes) == 0 {
+		return err
+	}
+	// Records pointing into those packs (the snapshot is taken after
+	// settled: every record into them is committed by now).
+	type liveRef struct {
+		key []byte
+		ref packRef
+	}
+	live := map[uint32][]liveRef{}
+	used := map[uint32]int64{}
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(prefixBlock)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			if item.UserMeta() != metaPacked {
+				continue
+			}
+			var ref packRef
+			if err := item.Value(func(v []byte) error { ref, err = decodePackRef(v); return err }); err != nil {
+				return err
+			}
+			if _, ok := sizes[ref.pack]; ok {
+				live[ref.pack] = append(live[ref.pack], liveRef{item.KeyCopy(nil), ref})
+				used[ref.pack] += int64(ref.n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var gone []uint32
+	for id, size := range sizes {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		if used[id] == 0 {
+			gone = append(gone, id)
+			continue
+		}
+		if used[id]*2 >= size {
+			continue
+		}
+		// Rewrite: copy the live bytes to the current pack, sync, repoint.
+		var moved []liveRef
+		held := map[uint32]int{}
+		for _, l := range live[id] {
+			s.packs.mu.RLock()
+			data, err := s.packs.read(l.ref)
+			s.packs.mu.RUnlock()
+			if err != nil {
+				s.packs.done(held)
+				return err
+			}
+			ref, err := s.packs.write(data)
+			if err != nil {
+				s.packs.done(held)
+				return err
+			}
+			held[ref.pack]++
+			moved = append(moved, liveRef{l.key, ref})
+		}
+		ids := map[uint32]bool{}
+		for p := range held {
+			ids[p] = true
+		}
+		if err := s.packs.sync(ids); err != nil {
+			s.packs.done(held)
+			return err
+		}
+		err := s.update(func(txn *badger.Txn) error {
+			for i, m := range moved {
+				item, err := txn.Get(m.key)
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue // deleted meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				var cur packRef
+				if item.UserMeta() == metaPacked {
+					if err := item.Value(func(v []byte) error { cur, err = decodePackRef(v); return err }); err != nil {
+						return err
+					}
+				}
+				if item.UserMeta() != metaPacked || cur != live[id][i].ref {
+					continue // rewritten meanwhile
+				}
+				if err := txn.SetEntry(badger.NewEntry(m.key, m.ref.encode()).WithMeta(metaPacked)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		s.packs.done(held)
+		if err != nil {
+			return err
+		}
+		gone = append(gone, id)
+	}
+	if len(gone) > 0 {
+		s.log.Debug("compacted pack files", "removed", len(gone))
+	}
+	return s.packs.remove(gone)
 }

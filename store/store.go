@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dustin/go-humanize"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
@@ -27,6 +30,14 @@ import (
 
 // MaxBlockSize is the largest block the store accepts (bitswap's own limit).
 const MaxBlockSize = 2 << 20
+
+const (
+	// verifiedTTL is how long a block whose bytes were hash-checked is not
+	// hashed again on Get (as long as its record is not rewritten).
+	verifiedTTL = time.Minute
+	// verifiedMax bounds the blocks remembered as checked.
+	verifiedMax = 1 << 16
+)
 
 // Key prefixes in the badger database.
 const (
@@ -64,11 +75,21 @@ type Store struct {
 	dir   string
 	quota int64
 	dag   ipld.DAGService
+	packs *packs
+	// importDAG stores the blocks an import builds (their CIDs are hashes
+	// of the bytes just computed) without hashing them again.
+	importDAG ipld.DAGService
 
 	mu   sync.Mutex // guards used
 	used int64
 
 	failures putFailures
+
+	// verified remembers, per block key, the badger version of the record
+	// whose bytes were last hash-checked (on write or read), for
+	// verifiedTTL: a Get of that same record within it does not hash the
+	// bytes again. Any rewrite of the key makes a new version.
+	verified *expirable.LRU[string, uint64]
 
 	gcLock    sync.RWMutex // read: put→pin sequences; write: GC
 	gcWaiting atomic.Int32
@@ -95,6 +116,10 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
+		// Values in the value log (blocks of 1 MiB and more) are CRC-checked
+		// on every read, so bit rot is caught even when Get skips hashing a
+		// block it verified moments ago.
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{log}).
 		WithCompression(options.None). // blocks are weights: they do not compress
 		WithMemTableSize(16 << 20).
@@ -108,6 +133,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating the store folder %s: %w", dir, err)
 	}
+	removeEmptyMemtables(dir, log)
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -115,21 +141,52 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: cannot open the block store in %s: %w; if the folder is damaged, move it aside (adapters can be fetched or imported again)", dir, err)
 	}
-	s := &Store{db: db, log: log, dir: dir, quota: o.Quota}
+	pk, err := openPacks(dir)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: opening the pack files in %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, dir: dir, quota: o.Quota, packs: pk,
+		verified: expirable.NewLRU[string, uint64](verifiedMax, nil, verifiedTTL)}
 	if s.used, err = s.scanUsage(); err != nil {
+		_ = pk.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("store: reading the block store in %s: %w; if the folder is damaged, move it aside", dir, err)
 	}
 	s.dag = merkledag.NewDAGService(blockservice.New(s, offline.Exchange(s)))
+	imp := importer{s}
+	s.importDAG = merkledag.NewDAGService(blockservice.New(imp, offline.Exchange(imp)))
 	log.Debug("store opened", "dir", dir, "used", s.used, "quota", o.Quota)
 	return s, nil
+}
+
+// removeEmptyMemtables deletes memtable files (*.mem) of zero bytes. badger
+// creates such a file and only then sizes it; a process killed in between
+// leaves an empty one, which holds nothing but makes badger.Open fail
+// ("while opening fid: N err: Create a new file").
+func removeEmptyMemtables(dir string, log *slog.Logger) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Size() == 0 {
+			p := filepath.Join(dir, e.Name())
+			if err := os.Remove(p); err == nil {
+				log.Warn("removed an empty memtable file left by a crash", "file", p)
+			}
+		}
+	}
 }
 
 // Close flushes and closes the database and releases the directory lock. It
 // is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.db.Close(); err != nil {
+		if err := errors.Join(s.db.Close(), s.packs.close()); err != nil {
 			s.closeErr = fmt.Errorf("store: closing %s: %w", s.dir, err)
 		}
 	})
@@ -155,7 +212,11 @@ func (s *Store) scanUsage() (int64, error) {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(prefixBlock)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			total += it.Item().ValueSize()
+			n, err := recordSize(it.Item())
+			if err != nil {
+				return fmt.Errorf("block record %x: %w", it.Item().Key(), err)
+			}
+			total += n
 		}
 		return nil
 	})
@@ -224,27 +285,48 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 		return nil, err
 	}
 	var data []byte
+	var version uint64
+	key := blockKey(n)
+	s.packs.mu.RLock()
 	err = s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(blockKey(n))
+		item, err := txn.Get(key)
 		if err != nil {
 			return err
 		}
-		data, err = item.ValueCopy(nil)
+		version = item.Version()
+		if item.UserMeta() != metaPacked {
+			data, err = item.ValueCopy(nil)
+			return err
+		}
+		var ref packRef
+		if err := item.Value(func(v []byte) error { ref, err = decodePackRef(v); return err }); err != nil {
+			return err
+		}
+		data, err = s.packs.read(ref)
 		return err
 	})
+	s.packs.mu.RUnlock()
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ipld.ErrNotFound{Cid: c}
 	}
-	if err != nil {
+	verr := err
+	if err != nil && !errors.Is(err, errPackCRC) {
 		return nil, fmt.Errorf("store: reading block %s: %w", c, err)
 	}
-	if verr := verify(c, data); verr != nil {
+	if verr == nil {
+		if v, ok := s.verified.Get(string(key)); ok && v == version {
+			return blocks.NewBlockWithCid(data, c)
+		}
+		verr = verify(c, data)
+	}
+	if verr != nil {
 		s.log.Error("corrupted block removed; it will be fetched again when needed", "cid", c, "err", verr)
 		if derr := s.DeleteBlock(ctx, c); derr != nil {
 			s.log.Error("removing corrupted block", "cid", c, "err", derr)
 		}
 		return nil, fmt.Errorf("store: block %s: %w (%v); it was removed and not served: fetch the adapter again", c, ErrCorrupt, verr)
 	}
+	s.verified.Add(string(key), version)
 	return blocks.NewBlockWithCid(data, c)
 }
 
@@ -260,8 +342,8 @@ func (s *Store) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 		if err != nil {
 			return err
 		}
-		size = item.ValueSize()
-		return nil
+		size, err = recordSize(item)
+		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return -1, ipld.ErrNotFound{Cid: c}
@@ -282,14 +364,25 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 
 // PutMany stores blocks like Put, in as few synced transactions as fit.
 func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
-	return s.putMany(ctx, bs)
+	return s.putMany(ctx, bs, true)
 }
 
-func (s *Store) putMany(ctx context.Context, bs []blocks.Block) error {
-	type entry struct {
-		key  []byte
-		data []byte
-	}
+// PutManyVerified is PutMany for blocks whose bytes the caller has just
+// checked against their CIDs (a fetch hashes each block as it arrives): it
+// skips hashing them a second time and is otherwise PutMany. Use PutMany
+// for anything not verified by the caller.
+func (s *Store) PutManyVerified(ctx context.Context, bs []blocks.Block) error {
+	return s.putMany(ctx, bs, false)
+}
+
+// entry is a block about to be written.
+type entry struct {
+	key  []byte
+	data []byte
+	ref  *packRef // where its bytes went, once appended to a pack
+}
+
+func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) error {
 	var todo []entry
 	for _, b := range bs {
 		if err := ctx.Err(); err != nil {
@@ -304,32 +397,54 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) error {
 		if len(data) > MaxBlockSize {
 			return fmt.Errorf("store: block %s is %d bytes, over the %d-byte block limit", c, len(data), MaxBlockSize)
 		}
-		if err := verify(c, data); err != nil {
-			return fmt.Errorf("store: refusing block %s: its bytes do not match its CID (%v)", c, err)
+		if check {
+			if err := verify(c, data); err != nil {
+				return fmt.Errorf("store: refusing block %s: its bytes do not match its CID (%v)", c, err)
+			}
 		}
-		todo = append(todo, entry{blockKey(n), data})
+		todo = append(todo, entry{key: blockKey(n), data: data})
 	}
+	// Appends to packs stay pending (GC leaves their packs alone) until
+	// this call ends: a record written on a retry may refer to them.
+	appended := map[uint32]int{}
+	defer s.packs.done(appended)
 	for len(todo) > 0 {
 		// One transaction: skip blocks already present, reserve quota for
-		// the new ones, write, commit (synced).
+		// the new ones, append the large ones to a pack file, sync it, and
+		// commit the records (synced).
 		done := 0
+		var written []entry
 		err := func() error {
 			txn := s.db.NewTransaction(true)
 			defer txn.Discard()
 			var reserved int64
 			for done < len(todo) {
-				e := todo[done]
+				e := &todo[done]
 				if _, err := txn.Get(e.key); err == nil {
 					done++
 					continue
 				} else if !errors.Is(err, badger.ErrKeyNotFound) {
+					s.release(reserved)
 					return err
 				}
 				if err := s.reserve(int64(len(e.data))); err != nil {
 					s.release(reserved)
 					return err
 				}
-				err := txn.Set(e.key, e.data)
+				ent := badger.NewEntry(e.key, e.data)
+				if len(e.data) >= packThreshold {
+					if e.ref == nil {
+						ref, err := s.packs.write(e.data)
+						if err != nil {
+							s.release(reserved + int64(len(e.data)))
+							return err
+						}
+						e.ref = &ref
+						appended[ref.pack]++
+					}
+					ent = badger.NewEntry(e.key, e.ref.encode()).WithMeta(metaPacked)
+				}
+				err := txn.SetEntry(ent)
 				if errors.Is(err, badger.ErrTxnTooBig) && done > 0 {
 					s.release(int64(len(e.data)))
 					break // commit what we have; the rest goes in the next transaction
@@ -339,7 +454,12 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) error {
 					return err
 				}
 				reserved += int64(len(e.data))
+				written = append(written, *e)
 				done++
+			}
+			if err := s.packs.sync(packIDs(written)); err != nil {
+				s.release(reserved)
+				return err
 			}
 			if err := txn.Commit(); err != nil {
 				s.release(reserved)
@@ -359,9 +479,56 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block) error {
 			}
 			return err
 		}
+		s.markVerified(written)
 		todo = todo[done:]
 	}
 	return nil
+}
+
+// packIDs returns the packs holding the bytes of es.
+func packIDs(es []entry) map[uint32]bool {
+	ids := map[uint32]bool{}
+	for _, e := range es {
+		if e.ref != nil {
+			ids[e.ref.pack] = true
+		}
+	}
+	return ids
+}
+
+// recentlyVerified reports whether the stored block n (normalized) is one
+// whose bytes Get would not hash again (checked within verifiedTTL, record
+// unchanged), and its size.
+func (s *Store) recentlyVerified(n cid.Cid) (int, bool) {
+	key := blockKey(n)
+	var size int64
+	ok := false
+	_ = s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		if v, hit := s.verified.Get(string(key)); !hit || v != item.Version() {
+			return nil
+		}
+		size, err = recordSize(item)
+		ok = err == nil
+		return nil
+	})
+	return int(size), ok
+}
+
+// markVerified records the versions of the records just written from
+// bytes that were checked against their CIDs (by putMany or its caller).
+func (s *Store) markVerified(es []entry) {
+	_ = s.db.View(func(txn *badger.Txn) error {
+		for _, e := range es {
+			if item, err := txn.Get(e.key); err == nil {
+				s.verified.Add(string(e.key), item.Version())
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) reserve(n int64) error {
@@ -400,14 +567,30 @@ func (s *Store) DeleteBlock(ctx context.Context, c cid.Cid) error {
 		if err != nil {
 			return err
 		}
-		freed = item.ValueSize()
+		if freed, err = recordSize(item); err != nil {
+			return err
+		}
 		return txn.Delete(blockKey(n))
 	})
 	if err != nil {
 		return fmt.Errorf("store: deleting block %s: %w", c, err)
 	}
+	s.verified.Remove(string(blockKey(n)))
 	s.release(freed)
 	return nil
+}
+
+// importer is the store as the blockstore of an import: the importer
+// made each block's CID by hashing its bytes, so Put does not hash them
+// again. Everything else is the Store's.
+type importer struct{ *Store }
+
+func (i importer) Put(ctx context.Context, b blocks.Block) error {
+	return i.putMany(ctx, []blocks.Block{b}, false)
+}
+
+func (i importer) PutMany(ctx context.Context, bs []blocks.Block) error {
+	return i.putMany(ctx, bs, false)
 }
 
 // AllKeysChan lists the CIDs of all stored blocks (CIDv1 form). The channel

@@ -16,7 +16,8 @@ import (
 // Serving corrupt blocks. Bitswap names a received block by hashing its
 // bytes, so a block whose bytes were changed arrives under a CID that
 // nobody asked for: the blocks a node wants are exactly the CIDs it
-// requested. The audit counts such blocks per sender. Each one costs the
+// requested. Over BlocksProtocol the answer to a request for a CID must
+// hash to that CID. The audit counts such blocks per sender. Each one costs the
 // sender BadBlockPenalty of gossipsub application score (a single one puts
 // it at the graylist threshold, so its announcements are ignored too), and
 // the sender is disconnected and refused for BanDuration: an honest node
@@ -90,19 +91,24 @@ func (a *blockAudit) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 		if ok || (a.isWanted != nil && a.isWanted(c)) {
 			continue
 		}
-		a.mu.Lock()
-		r := a.bad[p]
-		if r == nil {
-			r = &BadPeer{}
-			a.bad[p] = r
-		}
-		r.Blocks++
-		r.Last = a.now()
-		n := r.Blocks
-		a.mu.Unlock()
-		if a.onBad != nil {
-			a.onBad(p, c, n)
-		}
+		a.report(p, c)
+	}
+}
+
+// report records that p sent a corrupt or unrequested block c.
+func (a *blockAudit) report(p peer.ID, c cid.Cid) {
+	a.mu.Lock()
+	r := a.bad[p]
+	if r == nil {
+		r = &BadPeer{}
+		a.bad[p] = r
+	}
+	r.Blocks++
+	r.Last = a.now()
+	n := r.Blocks
+	a.mu.Unlock()
+	if a.onBad != nil {
+		a.onBad(p, c, n)
 	}
 }
 

@@ -4,36 +4,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dustin/go-humanize"
 
 	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Progress reports a Fetch as it goes.
 type Progress struct {
 	// Blocks and Bytes count the blocks fetched from peers so far.
 	Blocks, Bytes int64
+	// Bitswap counts the fetched blocks that came over bitswap; the others
+	// came over BlocksProtocol.
+	Bitswap int64
 	// Local counts blocks that were already in the blockstore (not fetched).
 	Local int64
 }
 
-// fetchBatch bounds how many blocks of one DAG level are asked for at once.
-const fetchBatch = 256
+const (
+	// fetchBatch bounds how many blocks of one DAG level are handed to
+	// bitswap at once.
+	fetchBatch = 256
+	// fetchSlots is how many BlocksProtocol requests one provider serves
+	// for a fetch at once (the next is under way while one is streaming).
+	fetchSlots = 2
+	// fetchMaxProviders bounds the providers one fetch asks at once.
+	fetchMaxProviders = 8
+	// fetchChunk bounds the CIDs of one request of a fetch.
+	fetchChunk = 16
+	// fetchProviderSearchDelay is how long a fetch runs on the providers
+	// it knows (the announcement's author) before it asks the DHT for more.
+	fetchProviderSearchDelay = time.Second
+	// writeBatchBlocks and writeBatchBytes bound one synced write of
+	// fetched blocks.
+	writeBatchBlocks = 16
+	writeBatchBytes  = 8 << 20
+)
 
 // Fetch makes sure the whole DAG under root is in the blockstore, fetching
-// what is missing with bitswap from any peers that have it (found among
-// connected peers and through the DHT), several at once. Every received
-// block is hash-checked against its CID before it is stored, so a peer
-// cannot make us store wrong data. Blocks already present are not fetched
-// again, so a Fetch interrupted by a restart resumes where it stopped.
-// progress, if not nil, is called after each block, from Fetch's goroutine.
-// Only dag-pb and raw blocks are understood.
-func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)) error {
+// what is missing from peers that have it. It asks the peers known to hold
+// root — the authors of its announcements and, if the fetch is not done
+// within a second (or there are no such peers), providers found in the DHT
+// — over BlocksProtocol, several at once and each for many blocks per
+// request; whatever they cannot give (a provider that leaves, lies, or
+// does not speak the protocol) is fetched with bitswap from any peer that
+// has it. Every received block is hash-checked against its CID before it
+// is stored, so a peer cannot make us store wrong data, and a peer that
+// sends wrong bytes is banned (see BadPeers). Blocks are stored in batches,
+// each synced to disk before it is reported. Blocks already present are
+// not fetched again, so a Fetch interrupted by a restart resumes where it
+// stopped. progress, if not nil, is called after each stored block, from
+// Fetch's goroutine. Only dag-pb and raw blocks are understood.
+func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress), opts ...FetchOption) error {
 	if !root.Defined() {
 		return errors.New("swarm: fetch: empty CID")
 	}
@@ -44,16 +75,19 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	bs := s.cfg.Blockstore
-	// The blockservice writes fetched blocks itself and only logs a failed
-	// write (the fetch then just misses blocks); watch the store so a full
-	// disk stops the fetch at once and is reported as what it is.
-	pf, watch := bs.(putFailureCounter)
+	f := &fetcher{s: s, ctx: ctx, root: root, bs: s.cfg.Blockstore, progress: progress,
+		known: map[peer.ID]bool{}, failed: map[peer.ID]bool{}, newProv: make(chan struct{}, 1)}
+	f.putVerified, _ = f.bs.(verifiedPutter)
+	// The blockservice writes blocks fetched over bitswap itself and only
+	// logs a failed write (the fetch then just misses blocks); watch the
+	// store so a full disk stops the fetch at once and is reported as
+	// what it is.
+	pf, watch := f.bs.(putFailureCounter)
 	var n0 uint64
 	if watch {
 		n0, _ = pf.PutFailures()
 	}
-	fail := func(err error) error {
+	f.fail = func(err error) error {
 		if watch {
 			if n, perr := pf.PutFailures(); n > n0 {
 				cancel(fmt.Errorf("storing fetched blocks failed: %w", perr))
@@ -82,9 +116,26 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 			}
 		}()
 	}
-	sess := merkledag.WrapSession(blockservice.NewSession(ctx, s.bserv))
+	var fo fetchOptions
+	for _, o := range opts {
+		o(&fo)
+	}
+	f.sink = fo.sink
+	for _, ai := range fo.providers {
+		if len(ai.Addrs) > 0 {
+			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+		}
+		f.addProvider(ai.ID)
+	}
+	for _, r := range s.catalog.byRoot(root) {
+		f.addProvider(r.Author)
+	}
+	var dhtOnce sync.Once
+	f.searchDHT = func() { dhtOnce.Do(func() { f.searched.Store(true); go f.findProviders() }) }
+	f.dhtDue = make(chan struct{})
+	t := time.AfterFunc(fetchProviderSearchDelay, func() { close(f.dhtDue) })
+	defer t.Stop()
 
-	var pr Progress
 	visited := cid.NewSet()
 	visited.Add(root)
 	level := []cid.Cid{root}
@@ -92,55 +143,51 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		var next []cid.Cid
 		for start := 0; start < len(level); start += fetchBatch {
 			batch := level[start:min(start+fetchBatch, len(level))]
-			local := make(map[cid.Cid]bool, len(batch))
-			for _, c := range batch {
-				has, err := bs.Has(ctx, c)
-				if err != nil {
-					return fmt.Errorf("swarm: fetch %s: checking the blockstore: %w", root, err)
-				}
-				local[c] = has
+			links, err := f.level(batch)
+			if err != nil {
+				return err
 			}
-			got := 0
-			s.audit.want(batch)
-			for opt := range sess.GetMany(ctx, batch) {
-				if opt.Err != nil {
-					return fail(opt.Err)
+			for _, c := range links {
+				if visited.Visit(c) {
+					next = append(next, c)
 				}
-				nd := opt.Node
-				got++
-				if local[nd.Cid()] {
-					pr.Local++
-				} else {
-					pr.Blocks++
-					pr.Bytes += int64(len(nd.RawData()))
-				}
-				var size uint64
-				for _, l := range nd.Links() {
-					if visited.Visit(l.Cid) {
-						next = append(next, l.Cid)
-					}
-					size += l.Size
-				}
-				if nd.Cid() == root && size > 0 {
-					// A dag-pb root's links carry the sizes of their
-					// subtrees: check the space before fetching them.
-					if sc, ok := bs.(spaceChecker); ok && !local[root] {
-						if err := sc.CheckSpace(int64(size)); err != nil {
-							return fmt.Errorf("swarm: fetch %s (%s): %w", root, humanize.IBytes(size), err)
-						}
-					}
-				}
-				if progress != nil {
-					progress(pr)
-				}
-			}
-			if got != len(batch) {
-				return fail(fmt.Errorf("%d of %d blocks not received", len(batch)-got, len(batch)))
 			}
 		}
 		level = next
 	}
+	if st, err := s.bswap.Stat(); err == nil {
+		s.log.Debug("fetched", "root", root.String(), "blocks", f.pr.Blocks, "over_bitswap", f.pr.Bitswap, "local", f.pr.Local, "bytes", f.pr.Bytes,
+			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived)
+	}
 	return nil
+}
+
+// FetchOption adjusts a Fetch.
+type FetchOption func(*fetchOptions)
+
+type fetchOptions struct {
+	providers []peer.AddrInfo
+	sink      func(blocks.Block)
+}
+
+// WithBlocks hands every block Fetch fetches (each checked against its
+// CID), and every dag-pb block it reads from the blockstore, to f, from
+// Fetch's goroutine once the block is stored: a caller about to read the
+// DAG can keep them instead of reading them back.
+func WithBlocks(f func(blocks.Block)) FetchOption {
+	return func(o *fetchOptions) { o.sink = f }
+}
+
+// WithProviders adds peers known to hold the DAG (found by the caller, for
+// example with FindProviders) to those Fetch asks first.
+func WithProviders(ps ...peer.AddrInfo) FetchOption {
+	return func(o *fetchOptions) { o.providers = append(o.providers, ps...) }
+}
+
+// verifiedPutter is implemented by blockstores that can store blocks the
+// caller has already hash-checked without hashing them again (store.Store).
+type verifiedPutter interface {
+	PutManyVerified(ctx context.Context, bs []blocks.Block) error
 }
 
 // spaceChecker is implemented by blockstores that can tell ahead whether
@@ -150,6 +197,441 @@ type spaceChecker interface{ CheckSpace(need int64) error }
 // putFailureCounter is implemented by blockstores that count failed writes
 // (store.Store).
 type putFailureCounter interface{ PutFailures() (uint64, error) }
+
+// fetcher is one Fetch under way.
+type fetcher struct {
+	s           *Swarm
+	ctx         context.Context
+	root        cid.Cid
+	bs          blockstore.Blockstore
+	putVerified verifiedPutter
+	progress    func(Progress)
+	sink        func(blocks.Block)
+	pr          Progress
+	fail        func(error) error
+	searchDHT   func()          // starts findProviders (once)
+	searched    atomic.Bool     // searchDHT ran
+	dhtDue      chan struct{}   // closed fetchProviderSearchDelay after the start
+	sess        ipld.NodeGetter // bitswap session, made when first needed
+
+	mu      sync.Mutex
+	provs   []peer.ID        // peers said to hold root, in the order found
+	known   map[peer.ID]bool // provs as a set
+	failed  map[peer.ID]bool // providers not asked again in this fetch
+	newProv chan struct{}    // a provider was added
+}
+
+// addProvider adds p to the peers asked over BlocksProtocol.
+func (f *fetcher) addProvider(p peer.ID) {
+	if p == "" || p == f.s.host.ID() || f.s.audit.banned(p) {
+		return
+	}
+	f.mu.Lock()
+	if f.known[p] {
+		f.mu.Unlock()
+		return
+	}
+	f.known[p] = true
+	f.provs = append(f.provs, p)
+	f.mu.Unlock()
+	select {
+	case f.newProv <- struct{}{}:
+	default:
+	}
+}
+
+// findProviders adds the DHT's providers of root as they are found.
+func (f *fetcher) findProviders() {
+	if f.s.dht.RoutingTable().Size() == 0 {
+		return
+	}
+	for ai := range f.s.dht.FindProvidersAsync(f.ctx, f.root, 20) {
+		if ai.ID == f.s.host.ID() {
+			continue
+		}
+		if len(ai.Addrs) > 0 {
+			f.s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+		}
+		f.addProvider(ai.ID)
+	}
+}
+
+// fetchEvent is a block that arrived, or the end of a request.
+type fetchEvent struct {
+	blk    blocks.Block
+	stored bool // fetched over bitswap: the blockservice stored it
+
+	done     bool // a request ended
+	bitswap  bool // ... the bitswap one
+	from     peer.ID
+	chunk    []cid.Cid
+	missing  []cid.Cid
+	answered int
+	err      error
+}
+
+type cidState uint8
+
+const (
+	stQueued cidState = iota
+	stAsked
+	stHave
+)
+
+// level gets the blocks cs (in the store or from peers) and returns the
+// links of those that are dag-pb nodes.
+func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
+	ctx := f.ctx
+	var links []cid.Cid
+	state := make(map[cid.Cid]cidState, len(cs))
+	var queue []cid.Cid
+	for _, c := range cs {
+		has, err := f.bs.Has(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("swarm: fetch %s: checking the blockstore: %w", f.root, err)
+		}
+		if !has {
+			state[c] = stQueued
+			queue = append(queue, c)
+			continue
+		}
+		f.pr.Local++
+		if c.Type() == cid.DagProtobuf {
+			b, err := f.bs.Get(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("swarm: fetch %s: reading block %s: %w", f.root, c, err)
+			}
+			ls, err := f.links(b)
+			if err != nil {
+				return nil, err
+			}
+			links = append(links, ls...)
+			if f.sink != nil {
+				f.sink(b)
+			}
+		}
+		if f.progress != nil {
+			f.progress(f.pr)
+		}
+	}
+	pending := len(queue)
+	if pending == 0 {
+		return links, nil
+	}
+
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan fetchEvent, 16)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	notHere := map[cid.Cid]map[peer.ID]bool{} // providers that said they lack a CID
+	onBitswap := map[cid.Cid]bool{}           // wanted from a bitswap session too
+	busy := map[peer.ID]int{}
+	inflight := 0
+	bitswaps := 0
+
+	// take removes up to n queued CIDs that p has not said it lacks.
+	take := func(p peer.ID, n int) []cid.Cid {
+		var chunk, rest []cid.Cid
+		for _, c := range queue {
+			if state[c] != stQueued {
+				continue
+			}
+			if len(chunk) < n && !notHere[c][p] {
+				chunk = append(chunk, c)
+				state[c] = stAsked
+				continue
+			}
+			rest = append(rest, c)
+		}
+		queue = rest
+		return chunk
+	}
+	queued := func() int {
+		n := 0
+		for _, c := range queue {
+			if state[c] == stQueued {
+				n++
+			}
+		}
+		return n
+	}
+	usable := func() []peer.ID {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		provs := make([]peer.ID, 0, len(f.provs))
+		for _, p := range f.provs {
+			if !f.failed[p] && !f.s.audit.banned(p) {
+				provs = append(provs, p)
+			}
+		}
+		return provs
+	}
+	assign := func() {
+		provs := usable()
+		if len(provs) > fetchMaxProviders {
+			provs = provs[:fetchMaxProviders]
+		}
+		for slot := 0; slot < fetchSlots && len(queue) > 0; slot++ {
+			for _, p := range provs {
+				if busy[p] > slot || len(queue) == 0 {
+					continue
+				}
+				n := min(fetchChunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
+				chunk := take(p, n)
+				if len(chunk) == 0 {
+					continue
+				}
+				busy[p]++
+				inflight++
+				wg.Go(func() {
+					missing, answered, err := f.s.requestBlocks(lctx, p, chunk, func(b blocks.Block) error {
+						select {
+						case events <- fetchEvent{blk: b, from: p}:
+							return nil
+						case <-lctx.Done():
+							return lctx.Err()
+						}
+					})
+					select {
+					case events <- fetchEvent{done: true, from: p, chunk: chunk, missing: missing, answered: answered, err: err}:
+					case <-lctx.Done():
+					}
+				})
+			}
+		}
+	}
+	// toBitswap wants every queued CID from a bitswap session too; they
+	// stay queued, so a provider found meanwhile can still be asked.
+	toBitswap := func() {
+		var want []cid.Cid
+		for _, c := range queue {
+			if state[c] == stQueued && !onBitswap[c] {
+				want = append(want, c)
+				onBitswap[c] = true
+			}
+		}
+		if len(want) == 0 {
+			return
+		}
+		if f.sess == nil {
+			f.sess = merkledag.WrapSession(blockservice.NewSession(ctx, f.s.bserv))
+		}
+		bitswaps++
+		f.s.audit.want(want)
+		wg.Go(func() {
+			var err error
+			got := 0
+			for opt := range f.sess.GetMany(lctx, want) {
+				if opt.Err != nil {
+					err = opt.Err
+					break
+				}
+				got++
+				b, berr := blocks.NewBlockWithCid(opt.Node.RawData(), opt.Node.Cid())
+				if berr != nil {
+					err = berr
+					break
+				}
+				select {
+				case events <- fetchEvent{blk: b, stored: true}:
+				case <-lctx.Done():
+					return
+				}
+			}
+			if err == nil && got != len(want) {
+				err = fmt.Errorf("%d of %d blocks not received", len(want)-got, len(want))
+			}
+			select {
+			case events <- fetchEvent{done: true, bitswap: true, err: err}:
+			case <-lctx.Done():
+			}
+		})
+	}
+
+	var batch []blocks.Block
+	batchBytes := 0
+	// handle applies one event; it returns an error that ends the fetch.
+	handle := func(e fetchEvent) error {
+		if !e.done {
+			c := e.blk.Cid()
+			if state[c] == stHave {
+				return nil // already came from another peer
+			}
+			state[c] = stHave
+			pending--
+			ls, err := f.links(e.blk)
+			if err != nil {
+				return err
+			}
+			links = append(links, ls...)
+			if e.stored {
+				f.pr.Blocks++
+				f.pr.Bitswap++
+				f.pr.Bytes += int64(len(e.blk.RawData()))
+				if f.sink != nil {
+					f.sink(e.blk)
+				}
+				if f.progress != nil {
+					f.progress(f.pr)
+				}
+				return nil
+			}
+			batch = append(batch, e.blk)
+			batchBytes += len(e.blk.RawData())
+			return nil
+		}
+		if e.bitswap {
+			bitswaps--
+			if e.err != nil && pending > 0 {
+				return f.fail(e.err)
+			}
+			return nil
+		}
+		busy[e.from]--
+		inflight--
+		if e.err != nil {
+			f.s.log.Debug("a provider's blocks exchange failed; asking others", "peer", e.from.String(), "err", e.err)
+			f.mu.Lock()
+			f.failed[e.from] = true
+			f.mu.Unlock()
+		}
+		for _, c := range e.missing {
+			if notHere[c] == nil {
+				notHere[c] = map[peer.ID]bool{}
+			}
+			notHere[c][e.from] = true
+		}
+		for _, c := range e.chunk {
+			if state[c] == stAsked {
+				state[c] = stQueued
+				queue = append(queue, c)
+			}
+		}
+		return nil
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		var err error
+		if f.putVerified != nil {
+			err = f.putVerified.PutManyVerified(ctx, batch)
+		} else {
+			err = f.bs.PutMany(ctx, batch)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return fetchErr(ctx, f.root, err)
+			}
+			return fmt.Errorf("swarm: fetch %s stopped: storing fetched blocks failed: %w; what arrived before is kept and a new pull resumes from there", f.root, err)
+		}
+		if err := f.s.bswap.NotifyNewBlocks(ctx, batch...); err != nil {
+			f.s.log.Debug("telling bitswap about fetched blocks", "err", err)
+		}
+		for _, b := range batch {
+			f.pr.Blocks++
+			f.pr.Bytes += int64(len(b.RawData()))
+			if f.sink != nil {
+				f.sink(b)
+			}
+			if f.progress != nil {
+				f.progress(f.pr)
+			}
+		}
+		batch, batchBytes = nil, 0 // bitswap may keep the slice it was given
+		return nil
+	}
+
+	for {
+		if pending == 0 {
+			return links, flush()
+		}
+		assign()
+		// More providers are looked up in the DHT when there are none to
+		// ask, or when, a while into the fetch, blocks are still waiting
+		// for a provider to be free: a small DAG that the author streams
+		// at once needs no lookup.
+		var due <-chan struct{}
+		if !f.searched.Load() {
+			if len(usable()) == 0 {
+				f.searchDHT()
+			} else if queued() > 0 {
+				select {
+				case <-f.dhtDue:
+					f.searchDHT()
+				default:
+					due = f.dhtDue
+				}
+			}
+		}
+		if inflight == 0 {
+			toBitswap()
+		}
+		var e fetchEvent
+		select {
+		case e = <-events:
+		case <-f.newProv:
+			continue
+		case <-due:
+			continue
+		case <-ctx.Done():
+			return nil, f.fail(ctx.Err())
+		}
+		if err := handle(e); err != nil {
+			return nil, err
+		}
+		// Group commit: take what else has arrived, then write it in one
+		// synced batch.
+	drain:
+		for len(batch) < writeBatchBlocks && batchBytes < writeBatchBytes {
+			select {
+			case e = <-events:
+				if err := handle(e); err != nil {
+					return nil, err
+				}
+			default:
+				break drain
+			}
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// links returns the links of a dag-pb block (none for raw). At the root it
+// first checks that the DAG fits in the store.
+func (f *fetcher) links(b blocks.Block) ([]cid.Cid, error) {
+	switch b.Cid().Type() {
+	case cid.Raw:
+		return nil, nil
+	case cid.DagProtobuf:
+	default:
+		return nil, fmt.Errorf("swarm: fetch %s: block %s has codec %#x (only dag-pb and raw)", f.root, b.Cid(), b.Cid().Type())
+	}
+	nd, err := merkledag.DecodeProtobufBlock(b)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: fetch %s: block %s is not valid dag-pb: %w", f.root, b.Cid(), err)
+	}
+	var out []cid.Cid
+	var size uint64
+	for _, l := range nd.Links() {
+		out = append(out, l.Cid)
+		size += l.Size
+	}
+	if b.Cid().Equals(f.root) && size > 0 && f.pr.Local == 0 {
+		// A dag-pb root's links carry the sizes of their subtrees: check
+		// the space before fetching them.
+		if sc, ok := f.bs.(spaceChecker); ok {
+			if err := sc.CheckSpace(int64(size)); err != nil {
+				return nil, fmt.Errorf("swarm: fetch %s (%s): %w", f.root, humanize.IBytes(size), err)
+			}
+		}
+	}
+	return out, nil
+}
 
 func fetchErr(ctx context.Context, root cid.Cid, err error) error {
 	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {

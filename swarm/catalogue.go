@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -23,6 +26,10 @@ const MaxCatalogueEntries = 1000
 
 // catalogueTimeout bounds one whole catalogue exchange.
 const catalogueTimeout = 30 * time.Second
+
+// catalogueRetry is the first pause before a failed catalogue exchange is
+// tried again (then doubling, four tries in all).
+const catalogueRetry = 500 * time.Millisecond
 
 type catKey struct {
 	author peer.ID
@@ -82,6 +89,19 @@ func (c *catalogue) addAndNotify(s *Swarm, r Received) bool {
 	return true
 }
 
+// byRoot returns the announcements of root.
+func (c *catalogue) byRoot(root cid.Cid) []Received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Received
+	for _, r := range c.items {
+		if r.Root.Equals(root) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // list returns up to limit announcements, newest first, for one base
 // ("" = all).
 func (c *catalogue) list(base string, limit int) []Received {
@@ -123,44 +143,106 @@ func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 	return nil
 }
 
-func (s *Swarm) startCatalogueProtocol() {
+// startCatalogueProtocol serves our catalogue and asks every peer that
+// speaks the protocol for theirs, once per peer. Peers are asked when
+// identify says they support it (at their first identification, or when
+// they add the protocol later): asking on connection alone races a peer
+// that is still starting and has not registered its handler yet, and such
+// a peer would then never be asked.
+func (s *Swarm) startCatalogueProtocol() error {
 	s.host.SetStreamHandler(CatalogueProtocol, s.serveCatalogue)
+	sub, err := s.host.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)})
+	if err != nil {
+		return fmt.Errorf("swarm: subscribing to identify events: %w", err)
+	}
 	asked, _ := lru.New[peer.ID, struct{}](4096)
 	sem := make(chan struct{}, 4)
 	var mu sync.Mutex
-	s.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			p := c.RemotePeer()
-			mu.Lock()
-			if ok, _ := asked.ContainsOrAdd(p, struct{}{}); ok {
-				mu.Unlock()
+	ask := func(p peer.ID) {
+		mu.Lock()
+		if ok, _ := asked.ContainsOrAdd(p, struct{}{}); ok {
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		s.spawn(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
 				return
 			}
-			mu.Unlock()
-			s.spawn(func() {
-				select {
-				case sem <- struct{}{}:
-				case <-s.ctx.Done():
+			defer func() { <-sem }()
+			// A failed exchange is tried again a few times while the peer
+			// stays connected, then on its next identification.
+			for wait := catalogueRetry; ; wait *= 2 {
+				n, err := s.syncCatalogue(s.ctx, p)
+				if err == nil {
+					if n > 0 {
+						s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
+					}
 					return
 				}
-				defer func() { <-sem }()
-				n, err := s.syncCatalogue(s.ctx, p)
-				if err != nil {
-					s.log.Debug("catalogue exchange failed", "peer", p.String(), "err", err)
-					if s.ctx.Err() == nil && s.isConnected(p) {
-						return // the peer does not speak it: do not ask again
-					}
+				if wait >= 8*catalogueRetry || !s.isConnected(p) {
+					s.log.Debug("catalogue exchange failed; asking again when the peer is identified next", "peer", p.String(), "err", err)
 					mu.Lock()
-					asked.Remove(p) // try again on the next connection
+					asked.Remove(p)
 					mu.Unlock()
 					return
 				}
-				if n > 0 {
-					s.log.Info("learned announcements from a peer's catalogue", "peer", p.String(), "new", n)
+				s.log.Debug("catalogue exchange failed; trying again", "peer", p.String(), "in", wait, "err", err)
+				select {
+				case <-time.After(wait):
+				case <-s.ctx.Done():
+					return
 				}
-			})
+			}
+		})
+	}
+	// A peer that disconnected altogether is asked again when it is back:
+	// it may have learned announcements meanwhile.
+	s.host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if nw.Connectedness(p) != network.Connected {
+				mu.Lock()
+				asked.Remove(p)
+				mu.Unlock()
+			}
 		},
 	})
+	ok := s.spawn(func() {
+		defer sub.Close()
+		// Peers identified before the subscription started.
+		for _, p := range s.host.Network().Peers() {
+			if ps, err := s.host.Peerstore().SupportsProtocols(p, CatalogueProtocol); err == nil && len(ps) > 0 {
+				ask(p)
+			}
+		}
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				switch e := e.(type) {
+				case event.EvtPeerIdentificationCompleted:
+					if slices.Contains(e.Protocols, CatalogueProtocol) {
+						ask(e.Peer)
+					}
+				case event.EvtPeerProtocolsUpdated:
+					if slices.Contains(e.Added, CatalogueProtocol) {
+						ask(e.Peer)
+					}
+				}
+			}
+		}
+	})
+	if !ok {
+		_ = sub.Close()
+	}
+	return nil
 }
 
 // syncCatalogue asks p for its catalogue and keeps what verifies; it

@@ -107,3 +107,19 @@ func (s *Swarm) reprovideOnce(ctx context.Context) int {
 	s.log.Debug("reprovided pinned roots", "provided", n, "pinned", len(roots))
 	return n
 }
+
+// RefreshRoutingTable refreshes the DHT's routing table and waits until
+// that is done. Shortly after start it first waits for the initial
+// refresh, in which the node looks for its neighbours and connects to
+// them: once it returns the node has joined the DHT.
+func (s *Swarm) RefreshRoutingTable(ctx context.Context) error {
+	select {
+	case err := <-s.dht.RefreshRoutingTable():
+		if err != nil {
+			return fmt.Errorf("swarm: refreshing the DHT routing table: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,10 +1,25 @@
 // Package swarm is orchmind's libp2p networking: one host that speaks TCP and
-// QUIC (Noise or TLS), a Kademlia DHT under the private protocol prefix
-// /orchmind (so its protocol id is /orchmind/kad/1.0.0), gossipsub topics for
-// signed adapter announcements, a catalogue stream protocol that lets a node
-// that just joined learn what was announced before it arrived, and bitswap
-// over the node's blockstore to fetch adapter DAGs from several providers at
-// once.
+// QUIC (TLS preferred, or Noise), a Kademlia DHT under the private protocol
+// prefix /orchmind (so its protocol id is /orchmind/kad/1.0.0), gossipsub
+// topics for signed adapter announcements, a catalogue stream protocol that
+// lets a node that just joined learn what was announced before it arrived,
+// and two ways of moving blocks: BlocksProtocol between orchmind nodes, and
+// bitswap, which serves the node's blockstore to any IPFS node and fetches
+// what BlocksProtocol providers cannot give.
+//
+// # Fetching
+//
+// Fetch walks an adapter's DAG level by level. The blocks of a level go to
+// the peers known to hold the DAG — the authors of its announcements (found
+// in the catalogue, reached by peer ID through the DHT if need be), peers
+// the caller names, and, when there are none or blocks are still waiting
+// for a free provider a second into the fetch, DHT providers — over
+// BlocksProtocol: each request names up to 16 blocks, which the provider
+// streams back in order, and each provider has two requests under way, so
+// a transfer is one stream rather than a round trip per block. A provider
+// that fails or leaves hands its unanswered blocks to the others; blocks
+// none of them has are wanted over bitswap as well. Each block is
+// hash-checked once, on arrival, and stored in synced batches.
 //
 // # Identity
 //

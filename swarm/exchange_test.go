@@ -1,9 +1,11 @@
 package swarm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -153,6 +156,11 @@ func TestFetchFromTwoProvidersOneLeavesHalfway(t *testing.T) {
 	if last.Blocks != int64(len(blks)) || last.Local != 0 {
 		t.Fatalf("progress %+v, want %d fetched blocks", last, len(blks))
 	}
+	// Neither provider announced the DAG nor provides it in the DHT: the
+	// blocks came over bitswap, as from any IPFS node.
+	if last.Bitswap != last.Blocks {
+		t.Fatalf("progress %+v: %d blocks did not come over bitswap", last, last.Blocks-last.Bitswap)
+	}
 	checkAll(t, c.cfg.Blockstore, blks)
 
 	// A second fetch finds everything local and asks nobody.
@@ -277,4 +285,232 @@ func TestFetchRefusesWrongBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAll(t, c.cfg.Blockstore, blks)
+}
+
+// TestCatalogueOnBootstrap: a node started with a bootstrap peer learns that
+// peer's catalogue, every time. Its DHT dials the bootstrap peer while the
+// node is still starting, so asking only on new connections (or before the
+// peer's handler is registered) loses the exchange in most runs.
+func TestCatalogueOnBootstrap(t *testing.T) {
+	a := newTestNode(t, nil)
+	ann := signTestAnn(t, hostKey(t, a), randomCID(t), "base-a", time.Now())
+	if err := a.Remember(t.Context(), ann); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		b := newTestNode(t, func(c *Config) { c.Bootstrap = a.Addrs() })
+		eventually(t, 5*time.Second, fmt.Sprintf("joiner %d to learn the catalogue", i), func() bool { return len(b.Catalogue("", 0)) == 1 })
+		_ = b.Close()
+	}
+}
+
+// TestBlocksProtocolTwoProvidersOneLeavesHalfway: a fetch told of two
+// providers gets the DAG from both over BlocksProtocol, many blocks per
+// request; when one closes halfway its unanswered blocks go to the other,
+// and nothing needs bitswap.
+func TestBlocksProtocolTwoProvidersOneLeavesHalfway(t *testing.T) {
+	root, blks := buildDAG(t, 64, 64<<10, 16)
+	a := newTestNode(t, nil)
+	b := newTestNode(t, nil)
+	putAll(t, a.cfg.Blockstore, blks)
+	putAll(t, b.cfg.Blockstore, blks)
+	c := newTestNode(t, nil)
+	var once sync.Once
+	var last, atClose Progress
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := c.Fetch(ctx, root, func(p Progress) {
+		last = p
+		if p.Blocks >= int64(len(blks)/2) {
+			once.Do(func() { atClose = p; _ = a.Close() })
+		}
+	}, WithProviders(addrInfo(a), addrInfo(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Blocks != int64(len(blks)) || last.Bitswap != 0 || last.Local != 0 {
+		t.Fatalf("progress %+v, want all %d blocks over BlocksProtocol", last, len(blks))
+	}
+	if atClose.Blocks == 0 || atClose.Blocks == last.Blocks {
+		t.Fatalf("provider A was closed at %+v, not part-way", atClose)
+	}
+	checkAll(t, c.cfg.Blockstore, blks)
+	t.Logf("A closed after %d of %d blocks; B sent the rest", atClose.Blocks, last.Blocks)
+}
+
+// TestBlocksProtocolRefusesLiar: a provider that serves other bytes under
+// a DAG's CIDs over BlocksProtocol is caught at its first block, banned,
+// and nothing of it is stored; the honest provider then serves the DAG.
+func TestBlocksProtocolRefusesLiar(t *testing.T) {
+	root, blks := buildDAG(t, 8, 64<<10, 4)
+	liar := newTestNode(t, nil)
+	for _, b := range blks {
+		fake, err := blocks.NewBlockWithCid(bytes.Repeat([]byte{0x5A}, len(b.RawData())), b.Cid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := liar.cfg.Blockstore.Put(t.Context(), fake); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newTestNode(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := c.Fetch(ctx, root, nil, WithProviders(addrInfo(liar))); err == nil {
+		t.Fatal("fetch from a liar succeeded")
+	}
+	if bad, ok := c.BadPeers()[liar.ID()]; !ok || bad.Blocks == 0 {
+		t.Fatalf("the liar is not among the bad peers: %v", c.BadPeers())
+	}
+	if has, _ := c.cfg.Blockstore.Has(t.Context(), root); has {
+		t.Fatal("the liar's root block was stored")
+	}
+	eventually(t, 5*time.Second, "the liar to be cut off", func() bool { return !c.isConnected(liar.ID()) })
+
+	honest := newTestNode(t, nil)
+	putAll(t, honest.cfg.Blockstore, blks)
+	var last Progress
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel2()
+	if err := c.Fetch(ctx2, root, func(p Progress) { last = p }, WithProviders(addrInfo(liar), addrInfo(honest))); err != nil {
+		t.Fatal(err)
+	}
+	if last.Bitswap != 0 {
+		t.Fatalf("progress %+v: the honest provider's blocks should come over BlocksProtocol", last)
+	}
+	checkAll(t, c.cfg.Blockstore, blks)
+}
+
+// TestBlocksWire: requests and answers round-trip; malformed ones are
+// refused.
+func TestBlocksWire(t *testing.T) {
+	cs := []cid.Cid{randomCID(t), randomCID(t)}
+	var buf bytes.Buffer
+	if err := writeBlockRequest(&buf, cs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readBlockRequest(bufio.NewReader(&buf))
+	if err != nil || len(got) != 2 || !got[0].Equals(cs[0]) || !got[1].Equals(cs[1]) {
+		t.Fatalf("request round trip: %v %v", got, err)
+	}
+	for name, raw := range map[string][]byte{
+		"no CIDs":   {0},
+		"too many":  binary.AppendUvarint(nil, MaxBlocksPerRequest+1),
+		"not a CID": {1, 3, 'a', 'b', 'c'},
+		"cut short": {2, 3},
+	} {
+		if _, err := readBlockRequest(bufio.NewReader(bytes.NewReader(raw))); err == nil {
+			t.Errorf("%s: request accepted", name)
+		}
+	}
+	var ans bytes.Buffer
+	w := bufio.NewWriter(&ans)
+	for _, d := range [][]byte{[]byte("block"), nil, {}} {
+		if err := writeBlockAnswer(w, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = w.Flush()
+	r := bufio.NewReader(&ans)
+	for i, want := range [][]byte{[]byte("block"), nil, {}} {
+		d, err := readBlockAnswer(r)
+		if err != nil || !bytes.Equal(d, want) || (d == nil) != (want == nil) {
+			t.Fatalf("answer %d: %q %v, want %q", i, d, err, want)
+		}
+	}
+	big := append([]byte{1}, binary.AppendUvarint(nil, maxBlockSize+1)...)
+	if _, err := readBlockAnswer(bufio.NewReader(bytes.NewReader(big))); err == nil {
+		t.Fatal("an answer over the block size limit was accepted")
+	}
+	if _, err := readBlockAnswer(bufio.NewReader(bytes.NewReader([]byte{7}))); err == nil {
+		t.Fatal("a bad answer flag was accepted")
+	}
+}
+
+// TestBlocksProtocolPerPeerLimit: a peer gets at most maxServingPerPeer
+// answers streamed at once; one more request is refused until one of them
+// ends.
+func TestBlocksProtocolPerPeerLimit(t *testing.T) {
+	_, blks := buildDAG(t, 16, 1<<20, 16)
+	srv := newTestNode(t, nil)
+	putAll(t, srv.cfg.Blockstore, blks)
+	c := newTestNode(t, nil)
+	if err := c.Connect(t.Context(), addrInfo(srv)); err != nil {
+		t.Fatal(err)
+	}
+	var want []cid.Cid
+	for _, b := range blks[:16] {
+		want = append(want, b.Cid())
+	}
+	open := func() network.Stream {
+		t.Helper()
+		st, err := c.host.NewStream(t.Context(), srv.ID(), BlocksProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeBlockRequest(st, want); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.CloseWrite()
+		return st
+	}
+	// Answers nobody reads: 16 MiB each, more than a stream's window, so
+	// the server stays busy with them.
+	var held []network.Stream
+	for range maxServingPerPeer {
+		held = append(held, open())
+	}
+	serving := func() int {
+		srv.servingMu.Lock()
+		defer srv.servingMu.Unlock()
+		return srv.servingPeer[c.ID()]
+	}
+	eventually(t, 5*time.Second, "the server to be answering all of them", func() bool { return serving() == maxServingPerPeer })
+	extra := open()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := readBlockAnswer(bufio.NewReader(extra)); err == nil {
+		t.Fatal("a request over the per-peer limit was answered")
+	}
+	for _, st := range held {
+		_ = st.Reset()
+	}
+	eventually(t, 5*time.Second, "the answers to end", func() bool { return serving() == 0 })
+	again := open()
+	defer again.Close()
+	d, err := readBlockAnswer(bufio.NewReader(again))
+	if err != nil || !bytes.Equal(d, blks[0].RawData()) {
+		t.Fatalf("a request once the others ended: %v", err)
+	}
+}
+
+// TestCatalogueAfterReconnect: a peer that went away is asked for its
+// catalogue again when it is back (here: restarted with the same key), and
+// what it learned meanwhile (not over gossip) arrives.
+func TestCatalogueAfterReconnect(t *testing.T) {
+	a := newTestNode(t, nil)
+	dir := t.TempDir()
+	b := newTestNode(t, func(c *Config) { c.DataDir = dir })
+	// Remember does not gossip: a learns these only by asking b.
+	if err := b.Remember(t.Context(), signTestAnn(t, hostKey(t, b), randomCID(t), "base-a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(t.Context(), addrInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to learn b's catalogue", func() bool { return len(a.Catalogue("", 0)) == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to see b leave", func() bool { return !a.isConnected(b.ID()) })
+	b2 := newTestNode(t, func(c *Config) { c.DataDir = dir })
+	if b2.ID() != b.ID() {
+		t.Fatal("the restarted node has another peer ID")
+	}
+	if err := b2.Remember(t.Context(), signTestAnn(t, hostKey(t, b2), randomCID(t), "base-a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Connect(t.Context(), addrInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to learn the returning peer's new announcement", func() bool { return len(a.Catalogue("", 0)) == 2 })
 }

@@ -28,6 +28,10 @@ const MaxAnnouncementSize = 16 << 10
 // bytes arriving again on the same topic within it are dropped unforwarded.
 const SeenTTL = 5 * time.Minute
 
+// ReannounceDelay is when Announce publishes an announcement a second
+// time, for peers the first message missed.
+const ReannounceDelay = 2 * time.Second
+
 // Peer score thresholds (see PeerScores). A peer below GraylistThreshold is
 // ignored altogether; each rejected (forged) announcement costs its
 // forwarder InvalidMessagePenalty × (number of invalid messages)².
@@ -289,10 +293,11 @@ func (s *Swarm) PeerScores() map[peer.ID]float64 {
 }
 
 // Announce publishes a signed announcement on the catalogue topic and on
-// its base's topic. It is validated locally first, exactly as peers will
-// validate it; an announcement by another author is refused. If no peer is
-// reachable on the catalogue topic yet it waits up to two seconds for one,
-// then publishes anyway (late joiners get it from the catalogue exchange).
+// its base's topic, and again ReannounceDelay later. It is validated
+// locally first, exactly as peers will validate it; an announcement by
+// another author is refused. If no peer is reachable on the catalogue
+// topic yet it waits up to two seconds for one, then publishes anyway (late
+// joiners get it from the catalogue exchange).
 func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
 	if len(signed) > MaxAnnouncementSize {
 		return fmt.Errorf("swarm: announcement is %d bytes, the limit is %d; shorten its description or tags", len(signed), MaxAnnouncementSize)
@@ -308,6 +313,7 @@ func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
 		return err
 	}
 	var errs []error
+	var published []*pubsub.Topic
 	for _, name := range []string{CatalogueTopic, BaseTopic(ann.Base)} {
 		base := ""
 		if name != CatalogueTopic {
@@ -320,7 +326,26 @@ func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
 		}
 		if err := s.gossip.publish(ctx, t, signed, name == CatalogueTopic); err != nil {
 			errs = append(errs, fmt.Errorf("swarm: publishing on %s: %w", name, err))
+			continue
 		}
+		published = append(published, t)
+	}
+	// Once more a little later, for topic peers whose subscription we had
+	// not learned yet (a gossipsub heartbeat): those that got it the first
+	// time drop the copy unforwarded (see SeenTTL).
+	if len(published) > 0 {
+		s.spawn(func() {
+			select {
+			case <-time.After(ReannounceDelay):
+			case <-s.ctx.Done():
+				return
+			}
+			for _, t := range published {
+				if err := t.Publish(s.ctx, signed); err != nil && s.ctx.Err() == nil {
+					s.log.Debug("announcing again", "topic", t.String(), "err", err)
+				}
+			}
+		})
 	}
 	return errors.Join(errs...)
 }

@@ -340,3 +340,33 @@ loop:
 		t.Fatalf("node 1 received %d announcements, want 3 (rate limit 3/min, one duplicate)", n)
 	}
 }
+
+// TestAnnounceAgain: Announce publishes a second time ReannounceDelay
+// later, so a peer whose subscription the first message missed still gets
+// it (here: a subscription to the base topic made after the announcement,
+// which only the second message can reach).
+func TestAnnounceAgain(t *testing.T) {
+	const base = "fp-again"
+	nodes := line(t, 2, nil)
+	for _, n := range nodes {
+		eventually(t, 5*time.Second, "catalogue topic peers", func() bool {
+			return len(n.gossip.topics[CatalogueTopic].ListPeers()) > 0
+		})
+	}
+	root := randomCID(t)
+	if err := nodes[0].Announce(t.Context(), signTestAnn(t, hostKey(t, nodes[0]), root, base, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nodes[1].Subscribe(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-sub:
+		if r.Root != root {
+			t.Fatalf("got %s, want %s", r.Root, root)
+		}
+	case <-time.After(ReannounceDelay + 5*time.Second):
+		t.Fatal("the late subscriber never got the announcement")
+	}
+}
