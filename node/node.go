@@ -463,6 +463,9 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		}
 	}
 	mark(&tFind)
+	// No GC between the fetch and the pin: it would take the blocks away.
+	unlock := n.store.PinLock(ctx)
+	defer unlock.Unlock(ctx)
 	// Keep what the fetch hands over (up to pullKeep bytes) for the export,
 	// so it is not read back from the store.
 	kept := map[string]blocks.Block{}
@@ -507,7 +510,7 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}
 	mark(&tRead)
-	if err := n.store.Pin(ctx, root); err != nil {
+	if err := n.store.PinHeld(ctx, root); err != nil {
 		return "", err
 	}
 	mark(&tPin)

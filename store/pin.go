@@ -120,6 +120,18 @@ func (s *Store) Pin(ctx context.Context, root cid.Cid) error {
 	return s.pinLocked(ctx, n)
 }
 
+// PinHeld is Pin for a caller that already holds PinLock, taken before
+// the blocks were put (a fetch followed by its pin), so that no GC can run
+// between the two. Pin itself must not be called with PinLock held: a GC
+// waiting in between would deadlock the second lock.
+func (s *Store) PinHeld(ctx context.Context, root cid.Cid) error {
+	n, err := normalize(root)
+	if err != nil {
+		return err
+	}
+	return s.pinLocked(ctx, n)
+}
+
 // pinLocked pins n (normalized); the caller holds PinLock.
 func (s *Store) pinLocked(ctx context.Context, n cid.Cid) error {
 	root := n

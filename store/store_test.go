@@ -484,3 +484,50 @@ func TestOpenWithEmptyMemtable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPinHeldAcrossGC: blocks put under PinLock survive a GC that is asked
+// for before they are pinned (it waits for the lock), and PinHeld pins them
+// without taking the lock again, so the waiting GC cannot deadlock it.
+func TestPinHeldAcrossGC(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "w.bin"), bytes.Repeat([]byte("weights "), 40000))
+	other := openTest(t, t.TempDir(), Options{})
+	root, err := other.ImportFolder(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := s.PinLock(ctx)
+	var dag []blocks.Block
+	if err := other.Walk(ctx, root, func(c cid.Cid, _ int) error {
+		b, err := other.Get(ctx, c)
+		dag = append(dag, b)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dag) < 2 {
+		t.Fatalf("the DAG has %d blocks; the test needs several", len(dag))
+	}
+	if err := s.PutMany(ctx, dag); err != nil {
+		t.Fatal(err)
+	}
+	gc := make(chan error, 1)
+	go func() { _, err := s.GC(ctx); gc <- err }()
+	for !s.GCRequested(ctx) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.PinHeld(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	unlock.Unlock(ctx)
+	if err := <-gc; err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range dag {
+		if has, err := s.Has(ctx, b.Cid()); err != nil || !has {
+			t.Fatalf("after GC block %s of the pinned DAG is gone (%v)", b.Cid(), err)
+		}
+	}
+}
