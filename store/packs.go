@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"orchmind/internal/atomicfile"
 )
 
 // Large blocks live in pack files, not in badger: badger writes values
@@ -141,7 +143,7 @@ func openPacks(storeDir string) (*packs, error) {
 	p.files[p.cur] = f
 	p.curSize = st.Size()
 	if len(ids) == 0 {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			_ = f.Close()
 			return nil, err
 		}
@@ -255,7 +257,7 @@ func (p *packs) rotateLocked() error {
 	if err != nil {
 		return fmt.Errorf("starting pack %d: %w", next, err)
 	}
-	if err := syncDir(p.dir); err != nil {
+	if err := atomicfile.SyncDir(p.dir); err != nil {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 		return fmt.Errorf("starting pack %d: %w", next, err)
@@ -331,7 +333,7 @@ func (p *packs) remove(ids []uint32) error {
 		}
 	}
 	if len(ids) > 0 {
-		errs = append(errs, syncDir(p.dir))
+		errs = append(errs, atomicfile.SyncDir(p.dir))
 	}
 	return errors.Join(errs...)
 }

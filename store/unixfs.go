@@ -22,6 +22,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
+
+	"orchmind/internal/atomicfile"
 )
 
 // UnixFS import parameters (see doc.go). Changing any of them changes every
@@ -242,7 +244,7 @@ func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.
 		return fmt.Errorf("store: moving the export into %s: %w", dir, err)
 	}
 	ok = true
-	if err := syncDir(parent); err != nil {
+	if err := atomicfile.SyncDir(parent); err != nil {
 		return fmt.Errorf("store: syncing %s: %w", parent, err)
 	}
 	return nil
@@ -280,7 +282,7 @@ func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir strin
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 func isDir(nd ipld.Node) bool {
@@ -312,18 +314,6 @@ func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path str
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
