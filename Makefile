@@ -79,15 +79,18 @@ bench-swarm:
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
-## weights held Q8_0 and Q4_0; one process per configuration so peak RSS is
-## its own.
+## weights held Q8_0 and Q4_0, float32 (f32) and, on CPUs with AMX tiles,
+## with the base's products in bfloat16 (bf16); one process per
+## configuration so peak RSS is its own.
 ## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3; on
 ## Debian: apt-get install python3-torch libopenblas0-pthread), the same
 ## workload runs in PyTorch right after, on the same cores, for the ratio.
 TORCH_PYTHON ?= python3
 bench-train:
 	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0; do \
-	  $(GO) test -run '^$$' -bench "TrainStep/$$c\$$" -benchtime 1x ./trainer/lora/ | grep '^Benchmark'; \
+	  for p in f32 bf16; do \
+	    $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x ./trainer/lora/ | grep -E '^Benchmark|no AMX' || true; \
+	  done; \
 	done
 	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \
 	  echo "PyTorch reference (scripts/torch_lora_bench.py, 2 threads):"; \

@@ -43,12 +43,16 @@ type Overrides struct {
 	TargetModules []string `json:"target_modules,omitempty"`
 	// GradCheckpoint forces gradient checkpointing on or off.
 	GradCheckpoint *bool `json:"grad_checkpoint,omitempty"`
+	// Precision is the compute type of the base's products: "auto"
+	// (default), "f32" or "bf16".
+	Precision string `json:"precision,omitempty"`
 }
 
 func (o Overrides) hparams() hparams.Overrides {
 	return hparams.Overrides{Epochs: o.Epochs, LearningRate: o.LearningRate, Rank: o.Rank, Alpha: o.Alpha, BatchSize: o.BatchSize,
 		GradAccum: o.GradAccum, MaxSeqLen: o.MaxSeqLen, WarmupSteps: o.WarmupSteps, EvalFraction: o.EvalFraction, Patience: o.Patience,
-		StopTrainLoss: o.StopTrainLoss, Dropout: o.Dropout, TargetModules: o.TargetModules, GradCheckpoint: o.GradCheckpoint}
+		StopTrainLoss: o.StopTrainLoss, Dropout: o.Dropout, TargetModules: o.TargetModules, GradCheckpoint: o.GradCheckpoint,
+		Precision: o.Precision}
 }
 
 // TrainRequest is the JSON body of POST /api/train and /api/train/plan (a

@@ -45,6 +45,9 @@ type Model struct {
 	// FreeMemory is the memory free for training on this machine in bytes
 	// (0 = unknown: gradient checkpointing is then only used when asked for).
 	FreeMemory int64
+	// BF16Tiles reports that this CPU takes bfloat16 matrix products on
+	// tiles (AMX; tensor.BF16Tiles), which makes PrecisionBF16 the default.
+	BF16Tiles bool
 }
 
 // Overrides holds a user-forced value for every hyperparameter; nil fields
@@ -65,7 +68,20 @@ type Overrides struct {
 	TargetModules []string
 	// GradCheckpoint forces gradient checkpointing on or off.
 	GradCheckpoint *bool
+	// Precision forces the compute type of the base's products:
+	// PrecisionF32 or PrecisionBF16 ("" or "auto" = choose).
+	Precision string
 }
+
+// Compute types of the frozen base's matrix products in training.
+const (
+	// PrecisionF32 takes them in float32.
+	PrecisionF32 = "f32"
+	// PrecisionBF16 rounds their operands to bfloat16 and sums in float32,
+	// on AMX tiles (QLoRA's compute type); the adapter, its gradients and
+	// the optimiser stay float32.
+	PrecisionBF16 = "bf16"
+)
 
 // AllTargetModules lists every linear projection of a Llama block, in PEFT
 // naming.
@@ -95,6 +111,9 @@ type Plan struct {
 	// GradCheckpoint recomputes each layer in the backward pass instead of
 	// keeping its activations: far less memory, about 30% more time.
 	GradCheckpoint bool
+	// Precision is the compute type of the base's products, PrecisionF32 or
+	// PrecisionBF16.
+	Precision string
 	// StepsPerEpoch and TotalSteps count optimizer updates.
 	StepsPerEpoch int
 	TotalSteps    int
@@ -118,12 +137,13 @@ const (
 	FieldDropout       = "Dropout"
 	FieldTargetModules = "TargetModules"
 	FieldCheckpoint    = "GradCheckpoint"
+	FieldPrecision     = "Precision"
 )
 
 // Fields lists every key of Plan.Why in display order.
 var Fields = []string{FieldEpochs, FieldLearningRate, FieldRank, FieldAlpha, FieldBatchSize,
 	FieldGradAccum, FieldMaxSeqLen, FieldWarmupSteps, FieldEvalFraction, FieldPatience,
-	FieldStopTrainLoss, FieldDropout, FieldTargetModules, FieldCheckpoint}
+	FieldStopTrainLoss, FieldDropout, FieldTargetModules, FieldCheckpoint, FieldPrecision}
 
 // Size thresholds (in examples) separating the regimes.
 const (
@@ -296,8 +316,39 @@ func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
 
 	o.apply(&p)
 	p.chooseCheckpoint(m, o.GradCheckpoint)
+	if err := p.choosePrecision(m, o.Precision); err != nil {
+		return Plan{}, err
+	}
 	p.finishSteps(n)
 	return p, nil
+}
+
+// choosePrecision takes the base's products in bfloat16 where the CPU has
+// tiles for them, in float32 elsewhere or when asked.
+func (p *Plan) choosePrecision(m Model, forced string) error {
+	switch forced {
+	case PrecisionF32:
+		p.Precision = PrecisionF32
+		p.Why[FieldPrecision] = "f32: set by user"
+	case PrecisionBF16:
+		p.Precision = PrecisionBF16
+		p.Why[FieldPrecision] = "bf16: set by user"
+		if !m.BF16Tiles {
+			p.Precision = PrecisionF32
+			p.Why[FieldPrecision] = "f32: bf16 was asked for, but this CPU has no AMX tiles, where it would run as float32 anyway"
+		}
+	case "", "auto":
+		if m.BF16Tiles {
+			p.Precision = PrecisionBF16
+			p.Why[FieldPrecision] = "bf16: the frozen base's products on this CPU's AMX tiles, about 1.5× faster steps; the adapter, its gradients and AdamW stay float32 (--precision f32 for float32 throughout)"
+		} else {
+			p.Precision = PrecisionF32
+			p.Why[FieldPrecision] = "f32: float32 throughout (bf16 needs a CPU with AMX tiles)"
+		}
+	default:
+		return fmt.Errorf("hparams: precision %q: use auto, f32 or bf16", forced)
+	}
+	return nil
 }
 
 // chooseCheckpoint turns gradient checkpointing on when the activations of
@@ -471,6 +522,7 @@ func (p Plan) String() string {
 		FieldEvalFraction: fmt.Sprintf("%.3g", p.EvalFraction), FieldPatience: fmt.Sprint(p.Patience),
 		FieldStopTrainLoss: fmt.Sprintf("%g", p.StopTrainLoss), FieldDropout: fmt.Sprintf("%g", p.Dropout),
 		FieldTargetModules: strings.Join(p.TargetModules, ","), FieldCheckpoint: fmt.Sprint(p.GradCheckpoint),
+		FieldPrecision: p.Precision,
 	}
 	for _, f := range Fields {
 		fmt.Fprintf(&b, "%-14s = %-12s (%s)\n", f, val[f], p.Why[f])

@@ -89,7 +89,7 @@ func TestOverridesAlwaysWin(t *testing.T) {
 	ep, lr, r, a, bs, ga, seq, wu, ev, pat, stop, dr, ck := 7, 0.01, 4, 3.0, 2, 5, 128, 9, 0.25, 1, 0.2, 0.3, true
 	o := Overrides{Epochs: &ep, LearningRate: &lr, Rank: &r, Alpha: &a, BatchSize: &bs, GradAccum: &ga,
 		MaxSeqLen: &seq, WarmupSteps: &wu, EvalFraction: &ev, Patience: &pat, StopTrainLoss: &stop,
-		Dropout: &dr, TargetModules: []string{"q_proj", "v_proj"}, GradCheckpoint: &ck}
+		Dropout: &dr, TargetModules: []string{"q_proj", "v_proj"}, GradCheckpoint: &ck, Precision: PrecisionF32}
 	for _, n := range []int{3, 100, 100000} {
 		p, err := Choose(Dataset{Examples: n, Tokens: n * 20}, llama7b, o)
 		if err != nil {
@@ -97,7 +97,7 @@ func TestOverridesAlwaysWin(t *testing.T) {
 		}
 		if p.Epochs != ep || p.LearningRate != lr || p.Rank != r || p.Alpha != a || p.BatchSize != bs ||
 			p.GradAccum != ga || p.MaxSeqLen != seq || p.WarmupSteps != wu || p.EvalFraction != ev ||
-			p.Patience != pat || p.StopTrainLoss != stop || p.Dropout != dr || p.GradCheckpoint != ck ||
+			p.Patience != pat || p.StopTrainLoss != stop || p.Dropout != dr || p.GradCheckpoint != ck || p.Precision != PrecisionF32 ||
 			strings.Join(p.TargetModules, ",") != "q_proj,v_proj" {
 			t.Errorf("n=%d: overrides lost: %+v", n, p)
 		}
@@ -200,5 +200,34 @@ func TestGradCheckpointByMemory(t *testing.T) {
 		if p.GradCheckpoint != c.want || !strings.Contains(p.Why[FieldCheckpoint], c.says) {
 			t.Errorf("%s: checkpoint %v (%q), want %v saying %q", c.name, p.GradCheckpoint, p.Why[FieldCheckpoint], c.want, c.says)
 		}
+	}
+}
+
+func TestPrecisionRules(t *testing.T) {
+	for _, c := range []struct {
+		tiles  bool
+		forced string
+		want   string
+		why    string
+	}{
+		{true, "", PrecisionBF16, "AMX"},
+		{true, "auto", PrecisionBF16, "AMX"},
+		{false, "", PrecisionF32, "AMX"},
+		{true, "f32", PrecisionF32, "user"},
+		{true, "bf16", PrecisionBF16, "user"},
+		{false, "bf16", PrecisionF32, "no AMX"},
+	} {
+		m := llama7b
+		m.BF16Tiles = c.tiles
+		p, err := Choose(Dataset{Examples: 100, Tokens: 2000}, m, Overrides{Precision: c.forced})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Precision != c.want || !strings.Contains(p.Why[FieldPrecision], c.why) {
+			t.Errorf("tiles=%v forced=%q: %s (%s), want %s mentioning %q", c.tiles, c.forced, p.Precision, p.Why[FieldPrecision], c.want, c.why)
+		}
+	}
+	if _, err := Choose(Dataset{Examples: 100, Tokens: 2000}, llama7b, Overrides{Precision: "fp8"}); err == nil || !strings.Contains(err.Error(), "auto, f32 or bf16") {
+		t.Errorf("precision fp8: error %v, want one naming the choices", err)
 	}
 }

@@ -41,7 +41,14 @@ type Engine struct {
 	Dropout float32
 	// Checkpoint keeps only each layer's input during the forward pass and
 	// recomputes the layer in the backward pass: less memory, ~30% more work.
-	Checkpoint  bool
+	Checkpoint bool
+	// BF16 takes the frozen base's products (the seven projections and the
+	// classifier, forward and backward) in bfloat16 with float32 sums, on
+	// the CPU's AMX tiles (see tensor.BF16Tiles; without them it changes
+	// nothing): QLoRA's compute type, several times faster there. The
+	// adapter's own products, attention, norms, the loss and the optimiser
+	// stay float32.
+	BF16        bool
 	seed, draws uint64
 
 	cos, sin []float32 // RoPE tables [maxT, headDim/2]
@@ -316,10 +323,30 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	}
 }
 
+// baseMatMul computes out = x·Wᵀ for a frozen matrix of the base, in
+// bfloat16 when e.BF16.
+func (e *Engine) baseMatMul(out, x []float32, n int, w *tensor.Matrix) {
+	if e.BF16 {
+		tensor.MatMulBF16(out, x, n, w)
+		return
+	}
+	tensor.MatMul(out, x, n, w)
+}
+
+// baseMatMulT computes out = dy·W for a frozen matrix of the base, in
+// bfloat16 when e.BF16.
+func (e *Engine) baseMatMulT(out, dy []float32, n int, w *tensor.Matrix) {
+	if e.BF16 {
+		tensor.MatMulTBF16(out, dy, n, w)
+		return
+	}
+	tensor.MatMulT(out, dy, n, w)
+}
+
 // linear computes out = W·x + scale·B·A·drop(x) for T rows.
 func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T int, train bool) {
 	L := &e.m.Layers[l]
-	tensor.MatMul(out, in, T, L.Weight(p))
+	e.baseMatMul(out, in, T, L.Weight(p))
 	L.AddBias(p, out, T)
 	pair := e.pairs[l][p]
 	if pair == nil {
@@ -464,7 +491,7 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 			copy(e.hrow[i*D:(i+1)*D], e.xf[t*D:(t+1)*D])
 		}
 		logits := e.dlog[:n*V]
-		tensor.MatMul(logits, e.hrow[:n*D], n, e.m.Output)
+		e.baseMatMul(logits, e.hrow[:n*D], n, e.m.Output)
 		for i, t := range rows {
 			lg := logits[i*V : (i+1)*V]
 			target := s.IDs[t+1]
@@ -481,7 +508,7 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 			}
 		}
 		if grad {
-			tensor.MatMulT(e.hrow[:n*D], logits, n, e.m.Output)
+			e.baseMatMulT(e.hrow[:n*D], logits, n, e.m.Output)
 			for i, t := range rows {
 				copy(e.dxf[t*D:(t+1)*D], e.hrow[i*D:(i+1)*D])
 			}
@@ -540,12 +567,12 @@ func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []fl
 	W := e.m.Layers[l].Weight(p)
 	if add {
 		tmp := e.tmpIn[:T*W.Cols]
-		tensor.MatMulT(tmp, dy, T, W)
+		e.baseMatMulT(tmp, dy, T, W)
 		for i, v := range tmp {
 			din[i] += v
 		}
 	} else {
-		tensor.MatMulT(din, dy, T, W)
+		e.baseMatMulT(din, dy, T, W)
 	}
 	pair := e.pairs[l][p]
 	if pair == nil {

@@ -332,12 +332,24 @@ func BenchmarkTrainStep(b *testing.B) {
 		"smollm-135M": {Dim: 576, HiddenDim: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true},
 	}
 	for _, name := range []string{"stories15M", "smollm-135M"} {
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
-			b.Run(name+"/"+typ.String(), func(b *testing.B) {
+		for _, v := range []struct {
+			typ  quant.Type
+			bf16 bool
+		}{{quant.Q8_0, false}, {quant.Q4_0, false}, {quant.Q8_0, true}, {quant.Q4_0, true}} {
+			typ := v.typ
+			sub := name + "/" + typ.String() + "/f32"
+			if v.bf16 {
+				sub = name + "/" + typ.String() + "/bf16"
+			}
+			b.Run(sub, func(b *testing.B) {
+				if v.bf16 && !tensor.BF16Tiles() {
+					b.Skip("no AMX tiles on this CPU: bf16 would be the float32 run again")
+				}
 				c := dims[name]
 				m := randomModel(b, c, typ, 1)
 				a, _ := New(m, 16, 32, nil, 1)
 				e, _ := NewEngine(m, a, 1)
+				e.BF16 = v.bf16
 				opt := NewAdamW(a)
 				const batch, seq = 8, 256
 				seqs := make([]Seq, batch)

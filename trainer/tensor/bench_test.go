@@ -86,15 +86,17 @@ func benchMatrix(b *testing.B, c benchCase) *Matrix {
 //	go test -run '^$' -bench 'MatMul$/Q8_0_1536x576_n256' -benchtime 20x ./trainer/tensor/
 //	go test -run '^$' -bench 'MatMul$/Q4_K_' -benchtime 20x ./trainer/tensor/
 func BenchmarkMatMul(b *testing.B) {
-	benchKernels(b, func(k *kernels, out, x []float32, n int, m *Matrix) { matMul(k, out, x, n, m) }, false)
+	benchKernels(b, func(k *kernels, out, x []float32, n int, m *Matrix) { matMul(k, out, x, n, m) }, matMulBF16, false)
 }
 
 // BenchmarkMatMulT is BenchmarkMatMul for dy·W (the backward pass).
 func BenchmarkMatMulT(b *testing.B) {
-	benchKernels(b, func(k *kernels, out, dy []float32, n int, m *Matrix) { matMulT(k, out, dy, n, m) }, true)
+	benchKernels(b, func(k *kernels, out, dy []float32, n int, m *Matrix) { matMulT(k, out, dy, n, m) }, matMulTBF16, true)
 }
 
-func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *Matrix), transposed bool) {
+// benchKernels runs f with every kernel set, then (for n ≥ 32 on CPUs with
+// AMX) the bfloat16 tile path bf16 as amx-bf16/.
+func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *Matrix), bf16 func(bk *bf16Kernels, out, in []float32, n int, m *Matrix), transposed bool) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, c := range benchCases() {
 		for _, n := range c.ns {
@@ -108,6 +110,17 @@ func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *
 					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
 					for b.Loop() {
 						f(k, out, in, n, m)
+					}
+					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+			if bk := bf16Active(); bk != nil && n >= bf16MinN {
+				b.Run(fmt.Sprintf("%s_%dx%d_n%d/amx-bf16", c.typ, c.rows, c.cols, n), func(b *testing.B) {
+					m := benchMatrix(b, c)
+					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
+					for b.Loop() {
+						bf16(bk, out, in, n, m)
 					}
 					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
 					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")

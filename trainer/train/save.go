@@ -37,6 +37,7 @@ func (j *job) save(r *Result) error {
 			"stop_train_loss": p.StopTrainLoss, "dropout": p.Dropout, "total_steps": p.TotalSteps,
 			"steps_run": r.Steps, "seed": j.cfg.Seed, "optimizer": "adamw(0.9,0.999,1e-8,wd=0)",
 			"schedule": "linear warm-up + cosine", "grad_clip": 1.0, "stop_reason": r.StopReason,
+			"precision": p.Precision,
 		},
 		DataSummary:     r.Summary,
 		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),

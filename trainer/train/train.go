@@ -23,6 +23,7 @@ import (
 	"orchmind/trainer/lora"
 	"orchmind/trainer/model"
 	"orchmind/trainer/progress"
+	"orchmind/trainer/tensor"
 )
 
 // Config describes a training job.
@@ -93,7 +94,8 @@ func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, err
 	plan, err := hparams.Choose(
 		hparams.Dataset{Examples: first.Summary.Examples, Tokens: first.Summary.Tokens, LongestTokens: first.Summary.Longest},
 		hparams.Model{Params: Params(m), Layers: len(m.Layers), Dim: m.Dim, ContextLen: m.SeqLen,
-			HiddenDim: m.HiddenDim, Heads: m.Heads, KVDim: m.KVDim(), FreeMemory: freeMemory(cfg)},
+			HiddenDim: m.HiddenDim, Heads: m.Heads, KVDim: m.KVDim(), FreeMemory: freeMemory(cfg),
+			BF16Tiles: tensor.BF16Tiles()},
 		cfg.Overrides)
 	if err != nil {
 		return nil, plan, err
@@ -203,6 +205,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	j.eng.Dropout = float32(plan.Dropout)
 	j.eng.Checkpoint = plan.GradCheckpoint
+	j.eng.BF16 = plan.Precision == hparams.PrecisionBF16
 	j.st = state{BestEval: math.MaxFloat64, Seed: cfg.Seed, PlanDigest: planDigest(plan, ds)}
 
 	if cfg.Resume {

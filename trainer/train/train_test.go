@@ -17,6 +17,7 @@ import (
 	"orchmind/trainer/model"
 	"orchmind/trainer/progress"
 	"orchmind/trainer/quant"
+	"orchmind/trainer/tensor"
 	"orchmind/trainer/tokenizer"
 )
 
@@ -206,7 +207,22 @@ func (d docEnd) Encode(s string, bos, eos bool) []int {
 // TestLearnsFacts is the promise to users: a dozen short facts taught with
 // the smart defaults come back word for word under greedy decoding, and the
 // base model does not know them.
+// TestLearnsFacts teaches a dozen facts under the smart defaults and asks
+// for them back greedily, in float32 and, on CPUs with AMX tiles, with the
+// base's products in bfloat16.
 func TestLearnsFacts(t *testing.T) {
+	precisions := []string{hparams.PrecisionF32}
+	if tensor.BF16Tiles() {
+		precisions = append(precisions, hparams.PrecisionBF16)
+	} else {
+		t.Log("no AMX tiles on this CPU: bf16 training is not exercised")
+	}
+	for _, prec := range precisions {
+		t.Run(prec, func(t *testing.T) { learnsFacts(t, prec) })
+	}
+}
+
+func learnsFacts(t *testing.T, precision string) {
 	mp := testshared.Path(t, "models/stories260K/stories260K.bin")
 	m, err := model.LoadLlama2C(mp, quant.F32)
 	if err != nil {
@@ -216,9 +232,13 @@ func TestLearnsFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Config{Model: m, Tokenizer: docEnd{tok}, Data: "../../examples/facts.jsonl", Name: "facts", OutDir: t.TempDir(), Seed: 1})
+	res, err := Run(context.Background(), Config{Model: m, Tokenizer: docEnd{tok}, Data: "../../examples/facts.jsonl", Name: "facts", OutDir: t.TempDir(), Seed: 1,
+		Overrides: hparams.Overrides{Precision: precision}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Plan.Precision != precision {
+		t.Fatalf("trained in %s, asked for %s", res.Plan.Precision, precision)
 	}
 	t.Logf("%s; train loss %.3f → %.3f in %d steps", res.StopReason, res.TrainLossBefore, res.TrainLossAfter, res.Steps)
 	plug, err := lora.NewPlug(m, lora.Weighted{Adapter: res.Adapter, Weight: 1})
