@@ -43,11 +43,12 @@ type Engine struct {
 	// recomputes the layer in the backward pass: less memory, ~30% more work.
 	Checkpoint bool
 	// BF16 takes the frozen base's products (the seven projections and the
-	// classifier, forward and backward) in bfloat16 with float32 sums, on
-	// the CPU's AMX tiles (see tensor.BF16Tiles; without them it changes
-	// nothing): QLoRA's compute type, several times faster there. The
-	// adapter's own products, attention, norms, the loss and the optimiser
-	// stay float32.
+	// classifier, forward and backward) and attention's (scores, values and
+	// their gradients) in bfloat16 with float32 sums, on the CPU's AMX tiles
+	// (see tensor.BF16Tiles; without them it changes nothing): QLoRA's
+	// compute type, several times faster there. The adapter's own products
+	// and gradients, norms, softmax, the loss and the optimiser stay
+	// float32.
 	BF16        bool
 	seed, draws uint64
 
@@ -64,7 +65,7 @@ type Engine struct {
 	pos      []int
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
-	g, bt                                  []float32
+	g, ut, loraTmp                         []float32
 	dSg                                    []float32 // sigmoid of the gate, recomputed in backward
 	dkt, dvt                               []float32
 	att                                    attScratch
@@ -167,7 +168,8 @@ func (e *Engine) grow(T int) {
 	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
 	e.dSg = f(T * F)
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
-	e.g, e.bt, e.dbt = f(T*r), f(r*max(D, F, KV)), f(r*max(D, F, KV))
+	e.g, e.ut, e.dbt = f(T*r), f(r*T), f(r*max(D, F, KV))
+	e.loraTmp = f(T * max(D, F, KV))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
 	hd := c.HeadDim()
 	e.att = attScratch{qh: f(T * hd), oh: f(T * hd), kg: f(T * hd), ds: f(T * T), qT: f(hd * T), doT: f(hd * T), tmp: f(hd * T)}
@@ -343,6 +345,13 @@ func (e *Engine) baseMatMulT(out, dy []float32, n int, w *tensor.Matrix) {
 	tensor.MatMulT(out, dy, n, w)
 }
 
+// actMatMul and actMatMulT are attention's products of activations (scores,
+// probabilities times values, and their gradients): in bfloat16 when
+// e.BF16, as mixed-precision training takes them.
+func (e *Engine) actMatMul(out, x []float32, n int, w *tensor.Matrix) { e.baseMatMul(out, x, n, w) }
+
+func (e *Engine) actMatMulT(out, dy []float32, n int, w *tensor.Matrix) { e.baseMatMulT(out, dy, n, w) }
+
 // linear computes out = W·x + scale·B·A·drop(x) for T rows.
 func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T int, train bool) {
 	L := &e.m.Layers[l]
@@ -368,11 +377,12 @@ func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T
 		}
 		x = xd
 	}
-	u := c.u[p][:T*e.ad.Rank]
-	loraDown(u, x, T, pair.A, e.ad.Rank, pair.In)
-	bt := e.bt[:e.ad.Rank*pair.Out]
-	transposeB(bt, pair.B, e.ad.Rank, pair.Out)
-	loraUpT(out, u, T, bt, e.ad.Rank, pair.Out, e.scale)
+	r := e.ad.Rank
+	u := c.u[p][:T*r]
+	tensor.MatMul(u, x, T, tensor.View(r, pair.In, pair.A)) // u = x·Aᵀ
+	up := e.loraTmp[:T*pair.Out]
+	tensor.MatMul(up, u, T, tensor.View(pair.Out, r, pair.B)) // u·Bᵀ
+	tensor.Axpy(e.scale, up, out[:T*pair.Out])
 }
 
 // rope rotates the heads of x [T, heads·headDim] to their positions
@@ -425,7 +435,7 @@ func (e *Engine) attention(c *layerCache, T int) {
 		for h := g * group; h < (g+1)*group; h++ {
 			gatherHead(qh, c.q, T, D, h*hd, hd, scale)
 			p := c.p[h*T*T : (h+1)*T*T]
-			tensor.MatMul(p, qh, T, kmat)
+			e.actMatMul(p, qh, T, kmat)
 			for t := range T {
 				row := p[t*T : (t+1)*T]
 				s0 := e.segStart[t]
@@ -433,7 +443,7 @@ func (e *Engine) attention(c *layerCache, T int) {
 				clear(row[t+1:])
 				softmax(row[s0 : t+1])
 			}
-			tensor.MatMul(oh, p, T, vmat)
+			e.actMatMul(oh, p, T, vmat)
 			for t := range T {
 				copy(c.ao[t*D+h*hd:t*D+(h+1)*hd], oh[t*hd:(t+1)*hd])
 			}
@@ -585,69 +595,36 @@ func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []fl
 		x = c.xd[p][:T*in_]
 	}
 	u := c.u[p][:T*r]
-	// Bᵀ as [r, out] so g = dy·B is a set of dot products.
-	bt := e.bt[:r*out]
-	for o := range out {
-		for j := range r {
-			bt[j*out+o] = pair.B[o*r+j]
-		}
-	}
+	// All six products go through the matrix kernels (float32 always: the
+	// adapter's side is never rounded), with views of A, B and the
+	// activations as matrices.
 	g := e.g[:T*r]
-	parallelFor(T, T*r*out, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			for j := range r {
-				g[t*r+j] = dot(dy[t*out:(t+1)*out], bt[j*out:(j+1)*out])
-			}
-		}
-	})
-	// ∂B[o, j] += s·Σ_t dy[t, o]·u[t, j], built as its transpose (rows of
-	// length out: long vectors) and then added into B's layout.
+	tensor.MatMulT(g, dy, T, tensor.View(out, r, pair.B)) // g = dy·B
+	// ∂B[o, j] += s·Σ_t dy[t, o]·u[t, j], built as its transpose uᵀ·dy.
+	ut := e.ut[:r*T]
+	transposeInto(ut, u, T, r)
 	dbt := e.dbt[:r*out]
-	parallelFor(r, T*r*out, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			row := dbt[j*out : (j+1)*out]
-			clear(row)
-			for t := range T {
-				if v := u[t*r+j]; v != 0 {
-					axpy(s*v, dy[t*out:(t+1)*out], row)
-				}
-			}
-		}
-	})
+	tensor.MatMulT(dbt, ut, r, tensor.View(T, out, dy))
 	for o := range out {
 		gb := gp.B[o*r : (o+1)*r]
 		for j := range r {
-			gb[j] += dbt[j*out+o]
+			gb[j] += s * dbt[j*out+o]
 		}
 	}
-	// ∂A[j, i] += s·Σ_t g[t, j]·x[t, i]
-	parallelFor(r, T*r*in_, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			ga := gp.A[j*in_ : (j+1)*in_]
-			for t := range T {
-				if v := g[t*r+j]; v != 0 {
-					axpy(s*v, x[t*in_:(t+1)*in_], ga)
-				}
-			}
+	// ∂A[j, i] += s·Σ_t g[t, j]·x[t, i]: gᵀ·x.
+	transposeInto(ut, g, T, r)
+	da := e.dbt[:r*in_]
+	tensor.MatMulT(da, ut, r, tensor.View(T, in_, x))
+	tensor.Axpy(s, da, gp.A)
+	// ∂x[t, i] += s·Σ_j g[t, j]·A[j, i] (· the dropout factor): g·A.
+	dx := e.loraTmp[:T*in_]
+	tensor.MatMulT(dx, g, T, tensor.View(r, in_, pair.A))
+	if e.Dropout > 0 {
+		for i, d := range c.drop[p][:T*in_] {
+			dx[i] *= d
 		}
-	})
-	// ∂x[t, i] += s·Σ_j g[t, j]·A[j, i] (· the dropout factor)
-	parallelFor(T, T*r*in_, func(lo, hi int) {
-		row := make([]float32, in_)
-		for t := lo; t < hi; t++ {
-			clear(row)
-			for j := range r {
-				axpy(s*g[t*r+j], pair.A[j*in_:(j+1)*in_], row)
-			}
-			if e.Dropout > 0 {
-				drop := c.drop[p][t*in_ : (t+1)*in_]
-				for i := range row {
-					row[i] *= drop[i]
-				}
-			}
-			axpy(1, row, din[t*in_:(t+1)*in_])
-		}
-	})
+	}
+	tensor.Axpy(s, dx, din[:T*in_])
 }
 
 // attentionBack turns the gradient of the attention output into gradients
@@ -672,7 +649,7 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 		for h := g * group; h < (g+1)*group; h++ {
 			p := c.p[h*T*T : (h+1)*T*T]
 			gatherHead(doh, dAo, T, D, h*hd, hd, 1)
-			tensor.MatMul(dS, doh, T, vmat) // dP = dO·Vᵀ
+			e.actMatMul(dS, doh, T, vmat) // dP = dO·Vᵀ
 			for t := range T {
 				s0 := e.segStart[t]
 				pr, dr := p[t*T+s0:t*T+t+1], dS[t*T+s0:t*T+t+1]
@@ -683,7 +660,7 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 				clear(dS[t*T : t*T+s0])
 				clear(dS[t*T+t+1 : (t+1)*T])
 			}
-			tensor.MatMul(dqh, dS, T, ktmat) // dQ = dS·K
+			e.actMatMul(dqh, dS, T, ktmat) // dQ = dS·K
 			for t := range T {
 				copy(dq[t*D+h*hd:t*D+(h+1)*hd], dqh[t*hd:(t+1)*hd])
 			}
@@ -693,10 +670,10 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 					qT[i*T+t] = v
 				}
 			}
-			tensor.MatMulT(tmp, qT, hd, tensor.View(T, T, dS))
+			e.actMatMulT(tmp, qT, hd, tensor.View(T, T, dS))
 			tensor.Axpy(1, tmp, gk)
 			transposeInto(doT, doh, T, hd)
-			tensor.MatMulT(tmp, doT, hd, tensor.View(T, T, p))
+			e.actMatMulT(tmp, doT, hd, tensor.View(T, T, p))
 			tensor.Axpy(1, tmp, gv)
 		}
 	}

@@ -159,30 +159,6 @@ func loraUp(out, u []float32, n int, B []float32, r, o int, s float32) {
 	})
 }
 
-// transposeB writes B [o, r] as bt [r, o].
-func transposeB(bt, B []float32, r, o int) {
-	for i := range o {
-		for j := range r {
-			bt[j*o+i] = B[i*r+j]
-		}
-	}
-}
-
-// loraUpT adds s·u·Bᵀ to out with Bᵀ given as bt [r, o]: each output row
-// gets r long axpys instead of o short dot products.
-func loraUpT(out, u []float32, n int, bt []float32, r, o int, s float32) {
-	parallelFor(n, n*r*o, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			ot := out[t*o : (t+1)*o]
-			for j := range r {
-				if v := u[t*r+j]; v != 0 {
-					axpy(s*v, bt[j*o:(j+1)*o], ot)
-				}
-			}
-		}
-	})
-}
-
 // parallelFor splits [0, n) over the cores when the work (in multiply-adds)
 // is worth it. Each index is handled by exactly one goroutine, in chunks
 // fixed by n and GOMAXPROCS, so results are deterministic.

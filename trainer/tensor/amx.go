@@ -82,7 +82,7 @@ func MatMulBF16(out, x []float32, n int, w *Matrix) {
 // MatMulBF16 is for MatMul.
 func MatMulTBF16(out, dy []float32, n int, w *Matrix) {
 	bk := bf16Active()
-	if bk == nil || n < bf16MinN || w.Rows == 0 || w.Cols == 0 || w.Cols%32 != 0 {
+	if bk == nil || n < bf16MinN || w.Rows == 0 || w.Cols == 0 {
 		MatMulT(out, dy, n, w)
 		return
 	}
@@ -219,19 +219,21 @@ func checkPairs(dst []uint32, ldd int, src []float32, lds int, pairs int) {
 	}
 }
 
-// matMulTBF16 computes out[n×cols] = dy[n×rows]·W on tiles (cols a
-// multiple of 32, n ≥ 1).
+// matMulTBF16 computes out[n×cols] = dy[n×rows]·W on tiles (n ≥ 1). W's
+// columns are taken 32 at a time; a partial last tile (only for
+// unquantized W, whose blocks are single values) is zero-padded.
 func matMulTBF16(bk *bf16Kernels, out, dy []float32, n int, w *Matrix) {
 	rb := checkShapes("MatMulTBF16", out, dy, w.Cols, w.Rows, n, w)
 	rows, cols := w.Rows, w.Cols
-	kp, np := roundUp(rows, 32), roundUp(n, 32)
+	kp, np, colsP := roundUp(rows, 32), roundUp(n, 32), roundUp(cols, 32)
 	dybBuf := getU16(np * kp)
 	defer u16Pool.Put(dybBuf)
 	dyb := *dybBuf
 	toBF16Rows(bk, dyb, kp, dy, rows, n, np)
-	o := out
-	if n%32 != 0 {
-		ob := getBuf(np * cols)
+	o, ldo := out, cols
+	if n%32 != 0 || colsP != cols {
+		ldo = colsP
+		ob := getBuf(np * colsP)
 		defer putBuf(ob)
 		o = *ob
 	}
@@ -245,35 +247,41 @@ func matMulTBF16(bk *bf16Kernels, out, dy []float32, n int, w *Matrix) {
 	// reads its rows of dy once per chunk, not once per unit.
 	chunk := max(unit, bf16NC/unit*unit)
 	deq := active.dequantizer(w.Type)
-	parallelRows((cols+unit-1)/unit, rows*cols*n, func(lo, hi int) {
+	parallelRows((colsP+unit-1)/unit, rows*cols*n, func(lo, hi int) {
 		fBuf, bBuf := getBuf(bf16KC*chunk), getU32(bf16KC/2*32)
 		defer putBuf(fBuf)
 		defer u32Pool.Put(bBuf)
 		f, bp := *fBuf, *bBuf
-		for c0 := lo * unit; c0 < min(hi*unit, cols); c0 += chunk {
-			c1 := min(c0+chunk, hi*unit, cols)
-			width := c1 - c0
-			seg0, seg1 := c0/bs*bb, (c1+bs-1)/bs*bb
+		for c0 := lo * unit; c0 < min(hi*unit, colsP); c0 += chunk {
+			c1 := min(c0+chunk, hi*unit, colsP)
+			widthP := c1 - c0
+			width := min(c1, cols) - c0 // the columns W has
+			seg0, seg1 := c0/bs*bb, (c0+width+bs-1)/bs*bb
 			for r0 := 0; r0 < kp; r0 += bf16KC {
 				kk := min(bf16KC, kp-r0)
 				for r := range kk {
-					d := f[r*width : (r+1)*width]
+					d := f[r*widthP : (r+1)*widthP]
 					if r0+r >= rows {
 						clear(d)
 						continue
 					}
-					deq(d, w.Data[(r0+r)*rb+seg0:(r0+r)*rb+seg1])
+					deq(d[:width], w.Data[(r0+r)*rb+seg0:(r0+r)*rb+seg1])
+					clear(d[width:])
 				}
-				for pc := 0; pc < width; pc += 32 {
-					checkPairs(bp, 32, f[pc:], width, kk/2)
-					bk.pairs(bp, 32, f[pc:], width, kk/2)
-					checkGemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], cols, kk/32, np/32)
-					bk.gemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], cols, kk/32, np/32, r0 > 0)
+				for pc := 0; pc < widthP; pc += 32 {
+					checkPairs(bp, 32, f[pc:], widthP, kk/2)
+					bk.pairs(bp, 32, f[pc:], widthP, kk/2)
+					checkGemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], ldo, kk/32, np/32)
+					bk.gemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], ldo, kk/32, np/32, r0 > 0)
 				}
 			}
 		}
 	})
-	if n%32 != 0 {
+	if ldo != cols {
+		for i := range n {
+			copy(out[i*cols:(i+1)*cols], o[i*ldo:i*ldo+cols])
+		}
+	} else if n%32 != 0 {
 		copy(out[:n*cols], o[:n*cols])
 	}
 }
