@@ -232,18 +232,30 @@ func TestMatMulBF16CloseToFloat32(t *testing.T) {
 	MatMulBF16(got, x, n, m)
 	MatMul(want, x, n, m)
 	_, mag := bf16Ref(x, n, m.Float32(), rows, cols, false)
-	for i := range want {
-		if d := math.Abs(float64(got[i] - want[i])); d > 0x1p-7*mag[i] {
-			t.Fatalf("MatMulBF16 out[%d] = %g, float32 %g: further than 2⁻⁷·%g", i, got[i], want[i], mag[i])
-		}
-	}
+	requireWithin(t, "MatMulBF16", got, want, mag)
 	gotT, wantT := make([]float32, n*cols), make([]float32, n*cols)
 	MatMulTBF16(gotT, dy, n, m)
 	MatMulT(wantT, dy, n, m)
 	_, magT := bf16Ref(dy, n, m.Float32(), rows, cols, true)
-	for i := range wantT {
-		if d := math.Abs(float64(gotT[i] - wantT[i])); d > 0x1p-7*magT[i] {
-			t.Fatalf("MatMulTBF16 out[%d] = %g, float32 %g: further than 2⁻⁷·%g", i, gotT[i], wantT[i], magT[i])
+	requireWithin(t, "MatMulTBF16", gotT, wantT, magT)
+}
+
+// requireWithin fails unless every got[i] is within 2⁻⁷·mag[i] of want[i].
+func requireWithin(t *testing.T, what string, got, want []float32, mag []float64) {
+	t.Helper()
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 0x1p-7*mag[i] {
+			t.Fatalf("%s out[%d] = %g, float32 %g: further than 2⁻⁷·%g", what, i, got[i], want[i], mag[i])
+		}
+	}
+}
+
+// requireSameBits fails unless got and want are bit for bit the same.
+func requireSameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: out[%d] = %g, with one worker %g", what, i, got[i], want[i])
 		}
 	}
 }
@@ -268,15 +280,7 @@ func TestBF16ResultsIndependentOfWorkers(t *testing.T) {
 			want, wantT = out, outT
 			continue
 		}
-		for i := range out {
-			if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("%d workers: MatMulBF16 out[%d] = %g, with one %g", workers, i, out[i], want[i])
-			}
-		}
-		for i := range outT {
-			if math.Float32bits(outT[i]) != math.Float32bits(wantT[i]) {
-				t.Fatalf("%d workers: MatMulTBF16 out[%d] = %g, with one %g", workers, i, outT[i], wantT[i])
-			}
-		}
+		requireSameBits(t, fmt.Sprintf("%d workers: MatMulBF16", workers), out, want)
+		requireSameBits(t, fmt.Sprintf("%d workers: MatMulTBF16", workers), outT, wantT)
 	}
 }

@@ -214,16 +214,8 @@ func TestBlockedResultsIndependentOfWorkers(t *testing.T) {
 					continue
 				}
 				name := fmt.Sprintf("%s/%s/%dx%d_n%d/%d workers", k.name, sh.typ, sh.rows, sh.cols, sh.n, workers)
-				for i := range out {
-					if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s: MatMul out[%d] = %g, with one worker %g", name, i, out[i], want[i])
-					}
-				}
-				for i := range outT {
-					if math.Float32bits(outT[i]) != math.Float32bits(wantT[i]) {
-						t.Fatalf("%s: MatMulT out[%d] = %g, with one worker %g", name, i, outT[i], wantT[i])
-					}
-				}
+				requireSameBits(t, name+": MatMul", out, want)
+				requireSameBits(t, name+": MatMulT", outT, wantT)
 			}
 		}
 	}
