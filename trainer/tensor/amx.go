@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"unsafe"
+
+	"orchmind/trainer/quant"
 )
 
 // bfloat16 matrix products on AMX tiles.
@@ -186,8 +188,13 @@ func matMulBF16(bk *bf16Kernels, out, x []float32, n int, w *Matrix) {
 					clear(d)
 					continue
 				}
-				deq(f, w.Data[(r0+i)*rb:(r0+i+1)*rb])
-				bk.row(d[:cols], f)
+				row := w.Data[(r0+i)*rb : (r0+i+1)*rb]
+				if v, ok := asFloat32(row); ok && w.Type == quant.F32 {
+					bk.row(d[:cols], v) // activations: round them where they are
+				} else {
+					deq(f, row)
+					bk.row(d[:cols], f)
+				}
 				clear(d[cols:])
 			}
 			checkGather(bp, 32, rr, half, half)

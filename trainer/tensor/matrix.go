@@ -90,3 +90,14 @@ func (m *Matrix) Float32() []float32 {
 	}
 	return out
 }
+
+// asFloat32 views a stored F32 row as []float32 when it is 4-byte aligned
+// (always for matrices built in memory; a mapped file might not be). Its
+// callers run only on little-endian machines (the SIMD and tile kernels'),
+// where the stored bytes are the values.
+func asFloat32(row []byte) ([]float32, bool) {
+	if len(row) < 4 || uintptr(unsafe.Pointer(&row[0]))%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), len(row)/4), true
+}

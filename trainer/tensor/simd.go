@@ -3,8 +3,6 @@
 package tensor
 
 import (
-	"unsafe"
-
 	"orchmind/trainer/quant"
 )
 
@@ -218,15 +216,6 @@ func (s *asmSet) kernels() *kernels {
 		gemm:    &gemmKernel{mr: s.mr, nr: s.nr, f: s.gemm, ft: s.gemmT, t8: s.transpose8},
 		rows:    rows,
 	}
-}
-
-// asFloat32 views a stored F32 row as []float32 when it is 4-byte aligned
-// (always for matrices built in memory; a mapped file might not be).
-func asFloat32(row []byte) ([]float32, bool) {
-	if len(row) < 4 || uintptr(unsafe.Pointer(&row[0]))%4 != 0 {
-		return nil, false
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), len(row)/4), true
 }
 
 // dotBytesF32 is the dot product with a misaligned stored F32 row.
