@@ -278,8 +278,15 @@ func (e *Engine) forward(s Seq, train bool) {
 		e.segStart[t], e.pos[t] = st, t-st
 	}
 	D := e.m.Dim
+	scale := e.m.EmbedScale()
 	for t, id := range s.IDs {
-		e.m.Embed.DequantizeRow(id, e.x[t*D:(t+1)*D])
+		row := e.x[t*D : (t+1)*D]
+		e.m.Embed.DequantizeRow(id, row)
+		if scale != 1 {
+			for i := range row {
+				row[i] *= scale
+			}
+		}
 	}
 	for l := range e.m.Layers {
 		if e.Checkpoint {
@@ -315,9 +322,15 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	e.linear(l, model.ProjGate, c, c.h1, c.xn2, T, train)
 	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
 	act := c.act[:T*F]
-	tensor.Sigmoid(act, c.h1[:T*F])
-	for i, a := range c.h1[:T*F] {
-		act[i] *= a * c.h3[i]
+	if cfg.GELU() {
+		for i, a := range c.h1[:T*F] {
+			act[i] = model.GELU(a) * c.h3[i]
+		}
+	} else {
+		tensor.Sigmoid(act, c.h1[:T*F])
+		for i, a := range c.h1[:T*F] {
+			act[i] *= a * c.h3[i]
+		}
 	}
 	e.linear(l, model.ProjDown, c, out, c.act, T, train)
 	for i, v := range out {
@@ -542,16 +555,24 @@ func (e *Engine) backward(s Seq) {
 			copy(x, e.xin[l])
 			e.forwardLayer(l, c, x, T, true)
 		}
-		// MLP: x += Down(silu(Gate·xn2) ⊙ Up·xn2)
+		// MLP: x += Down(act(Gate·xn2) ⊙ Up·xn2), act SiLU (or GELU)
 		dAct, dH3 := e.dAct[:T*F], e.dH3[:T*F]
 		e.linearBack(l, model.ProjDown, c, dAct, dx, c.act, T, false)
-		sgs := e.dSg[:T*F]
-		tensor.Sigmoid(sgs, c.h1[:T*F])
-		for i, a := range c.h1[:T*F] {
-			sg := sgs[i]
-			d := dAct[i]
-			dH3[i] = d * a * sg
-			dAct[i] = d * c.h3[i] * sg * (1 + a*(1-sg))
+		if cfg.GELU() {
+			for i, a := range c.h1[:T*F] {
+				d := dAct[i]
+				dH3[i] = d * model.GELU(a)
+				dAct[i] = d * c.h3[i] * model.GELUGrad(a)
+			}
+		} else {
+			sgs := e.dSg[:T*F]
+			tensor.Sigmoid(sgs, c.h1[:T*F])
+			for i, a := range c.h1[:T*F] {
+				sg := sgs[i]
+				d := dAct[i]
+				dH3[i] = d * a * sg
+				dAct[i] = d * c.h3[i] * sg * (1 + a*(1-sg))
+			}
 		}
 		dXn := e.dXn[:T*D]
 		e.linearBack(l, model.ProjGate, c, dXn, dAct, c.xn2, T, false)

@@ -22,7 +22,7 @@ const GGUFFile = "adapter.gguf"
 func WriteGGUF(path string, a *adapters.Adapter, baseName string, c model.Config) error {
 	meta := adapters.GGUFMetadata(a)
 	meta["general.architecture"] = c.ArchName()
-	if c.Arch == model.ArchQwen2 {
+	if c.NeoxRope() {
 		a = permuteB(a, c, true)
 	}
 	if baseName != "" {

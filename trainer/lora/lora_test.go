@@ -101,6 +101,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"tied+checkpoint", true, true, nil, ""},
 		{"packed", false, false, []int{0, 5}, ""},
 		{"qwen2 q/k/v biases", true, false, nil, model.ArchQwen2},
+		{"gemma GELU, scaled embeddings", true, true, nil, model.ArchGemma},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny
@@ -163,6 +164,9 @@ func TestEngineMatchesInference(t *testing.T) {
 		c := model.Config{Dim: 32, HiddenDim: 64, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 40, SeqLen: 32, NormEps: 1e-5, RopeTheta: 10000}
 		if typ == quant.F16 {
 			c.Arch = model.ArchQwen2 // with q/k/v biases
+		}
+		if typ == quant.Q4_0 {
+			c.Arch, c.SharedClassifier = model.ArchGemma, true // GELU, embeddings × √Dim
 		}
 		m := randomModel(t, c, typ, 3)
 		if typ == quant.BF16 {

@@ -70,8 +70,8 @@ func LoadGGUF(path string, typ quant.Type) (*Model, *gguf.File, error) {
 // FromGGUF builds a model from a parsed GGUF file.
 func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != ArchLlama && arch != ArchQwen2 {
-		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama and qwen2 GGUF models)", arch)
+	if arch != ArchLlama && arch != ArchQwen2 && arch != ArchGemma {
+		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama, qwen2 and gemma GGUF models)", arch)
 	}
 	geti := func(k string, def int) (int, error) {
 		v, ok := f.Uint(arch + "." + k)
@@ -87,8 +87,8 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return int(v), nil
 	}
 	var c Config
-	if arch == ArchQwen2 {
-		c.Arch = ArchQwen2
+	if arch != ArchLlama {
+		c.Arch = arch
 	}
 	var errs []error
 	var e error
@@ -119,6 +119,11 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	}
 	if n, ok := f.Uint(arch + ".expert_count"); ok && n > 0 {
 		return nil, fmt.Errorf("this is a mixture-of-experts model (%d experts), which orchmind does not run yet: use a dense llama model", n)
+	}
+	for _, k := range []string{".attention.key_length", ".attention.value_length"} {
+		if n, ok := f.Uint(arch + k); ok && int(n) != c.HeadDim() {
+			return nil, fmt.Errorf("%s%s is %d, not width/heads = %d: models whose head size differs from that (Gemma 7B, Gemma 2/3, Qwen3) are not supported yet", arch, k, n, c.HeadDim())
+		}
 	}
 	if n, ok := f.Uint(arch + ".rope.dimension_count"); ok && int(n) != c.HeadDim() {
 		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (%s.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim(), arch)
@@ -180,7 +185,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	// Qwen2 files keep q/k rows in the rotate-half (NEOX) order that
 	// llama.cpp runs them in; the engine uses the interleaved order.
 	var ropeHeads map[string]int
-	if c.Arch == ArchQwen2 {
+	if c.NeoxRope() {
 		ropeHeads = map[string]int{}
 		for l := range c.Layers {
 			p := fmt.Sprintf("blk.%d.", l)
@@ -265,7 +270,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		}
 	}
 	if len(unused) > 0 {
-		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2 architecture", "file", f.Path, "tensors", unused)
+		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2/gemma architectures", "file", f.Path, "tensors", unused)
 	}
 	return m, nil
 }
@@ -345,7 +350,7 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 	// Qwen2 files keep q/k rows in rotate-half (NEOX) order: undo the
 	// interleaving the loaders applied.
 	neoxHeads := func(n string) int {
-		if c.Arch != ArchQwen2 {
+		if !c.NeoxRope() {
 			return 0
 		}
 		switch {

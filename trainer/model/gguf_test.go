@@ -405,3 +405,78 @@ func TestGGUFQwen2(t *testing.T) {
 		t.Fatalf("Q8_0 copy drifts by %g of %g", worst, scale)
 	}
 }
+
+// TestGGUFGemma writes the Gemma fixture as GGUF and reads it back: the file
+// says gemma, keeps q/k rows in the checkpoint's (rotate-half) order and the
+// norms as 1 + weight, as llama.cpp's convert_hf_to_gguf.py writes Gemma,
+// has no output.weight, and the reloaded model gives the same logits and
+// fingerprint.
+func TestGGUFGemma(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-gemma-torch")
+	m, err := LoadHF(dir, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Arch != ArchGemma || !m.SharedClassifier || !m.GELU() || m.EmbedScale() != 8 {
+		t.Fatalf("loaded %+v, want gemma with tied embeddings, GELU and embeddings × 8", m.Config)
+	}
+	p := filepath.Join(t.TempDir(), "gemma.gguf")
+	if err := WriteGGUF(p, m, "tiny-gemma", quant.F32, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, f, err := LoadGGUF(p, AsStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if a, _ := f.String("general.architecture"); a != "gemma" {
+		t.Fatalf("general.architecture %q", a)
+	}
+	if _, ok := f.Tensor("output.weight"); ok {
+		t.Fatal("a tied Gemma file has output.weight")
+	}
+	if Fingerprint(g) != Fingerprint(m) {
+		t.Fatal("fingerprint changed through GGUF")
+	}
+	ids := []int{1, 5, 17, 42, 3, 95, 0, 63}
+	a, b := logitsOf(m, ids), logitsOf(g, ids)
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				t.Fatalf("logit [%d][%d]: %g from HF, %g from GGUF", i, j, a[i][j], b[i][j])
+			}
+		}
+	}
+	st, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hf, gg string
+		plus   float32
+	}{
+		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 0},
+		{"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight", 0},
+		{"model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight", 1},
+		{"model.norm.weight", "output_norm.weight", 1},
+	} {
+		want, _, err := st.Float32(c.hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			want[i] += c.plus
+		}
+		ti, ok := f.Tensor(c.gg)
+		if !ok {
+			t.Fatalf("no %s in the file", c.gg)
+		}
+		got := make([]float32, len(want))
+		if err := quant.Dequantize(ti.Type, ti.Data, got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s is not %s (+%g) in the checkpoint's order", c.gg, c.hf, c.plus)
+		}
+	}
+}

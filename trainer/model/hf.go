@@ -44,6 +44,7 @@ type hfConfig struct {
 	TieWordEmbeddings     *bool          `json:"tie_word_embeddings"`
 	HeadDim               *int           `json:"head_dim"`
 	HiddenAct             *string        `json:"hidden_act"`
+	HiddenActivation      *string        `json:"hidden_activation"` // Gemma: wins over hidden_act
 	AttentionBias         *bool          `json:"attention_bias"`
 	MLPBias               *bool          `json:"mlp_bias"`
 	SlidingWindow         *int           `json:"sliding_window"`
@@ -58,6 +59,7 @@ var hfModelTypes = map[string]string{
 	"LlamaForCausalLM":   "llama",
 	"MistralForCausalLM": "mistral",
 	"Qwen2ForCausalLM":   "qwen2",
+	"GemmaForCausalLM":   "gemma",
 }
 
 // ReadHFConfig reads dir/config.json of a Hugging Face Llama-family model
@@ -114,14 +116,26 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 			}
 		}
 	}
+	const known = "orchmind loads Llama-family models (model_type llama, mistral, qwen2 or gemma: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5, Gemma)"
 	switch mt {
-	case "llama", "mistral", "qwen2":
+	case "llama", "mistral", "qwen2", "gemma":
 	case "":
-		return Config{}, nil, fmt.Errorf("no model_type and no known architecture (%v): orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", h.Architectures)
+		return Config{}, nil, fmt.Errorf("no model_type and no known architecture (%v): %s", h.Architectures, known)
 	default:
-		return Config{}, nil, fmt.Errorf("model_type %q is not supported: orchmind loads Llama-family models (model_type llama, mistral or qwen2: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5)", mt)
+		return Config{}, nil, fmt.Errorf("model_type %q is not supported: %s", mt, known)
 	}
-	if h.HiddenAct != nil && *h.HiddenAct != "silu" {
+	if mt == "gemma" {
+		// Gemma's MLP is GeGLU with the tanh approximation of GELU
+		// (transformers runs gelu_pytorch_tanh even where an early
+		// config.json says hidden_act "gelu").
+		act := h.HiddenAct
+		if h.HiddenActivation != nil {
+			act = h.HiddenActivation
+		}
+		if act != nil && *act != "gelu_pytorch_tanh" && *act != "gelu" && *act != "gelu_new" {
+			return Config{}, nil, fmt.Errorf("hidden_activation %q is not supported: Gemma's MLP here uses gelu_pytorch_tanh", *act)
+		}
+	} else if h.HiddenAct != nil && *h.HiddenAct != "silu" {
 		return Config{}, nil, fmt.Errorf("hidden_act %q is not supported: the Llama MLP here uses silu", *h.HiddenAct)
 	}
 	if h.AttentionBias != nil && *h.AttentionBias && mt != "qwen2" {
@@ -179,6 +193,10 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 		c.RopeTheta = float32(*theta)
 	}
 	c.SharedClassifier = h.TieWordEmbeddings != nil && *h.TieWordEmbeddings
+	if mt == "gemma" {
+		c.Arch = ArchGemma
+		c.SharedClassifier = h.TieWordEmbeddings == nil || *h.TieWordEmbeddings // Gemma ties by default
+	}
 	if mt == "qwen2" {
 		c.Arch = ArchQwen2
 		if h.UseSlidingWindow == nil || !*h.UseSlidingWindow {
@@ -326,6 +344,19 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	}
 	if m.SharedClassifier {
 		m.Output = m.Embed
+	}
+	if c.Arch == ArchGemma {
+		// Gemma's RMSNorm scales by 1 + weight; GGUF files store the sum
+		// (llama.cpp's converter adds the 1), and so does the engine.
+		norms := [][]float32{m.FinalNorm}
+		for l := range m.Layers {
+			norms = append(norms, m.Layers[l].AttnNorm, m.Layers[l].FFNNorm)
+		}
+		for _, v := range norms {
+			for i := range v {
+				v[i]++
+			}
+		}
 	}
 	return m, nil
 }

@@ -556,8 +556,9 @@ func TestLoadHFTransformersFixture(t *testing.T) {
 		"tiny-llama-torch":         "make_tiny_llama_torch.py where torch is installed",
 		"tiny-llama-torch-sharded": "make_tiny_llama_torch.py where torch is installed",
 		"tiny-qwen2-torch":         "make_tiny_llama_torch.py where torch is installed",
+		"tiny-gemma-torch":         "make_tiny_gemma_torch.py where torch is installed",
 	}
-	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded", "tiny-qwen2-torch"} {
+	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded", "tiny-qwen2-torch", "tiny-gemma-torch"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "testdata", "hf", name)
 			if _, err := os.Stat(filepath.Join(dir, "logits.json")); err != nil {
@@ -597,6 +598,12 @@ func TestReadHFConfig(t *testing.T) {
 			c["use_sliding_window"] = false
 			c["rope_theta"] = 1e6
 		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 40, SeqLen: 2048, NormEps: 1e-6, RopeTheta: 1e6, Arch: ArchQwen2}},
+		{"gemma: ties by default, GELU", func(c map[string]any) {
+			c["model_type"] = "gemma"
+			c["hidden_act"] = "gelu"
+			c["hidden_activation"] = "gelu_pytorch_tanh"
+			c["head_dim"] = 16
+		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 40, SeqLen: 2048, NormEps: 1e-6, RopeTheta: 10000, Arch: ArchGemma, SharedClassifier: true}},
 		{"mistral sliding window", func(c map[string]any) {
 			c["model_type"] = "mistral"
 			c["max_position_embeddings"] = 32768
@@ -623,7 +630,15 @@ func TestReadHFConfig(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		{func(c map[string]any) { c["model_type"] = "gemma" }, `model_type "gemma" is not supported`},
+		{func(c map[string]any) { c["model_type"] = "gemma2" }, `model_type "gemma2" is not supported`},
+		{func(c map[string]any) {
+			c["model_type"] = "gemma"
+			c["hidden_activation"] = "relu"
+		}, `hidden_activation "relu" is not supported`},
+		{func(c map[string]any) {
+			c["model_type"] = "gemma"
+			c["head_dim"] = 256 // Gemma 7B: 16 heads of 256 in a width of 3072
+		}, "head_dim 256 differs"},
 		{func(c map[string]any) { delete(c, "model_type") }, "no model_type"},
 		{func(c map[string]any) { c["head_dim"] = 32 }, "head_dim 32 differs"},
 		{func(c map[string]any) {

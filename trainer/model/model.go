@@ -18,7 +18,8 @@ type Config struct {
 	NormEps, RopeTheta float32
 	SharedClassifier   bool // the output projection is the token embedding
 	// Arch is the architecture: "" or ArchLlama for Llama (and Mistral,
-	// SmolLM), ArchQwen2 for Qwen2 (Llama with q, k and v biases).
+	// SmolLM), ArchQwen2 for Qwen2 (Llama with q, k and v biases), ArchGemma
+	// for Gemma (GELU MLP, embeddings scaled by √Dim, tied classifier).
 	Arch string
 }
 
@@ -26,7 +27,29 @@ type Config struct {
 const (
 	ArchLlama = "llama"
 	ArchQwen2 = "qwen2"
+	ArchGemma = "gemma"
 )
+
+// NeoxRope reports whether the architecture's files keep q/k rows in the
+// rotate-half ("NEOX") RoPE order in GGUF, as llama.cpp runs them (Qwen2,
+// Gemma); the engine permutes them into the interleaved order on load and
+// back on write. (Hugging Face folders are rotate-half for every
+// architecture.)
+func (c Config) NeoxRope() bool { return c.Arch == ArchQwen2 || c.Arch == ArchGemma }
+
+// GELU reports whether the MLP gates with GELU (the tanh approximation,
+// PyTorch's gelu(approximate="tanh")) instead of SiLU: Gemma's GeGLU.
+func (c Config) GELU() bool { return c.Arch == ArchGemma }
+
+// EmbedScale is the factor token embeddings are multiplied by before the
+// first block: √Dim for Gemma, 1 otherwise. (The tied classifier uses the
+// embeddings unscaled.)
+func (c Config) EmbedScale() float32 {
+	if c.Arch == ArchGemma {
+		return float32(math.Sqrt(float64(c.Dim)))
+	}
+	return 1
+}
 
 // ArchName is the GGUF architecture name of c ("llama" when Arch is empty).
 func (c Config) ArchName() string {
@@ -280,8 +303,14 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 	s.grow(n)
 	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*dim], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
 	half := len(s.invFreq)
+	scale := c.EmbedScale()
 	for i, id := range ids {
 		m.Embed.DequantizeRow(id, x[i*dim:(i+1)*dim])
+		if scale != 1 {
+			for j := range x[i*dim : (i+1)*dim] {
+				x[i*dim+j] *= scale
+			}
+		}
 		for j, f := range s.invFreq {
 			sin, cos := math.Sincos(float64(pos0+i) * f)
 			s.cos[i*half+j], s.sin[i*half+j] = float32(cos), float32(sin)
@@ -312,10 +341,16 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		}
 		s.linear(l, ProjGate, hb, xb, n)
 		s.linear(l, ProjUp, hb2, xb, n)
-		sg := s.sg[:n*hid]
-		tensor.Sigmoid(sg, hb)
-		for i, g := range hb {
-			hb[i] = g * sg[i] * hb2[i]
+		if c.GELU() {
+			for i, g := range hb {
+				hb[i] = GELU(g) * hb2[i]
+			}
+		} else {
+			sg := s.sg[:n*hid]
+			tensor.Sigmoid(sg, hb)
+			for i, g := range hb {
+				hb[i] = g * sg[i] * hb2[i]
+			}
 		}
 		s.linear(l, ProjDown, xb, hb, n)
 		for i := range x {
@@ -416,4 +451,22 @@ func Softmax(x []float32) {
 	for i := range x {
 		x[i] *= inv
 	}
+}
+
+// geluC is √(2/π), the constant of GELU's tanh approximation.
+const geluC = 0.7978845608028654
+
+// GELU is the tanh approximation of the Gaussian error linear unit,
+// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): PyTorch's
+// gelu(approximate="tanh"), the gate of Gemma's MLP.
+func GELU(x float32) float32 {
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(geluC*(v+0.044715*v*v*v))))
+}
+
+// GELUGrad is the derivative of GELU at x.
+func GELUGrad(x float32) float32 {
+	v := float64(x)
+	t := math.Tanh(geluC * (v + 0.044715*v*v*v))
+	return float32(0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*0.044715*v*v))
 }
