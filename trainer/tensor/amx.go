@@ -254,6 +254,11 @@ func matMulTBF16(bk *bf16Kernels, out, dy []float32, n int, w *Matrix) {
 	// reads its rows of dy once per chunk, not once per unit.
 	chunk := max(unit, bf16NC/unit*unit)
 	deq := active.dequantizer(w.Type)
+	// An F32 matrix (attention's activations) is read in place: no copy.
+	var wf []float32
+	if w.Type == quant.F32 {
+		wf, _ = asFloat32(w.Data[:rows*rb])
+	}
 	parallelRows((colsP+unit-1)/unit, rows*cols*n, func(lo, hi int) {
 		fBuf, bBuf := getBuf(bf16KC*chunk), getU32(bf16KC/2*32)
 		defer putBuf(fBuf)
@@ -266,18 +271,24 @@ func matMulTBF16(bk *bf16Kernels, out, dy []float32, n int, w *Matrix) {
 			seg0, seg1 := c0/bs*bb, (c0+width+bs-1)/bs*bb
 			for r0 := 0; r0 < kp; r0 += bf16KC {
 				kk := min(bf16KC, kp-r0)
-				for r := range kk {
-					d := f[r*widthP : (r+1)*widthP]
-					if r0+r >= rows {
-						clear(d)
-						continue
+				if wf == nil {
+					for r := range kk {
+						d := f[r*widthP : (r+1)*widthP]
+						if r0+r >= rows {
+							clear(d)
+							continue
+						}
+						deq(d[:width], w.Data[(r0+r)*rb+seg0:(r0+r)*rb+seg1])
+						clear(d[width:])
 					}
-					deq(d[:width], w.Data[(r0+r)*rb+seg0:(r0+r)*rb+seg1])
-					clear(d[width:])
 				}
 				for pc := 0; pc < widthP; pc += 32 {
-					checkPairs(bp, 32, f[pc:], widthP, kk/2)
-					bk.pairs(bp, 32, f[pc:], widthP, kk/2)
+					if wf != nil {
+						pairsF32(bk, bp, wf, rows, cols, r0, kk, c0+pc, f)
+					} else {
+						checkPairs(bp, 32, f[pc:], widthP, kk/2)
+						bk.pairs(bp, 32, f[pc:], widthP, kk/2)
+					}
 					checkGemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], ldo, kk/32, np/32)
 					bk.gemm32(dyb[r0:], kp, bp, 32, o[c0+pc:], ldo, kk/32, np/32, r0 > 0)
 				}
@@ -291,6 +302,35 @@ func matMulTBF16(bk *bf16Kernels, out, dy []float32, n int, w *Matrix) {
 	} else if n%32 != 0 {
 		copy(out[:n*cols], o[:n*cols])
 	}
+}
+
+// pairsF32 writes the kk/2 pair rows of the 32 columns from c of rows r0 …
+// r0+kk of the float32 matrix wf (rows × cols) into bp: straight from wf
+// where all 32 columns and both rows exist, through the scratch s (zero
+// padded) for the rest.
+func pairsF32(bk *bf16Kernels, bp []uint32, wf []float32, rows, cols, r0, kk, c int, s []float32) {
+	direct := 0 // pairs read in place
+	if c+32 <= cols {
+		direct = min(kk, rows-r0) / 2
+	}
+	if direct > 0 {
+		checkPairs(bp, 32, wf[r0*cols+c:], cols, direct)
+		bk.pairs(bp, 32, wf[r0*cols+c:], cols, direct)
+	}
+	rest := kk - 2*direct
+	if rest == 0 {
+		return
+	}
+	valid := min(32, cols-c)
+	for r := range rest {
+		d := s[r*32 : (r+1)*32]
+		clear(d)
+		if row := r0 + 2*direct + r; row < rows {
+			copy(d[:valid], wf[row*cols+c:row*cols+c+valid])
+		}
+	}
+	checkPairs(bp[direct*32:], 32, s, 32, rest/2)
+	bk.pairs(bp[direct*32:], 32, s, 32, rest/2)
 }
 
 // u16AsU32 views s (of even length, from make, so 4-byte aligned) as dwords.
