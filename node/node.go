@@ -441,7 +441,7 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 // writing the adapter folder; the rest is read back from the store.
 const pullKeep = 256 << 20
 
-// keptBlocks hands the blocks a fetch stores to an export running beside
+// keptBlocks hands the blocks a fetch checks to an export running beside
 // it: have gives a block the fetch has handed over (kept, up to pullKeep
 // bytes), waits for one that is neither kept nor in the store yet, and
 // once the fetch has ended (finish) leaves the rest to the store.
@@ -461,7 +461,8 @@ func newKeptBlocks(st *store.Store) *keptBlocks {
 	return k
 }
 
-// keep is the fetch's WithBlocks callback: b is stored and checked.
+// keep is the fetch's WithVerifiedBlocks callback: b is checked against
+// its CID (and stored, or about to be).
 func (k *keptBlocks) keep(b blocks.Block) {
 	k.mu.Lock()
 	if k.bytes+len(b.RawData()) <= pullKeep {
@@ -547,14 +548,16 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	defer os.RemoveAll(tmp)
 	got := filepath.Join(tmp, "adapter")
 	// The folder is written while the blocks arrive: the export runs
-	// beside the fetch and takes each block as the fetch hands it over
-	// (stored, checked against its CID), waiting for those not there yet.
+	// beside the fetch and takes each block as soon as the fetch has
+	// checked it against its CID (WithVerifiedBlocks), waiting for those
+	// not there yet. The folder is used only once the fetch has returned,
+	// every block stored; a failed fetch throws it away.
 	kb := newKeptBlocks(n.store)
 	ectx, ecancel := context.WithCancel(ctx)
 	defer ecancel()
 	exported := make(chan error, 1)
 	go func() { exported <- n.store.ExportFolderFrom(ectx, root, got, kb.have) }()
-	err = n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithBlocks(kb.keep))
+	err = n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep))
 	kb.finish()
 	if err != nil {
 		ecancel()

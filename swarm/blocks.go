@@ -126,7 +126,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	for _, o := range opts {
 		o(&fo)
 	}
-	f.sink = fo.sink
+	f.sink, f.early = fo.sink, fo.early
 	for _, ai := range fo.providers {
 		if len(ai.Addrs) > 0 {
 			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
@@ -189,6 +189,7 @@ type FetchOption func(*fetchOptions)
 type fetchOptions struct {
 	providers []peer.AddrInfo
 	sink      func(blocks.Block)
+	early     bool // sink gets fetched blocks on arrival, before they are stored
 }
 
 // WithBlocks hands every block Fetch fetches (each checked against its
@@ -196,7 +197,17 @@ type fetchOptions struct {
 // Fetch's goroutine once the block is stored: a caller about to read the
 // DAG can keep them instead of reading them back.
 func WithBlocks(f func(blocks.Block)) FetchOption {
-	return func(o *fetchOptions) { o.sink = f }
+	return func(o *fetchOptions) { o.sink, o.early = f, false }
+}
+
+// WithVerifiedBlocks is WithBlocks, except that f gets each block fetched
+// over BlocksProtocol as soon as its bytes are checked against its CID,
+// before it is stored (it may not be in the blockstore yet, and if the
+// fetch fails it may never be): for a caller that writes the DAG out
+// beside the fetch and uses the result only once Fetch has returned
+// without an error, when every block is stored.
+func WithVerifiedBlocks(f func(blocks.Block)) FetchOption {
+	return func(o *fetchOptions) { o.sink, o.early = f, true }
 }
 
 // WithProviders adds peers known to hold the DAG (found by the caller, for
@@ -228,6 +239,7 @@ type fetcher struct {
 	putVerified verifiedPutter
 	progress    func(Progress)
 	sink        func(blocks.Block)
+	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
@@ -508,6 +520,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				}
 				return nil
 			}
+			if f.early && f.sink != nil {
+				f.sink(e.blk)
+			}
 			f.batch = append(f.batch, e.blk)
 			f.batchBytes += len(e.blk.RawData())
 			return nil
@@ -740,7 +755,7 @@ func (f *fetcher) stored(d writeDone) error {
 	for _, b := range d.stored {
 		f.pr.Blocks++
 		f.pr.Bytes += int64(len(b.RawData()))
-		if f.sink != nil {
+		if f.sink != nil && !f.early {
 			f.sink(b)
 		}
 		if f.progress != nil {
