@@ -54,7 +54,11 @@ type Adapter struct {
 }
 
 // Validate checks shapes and settings.
-func (a *Adapter) Validate() error {
+func (a *Adapter) Validate() error { return a.validate(true) }
+
+// validate is Validate; without data it checks the shapes only (the pairs
+// hold no values, as CheckFolder reads them).
+func (a *Adapter) validate(data bool) error {
 	if a.Rank <= 0 {
 		return fmt.Errorf("adapter: rank must be > 0 (got %d)", a.Rank)
 	}
@@ -70,6 +74,9 @@ func (a *Adapter) Validate() error {
 		}
 		if k.Layer < 0 || p.In <= 0 || p.Out <= 0 {
 			return fmt.Errorf("adapter: layer %d %s: bad shape in=%d out=%d", k.Layer, k.Module, p.In, p.Out)
+		}
+		if !data {
+			continue
 		}
 		if len(p.A) != a.Rank*p.In {
 			return fmt.Errorf("adapter: layer %d %s: lora_A has %d values, want rank %d × in %d", k.Layer, k.Module, len(p.A), a.Rank, p.In)

@@ -43,3 +43,29 @@ func (SafetensorsCodec) ReadTensors(path string) ([]Tensor, map[string]string, e
 	}
 	return ts, f.Metadata(), nil
 }
+
+// ReadTensorShapes reads only the header of path: every tensor's name and
+// shape (Data nil), with the checks ReadTensors makes — offsets inside
+// the file, sizes matching shapes and dtypes, dtypes that convert to
+// float32 — but without reading or converting the tensor bytes.
+func (SafetensorsCodec) ReadTensorShapes(path string) ([]Tensor, map[string]string, error) {
+	f, err := safetensors.OpenHeader(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ts []Tensor
+	for _, name := range f.Names() {
+		info, _ := f.Info(name)
+		switch info.DType {
+		case "F32", "F16", "BF16":
+		default:
+			return nil, nil, fmt.Errorf("%s: tensor %q has dtype %s; only F32, F16 and BF16 convert to float32", path, name, info.DType)
+		}
+		s := make([]int, len(info.Shape))
+		for i, d := range info.Shape {
+			s[i] = int(d)
+		}
+		ts = append(ts, Tensor{Name: name, Shape: s})
+	}
+	return ts, f.Metadata(), nil
+}

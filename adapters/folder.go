@@ -176,10 +176,34 @@ func writeJSON(path string, v any) error {
 // pickleExts are checkpoint formats that are Python pickles.
 var pickleExts = []string{".bin", ".pt", ".pth", ".pkl", ".ckpt"}
 
+// TensorShapeReader is implemented by codecs that can read a tensor
+// file's names and shapes, with every check ReadTensors makes of them,
+// without reading the tensor data (SafetensorsCodec).
+type TensorShapeReader interface {
+	ReadTensorShapes(path string) ([]Tensor, map[string]string, error)
+}
+
 // ReadFolder reads a PEFT adapter folder written by WriteFolder or by PEFT.
 // The manifest is optional (nil when absent). A folder holding only pickle
 // weights (adapter_model.bin etc.) is refused.
 func ReadFolder(dir string, codec TensorCodec) (*Adapter, *Manifest, error) {
+	return readFolder(dir, codec, false)
+}
+
+// CheckFolder makes every check ReadFolder makes of an adapter folder —
+// config, tensor names, dtypes, shapes against the rank, complete pairs,
+// manifest — and returns the manifest (nil when absent), without reading
+// the tensor data when codec implements TensorShapeReader: for a caller
+// that only needs to know the folder is a usable adapter.
+func CheckFolder(dir string, codec TensorCodec) (*Manifest, error) {
+	_, sr := codec.(TensorShapeReader)
+	_, man, err := readFolder(dir, codec, sr)
+	return man, err
+}
+
+// readFolder is ReadFolder; with shapesOnly the tensors' data is not read
+// (codec is a TensorShapeReader) and the pairs of the result hold no data.
+func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Manifest, error) {
 	if codec == nil {
 		return nil, nil, errors.New("read adapter: no safetensors codec")
 	}
@@ -207,7 +231,12 @@ func ReadFolder(dir string, codec TensorCodec) (*Adapter, *Manifest, error) {
 		}
 		return nil, nil, fmt.Errorf("read adapter: %w", err)
 	}
-	ts, _, err := codec.ReadTensors(st)
+	var ts []Tensor
+	if shapesOnly {
+		ts, _, err = codec.(TensorShapeReader).ReadTensorShapes(st)
+	} else {
+		ts, _, err = codec.ReadTensors(st)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
 	}
@@ -240,7 +269,7 @@ func ReadFolder(dir string, codec TensorCodec) (*Adapter, *Manifest, error) {
 			p.Out, p.B = t.Shape[0], t.Data
 		}
 	}
-	if err := a.Validate(); err != nil {
+	if err := a.validate(!shapesOnly); err != nil {
 		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)
 	}
 	var man *Manifest

@@ -258,7 +258,7 @@ func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) 
 // announcement (remembered locally).
 func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) (cid.Cid, []byte, error) {
 	if man == nil {
-		_, m, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+		m, err := adapters.CheckFolder(dir, adapters.SafetensorsCodec{})
 		if err != nil {
 			return cid.Undef, nil, err
 		}
@@ -441,13 +441,88 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 // writing the adapter folder; the rest is read back from the store.
 const pullKeep = 256 << 20
 
+// keptBlocks hands the blocks a fetch checks to an export running beside
+// it: have gives a block the fetch has handed over (kept, up to pullKeep
+// bytes), waits for one that is neither kept nor in the store yet, and
+// once the fetch has ended (finish) leaves the rest to the store.
+type keptBlocks struct {
+	st    *store.Store
+	mu    sync.Mutex
+	cond  *sync.Cond
+	kept  map[string]blocks.Block
+	bytes int
+	gen   uint64 // counts keep calls, so a wait does not miss one
+	done  bool
+}
+
+func newKeptBlocks(st *store.Store) *keptBlocks {
+	k := &keptBlocks{st: st, kept: map[string]blocks.Block{}}
+	k.cond = sync.NewCond(&k.mu)
+	return k
+}
+
+// keep is the fetch's WithVerifiedBlocks callback: b is checked against
+// its CID (and stored, or about to be).
+func (k *keptBlocks) keep(b blocks.Block) {
+	k.mu.Lock()
+	if k.bytes+len(b.RawData()) <= pullKeep {
+		k.kept[b.Cid().KeyString()] = b
+		k.bytes += len(b.RawData())
+	}
+	k.gen++
+	k.mu.Unlock()
+	k.cond.Broadcast()
+}
+
+// finish says the fetch has ended: have waits no more.
+func (k *keptBlocks) finish() {
+	k.mu.Lock()
+	k.done = true
+	k.mu.Unlock()
+	k.cond.Broadcast()
+}
+
+func (k *keptBlocks) clear() {
+	k.mu.Lock()
+	clear(k.kept)
+	k.mu.Unlock()
+}
+
+// have returns a kept block, or false when the store is to be asked: the
+// block is stored (by an earlier pull, or past pullKeep) or the fetch has
+// ended.
+func (k *keptBlocks) have(c cid.Cid) (blocks.Block, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for {
+		if b, ok := k.kept[c.KeyString()]; ok {
+			return b, true
+		}
+		if k.done {
+			return nil, false
+		}
+		gen := k.gen
+		k.mu.Unlock()
+		has, err := k.st.Has(context.Background(), c)
+		k.mu.Lock()
+		if has || err != nil {
+			return nil, false
+		}
+		for gen == k.gen && !k.done {
+			k.cond.Wait()
+		}
+	}
+}
+
 // Pull fetches the adapter with root c from the swarm — from its
 // announcement's author, reached by peer ID, or else from providers found
 // in the DHT (see swarm.Fetch) — with every block hash-checked on arrival,
-// writes it out from the fetched blocks, checks that it is a usable adapter
-// for this node's base, pins it, moves it into the adapter folder under its
-// manifest name, and provides it in the DHT so that others can fetch it
-// from here too.
+// writes it out from the fetched blocks as they are stored (the export
+// runs beside the fetch), checks that it is a usable adapter for this
+// node's base (adapters.CheckFolder: every check of ReadFolder, without
+// reading the tensors back), pins it, moves it into the adapter folder
+// under its manifest name, and provides it in the DHT so that others can
+// fetch it from here too.
 func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
@@ -466,37 +541,42 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	// No GC between the fetch and the pin: it would take the blocks away.
 	unlock := n.store.PinLock(ctx)
 	defer unlock.Unlock(ctx)
-	// Keep what the fetch hands over (up to pullKeep bytes) for the export,
-	// so it is not read back from the store.
-	kept := map[string]blocks.Block{}
-	keptBytes := 0
-	keep := func(b blocks.Block) {
-		if keptBytes+len(b.RawData()) <= pullKeep {
-			kept[b.Cid().KeyString()] = b
-			keptBytes += len(b.RawData())
-		}
-	}
-	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithBlocks(keep)); err != nil {
-		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
-			return "", fmt.Errorf("pull %s: %w", root, err)
-		}
-		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
-	}
-	mark(&tFetch)
 	tmp, err := os.MkdirTemp(n.cfg.DataDir, ".pull-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	got := filepath.Join(tmp, "adapter")
-	have := func(c cid.Cid) (blocks.Block, bool) { b, ok := kept[c.KeyString()]; return b, ok }
-	err = n.store.ExportFolderFrom(ctx, root, got, have)
-	clear(kept)
+	// The folder is written while the blocks arrive: the export runs
+	// beside the fetch and takes each block as soon as the fetch has
+	// checked it against its CID (WithVerifiedBlocks), waiting for those
+	// not there yet. The folder is used only once the fetch has returned,
+	// every block stored; a failed fetch throws it away.
+	kb := newKeptBlocks(n.store)
+	ectx, ecancel := context.WithCancel(ctx)
+	defer ecancel()
+	exported := make(chan error, 1)
+	go func() { exported <- n.store.ExportFolderFrom(ectx, root, got, kb.have) }()
+	err = n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep))
+	kb.finish()
+	if err != nil {
+		ecancel()
+		<-exported
+		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
+			return "", fmt.Errorf("pull %s: %w", root, err)
+		}
+		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
+	}
+	mark(&tFetch)
+	err = <-exported
+	kb.clear()
 	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
 	mark(&tExport)
-	_, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
+	// Every check of ReadFolder, without reading the 10 MB of tensors back
+	// and converting them: only the manifest is used here.
+	man, err := adapters.CheckFolder(got, adapters.SafetensorsCodec{})
 	if err != nil {
 		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
 	}

@@ -26,8 +26,10 @@ const (
 
 // TestCrashChild is the writer process of TestCrashSafety: it puts blocks
 // into the store named by ORCHMIND_STORE_CRASH_DIR forever and prints
-// "ACK <cid>" after each Put (or PutMany) returns. It does nothing in a
-// normal test run.
+// "ACK <cid>" after each Put (or PutMany) returns, and after each Commit
+// of a BlockWriter for the blocks it committed (one in three rounds adds
+// blocks to it, and commits only every other time, so a kill also comes
+// between an Add and its Commit). It does nothing in a normal test run.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -41,6 +43,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 1))
+	w := s.NewBlockWriter()
 	for i := uint64(0); ; i++ {
 		n := 1 + rng.IntN(3)
 		var bs []blocks.Block
@@ -48,7 +51,21 @@ func TestCrashChild(t *testing.T) {
 			size := 1 + rng.IntN(256<<10)
 			bs = append(bs, rawBlock(t, genBytes(size, seed<<32+i<<4+uint64(j))))
 		}
-		if n == 1 {
+		if i%3 == 2 {
+			for _, b := range bs {
+				if err := w.Add(ctx, b); err != nil {
+					fmt.Println("ERR", err)
+					os.Exit(3)
+				}
+			}
+			if rng.IntN(2) == 0 {
+				continue // committed with a later round's blocks
+			}
+			if bs, err = w.Commit(ctx); err != nil {
+				fmt.Println("ERR", err)
+				os.Exit(3)
+			}
+		} else if n == 1 {
 			err = s.Put(ctx, bs[0])
 		} else {
 			err = s.PutMany(ctx, bs)

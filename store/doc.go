@@ -27,7 +27,15 @@
 // transaction that refers to them (itself opened with SyncWrites), so when
 // Put returns the block is on disk and survives a crash or power cut
 // (tested by killing a writer process with SIGKILL); a crash in between
-// leaves only unreferenced bytes at the end of a pack.
+// leaves only unreferenced bytes at the end of a pack. A BlockWriter (what
+// a fetch stores with) splits a write in two: Add appends a verified
+// block's bytes to a pack at once and starts their writeback
+// (sync_file_range on Linux) without waiting; Commit syncs the packs and
+// commits the records of everything added in one synced transaction. Only
+// then are the blocks in the store and acknowledged, with the same
+// guarantee as Put, at one fsync per pack per commit instead of per batch.
+// Exported files are written the same way, writeback started as each part
+// is written, and synced before they are renamed into place.
 //
 // # Pins, GC and quota
 //

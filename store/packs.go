@@ -245,6 +245,7 @@ func (p *packs) write(data []byte) (packRef, error) {
 		}
 		return packRef{}, err
 	}
+	startWriteback(f, p.curSize, int64(len(data)))
 	p.curSize += int64(len(data))
 	p.pending[p.cur]++
 	return ref, nil

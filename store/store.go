@@ -380,6 +380,9 @@ type entry struct {
 	key  []byte
 	data []byte
 	ref  *packRef // where its bytes went, once appended to a pack
+	// reserved: its quota was reserved ahead (BlockWriter.Add); commit
+	// neither reserves it again nor releases it when a transaction fails.
+	reserved bool
 }
 
 func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) error {
@@ -408,6 +411,14 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) erro
 	// this call ends: a record written on a retry may refer to them.
 	appended := map[uint32]int{}
 	defer s.packs.done(appended)
+	return s.commit(ctx, todo, appended)
+}
+
+// commit writes the records of todo in as few synced transactions as
+// fit, appending the bytes of large blocks to a pack first where that was
+// not done yet (counted in appended) and syncing the packs before each
+// transaction commits. Blocks already present are skipped.
+func (s *Store) commit(ctx context.Context, todo []entry, appended map[uint32]int) error {
 	for len(todo) > 0 {
 		// One transaction: skip blocks already present, reserve quota for
 		// the new ones, append the large ones to a pack file, sync it, and
@@ -421,22 +432,34 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) erro
 			for done < len(todo) {
 				e := &todo[done]
 				if _, err := txn.Get(e.key); err == nil {
+					if e.reserved {
+						s.release(int64(len(e.data)))
+						e.reserved = false
+					}
 					done++
 					continue
 				} else if !errors.Is(err, badger.ErrKeyNotFound) {
 					s.release(reserved)
 					return err
 				}
-				if err := s.reserve(int64(len(e.data))); err != nil {
-					s.release(reserved)
-					return err
+				if !e.reserved {
+					if err := s.reserve(int64(len(e.data))); err != nil {
+						s.release(reserved)
+						return err
+					}
+				}
+				// own is what this transaction reserved for e: released
+				// again if it fails.
+				own := int64(len(e.data))
+				if e.reserved {
+					own = 0
 				}
 				ent := badger.NewEntry(e.key, e.data)
 				if len(e.data) >= packThreshold {
 					if e.ref == nil {
 						ref, err := s.packs.write(e.data)
 						if err != nil {
-							s.release(reserved + int64(len(e.data)))
+							s.release(reserved + own)
 							return err
 						}
 						e.ref = &ref
@@ -446,14 +469,14 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) erro
 				}
 				err := txn.SetEntry(ent)
 				if errors.Is(err, badger.ErrTxnTooBig) && done > 0 {
-					s.release(int64(len(e.data)))
+					s.release(own)
 					break // commit what we have; the rest goes in the next transaction
 				}
 				if err != nil {
-					s.release(reserved + int64(len(e.data)))
+					s.release(reserved + own)
 					return err
 				}
-				reserved += int64(len(e.data))
+				reserved += own
 				written = append(written, *e)
 				done++
 			}
@@ -478,6 +501,9 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) erro
 				s.failures.record(err) // out of quota or the disk refused the write
 			}
 			return err
+		}
+		for i := range todo[:done] {
+			todo[i].reserved = false // committed: the quota is used for good
 		}
 		s.markVerified(written)
 		todo = todo[done:]

@@ -306,7 +306,7 @@ func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path str
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, r)
+	n, err := io.Copy(&writebackWriter{f: f}, r)
 	if err == nil && uint64(n) != r.Size() {
 		err = fmt.Errorf("%s: wrote %d bytes of %d", filepath.Base(path), n, r.Size())
 	}
@@ -317,6 +317,23 @@ func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path str
 		err = cerr
 	}
 	return err
+}
+
+// writebackWriter writes to f and starts the writeback of each write at
+// once (see startWriteback), so that when an export runs beside a fetch
+// most of a file is on disk by the time its fsync comes.
+type writebackWriter struct {
+	f   *os.File
+	off int64
+}
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if n > 0 {
+		startWriteback(w.f, w.off, int64(n))
+		w.off += int64(n)
+	}
+	return n, err
 }
 
 // discardDAG is a DAG service that keeps nothing: used to compute CIDs.

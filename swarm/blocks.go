@@ -44,10 +44,13 @@ const (
 	// fetchProviderSearchDelay is how long a fetch runs on the providers
 	// it knows (the announcement's author) before it asks the DHT for more.
 	fetchProviderSearchDelay = time.Second
-	// writeBatchBlocks and writeBatchBytes bound one synced write of
-	// fetched blocks.
-	writeBatchBlocks = 16
-	writeBatchBytes  = 8 << 20
+	// writeBatchBytes is the most bytes of fetched blocks that wait for
+	// the writer while it is busy; past it the fetch waits too.
+	writeBatchBytes = 8 << 20
+	// commitBytes is how many bytes of fetched blocks a stagedStore's
+	// writer holds uncommitted (written, not yet synced) before it
+	// commits them.
+	commitBytes = 4 << 20
 )
 
 // Fetch makes sure the whole DAG under root is in the blockstore, fetching
@@ -59,11 +62,14 @@ const (
 // does not speak the protocol) is fetched with bitswap from any peer that
 // has it. Every received block is hash-checked against its CID before it
 // is stored, so a peer cannot make us store wrong data, and a peer that
-// sends wrong bytes is banned (see BadPeers). Blocks are stored in batches,
-// each synced to disk before it is reported. Blocks already present are
-// not fetched again, so a Fetch interrupted by a restart resumes where it
-// stopped. progress, if not nil, is called after each stored block, from
-// Fetch's goroutine. Only dag-pb and raw blocks are understood.
+// sends wrong bytes is banned (see BadPeers). Verified blocks are stored
+// by a writer goroutine while the fetch goes on (see startWriter), in
+// batches each synced to disk before its blocks are reported; Fetch
+// returns once all are. Blocks already present are not fetched again, so
+// a Fetch interrupted by a restart resumes where it stopped (blocks not
+// yet committed then are fetched again). progress, if not nil, is called
+// after each stored block, from Fetch's goroutine. Only dag-pb and raw
+// blocks are understood.
 func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress), opts ...FetchOption) error {
 	if !root.Defined() {
 		return errors.New("swarm: fetch: empty CID")
@@ -120,7 +126,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	for _, o := range opts {
 		o(&fo)
 	}
-	f.sink = fo.sink
+	f.sink, f.early = fo.sink, fo.early
 	for _, ai := range fo.providers {
 		if len(ai.Addrs) > 0 {
 			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
@@ -130,6 +136,8 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	for _, r := range s.catalog.byRoot(root) {
 		f.addProvider(r.Author)
 	}
+	stopWriter := f.startWriter()
+	defer stopWriter()
 	var dhtOnce sync.Once
 	f.searchDHT = func() { dhtOnce.Do(func() { f.searched.Store(true); go f.findProviders() }) }
 	f.dhtDue = make(chan struct{})
@@ -155,6 +163,19 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		}
 		level = next
 	}
+	// Wait for the last writes: Fetch returns once every block is stored.
+	for f.writing || len(f.batch) > 0 || f.unstored > 0 {
+		f.final = true
+		f.kick()
+		select {
+		case d := <-f.written:
+			if err := f.stored(d); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return f.fail(ctx.Err())
+		}
+	}
 	if st, err := s.bswap.Stat(); err == nil {
 		s.log.Debug("fetched", "root", root.String(), "blocks", f.pr.Blocks, "over_bitswap", f.pr.Bitswap, "local", f.pr.Local, "bytes", f.pr.Bytes,
 			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived)
@@ -168,6 +189,7 @@ type FetchOption func(*fetchOptions)
 type fetchOptions struct {
 	providers []peer.AddrInfo
 	sink      func(blocks.Block)
+	early     bool // sink gets fetched blocks on arrival, before they are stored
 }
 
 // WithBlocks hands every block Fetch fetches (each checked against its
@@ -175,7 +197,17 @@ type fetchOptions struct {
 // Fetch's goroutine once the block is stored: a caller about to read the
 // DAG can keep them instead of reading them back.
 func WithBlocks(f func(blocks.Block)) FetchOption {
-	return func(o *fetchOptions) { o.sink = f }
+	return func(o *fetchOptions) { o.sink, o.early = f, false }
+}
+
+// WithVerifiedBlocks is WithBlocks, except that f gets each block fetched
+// over BlocksProtocol as soon as its bytes are checked against its CID,
+// before it is stored (it may not be in the blockstore yet, and if the
+// fetch fails it may never be): for a caller that writes the DAG out
+// beside the fetch and uses the result only once Fetch has returned
+// without an error, when every block is stored.
+func WithVerifiedBlocks(f func(blocks.Block)) FetchOption {
+	return func(o *fetchOptions) { o.sink, o.early = f, true }
 }
 
 // WithProviders adds peers known to hold the DAG (found by the caller, for
@@ -207,12 +239,24 @@ type fetcher struct {
 	putVerified verifiedPutter
 	progress    func(Progress)
 	sink        func(blocks.Block)
+	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
 	dhtDue      chan struct{}   // closed fetchProviderSearchDelay after the start
 	sess        ipld.NodeGetter // bitswap session, made when first needed
+
+	// Fetched blocks are written by one writer goroutine while the fetch
+	// goes on: batch collects the blocks that arrive while it is busy
+	// (group commit), and it takes them all when it is free.
+	batch      []blocks.Block
+	batchBytes int
+	writing    bool           // the writer has a batch
+	unstored   int            // blocks given to the writer, not reported stored yet
+	final      bool           // all blocks are in: the writer commits what it holds
+	toWrite    chan writeReq  // to the writer
+	written    chan writeDone // from the writer
 
 	mu      sync.Mutex
 	provs   []peer.ID        // peers said to hold root, in the order found
@@ -450,8 +494,6 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		})
 	}
 
-	var batch []blocks.Block
-	batchBytes := 0
 	// handle applies one event; it returns an error that ends the fetch.
 	handle := func(e fetchEvent) error {
 		if !e.done {
@@ -478,8 +520,11 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				}
 				return nil
 			}
-			batch = append(batch, e.blk)
-			batchBytes += len(e.blk.RawData())
+			if f.early && f.sink != nil {
+				f.sink(e.blk)
+			}
+			f.batch = append(f.batch, e.blk)
+			f.batchBytes += len(e.blk.RawData())
 			return nil
 		}
 		if e.bitswap {
@@ -511,42 +556,12 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		}
 		return nil
 	}
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		var err error
-		if f.putVerified != nil {
-			err = f.putVerified.PutManyVerified(ctx, batch)
-		} else {
-			err = f.bs.PutMany(ctx, batch)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return fetchErr(ctx, f.root, err)
-			}
-			return fmt.Errorf("swarm: fetch %s stopped: storing fetched blocks failed: %w; what arrived before is kept and a new pull resumes from there", f.root, err)
-		}
-		if err := f.s.bswap.NotifyNewBlocks(ctx, batch...); err != nil {
-			f.s.log.Debug("telling bitswap about fetched blocks", "err", err)
-		}
-		for _, b := range batch {
-			f.pr.Blocks++
-			f.pr.Bytes += int64(len(b.RawData()))
-			if f.sink != nil {
-				f.sink(b)
-			}
-			if f.progress != nil {
-				f.progress(f.pr)
-			}
-		}
-		batch, batchBytes = nil, 0 // bitswap may keep the slice it was given
-		return nil
-	}
-
 	for {
 		if pending == 0 {
-			return links, flush()
+			// Not waiting for the writes: the next level's requests go
+			// out while they are under way.
+			f.kick()
+			return links, nil
 		}
 		assign()
 		// More providers are looked up in the DHT when there are none to
@@ -569,9 +584,20 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		if inflight == 0 {
 			toBitswap()
 		}
+		// While the writer is busy and a full batch waits, no more blocks
+		// are taken: that holds the providers back to the disk's pace.
+		evs := events
+		if f.writing && f.batchBytes >= writeBatchBytes {
+			evs = nil
+		}
 		var e fetchEvent
 		select {
-		case e = <-events:
+		case e = <-evs:
+		case d := <-f.written:
+			if err := f.stored(d); err != nil {
+				return nil, err
+			}
+			continue
 		case <-f.newProv:
 			continue
 		case <-due:
@@ -582,10 +608,10 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		if err := handle(e); err != nil {
 			return nil, err
 		}
-		// Group commit: take what else has arrived, then write it in one
-		// synced batch.
+		// Group commit: take what else has arrived, then hand it all to
+		// the writer if it is free (else it waits for the next batch).
 	drain:
-		for len(batch) < writeBatchBlocks && batchBytes < writeBatchBytes {
+		for f.batchBytes < writeBatchBytes {
 			select {
 			case e = <-events:
 				if err := handle(e); err != nil {
@@ -595,10 +621,149 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				break drain
 			}
 		}
-		if err := flush(); err != nil {
-			return nil, err
+		f.kick()
+	}
+}
+
+// stagedWriter stores blocks in two steps (store.BlockWriter): Add
+// starts writing a block's bytes to disk without waiting, Commit makes
+// everything added durable and present (synced) and returns it.
+type stagedWriter = interface {
+	Add(ctx context.Context, b blocks.Block) error
+	Commit(ctx context.Context) ([]blocks.Block, error)
+	Pending() int64
+	Close()
+}
+
+// stagedStore is implemented by blockstores that have a stagedWriter
+// (store.Store).
+type stagedStore interface{ NewStagedWriter() stagedWriter }
+
+// writeReq is a batch of fetched blocks for the writer; final: no more
+// will come, commit everything.
+type writeReq struct {
+	batch []blocks.Block
+	final bool
+}
+
+// writeDone is what the writer has stored (synced) since it last
+// reported, or the error that stopped it.
+type writeDone struct {
+	stored []blocks.Block
+	err    error
+}
+
+// startWriter starts the goroutine that stores the fetched blocks; stop
+// ends it once its current batch is done. With a stagedStore each batch
+// is added at once (the disk starts on it while more arrive) and
+// committed — synced, and only then reported stored — once commitBytes
+// are pending or the fetch has all its blocks: a few syncs per fetch
+// instead of one per batch. Otherwise each batch is one synced
+// PutManyVerified.
+func (f *fetcher) startWriter() (stop func()) {
+	f.toWrite = make(chan writeReq)
+	f.written = make(chan writeDone, 1) // one request at a time: never blocks
+	var sw stagedWriter
+	if ss, ok := f.bs.(stagedStore); ok {
+		sw = ss.NewStagedWriter()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if sw != nil {
+			defer sw.Close() // gives up what was not committed
+		}
+		for req := range f.toWrite {
+			if sw == nil {
+				f.written <- writeDone{req.batch, f.put(req.batch)}
+				continue
+			}
+			var err error
+			for _, b := range req.batch {
+				if err = sw.Add(f.ctx, b); err != nil {
+					break
+				}
+			}
+			var stored []blocks.Block
+			if err == nil && (req.final || sw.Pending() >= commitBytes) {
+				stored, err = sw.Commit(f.ctx)
+			}
+			if err == nil {
+				f.notify(stored)
+			}
+			f.written <- writeDone{stored, f.writeErr(err)}
+		}
+	}()
+	return func() { close(f.toWrite); <-done }
+}
+
+// put stores one batch of fetched blocks, synced; the writer calls it.
+func (f *fetcher) put(batch []blocks.Block) error {
+	var err error
+	if f.putVerified != nil {
+		err = f.putVerified.PutManyVerified(f.ctx, batch)
+	} else {
+		err = f.bs.PutMany(f.ctx, batch)
+	}
+	if err == nil {
+		f.notify(batch)
+	}
+	return f.writeErr(err)
+}
+
+// notify tells bitswap about stored blocks.
+func (f *fetcher) notify(stored []blocks.Block) {
+	if len(stored) == 0 {
+		return
+	}
+	if err := f.s.bswap.NotifyNewBlocks(f.ctx, stored...); err != nil {
+		f.s.log.Debug("telling bitswap about fetched blocks", "err", err)
+	}
+}
+
+func (f *fetcher) writeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if f.ctx.Err() != nil {
+		return fetchErr(f.ctx, f.root, err)
+	}
+	return fmt.Errorf("swarm: fetch %s stopped: storing fetched blocks failed: %w; what arrived before is kept and a new pull resumes from there", f.root, err)
+}
+
+// kick hands the waiting blocks to the writer if it is free (and, once
+// the fetch has all its blocks, asks it to commit what it holds).
+func (f *fetcher) kick() {
+	if f.writing || len(f.batch) == 0 && !(f.final && f.unstored > 0) {
+		return
+	}
+	f.toWrite <- writeReq{f.batch, f.final}
+	f.writing = true
+	f.unstored += len(f.batch)
+	f.batch, f.batchBytes = nil, 0 // the writer and bitswap keep the slice given
+}
+
+// stored takes a report back from the writer: the blocks in it are on
+// disk and are reported (progress, sink); the next batch goes to the
+// writer.
+func (f *fetcher) stored(d writeDone) error {
+	f.writing = false
+	if d.err != nil {
+		return d.err
+	}
+	f.unstored -= len(d.stored)
+	for _, b := range d.stored {
+		f.pr.Blocks++
+		f.pr.Bytes += int64(len(b.RawData()))
+		if f.sink != nil && !f.early {
+			f.sink(b)
+		}
+		if f.progress != nil {
+			f.progress(f.pr)
 		}
 	}
+	f.kick()
+	return nil
 }
 
 // links returns the links of a dag-pb block (none for raw). At the root it

@@ -18,8 +18,16 @@
 // streams back in order, and each provider has two requests under way, so
 // a transfer is one stream rather than a round trip per block. A provider
 // that fails or leaves hands its unanswered blocks to the others; blocks
-// none of them has are wanted over bitswap as well. Each block is
-// hash-checked once, on arrival, and stored in synced batches.
+// none of them has are wanted over bitswap as well. Both ends keep the
+// stream moving: the provider reads the next blocks from its store while
+// one is being sent, and the fetcher takes answers off the stream while it
+// hashes the one before. Each block is hash-checked once, on arrival, and
+// handed to a writer goroutine, so the disk works while the network does:
+// with the orchmind store each block's bytes go to a pack file at once, and
+// a synced commit (one fsync per pack and one badger transaction) makes
+// them durable every 4 MiB and at the end; only committed blocks are
+// reported stored. The next level is asked for without waiting for the
+// writes of the one before.
 //
 // # Identity
 //

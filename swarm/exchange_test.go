@@ -78,7 +78,7 @@ func TestCatalogueOnJoin(t *testing.T) {
 
 // buildDAG makes a two-level dag-pb DAG over n random raw leaves of size
 // bytes each; it returns the root and every block.
-func buildDAG(t *testing.T, n, size, fanout int) (cid.Cid, []blocks.Block) {
+func buildDAG(t testing.TB, n, size, fanout int) (cid.Cid, []blocks.Block) {
 	t.Helper()
 	builder := cid.V1Builder{Codec: cid.DagProtobuf, MhType: mh.SHA2_256}
 	var all []blocks.Block

@@ -97,7 +97,7 @@ func testLogger() *slog.Logger {
 
 // newTestNode starts a node on 127.0.0.1 (TCP), DHT server mode, mDNS and
 // port mapping off. mod may adjust the config.
-func newTestNode(t *testing.T, mod func(*Config)) *Swarm {
+func newTestNode(t testing.TB, mod func(*Config)) *Swarm {
 	t.Helper()
 	cfg := Config{
 		DataDir:            t.TempDir(),

@@ -48,6 +48,12 @@ const (
 	maxServing = 64
 	// maxServingPerPeer bounds the answers streamed to one peer at once.
 	maxServingPerPeer = 8
+	// serveReadAhead is how many blocks an answer reads from the store
+	// ahead of the one it is sending.
+	serveReadAhead = 2
+	// fetchReadAhead is how many answers a request reads off the stream
+	// ahead of the one it is hashing.
+	fetchReadAhead = 2
 )
 
 // errBadBlock is returned by requestBlocks when the peer sent bytes that
@@ -161,19 +167,35 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	w := bufio.NewWriterSize(st, 32<<10)
-	for _, c := range cs {
-		var data []byte
-		if b, err := s.cfg.Blockstore.Get(s.ctx, c); err == nil {
-			data = b.RawData()
-			if data == nil {
-				data = []byte{}
+	// The next blocks are read from the store while one is being sent, so
+	// the stream does not wait for each read (up to serveReadAhead blocks,
+	// each at most maxBlockSize, are held).
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	next := make(chan []byte, serveReadAhead)
+	go func() {
+		defer close(next)
+		for _, c := range cs {
+			var data []byte
+			if b, err := s.cfg.Blockstore.Get(ctx, c); err == nil {
+				data = b.RawData()
+				if data == nil {
+					data = []byte{}
+				}
+			}
+			select {
+			case next <- data:
+			case <-ctx.Done():
+				return
 			}
 		}
+	}()
+	w := bufio.NewWriterSize(st, 32<<10)
+	for data := range next {
 		_ = st.SetWriteDeadline(time.Now().Add(blockIdleTimeout))
 		err := writeBlockAnswer(w, data)
-		if err == nil {
-			err = w.Flush()
+		if err == nil && len(next) == 0 {
+			err = w.Flush() // nothing else ready: send what is buffered
 		}
 		if err != nil {
 			s.log.Debug("blocks answer broke off", "peer", p.String(), "err", err)
@@ -181,6 +203,16 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 			return
 		}
 	}
+	if err := w.Flush(); err != nil {
+		s.log.Debug("blocks answer broke off", "peer", p.String(), "err", err)
+		_ = st.Reset()
+	}
+}
+
+// blockAnswer is one answer read off a stream, or the error that ended it.
+type blockAnswer struct {
+	data []byte
+	err  error
 }
 
 // requestBlocks asks p for cs over one BlocksProtocol stream and hands each
@@ -208,10 +240,32 @@ func (s *Swarm) requestBlocks(ctx context.Context, p peer.ID, cs []cid.Cid, got 
 		return nil, 0, fmt.Errorf("sending a blocks request to %s: %w", p, err)
 	}
 	_ = st.CloseWrite()
-	r := bufio.NewReaderSize(st, 64<<10)
+	// A reader goroutine keeps taking answers off the stream (up to
+	// fetchReadAhead ahead) while this one hashes and hands them on, so
+	// the sender is not held up by the hashing.
+	answers := make(chan blockAnswer, fetchReadAhead)
+	quit := make(chan struct{})
+	readerDone := make(chan struct{})
+	defer func() { close(quit); <-readerDone }()
+	go func() {
+		defer close(readerDone)
+		r := bufio.NewReaderSize(st, 64<<10)
+		for range cs {
+			_ = st.SetReadDeadline(time.Now().Add(blockIdleTimeout))
+			data, err := readBlockAnswer(r)
+			select {
+			case answers <- blockAnswer{data, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for i, c := range cs {
-		_ = st.SetReadDeadline(time.Now().Add(blockIdleTimeout))
-		data, err := readBlockAnswer(r)
+		a := <-answers
+		data, err := a.data, a.err
 		if err != nil {
 			_ = st.Reset()
 			if ctx.Err() != nil {

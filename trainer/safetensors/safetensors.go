@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -41,10 +42,12 @@ type TensorInfo struct {
 
 // File is a parsed safetensors file held in memory.
 type File struct {
-	data  []byte // the tensor data section
-	infos map[string]TensorInfo
-	meta  map[string]string
-	Path  string // the file it came from, "" when parsed from bytes
+	data []byte // the tensor data section
+	// headerOnly: opened with OpenHeader, data was not read.
+	headerOnly bool
+	infos      map[string]TensorInfo
+	meta       map[string]string
+	Path       string // the file it came from, "" when parsed from bytes
 }
 
 type headerEntry struct {
@@ -67,24 +70,81 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// OpenHeader reads and checks only the header of the safetensors file at
+// path — every check Open makes, against the file's size — without reading
+// the tensor data. Info, Names and Metadata work on the result; Raw and
+// Float32 return an error.
+func OpenHeader(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	size := st.Size()
+	var lenBuf [8]byte
+	if size >= 8 {
+		if _, err := io.ReadFull(fh, lenBuf[:]); err != nil {
+			return nil, fmt.Errorf("safetensors: %w", err)
+		}
+	}
+	hlen, err := headerLen(lenBuf[:min(size, 8)], size)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(fh, hdr); err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	f, err := parseHeader(hdr, size-8-int64(hlen))
+	if err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	f.Path, f.headerOnly = path, true
+	return f, nil
+}
+
+// headerLen checks the 8-byte header length at the start of a file of
+// size bytes (start holds its first min(size, 8) bytes).
+func headerLen(start []byte, size int64) (uint64, error) {
+	if size < 8 {
+		return 0, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", size)
+	}
+	hlen := binary.LittleEndian.Uint64(start)
+	if hlen > MaxHeaderBytes {
+		return 0, fmt.Errorf("header length %d exceeds the %d-byte limit: not a safetensors file", hlen, MaxHeaderBytes)
+	}
+	if hlen > uint64(size-8) {
+		return 0, fmt.Errorf("truncated: header claims %d bytes but the file has %d after the length", hlen, size-8)
+	}
+	return hlen, nil
+}
+
 // Parse parses a whole safetensors file held in data (not copied).
 func Parse(data []byte) (*File, error) {
-	if len(data) < 8 {
-		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", len(data))
+	hlen, err := headerLen(data[:min(len(data), 8)], int64(len(data)))
+	if err != nil {
+		return nil, err
 	}
-	hlen := binary.LittleEndian.Uint64(data)
-	if hlen > MaxHeaderBytes {
-		return nil, fmt.Errorf("header length %d exceeds the %d-byte limit: not a safetensors file", hlen, MaxHeaderBytes)
+	f, err := parseHeader(data[8:8+hlen], int64(len(data))-8-int64(hlen))
+	if err != nil {
+		return nil, err
 	}
-	if hlen > uint64(len(data)-8) {
-		return nil, fmt.Errorf("truncated: header claims %d bytes but the file has %d after the length", hlen, len(data)-8)
-	}
-	hdr := data[8 : 8+hlen]
+	f.data = data[8+hlen:]
+	return f, nil
+}
+
+// parseHeader parses and checks the JSON header hdr of a file whose data
+// section holds dataLen bytes.
+func parseHeader(hdr []byte, dataLen int64) (*File, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(hdr, &raw); err != nil {
 		return nil, fmt.Errorf("header is not valid JSON: %w", err)
 	}
-	f := &File{data: data[8+hlen:], infos: make(map[string]TensorInfo, len(raw)), meta: map[string]string{}}
+	f := &File{infos: make(map[string]TensorInfo, len(raw)), meta: map[string]string{}}
 	type span struct {
 		b, e int
 		name string
@@ -118,8 +178,8 @@ func Parse(data []byte) (*File, error) {
 			n *= d
 		}
 		b, en := e.DataOffsets[0], e.DataOffsets[1]
-		if b < 0 || en < b || en > int64(len(f.data)) {
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d) outside the %d-byte data section (file truncated?)", name, b, en, len(f.data))
+		if b < 0 || en < b || en > dataLen {
+			return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d) outside the %d-byte data section (file truncated?)", name, b, en, dataLen)
 		}
 		if en-b != n*int64(size) {
 			return nil, fmt.Errorf("tensor %q: %s shape %v needs %d bytes, data_offsets give %d", name, e.DType, e.Shape, n*int64(size), en-b)
@@ -158,6 +218,9 @@ func (f *File) Raw(name string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("no tensor %q", name)
 	}
+	if f.headerOnly {
+		return nil, fmt.Errorf("tensor %q: only the header of %s was read", name, f.Path)
+	}
 	return f.data[i.begin:i.end], nil
 }
 
@@ -177,6 +240,9 @@ func (f *File) Float32(name string) ([]float32, []int64, error) {
 		t = quant.BF16
 	default:
 		return nil, nil, fmt.Errorf("tensor %q has dtype %s; only F32, F16 and BF16 convert to float32", name, i.DType)
+	}
+	if f.headerOnly {
+		return nil, nil, fmt.Errorf("tensor %q: only the header of %s was read", name, f.Path)
 	}
 	out := make([]float32, (i.end-i.begin)/dtypeSizes[i.DType])
 	if err := quant.Dequantize(t, f.data[i.begin:i.end], out); err != nil {

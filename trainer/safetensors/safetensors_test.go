@@ -2,9 +2,11 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,9 +89,18 @@ func TestBadInput(t *testing.T) {
 		"extra key":  {mk(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"evil":1}}`, 8), "bad header entry"},
 		"metadata":   {mk(`{"__metadata__":{"a":1}}`, 0), "__metadata__"},
 	}
+	dir := t.TempDir()
 	for name, c := range cases {
 		if _, err := Parse(c.b); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
+		}
+		// OpenHeader makes the same checks without reading the data.
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+		if err := os.WriteFile(p, c.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenHeader(p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: OpenHeader error %v, want it to mention %q", name, err, c.want)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "bad.safetensors")
@@ -122,4 +133,45 @@ func FuzzParse(f *testing.F) {
 			sf.Float32(n)
 		}
 	})
+}
+
+// TestOpenHeader: the header alone gives the same names, shapes and
+// metadata as the whole file; the data cannot be read from it.
+func TestOpenHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.safetensors")
+	if err := Write(path, []WriteTensor{F32Tensor("a", []int64{2, 3}, make([]float32, 6)), F32Tensor("b", []int64{1}, []float32{7})}, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := OpenHeader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(full.Names(), hdr.Names()) || !maps.Equal(full.Metadata(), hdr.Metadata()) {
+		t.Fatalf("header %v %v, file %v %v", hdr.Names(), hdr.Metadata(), full.Names(), full.Metadata())
+	}
+	for _, n := range full.Names() {
+		fi, _ := full.Info(n)
+		hi, _ := hdr.Info(n)
+		if fi.DType != hi.DType || !slices.Equal(fi.Shape, hi.Shape) {
+			t.Fatalf("%s: header %+v, file %+v", n, hi, fi)
+		}
+		if _, err := hdr.Raw(n); err == nil {
+			t.Fatalf("%s: Raw worked on a header-only file", n)
+		}
+		if _, _, err := hdr.Float32(n); err == nil {
+			t.Fatalf("%s: Float32 worked on a header-only file", n)
+		}
+	}
+	// A file cut in its data section is refused from the header too.
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, b[:len(b)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenHeader(path); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Fatalf("truncated data: %v", err)
+	}
 }
