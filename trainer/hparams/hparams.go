@@ -42,6 +42,9 @@ type Model struct {
 	// HiddenDim, Heads and KVDim (key/value width) size the activations
 	// training keeps; 0 leaves memory out of the plan.
 	HiddenDim, Heads, KVDim int
+	// QDim is the width of the query projection when it is not Dim (heads
+	// of another size than Dim/Heads); 0 means Dim.
+	QDim int
 	// FreeMemory is the memory free for training on this machine in bytes
 	// (0 = unknown: gradient checkpointing is then only used when asked for).
 	FreeMemory int64
@@ -386,13 +389,17 @@ func (p *Plan) chooseCheckpoint(m Model, forced *bool) {
 // and the scratch of the backward pass.
 func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	d, kv, f, h := int64(m.Dim), int64(m.KVDim), int64(m.HiddenDim), int64(m.Heads)
-	t, r, layers := int64(T), int64(rank), int64(m.Layers)
-	perLayer := t * (6*d + 4*kv + 3*f + 2 + h*t + 7*r)
-	if dropout {
-		perLayer += 2 * t * (6*d + f)
+	q := d // the width of q and the attention output
+	if m.QDim > 0 {
+		q = int64(m.QDim)
 	}
-	hd := d / max(h, 1)
-	scratch := t*(5*d+1) + t*(3*f+3*d) + t*(2*kv+max(d, f)+r) + 2*r*max(d, f, kv) + 2*kv*t + t*(6*hd) + t*t
+	t, r, layers := int64(T), int64(rank), int64(m.Layers)
+	perLayer := t * (4*d + 2*q + 4*kv + 3*f + 2 + h*t + 7*r)
+	if dropout {
+		perLayer += 2 * t * (5*d + q + f)
+	}
+	hd := q / max(h, 1)
+	scratch := t*(5*d+1) + t*(3*f+d+2*q) + t*(2*kv+max(d, f)+r) + 2*r*max(d, f, kv, q) + 2*kv*t + t*(6*hd) + t*t
 	cached := layers * perLayer
 	if checkpoint {
 		cached = layers*t*d + perLayer

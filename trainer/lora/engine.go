@@ -133,7 +133,7 @@ func (e *Engine) grow(T int) {
 		return
 	}
 	c, r := e.m.Config, e.ad.Rank
-	D, KV, F, H := c.Dim, c.KVDim(), c.HiddenDim, c.Heads
+	D, KV, F, H, QD := c.Dim, c.KVDim(), c.HiddenDim, c.Heads, c.QDim()
 	e.bytes = 0
 	f := func(n int) []float32 { e.bytes += 4 * int64(n); return make([]float32, n) }
 	n := len(e.m.Layers)
@@ -147,7 +147,7 @@ func (e *Engine) grow(T int) {
 	e.caches = make([]layerCache, n)
 	for i := range e.caches {
 		lc := &e.caches[i]
-		lc.xin, lc.xn1, lc.q, lc.ao, lc.xmid, lc.xn2 = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T*D)
+		lc.xin, lc.xn1, lc.q, lc.ao, lc.xmid, lc.xn2 = f(T*D), f(T*D), f(T*QD), f(T*QD), f(T*D), f(T*D)
 		lc.k, lc.v = f(T*KV), f(T*KV)
 		lc.h1, lc.h3, lc.act = f(T*F), f(T*F), f(T*F)
 		lc.inv1, lc.inv2 = f(T), f(T)
@@ -157,19 +157,22 @@ func (e *Engine) grow(T int) {
 			lc.u[p] = f(T * r)
 			if e.Dropout > 0 {
 				in := D
-				if p == model.ProjDown {
+				switch p {
+				case model.ProjDown:
 					in = F
+				case model.ProjO:
+					in = QD
 				}
 				lc.drop[p], lc.xd[p] = f(T*in), f(T*in)
 			}
 		}
 	}
 	e.x, e.xL, e.xf, e.dx, e.dxf, e.inv = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T)
-	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*D), f(T*D)
+	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*QD), f(T*QD)
 	e.dSg = f(T * F)
 	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
-	e.g, e.ut, e.dbt = f(T*r), f(r*T), f(r*max(D, F, KV))
-	e.loraTmp = f(T * max(D, F, KV))
+	e.g, e.ut, e.dbt = f(T*r), f(r*T), f(r*max(D, F, KV, QD))
+	e.loraTmp = f(T * max(D, F, KV, QD))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
 	hd := c.HeadDim()
 	e.att = attScratch{qh: f(T * hd), oh: f(T * hd), kg: f(T * hd), ds: f(T * T), qT: f(hd * T), doT: f(hd * T), tmp: f(hd * T)}
@@ -428,7 +431,7 @@ func (e *Engine) rope(x []float32, T, heads int, inverse bool) {
 // over positions: long vectors even when heads are narrow.
 func (e *Engine) attention(c *layerCache, T int) {
 	cfg := e.m.Config
-	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
+	D, KV, hd, H := cfg.QDim(), cfg.KVDim(), cfg.HeadDim(), cfg.Heads // D: the width of q and of the output
 	group := H / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	for t := range T {
@@ -579,9 +582,9 @@ func (e *Engine) backward(s Seq) {
 		e.linearBack(l, model.ProjUp, c, dXn, dH3, c.xn2, T, true)
 		rmsBack(dx, dXn, c.xmid, L.FFNNorm, c.inv2, T, D)
 		// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
-		dAo := e.dAo[:T*D]
+		dAo := e.dAo[:T*cfg.QDim()]
 		e.linearBack(l, model.ProjO, c, dAo, dx, c.ao, T, false)
-		dq, dk, dv := e.dq[:T*D], e.dk[:T*KV], e.dv[:T*KV]
+		dq, dk, dv := e.dq[:T*cfg.QDim()], e.dk[:T*KV], e.dv[:T*KV]
 		e.attentionBack(c, T, dAo, dq, dk, dv)
 		e.rope(dq, T, cfg.Heads, true)
 		e.rope(dk, T, cfg.KVHeads, true)
@@ -652,7 +655,7 @@ func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []fl
 // of the (rotated) queries, keys and values.
 func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) {
 	cfg := e.m.Config
-	D, KV, hd, H := cfg.Dim, cfg.KVDim(), cfg.HeadDim(), cfg.Heads
+	D, KV, hd, H := cfg.QDim(), cfg.KVDim(), cfg.HeadDim(), cfg.Heads // D: the width of q and of the output
 	group := H / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	dkt, dvt := e.dkt[:KV*T], e.dvt[:KV*T]

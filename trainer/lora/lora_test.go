@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"orchmind/adapters"
@@ -43,11 +44,11 @@ func randomModel(t testing.TB, c model.Config, typ quant.Type, seed uint64) *mod
 	m.Embed = mat(c.Vocab, c.Dim)
 	for l := range m.Layers {
 		m.Layers[l] = model.Layer{AttnNorm: norm(), FFNNorm: norm(),
-			Wq: mat(c.Dim, c.Dim), Wk: mat(c.KVDim(), c.Dim), Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.Dim),
+			Wq: mat(c.QDim(), c.Dim), Wk: mat(c.KVDim(), c.Dim), Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.QDim()),
 			Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
 		if c.QKVBias() {
 			L := &m.Layers[l]
-			L.Bias[model.ProjQ], L.Bias[model.ProjK], L.Bias[model.ProjV] = vec(c.Dim, 0.3), vec(c.KVDim(), 0.3), vec(c.KVDim(), 0.3)
+			L.Bias[model.ProjQ], L.Bias[model.ProjK], L.Bias[model.ProjV] = vec(c.QDim(), 0.3), vec(c.KVDim(), 0.3), vec(c.KVDim(), 0.3)
 		}
 	}
 	m.FinalNorm = norm()
@@ -102,11 +103,15 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"packed", false, false, []int{0, 5}, ""},
 		{"qwen2 q/k/v biases", true, false, nil, model.ArchQwen2},
 		{"gemma GELU, scaled embeddings", true, true, nil, model.ArchGemma},
+		{"heads of 8 in a width of 16 (q 32 wide)", false, false, []int{0, 5}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny
 			c.SharedClassifier = tc.shared
 			c.Arch = tc.arch
+			if strings.HasPrefix(tc.name, "heads of 8") {
+				c.HeadSize = 8
+			}
 			m := randomModel(t, c, quant.F32, 7)
 			a := randomAdapter(t, m, 3, 11)
 			e, err := NewEngine(m, a, 1)
@@ -167,6 +172,9 @@ func TestEngineMatchesInference(t *testing.T) {
 		}
 		if typ == quant.Q4_0 {
 			c.Arch, c.SharedClassifier = model.ArchGemma, true // GELU, embeddings × √Dim
+		}
+		if typ == quant.Q8_0 {
+			c.HeadSize = 16 // 4 heads of 16 in a width of 32: q and o 64 wide
 		}
 		m := randomModel(t, c, typ, 3)
 		if typ == quant.BF16 {
@@ -498,9 +506,15 @@ func TestGGUFLoRAFileQwen2(t *testing.T) {
 // checkpointing before training, matches what the engine really allocates
 // (within 10%), with and without checkpointing and dropout.
 func TestActivationEstimate(t *testing.T) {
-	c := model.Config{Dim: 64, HiddenDim: 160, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 50, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000}
+	for _, hs := range []int{0, 16} {
+		c := model.Config{Dim: 64, HiddenDim: 160, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 50, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, HeadSize: hs}
+		activationEstimate(t, c)
+	}
+}
+
+func activationEstimate(t *testing.T, c model.Config) {
 	m := randomModel(t, c, quant.Q8_0, 1)
-	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim()}
+	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim(), QDim: c.QDim()}
 	for _, ck := range []bool{false, true} {
 		for _, drop := range []float32{0, 0.1} {
 			a := randomAdapter(t, m, 4, 2)
@@ -514,7 +528,7 @@ func TestActivationEstimate(t *testing.T) {
 			}
 			got, est := e.ActivationBytes(), hparams.ActivationBytes(hm, 4, 100, drop > 0, ck)
 			if r := float64(est) / float64(got); r < 0.9 || r > 1.1 {
-				t.Errorf("checkpoint %v dropout %g: estimate %d bytes, engine holds %d (ratio %.2f)", ck, drop, est, got, r)
+				t.Errorf("head size %d, checkpoint %v dropout %g: estimate %d bytes, engine holds %d (ratio %.2f)", c.HeadDim(), ck, drop, est, got, r)
 			}
 		}
 	}

@@ -114,16 +114,21 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
 		c.RopeTheta = float32(v)
 	}
-	if c.Heads%c.KVHeads != 0 || c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
+	if kl, ok := f.Uint(arch + ".attention.key_length"); ok && (c.Dim%c.Heads != 0 || int(kl) != c.Dim/c.Heads) {
+		// Heads of another width than width/heads (Qwen3, Gemma 7B).
+		if kl == 0 || kl > 1<<16 || kl%2 != 0 {
+			return nil, fmt.Errorf("metadata %s.attention.key_length = %d is not a positive even head size", arch, kl)
+		}
+		c.HeadSize = int(kl)
+	}
+	if vl, ok := f.Uint(arch + ".attention.value_length"); ok && int(vl) != c.HeadDim() {
+		return nil, fmt.Errorf("%s.attention.value_length %d differs from the key length %d: not supported", arch, vl, c.HeadDim())
+	}
+	if c.Heads%c.KVHeads != 0 || (c.HeadSize == 0 && c.Dim%c.Heads != 0) || c.HeadDim()%2 != 0 {
 		return nil, fmt.Errorf("heads %d / kv heads %d do not divide width %d", c.Heads, c.KVHeads, c.Dim)
 	}
 	if n, ok := f.Uint(arch + ".expert_count"); ok && n > 0 {
 		return nil, fmt.Errorf("this is a mixture-of-experts model (%d experts), which orchmind does not run yet: use a dense llama model", n)
-	}
-	for _, k := range []string{".attention.key_length", ".attention.value_length"} {
-		if n, ok := f.Uint(arch + k); ok && int(n) != c.HeadDim() {
-			return nil, fmt.Errorf("%s%s is %d, not width/heads = %d: models whose head size differs from that (Gemma 7B, Gemma 2/3, Qwen3) are not supported yet", arch, k, n, c.HeadDim())
-		}
 	}
 	if n, ok := f.Uint(arch + ".rope.dimension_count"); ok && int(n) != c.HeadDim() {
 		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (%s.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim(), arch)
@@ -238,12 +243,12 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	for l := range m.Layers {
 		p := fmt.Sprintf("blk.%d.", l)
 		m.Layers[l] = Layer{AttnNorm: vec(p + "attn_norm.weight"), FFNNorm: vec(p + "ffn_norm.weight"),
-			Wq: mat(p+"attn_q.weight", c.Dim, c.Dim), Wk: mat(p+"attn_k.weight", kv, c.Dim), Wv: mat(p+"attn_v.weight", kv, c.Dim),
-			Wo: mat(p+"attn_output.weight", c.Dim, c.Dim), Gate: mat(p+"ffn_gate.weight", c.HiddenDim, c.Dim),
+			Wq: mat(p+"attn_q.weight", c.QDim(), c.Dim), Wk: mat(p+"attn_k.weight", kv, c.Dim), Wv: mat(p+"attn_v.weight", kv, c.Dim),
+			Wo: mat(p+"attn_output.weight", c.Dim, c.QDim()), Gate: mat(p+"ffn_gate.weight", c.HiddenDim, c.Dim),
 			Up: mat(p+"ffn_up.weight", c.HiddenDim, c.Dim), Down: mat(p+"ffn_down.weight", c.Dim, c.HiddenDim)}
 		if c.QKVBias() {
 			L := &m.Layers[l]
-			L.Bias[ProjQ], L.Bias[ProjK], L.Bias[ProjV] = vecN(p+"attn_q.bias", c.Dim), vecN(p+"attn_k.bias", kv), vecN(p+"attn_v.bias", kv)
+			L.Bias[ProjQ], L.Bias[ProjK], L.Bias[ProjV] = vecN(p+"attn_q.bias", c.QDim()), vecN(p+"attn_k.bias", kv), vecN(p+"attn_v.bias", kv)
 		}
 	}
 	m.FinalNorm = vec("output_norm.weight")
@@ -346,6 +351,10 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 		{Key: a + ".attention.head_count_kv", Value: uint32(c.KVHeads)},
 		{Key: a + ".attention.layer_norm_rms_epsilon", Value: c.NormEps},
 		{Key: a + ".rope.freq_base", Value: c.RopeTheta},
+	}
+	if c.HeadSize > 0 {
+		kvs = append(kvs, gguf.KV{Key: a + ".attention.key_length", Value: uint32(c.HeadSize)},
+			gguf.KV{Key: a + ".attention.value_length", Value: uint32(c.HeadSize)})
 	}
 	// Qwen2 files keep q/k rows in rotate-half (NEOX) order: undo the
 	// interleaving the loaders applied.

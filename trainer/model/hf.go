@@ -66,8 +66,7 @@ var hfModelTypes = map[string]string{
 // (model_type llama, as in Llama 2/3, SmolLM and TinyLlama, or mistral) and
 // returns its architecture. It refuses, with the reason, what the forward
 // pass of this package cannot run exactly: biases, activations other than
-// SiLU, RoPE scaling other than Llama 3's, a head_dim other than
-// hidden_size/num_attention_heads.
+// SiLU (GELU for Gemma), RoPE scaling other than Llama 3's.
 func ReadHFConfig(dir string) (Config, error) {
 	c, _, err := readHFConfig(dir)
 	return c, err
@@ -209,14 +208,19 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 		return Config{}, nil, fmt.Errorf("hidden_size %d, intermediate_size %d, num_hidden_layers %d, num_attention_heads %d, num_key_value_heads %d, vocab_size %d, max_position_embeddings %d: missing or out of range",
 			c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KVHeads, c.Vocab, c.SeqLen)
 	}
-	if c.Dim%c.Heads != 0 || c.HeadDim()%2 != 0 {
-		return Config{}, nil, fmt.Errorf("hidden_size %d is not num_attention_heads %d × an even head size", c.Dim, c.Heads)
+	if h.HeadDim != nil && (c.Dim%c.Heads != 0 || *h.HeadDim != c.Dim/c.Heads) {
+		// Heads narrower or wider than width/heads (Qwen3, Gemma 7B): q and
+		// the attention output are Heads·head_dim wide.
+		if *h.HeadDim <= 0 || *h.HeadDim > lim || *h.HeadDim%2 != 0 {
+			return Config{}, nil, fmt.Errorf("head_dim %d must be positive and even", *h.HeadDim)
+		}
+		c.HeadSize = *h.HeadDim
+	}
+	if (c.HeadSize == 0 && c.Dim%c.Heads != 0) || c.HeadDim()%2 != 0 {
+		return Config{}, nil, fmt.Errorf("hidden_size %d is not num_attention_heads %d × an even head size (and no head_dim says otherwise)", c.Dim, c.Heads)
 	}
 	if c.Heads%c.KVHeads != 0 {
 		return Config{}, nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.Heads, c.KVHeads)
-	}
-	if h.HeadDim != nil && *h.HeadDim != c.HeadDim() {
-		return Config{}, nil, fmt.Errorf("head_dim %d differs from hidden_size/num_attention_heads = %d: such models are not supported", *h.HeadDim, c.HeadDim())
 	}
 	if !(c.NormEps > 0) || !(c.RopeTheta > 0) || math.IsInf(float64(c.RopeTheta), 0) {
 		return Config{}, nil, fmt.Errorf("rms_norm_eps %g and rope_theta %g must be positive", c.NormEps, c.RopeTheta)
@@ -278,10 +282,10 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		want = append(want,
 			hfTensor{name: p + "input_layernorm.weight", rows: c.Dim, vec: &L.AttnNorm},
-			hfTensor{name: p + "self_attn.q_proj.weight", rows: c.Dim, cols: c.Dim, ropeHeads: c.Heads, mat: &L.Wq},
+			hfTensor{name: p + "self_attn.q_proj.weight", rows: c.QDim(), cols: c.Dim, ropeHeads: c.Heads, mat: &L.Wq},
 			hfTensor{name: p + "self_attn.k_proj.weight", rows: kv, cols: c.Dim, ropeHeads: c.KVHeads, mat: &L.Wk},
 			hfTensor{name: p + "self_attn.v_proj.weight", rows: kv, cols: c.Dim, mat: &L.Wv},
-			hfTensor{name: p + "self_attn.o_proj.weight", rows: c.Dim, cols: c.Dim, mat: &L.Wo},
+			hfTensor{name: p + "self_attn.o_proj.weight", rows: c.Dim, cols: c.QDim(), mat: &L.Wo},
 			hfTensor{name: p + "post_attention_layernorm.weight", rows: c.Dim, vec: &L.FFNNorm},
 			hfTensor{name: p + "mlp.gate_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Gate},
 			hfTensor{name: p + "mlp.up_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Up},
@@ -293,7 +297,7 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 			L := &m.Layers[l]
 			p := fmt.Sprintf("model.layers.%d.self_attn.", l)
 			want = append(want,
-				hfTensor{name: p + "q_proj.bias", rows: c.Dim, ropeHeads: c.Heads, vec: &L.Bias[ProjQ]},
+				hfTensor{name: p + "q_proj.bias", rows: c.QDim(), ropeHeads: c.Heads, vec: &L.Bias[ProjQ]},
 				hfTensor{name: p + "k_proj.bias", rows: kv, ropeHeads: c.KVHeads, vec: &L.Bias[ProjK]},
 				hfTensor{name: p + "v_proj.bias", rows: kv, vec: &L.Bias[ProjV]})
 		}

@@ -604,6 +604,9 @@ func TestReadHFConfig(t *testing.T) {
 			c["hidden_activation"] = "gelu_pytorch_tanh"
 			c["head_dim"] = 16
 		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 40, SeqLen: 2048, NormEps: 1e-6, RopeTheta: 10000, Arch: ArchGemma, SharedClassifier: true}},
+		{"heads wider than width/heads (Gemma 7B, Qwen3)", func(c map[string]any) {
+			c["head_dim"] = 32
+		}, Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 40, SeqLen: 2048, NormEps: 1e-6, RopeTheta: 10000, HeadSize: 32}},
 		{"mistral sliding window", func(c map[string]any) {
 			c["model_type"] = "mistral"
 			c["max_position_embeddings"] = 32768
@@ -635,12 +638,8 @@ func TestReadHFConfig(t *testing.T) {
 			c["model_type"] = "gemma"
 			c["hidden_activation"] = "relu"
 		}, `hidden_activation "relu" is not supported`},
-		{func(c map[string]any) {
-			c["model_type"] = "gemma"
-			c["head_dim"] = 256 // Gemma 7B: 16 heads of 256 in a width of 3072
-		}, "head_dim 256 differs"},
+		{func(c map[string]any) { c["head_dim"] = 15 }, "head_dim 15 must be positive and even"},
 		{func(c map[string]any) { delete(c, "model_type") }, "no model_type"},
-		{func(c map[string]any) { c["head_dim"] = 32 }, "head_dim 32 differs"},
 		{func(c map[string]any) {
 			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
 		}, `rope_scaling llama3 with factor 32, low_freq_factor 4, high_freq_factor 1`},

@@ -21,6 +21,10 @@ type Config struct {
 	// SmolLM), ArchQwen2 for Qwen2 (Llama with q, k and v biases), ArchGemma
 	// for Gemma (GELU MLP, embeddings scaled by √Dim, tied classifier).
 	Arch string
+	// HeadSize is the width of one attention head where it is not
+	// Dim/Heads (Qwen3: 16 heads of 128 in a width of 1024); 0 means
+	// Dim/Heads. Query and attention-output widths are Heads·HeadDim().
+	HeadSize int
 }
 
 // Architectures the engine runs.
@@ -64,7 +68,16 @@ func (c Config) ArchName() string {
 func (c Config) QKVBias() bool { return c.Arch == ArchQwen2 }
 
 // HeadDim is the width of one attention head.
-func (c Config) HeadDim() int { return c.Dim / c.Heads }
+func (c Config) HeadDim() int {
+	if c.HeadSize > 0 {
+		return c.HeadSize
+	}
+	return c.Dim / c.Heads
+}
+
+// QDim is the width of the query projection and of the attention output
+// (the input of the output projection): Heads·HeadDim, Dim for most models.
+func (c Config) QDim() int { return c.Heads * c.HeadDim() }
 
 // KVDim is the width of the key and value projections.
 func (c Config) KVDim() int { return c.KVHeads * c.HeadDim() }
@@ -224,6 +237,7 @@ type State struct {
 	// Scratch for a batch of up to cap tokens (grown as needed), row-major.
 	cap                    int
 	x, xb, xb2, hb, hb2, q []float32
+	ao                     []float32 // attention output [n, QDim]
 	sg                     []float32 // sigmoid of the gate
 	k, v, cos, sin         []float32
 	att, logits            []float32
@@ -261,7 +275,8 @@ func (s *State) grow(n int) {
 	}
 	c := s.m.Config
 	s.cap = n
-	s.x, s.xb, s.xb2, s.q = make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim)
+	s.x, s.xb, s.xb2, s.q = make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.Dim), make([]float32, n*c.QDim())
+	s.ao = make([]float32, n*c.QDim())
 	s.hb, s.hb2, s.sg = make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim)
 	s.k, s.v = make([]float32, n*c.KVDim()), make([]float32, n*c.KVDim())
 	s.cos, s.sin = make([]float32, n*len(s.invFreq)), make([]float32, n*len(s.invFreq))
@@ -299,9 +314,9 @@ func (s *State) Prefill(ids []int, pos0 int) []float32 {
 // and returns the logits of the last one.
 func (s *State) run(ids []int, pos0 int) []float32 {
 	m, c := s.m, s.m.Config
-	n, dim, kvDim, hid := len(ids), c.Dim, c.KVDim(), c.HiddenDim
+	n, dim, kvDim, hid, qd := len(ids), c.Dim, c.KVDim(), c.HiddenDim, c.QDim()
 	s.grow(n)
-	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*dim], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
+	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*qd], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
 	half := len(s.invFreq)
 	scale := c.EmbedScale()
 	for i, id := range ids {
@@ -326,13 +341,14 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		s.linear(l, ProjV, v, xb, n)
 		for i := range n {
 			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
-			rotate(q[i*dim:(i+1)*dim], cs, sn)
+			rotate(q[i*qd:(i+1)*qd], cs, sn)
 			rotate(k[i*kvDim:(i+1)*kvDim], cs, sn)
 		}
 		copy(s.keys[l][pos0*kvDim:], k)
 		copy(s.values[l][pos0*kvDim:], v)
-		s.attend(l, q, xb, n, pos0)
-		s.linear(l, ProjO, xb2, xb, n)
+		ao := s.ao[:n*qd]
+		s.attend(l, q, ao, n, pos0)
+		s.linear(l, ProjO, xb2, ao, n)
 		for i := range x {
 			x[i] += xb2[i]
 		}
@@ -363,11 +379,11 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 	return s.logits
 }
 
-// attend writes into out [n, Dim] causal attention of the n queries q
-// [n, Dim] (positions pos0…) over the cached keys and values of layer l.
+// attend writes into out [n, QDim] causal attention of the n queries q
+// [n, QDim] (positions pos0…) over the cached keys and values of layer l.
 func (s *State) attend(l int, q, out []float32, n, pos0 int) {
 	c := s.m.Config
-	dim, hd, kvDim := c.Dim, c.HeadDim(), c.KVDim()
+	dim, hd, kvDim := c.QDim(), c.HeadDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	keys, values := s.keys[l], s.values[l]
