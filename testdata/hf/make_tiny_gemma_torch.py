@@ -20,7 +20,9 @@ and compares its logits to 1e-4 of the largest logit: that proves the +1 of
 Gemma's norms, the embedding scale, GeGLU and the tied head.
 
 Usage: python3 testdata/hf/make_tiny_gemma_torch.py [--out DIR]
-Writes tiny-gemma-torch/ next to this script. Needs only torch (1.13 or later).
+Writes tiny-gemma-torch/ (heads of width/heads = 16) and
+tiny-gemma-wide-torch/ (heads of 32: q and the attention output twice the
+model's width, as in Gemma 7B) next to this script. Needs only torch (1.13 or later).
 """
 import argparse
 import json
@@ -39,16 +41,22 @@ EPS, THETA = 1e-6, 10000.0
 TOKENS = llama.TOKENS
 
 
-def shapes():
+def shapes(hd=HD):
     s = llama.shapes()
     del s["lm_head.weight"]  # Gemma ties the classifier to the embedding
+    for i in range(L):  # q and the attention output are H·hd wide
+        p = f"model.layers.{i}.self_attn."
+        s[p + "q_proj.weight"] = (H * hd, D)
+        s[p + "k_proj.weight"] = (KV * hd, D)
+        s[p + "v_proj.weight"] = (KV * hd, D)
+        s[p + "o_proj.weight"] = (D, H * hd)
     return s
 
 
-def build():
-    gen = torch.Generator().manual_seed(SEED)
+def build(hd=HD):
+    gen = torch.Generator().manual_seed(SEED + hd)
     w = {}
-    for name, shape in sorted(shapes().items()):
+    for name, shape in sorted(shapes(hd).items()):
         noise = torch.randn(shape, generator=gen, dtype=torch.float32)
         if "norm" in name:
             w[name] = 0.2 * noise  # stored as w; the norm scales by 1 + w
@@ -65,7 +73,7 @@ def rms_norm(x, weight):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * (1.0 + weight)
 
 
-def forward(w, tokens):
+def forward(w, tokens, HD=HD):
     T = len(tokens)
     emb_w = w["model.embed_tokens.weight"]
     x = emb_w[torch.tensor(tokens)] * torch.tensor(D ** 0.5, dtype=torch.float32)
@@ -95,22 +103,17 @@ def forward(w, tokens):
     return x @ emb_w.T
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    out = os.path.join(args.out, "tiny-gemma-torch")
+def make(out, hd):
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
-    w = build()
+    w = build(hd)
     rounded = {k: v.to(torch.bfloat16).float() for k, v in w.items()}
     with torch.no_grad():
-        want = forward(rounded, TOKENS)
+        want = forward(rounded, TOKENS, hd)
     cfg = {
         "architectures": ["GemmaForCausalLM"], "model_type": "gemma",
-        "vocab_size": V, "hidden_size": D, "intermediate_size": F, "head_dim": HD,
+        "vocab_size": V, "hidden_size": D, "intermediate_size": F, "head_dim": hd,
         "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": KV,
         "max_position_embeddings": 128, "rms_norm_eps": EPS, "rope_theta": THETA,
         "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
@@ -130,6 +133,16 @@ def main():
         json.dump(fixture, f)
         f.write("\n")
     print(f"{out}: {sorted(os.listdir(out))}; max |logit| {want.abs().max().item():.3f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    make(os.path.join(args.out, "tiny-gemma-torch"), HD)
+    # Gemma 7B's shape: heads wider than width/heads (4 × 32 in a width of 64).
+    make(os.path.join(args.out, "tiny-gemma-wide-torch"), 2 * HD)
 
 
 if __name__ == "__main__":

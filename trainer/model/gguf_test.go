@@ -412,13 +412,22 @@ func TestGGUFQwen2(t *testing.T) {
 // has no output.weight, and the reloaded model gives the same logits and
 // fingerprint.
 func TestGGUFGemma(t *testing.T) {
-	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-gemma-torch")
+	for _, c := range []struct {
+		name string
+		head int
+	}{{"tiny-gemma-torch", 16}, {"tiny-gemma-wide-torch", 32}} {
+		t.Run(c.name, func(t *testing.T) { ggufGemma(t, c.name, c.head) })
+	}
+}
+
+func ggufGemma(t *testing.T, name string, head int) {
+	dir := filepath.Join("..", "..", "testdata", "hf", name)
 	m, err := LoadHF(dir, quant.F32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Arch != ArchGemma || !m.SharedClassifier || !m.GELU() || m.EmbedScale() != 8 {
-		t.Fatalf("loaded %+v, want gemma with tied embeddings, GELU and embeddings × 8", m.Config)
+	if m.Arch != ArchGemma || !m.SharedClassifier || !m.GELU() || m.EmbedScale() != 8 || m.HeadDim() != head {
+		t.Fatalf("loaded %+v, want gemma with tied embeddings, GELU, embeddings × 8 and heads of %d", m.Config, head)
 	}
 	p := filepath.Join(t.TempDir(), "gemma.gguf")
 	if err := WriteGGUF(p, m, "tiny-gemma", quant.F32, nil, nil); err != nil {
@@ -434,6 +443,9 @@ func TestGGUFGemma(t *testing.T) {
 	}
 	if _, ok := f.Tensor("output.weight"); ok {
 		t.Fatal("a tied Gemma file has output.weight")
+	}
+	if g.HeadDim() != head {
+		t.Fatalf("heads of %d after GGUF, want %d", g.HeadDim(), head)
 	}
 	if Fingerprint(g) != Fingerprint(m) {
 		t.Fatal("fingerprint changed through GGUF")
