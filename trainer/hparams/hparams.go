@@ -45,6 +45,10 @@ type Model struct {
 	// QDim is the width of the query projection when it is not Dim (heads
 	// of another size than Dim/Heads); 0 means Dim.
 	QDim int
+	// KVHeads and QKNorm: per-head query/key norms (Qwen3) keep q and k
+	// before them and an inverse RMS per head.
+	KVHeads int
+	QKNorm  bool
 	// FreeMemory is the memory free for training on this machine in bytes
 	// (0 = unknown: gradient checkpointing is then only used when asked for).
 	FreeMemory int64
@@ -395,6 +399,9 @@ func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	}
 	t, r, layers := int64(T), int64(rank), int64(m.Layers)
 	perLayer := t * (4*d + 2*q + 4*kv + 3*f + 2 + h*t + 7*r)
+	if m.QKNorm {
+		perLayer += t * (q + kv + h + int64(m.KVHeads))
+	}
 	if dropout {
 		perLayer += 2 * t * (5*d + q + f)
 	}

@@ -89,6 +89,8 @@ type layerCache struct {
 	u                                             [model.NumProj][]float32
 	drop                                          [model.NumProj][]float32 // dropout factors (0 or 1/(1-p)) of the LoRA input
 	xd                                            [model.NumProj][]float32 // dropped-out LoRA input
+	// Qwen3's per-head norms: q and k before them and their inverse RMS.
+	qpre, kpre, qinv, kinv []float32
 }
 
 // NewEngine prepares training of ad (its A and B are updated in place by
@@ -153,6 +155,9 @@ func (e *Engine) grow(T int) {
 		lc.inv1, lc.inv2 = f(T), f(T)
 		lc.p = f(H * T * T)
 		lc.kt, lc.vt = f(KV*T), f(KV*T)
+		if c.QKNorm() {
+			lc.qpre, lc.kpre, lc.qinv, lc.kinv = f(T*QD), f(T*KV), f(T*H), f(T*c.KVHeads)
+		}
 		for p := range model.NumProj {
 			lc.u[p] = f(T * r)
 			if e.Dropout > 0 {
@@ -170,7 +175,7 @@ func (e *Engine) grow(T int) {
 	e.x, e.xL, e.xf, e.dx, e.dxf, e.inv = f(T*D), f(T*D), f(T*D), f(T*D), f(T*D), f(T)
 	e.dAct, e.dH3, e.dXn, e.dAo, e.dq = f(T*F), f(T*F), f(T*D), f(T*QD), f(T*QD)
 	e.dSg = f(T * F)
-	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F))
+	e.dk, e.dv, e.tmpIn = f(T*KV), f(T*KV), f(T*max(D, F, QD))
 	e.g, e.ut, e.dbt = f(T*r), f(r*T), f(r*max(D, F, KV, QD))
 	e.loraTmp = f(T * max(D, F, KV, QD))
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
@@ -312,6 +317,13 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	e.linear(l, model.ProjQ, c, c.q, c.xn1, T, train)
 	e.linear(l, model.ProjK, c, c.k, c.xn1, T, train)
 	e.linear(l, model.ProjV, c, c.v, c.xn1, T, train)
+	if cfg.QKNorm() {
+		hd := cfg.HeadDim()
+		copy(c.qpre, c.q[:T*cfg.QDim()])
+		copy(c.kpre, c.k[:T*cfg.KVDim()])
+		rmsRows(c.q, c.qinv, c.qpre, L.QNorm, T*cfg.Heads, hd, cfg.NormEps)
+		rmsRows(c.k, c.kinv, c.kpre, L.KNorm, T*cfg.KVHeads, hd, cfg.NormEps)
+	}
 	e.rope(c.q, T, cfg.Heads, false)
 	e.rope(c.k, T, cfg.KVHeads, false)
 	e.attention(c, T)
@@ -588,6 +600,18 @@ func (e *Engine) backward(s Seq) {
 		e.attentionBack(c, T, dAo, dq, dk, dv)
 		e.rope(dq, T, cfg.Heads, true)
 		e.rope(dk, T, cfg.KVHeads, true)
+		if cfg.QKNorm() {
+			// Back through the per-head norms: dq and dk become the
+			// gradients of the projections' outputs.
+			hd, tmp := cfg.HeadDim(), e.tmpIn[:T*cfg.QDim()]
+			copy(tmp, dq)
+			clear(dq)
+			rmsBack(dq, tmp, c.qpre, L.QNorm, c.qinv, T*cfg.Heads, hd)
+			tmp = tmp[:T*KV]
+			copy(tmp, dk)
+			clear(dk)
+			rmsBack(dk, tmp, c.kpre, L.KNorm, c.kinv, T*cfg.KVHeads, hd)
+		}
 		e.linearBack(l, model.ProjQ, c, dXn, dq, c.xn1, T, false)
 		e.linearBack(l, model.ProjK, c, dXn, dk, c.xn1, T, true)
 		e.linearBack(l, model.ProjV, c, dXn, dv, c.xn1, T, true)

@@ -46,6 +46,14 @@ func randomModel(t testing.TB, c model.Config, typ quant.Type, seed uint64) *mod
 		m.Layers[l] = model.Layer{AttnNorm: norm(), FFNNorm: norm(),
 			Wq: mat(c.QDim(), c.Dim), Wk: mat(c.KVDim(), c.Dim), Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.QDim()),
 			Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+		if c.QKNorm() {
+			L := &m.Layers[l]
+			L.QNorm, L.KNorm = vec(c.HeadDim(), 0.3), vec(c.HeadDim(), 0.3)
+			for i := range L.QNorm {
+				L.QNorm[i]++
+				L.KNorm[i]++
+			}
+		}
 		if c.QKVBias() {
 			L := &m.Layers[l]
 			L.Bias[model.ProjQ], L.Bias[model.ProjK], L.Bias[model.ProjV] = vec(c.QDim(), 0.3), vec(c.KVDim(), 0.3), vec(c.KVDim(), 0.3)
@@ -104,12 +112,13 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"qwen2 q/k/v biases", true, false, nil, model.ArchQwen2},
 		{"gemma GELU, scaled embeddings", true, true, nil, model.ArchGemma},
 		{"heads of 8 in a width of 16 (q 32 wide)", false, false, []int{0, 5}, ""},
+		{"heads of 8, qwen3 q/k norms", true, true, nil, model.ArchQwen3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tiny
 			c.SharedClassifier = tc.shared
 			c.Arch = tc.arch
-			if strings.HasPrefix(tc.name, "heads of 8") {
+			if strings.HasPrefix(tc.name, "heads of 8") || tc.arch == model.ArchQwen3 {
 				c.HeadSize = 8
 			}
 			m := randomModel(t, c, quant.F32, 7)
@@ -175,6 +184,9 @@ func TestEngineMatchesInference(t *testing.T) {
 		}
 		if typ == quant.Q8_0 {
 			c.HeadSize = 16 // 4 heads of 16 in a width of 32: q and o 64 wide
+		}
+		if typ == quant.F32 {
+			c.Arch, c.HeadSize = model.ArchQwen3, 16 // per-head q/k norms
 		}
 		m := randomModel(t, c, typ, 3)
 		if typ == quant.BF16 {
@@ -506,15 +518,18 @@ func TestGGUFLoRAFileQwen2(t *testing.T) {
 // checkpointing before training, matches what the engine really allocates
 // (within 10%), with and without checkpointing and dropout.
 func TestActivationEstimate(t *testing.T) {
-	for _, hs := range []int{0, 16} {
-		c := model.Config{Dim: 64, HiddenDim: 160, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 50, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, HeadSize: hs}
+	for _, v := range []struct {
+		head int
+		arch string
+	}{{0, ""}, {16, ""}, {16, model.ArchQwen3}} {
+		c := model.Config{Dim: 64, HiddenDim: 160, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 50, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, HeadSize: v.head, Arch: v.arch}
 		activationEstimate(t, c)
 	}
 }
 
 func activationEstimate(t *testing.T, c model.Config) {
 	m := randomModel(t, c, quant.Q8_0, 1)
-	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim(), QDim: c.QDim()}
+	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim(), QDim: c.QDim(), KVHeads: c.KVHeads, QKNorm: c.QKNorm()}
 	for _, ck := range []bool{false, true} {
 		for _, drop := range []float32{0, 0.1} {
 			a := randomAdapter(t, m, 4, 2)

@@ -102,6 +102,10 @@ func (m *Model) EachTensor(f func(name string, w *tensor.Matrix, norm []float32)
 				f(p+name, nil, b)
 			}
 		}
+		if L.QNorm != nil {
+			f(p+"attn_q_norm.weight", nil, L.QNorm)
+			f(p+"attn_k_norm.weight", nil, L.KNorm)
+		}
 		f(p+"attn_output.weight", L.Wo, nil)
 		f(p+"ffn_norm.weight", nil, L.FFNNorm)
 		f(p+"ffn_gate.weight", L.Gate, nil)

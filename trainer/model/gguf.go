@@ -70,8 +70,8 @@ func LoadGGUF(path string, typ quant.Type) (*Model, *gguf.File, error) {
 // FromGGUF builds a model from a parsed GGUF file.
 func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != ArchLlama && arch != ArchQwen2 && arch != ArchGemma {
-		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama, qwen2 and gemma GGUF models)", arch)
+	if arch != ArchLlama && arch != ArchQwen2 && arch != ArchGemma && arch != ArchQwen3 {
+		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama, qwen2, qwen3 and gemma GGUF models)", arch)
 	}
 	geti := func(k string, def int) (int, error) {
 		v, ok := f.Uint(arch + "." + k)
@@ -196,6 +196,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 			p := fmt.Sprintf("blk.%d.", l)
 			ropeHeads[p+"attn_q.weight"], ropeHeads[p+"attn_q.bias"] = c.Heads, c.Heads
 			ropeHeads[p+"attn_k.weight"], ropeHeads[p+"attn_k.bias"] = c.KVHeads, c.KVHeads
+			ropeHeads[p+"attn_q_norm.weight"], ropeHeads[p+"attn_k_norm.weight"] = 1, 1 // one head's weights
 		}
 	}
 	mat := func(name string, rows, cols int) *tensor.Matrix {
@@ -250,6 +251,10 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 			L := &m.Layers[l]
 			L.Bias[ProjQ], L.Bias[ProjK], L.Bias[ProjV] = vecN(p+"attn_q.bias", c.QDim()), vecN(p+"attn_k.bias", kv), vecN(p+"attn_v.bias", kv)
 		}
+		if c.QKNorm() {
+			L := &m.Layers[l]
+			L.QNorm, L.KNorm = vecN(p+"attn_q_norm.weight", c.HeadDim()), vecN(p+"attn_k_norm.weight", c.HeadDim())
+		}
 	}
 	m.FinalNorm = vec("output_norm.weight")
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
@@ -275,7 +280,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		}
 	}
 	if len(unused) > 0 {
-		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2/gemma architectures", "file", f.Path, "tensors", unused)
+		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2/qwen3/gemma architectures", "file", f.Path, "tensors", unused)
 	}
 	return m, nil
 }
@@ -367,6 +372,8 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 			return c.Heads
 		case strings.HasSuffix(n, ".attn_k.weight"), strings.HasSuffix(n, ".attn_k.bias"):
 			return c.KVHeads
+		case strings.HasSuffix(n, ".attn_q_norm.weight"), strings.HasSuffix(n, ".attn_k_norm.weight"):
+			return 1
 		}
 		return 0
 	}

@@ -492,3 +492,70 @@ func ggufGemma(t *testing.T, name string, head int) {
 		}
 	}
 }
+
+// TestGGUFQwen3 writes the Qwen3 fixture (per-head q/k norms, heads of 32 in
+// a width of 64) as GGUF and reads it back: the file says qwen3, has
+// attn_q_norm/attn_k_norm and q/k rows in the checkpoint's (rotate-half)
+// order, and the reloaded model gives the same logits and fingerprint.
+func TestGGUFQwen3(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-qwen3-torch")
+	m, err := LoadHF(dir, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Arch != ArchQwen3 || !m.QKNorm() || m.HeadDim() != 32 || m.QDim() != 128 || m.Layers[0].QNorm == nil {
+		t.Fatalf("loaded %+v, want qwen3 with q/k norms and heads of 32", m.Config)
+	}
+	p := filepath.Join(t.TempDir(), "qwen3.gguf")
+	if err := WriteGGUF(p, m, "tiny-qwen3", quant.F32, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, f, err := LoadGGUF(p, AsStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if a, _ := f.String("general.architecture"); a != "qwen3" {
+		t.Fatalf("general.architecture %q", a)
+	}
+	if kl, _ := f.Uint("qwen3.attention.key_length"); kl != 32 {
+		t.Fatalf("qwen3.attention.key_length %d, want 32", kl)
+	}
+	if Fingerprint(g) != Fingerprint(m) {
+		t.Fatal("fingerprint changed through GGUF")
+	}
+	ids := []int{1, 5, 17, 42, 3, 95, 0, 63}
+	a, b := logitsOf(m, ids), logitsOf(g, ids)
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				t.Fatalf("logit [%d][%d]: %g from HF, %g from GGUF", i, j, a[i][j], b[i][j])
+			}
+		}
+	}
+	st, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ hf, gg string }{
+		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight"},
+		{"model.layers.1.self_attn.k_norm.weight", "blk.1.attn_k_norm.weight"},
+		{"model.layers.0.self_attn.q_norm.weight", "blk.0.attn_q_norm.weight"},
+	} {
+		want, _, err := st.Float32(c.hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti, ok := f.Tensor(c.gg)
+		if !ok {
+			t.Fatalf("no %s in the file", c.gg)
+		}
+		got := make([]float32, len(want))
+		if err := quant.Dequantize(ti.Type, ti.Data, got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s is not %s in the checkpoint's order", c.gg, c.hf)
+		}
+	}
+}

@@ -60,6 +60,7 @@ var hfModelTypes = map[string]string{
 	"MistralForCausalLM": "mistral",
 	"Qwen2ForCausalLM":   "qwen2",
 	"GemmaForCausalLM":   "gemma",
+	"Qwen3ForCausalLM":   "qwen3",
 }
 
 // ReadHFConfig reads dir/config.json of a Hugging Face Llama-family model
@@ -115,9 +116,9 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 			}
 		}
 	}
-	const known = "orchmind loads Llama-family models (model_type llama, mistral, qwen2 or gemma: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5, Gemma)"
+	const known = "orchmind loads Llama-family models (model_type llama, mistral, qwen2, qwen3 or gemma: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5, Qwen3, Gemma)"
 	switch mt {
-	case "llama", "mistral", "qwen2", "gemma":
+	case "llama", "mistral", "qwen2", "qwen3", "gemma":
 	case "":
 		return Config{}, nil, fmt.Errorf("no model_type and no known architecture (%v): %s", h.Architectures, known)
 	default:
@@ -196,8 +197,11 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 		c.Arch = ArchGemma
 		c.SharedClassifier = h.TieWordEmbeddings == nil || *h.TieWordEmbeddings // Gemma ties by default
 	}
-	if mt == "qwen2" {
+	if mt == "qwen2" || mt == "qwen3" {
 		c.Arch = ArchQwen2
+		if mt == "qwen3" {
+			c.Arch = ArchQwen3
+		}
 		if h.UseSlidingWindow == nil || !*h.UseSlidingWindow {
 			h.SlidingWindow = nil // Qwen2 lists a window but uses it only when use_sliding_window is set
 		}
@@ -291,6 +295,15 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 			hfTensor{name: p + "mlp.up_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Up},
 			hfTensor{name: p + "mlp.down_proj.weight", rows: c.Dim, cols: c.HiddenDim, mat: &L.Down},
 		)
+	}
+	if c.QKNorm() {
+		for l := range c.Layers {
+			L := &m.Layers[l]
+			p := fmt.Sprintf("model.layers.%d.self_attn.", l)
+			want = append(want,
+				hfTensor{name: p + "q_norm.weight", rows: c.HeadDim(), ropeHeads: 1, vec: &L.QNorm},
+				hfTensor{name: p + "k_norm.weight", rows: c.HeadDim(), ropeHeads: 1, vec: &L.KNorm})
+		}
 	}
 	if c.QKVBias() {
 		for l := range c.Layers {

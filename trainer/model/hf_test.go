@@ -558,8 +558,9 @@ func TestLoadHFTransformersFixture(t *testing.T) {
 		"tiny-qwen2-torch":         "make_tiny_llama_torch.py where torch is installed",
 		"tiny-gemma-torch":         "make_tiny_gemma_torch.py where torch is installed",
 		"tiny-gemma-wide-torch":    "make_tiny_gemma_torch.py where torch is installed",
+		"tiny-qwen3-torch":         "make_tiny_qwen3_torch.py where torch is installed",
 	}
-	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded", "tiny-qwen2-torch", "tiny-gemma-torch", "tiny-gemma-wide-torch"} {
+	for _, name := range []string{"tiny-llama", "tiny-llama-sharded", "tiny-llama-torch", "tiny-llama-torch-sharded", "tiny-qwen2-torch", "tiny-gemma-torch", "tiny-gemma-wide-torch", "tiny-qwen3-torch"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "testdata", "hf", name)
 			if _, err := os.Stat(filepath.Join(dir, "logits.json")); err != nil {

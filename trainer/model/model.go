@@ -19,7 +19,8 @@ type Config struct {
 	SharedClassifier   bool // the output projection is the token embedding
 	// Arch is the architecture: "" or ArchLlama for Llama (and Mistral,
 	// SmolLM), ArchQwen2 for Qwen2 (Llama with q, k and v biases), ArchGemma
-	// for Gemma (GELU MLP, embeddings scaled by √Dim, tied classifier).
+	// for Gemma (GELU MLP, embeddings scaled by √Dim, tied classifier),
+	// ArchQwen3 for Qwen3 (RMSNorm on each query and key head).
 	Arch string
 	// HeadSize is the width of one attention head where it is not
 	// Dim/Heads (Qwen3: 16 heads of 128 in a width of 1024); 0 means
@@ -32,6 +33,7 @@ const (
 	ArchLlama = "llama"
 	ArchQwen2 = "qwen2"
 	ArchGemma = "gemma"
+	ArchQwen3 = "qwen3"
 )
 
 // NeoxRope reports whether the architecture's files keep q/k rows in the
@@ -39,7 +41,14 @@ const (
 // Gemma); the engine permutes them into the interleaved order on load and
 // back on write. (Hugging Face folders are rotate-half for every
 // architecture.)
-func (c Config) NeoxRope() bool { return c.Arch == ArchQwen2 || c.Arch == ArchGemma }
+func (c Config) NeoxRope() bool {
+	return c.Arch == ArchQwen2 || c.Arch == ArchGemma || c.Arch == ArchQwen3
+}
+
+// QKNorm reports whether each query and key head is RMS-normalised (with
+// its own weights of HeadDim values) between the projection and RoPE:
+// Qwen3.
+func (c Config) QKNorm() bool { return c.Arch == ArchQwen3 }
 
 // GELU reports whether the MLP gates with GELU (the tanh approximation,
 // PyTorch's gelu(approximate="tanh")) instead of SiLU: Gemma's GeGLU.
@@ -90,6 +99,23 @@ type Layer struct {
 	// Bias holds the optional bias of each projection (Qwen2: q, k, v), in
 	// the same row order as the matrix; nil for none.
 	Bias [NumProj][]float32
+	// QNorm and KNorm are the per-head RMSNorm weights of queries and keys
+	// (HeadDim values, in the interleaved RoPE order), Qwen3 only; nil
+	// otherwise.
+	QNorm, KNorm []float32
+}
+
+// NormHeads RMS-normalises each of the rows·heads heads of x (head width
+// len(w)) in place with weights w; nil w leaves x as it is.
+func NormHeads(x, w []float32, rows, heads int, eps float32) {
+	if w == nil {
+		return
+	}
+	hd := len(w)
+	for h := range rows * heads {
+		v := x[h*hd : (h+1)*hd]
+		RMSNorm(v, v, w, eps)
+	}
 }
 
 // AddBias adds projection p's bias, if it has one, to each of the n rows of
@@ -339,6 +365,8 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		s.linear(l, ProjQ, q, xb, n)
 		s.linear(l, ProjK, k, xb, n)
 		s.linear(l, ProjV, v, xb, n)
+		NormHeads(q, L.QNorm, n, c.Heads, c.NormEps)
+		NormHeads(k, L.KNorm, n, c.KVHeads, c.NormEps)
 		for i := range n {
 			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
 			rotate(q[i*qd:(i+1)*qd], cs, sn)

@@ -48,6 +48,9 @@ func Random(c Config, typ quant.Type, seed uint64) (*Model, error) {
 	for l := range m.Layers {
 		m.Layers[l] = Layer{AttnNorm: ones(), FFNNorm: ones(), Wq: mat(c.QDim(), c.Dim), Wk: mat(c.KVDim(), c.Dim),
 			Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.QDim()), Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+		if c.QKNorm() {
+			m.Layers[l].QNorm, m.Layers[l].KNorm = ones()[:c.HeadDim()], ones()[:c.HeadDim()]
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("random model: %w", err)
