@@ -27,7 +27,6 @@ model's width, as in Gemma 7B) next to this script. Needs only torch (1.13 or la
 import argparse
 import json
 import os
-import shutil
 import sys
 
 import torch
@@ -104,9 +103,6 @@ def forward(w, tokens, HD=HD):
 
 
 def make(out, hd):
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
     w = build(hd)
     rounded = {k: v.to(torch.bfloat16).float() for k, v in w.items()}
     with torch.no_grad():
@@ -120,19 +116,9 @@ def make(out, hd):
         "tie_word_embeddings": True, "attention_bias": False,
         "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0, "torch_dtype": "bfloat16",
     }
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    with open(os.path.join(out, "model.safetensors"), "wb") as f:
-        f.write(llama.safetensors_bytes(w, torch.bfloat16))
-    fixture = {
-        "tokens": TOKENS, "logits": want.tolist(), "weights_dtype": "bfloat16", "seed": SEED,
-        "reference": "PyTorch transcription of transformers' GemmaForCausalLM forward (no transformers installed)",
-        "torch": torch.__version__, "made_by": "testdata/hf/make_tiny_gemma_torch.py",
-    }
-    with open(os.path.join(out, "logits.json"), "w") as f:
-        json.dump(fixture, f)
-        f.write("\n")
-    print(f"{out}: {sorted(os.listdir(out))}; max |logit| {want.abs().max().item():.3f}")
+    llama.write_fixture(out, w, cfg, want, SEED + hd,
+                        "PyTorch transcription of transformers' GemmaForCausalLM forward (no transformers installed)",
+                        "testdata/hf/make_tiny_gemma_torch.py")
 
 
 def main():

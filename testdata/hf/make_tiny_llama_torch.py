@@ -174,6 +174,26 @@ def config(qwen2=False):
     }
 
 
+def write_fixture(out, w, cfg, want, seed, reference, made_by):
+    """Writes out/ afresh: config.json, w as one BF16 model.safetensors and
+    logits.json with the reference logits want (for the other scripts)."""
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(out, "model.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(w, torch.bfloat16))
+    fixture = {
+        "tokens": TOKENS, "logits": want.tolist(), "weights_dtype": "bfloat16", "seed": seed,
+        "reference": reference, "torch": torch.__version__, "made_by": made_by,
+    }
+    with open(os.path.join(out, "logits.json"), "w") as f:
+        json.dump(fixture, f)
+        f.write("\n")
+    print(f"{out}: {sorted(os.listdir(out))}; max |logit| {want.abs().max().item():.3f}")
+
+
 def make(w, out, dtype, shards, qwen2=False):
     if os.path.exists(out):
         shutil.rmtree(out)

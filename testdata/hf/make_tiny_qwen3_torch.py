@@ -27,7 +27,6 @@ Writes tiny-qwen3-torch/ next to this script. Needs only torch (1.13 or later).
 import argparse
 import json
 import os
-import shutil
 import sys
 
 import torch
@@ -114,9 +113,6 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = os.path.join(args.out, "tiny-qwen3-torch")
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
     w = build()
     rounded = {k: v.to(torch.bfloat16).float() for k, v in w.items()}
     with torch.no_grad():
@@ -130,19 +126,9 @@ def main():
         "use_sliding_window": False, "sliding_window": None, "max_window_layers": L,
         "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
     }
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    with open(os.path.join(out, "model.safetensors"), "wb") as f:
-        f.write(llama.safetensors_bytes(w, torch.bfloat16))
-    fixture = {
-        "tokens": TOKENS, "logits": want.tolist(), "weights_dtype": "bfloat16", "seed": SEED,
-        "reference": "PyTorch transcription of transformers' Qwen3ForCausalLM forward (no transformers installed)",
-        "torch": torch.__version__, "made_by": "testdata/hf/make_tiny_qwen3_torch.py",
-    }
-    with open(os.path.join(out, "logits.json"), "w") as f:
-        json.dump(fixture, f)
-        f.write("\n")
-    print(f"{out}: {sorted(os.listdir(out))}; max |logit| {want.abs().max().item():.3f}")
+    llama.write_fixture(out, w, cfg, want, SEED,
+                        "PyTorch transcription of transformers' Qwen3ForCausalLM forward (no transformers installed)",
+                        "testdata/hf/make_tiny_qwen3_torch.py")
 
 
 if __name__ == "__main__":

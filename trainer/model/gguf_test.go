@@ -323,70 +323,22 @@ func TestGGMLReadsOurGGUF(t *testing.T) {
 // the same logits and fingerprint.
 func TestGGUFQwen2(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-qwen2-torch")
-	m, err := LoadHF(dir, quant.F32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _, f := ggufRoundTrip(t, dir, "qwen2")
 	if m.Arch != ArchQwen2 || m.Layers[0].Bias[ProjQ] == nil || !m.SharedClassifier {
 		t.Fatalf("loaded %+v, want qwen2 with biases and tied embeddings", m.Config)
 	}
-	p := filepath.Join(t.TempDir(), "qwen2.gguf")
-	if err := WriteGGUF(p, m, "tiny-qwen2", quant.F32, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	g, f, err := LoadGGUF(p, AsStored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if a, _ := f.String("general.architecture"); a != "qwen2" {
-		t.Fatalf("general.architecture %q", a)
-	}
-	if _, ok := f.Uint("qwen2.block_count"); !ok {
-		t.Fatal("no qwen2.block_count")
-	}
-	if Fingerprint(g) != Fingerprint(m) {
-		t.Fatal("fingerprint changed through GGUF")
-	}
 	ids := []int{1, 5, 17, 42, 3, 95, 0, 63}
-	a, b := logitsOf(m, ids), logitsOf(g, ids)
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("logit [%d][%d]: %g from HF, %g from GGUF", i, j, a[i][j], b[i][j])
-			}
-		}
-	}
+	a := logitsOf(m, ids)
 	// The file's rows are the checkpoint's rows, in its order.
-	st, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ hf, gg string }{
-		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight"},
-		{"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight"},
-		{"model.layers.1.self_attn.q_proj.bias", "blk.1.attn_q.bias"},
-		{"model.layers.1.self_attn.k_proj.bias", "blk.1.attn_k.bias"},
-		{"model.layers.1.self_attn.v_proj.bias", "blk.1.attn_v.bias"},
-	} {
-		want, _, err := st.Float32(c.hf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ti, ok := f.Tensor(c.gg)
-		if !ok {
-			t.Fatalf("no %s in the file", c.gg)
-		}
-		got := make([]float32, len(want))
-		if err := quant.Dequantize(ti.Type, ti.Data, got); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s is not %s in the checkpoint's row order", c.gg, c.hf)
-		}
-	}
+	requireCheckpointRows(t, dir, f, []checkpointRow{
+		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 0},
+		{"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight", 0},
+		{"model.layers.1.self_attn.q_proj.bias", "blk.1.attn_q.bias", 0},
+		{"model.layers.1.self_attn.k_proj.bias", "blk.1.attn_k.bias", 0},
+		{"model.layers.1.self_attn.v_proj.bias", "blk.1.attn_v.bias", 0},
+	})
 	// Quantized on load, Q8_0 keeps the same structure.
-	q, f2, err := LoadGGUF(p, quant.Q8_0)
+	q, f2, err := LoadGGUF(f.Path, quant.Q8_0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,30 +374,68 @@ func TestGGUFGemma(t *testing.T) {
 
 func ggufGemma(t *testing.T, name string, head int) {
 	dir := filepath.Join("..", "..", "testdata", "hf", name)
-	m, err := LoadHF(dir, quant.F32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, g, f := ggufRoundTrip(t, dir, "gemma")
 	if m.Arch != ArchGemma || !m.SharedClassifier || !m.GELU() || m.EmbedScale() != 8 || m.HeadDim() != head {
 		t.Fatalf("loaded %+v, want gemma with tied embeddings, GELU, embeddings × 8 and heads of %d", m.Config, head)
-	}
-	p := filepath.Join(t.TempDir(), "gemma.gguf")
-	if err := WriteGGUF(p, m, "tiny-gemma", quant.F32, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	g, f, err := LoadGGUF(p, AsStored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if a, _ := f.String("general.architecture"); a != "gemma" {
-		t.Fatalf("general.architecture %q", a)
 	}
 	if _, ok := f.Tensor("output.weight"); ok {
 		t.Fatal("a tied Gemma file has output.weight")
 	}
 	if g.HeadDim() != head {
 		t.Fatalf("heads of %d after GGUF, want %d", g.HeadDim(), head)
+	}
+	requireCheckpointRows(t, dir, f, []checkpointRow{
+		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 0},
+		{"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight", 0},
+		{"model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight", 1},
+		{"model.norm.weight", "output_norm.weight", 1},
+	})
+}
+
+// TestGGUFQwen3 writes the Qwen3 fixture (per-head q/k norms, heads of 32 in
+// a width of 64) as GGUF and reads it back: the file says qwen3, has
+// attn_q_norm/attn_k_norm and q/k rows in the checkpoint's (rotate-half)
+// order, and the reloaded model gives the same logits and fingerprint.
+func TestGGUFQwen3(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-qwen3-torch")
+	m, _, f := ggufRoundTrip(t, dir, "qwen3")
+	if m.Arch != ArchQwen3 || !m.QKNorm() || m.HeadDim() != 32 || m.QDim() != 128 || m.Layers[0].QNorm == nil {
+		t.Fatalf("loaded %+v, want qwen3 with q/k norms and heads of 32", m.Config)
+	}
+	if kl, _ := f.Uint("qwen3.attention.key_length"); kl != 32 {
+		t.Fatalf("qwen3.attention.key_length %d, want 32", kl)
+	}
+	requireCheckpointRows(t, dir, f, []checkpointRow{
+		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 0},
+		{"model.layers.1.self_attn.k_norm.weight", "blk.1.attn_k_norm.weight", 0},
+		{"model.layers.0.self_attn.q_norm.weight", "blk.0.attn_q_norm.weight", 0},
+	})
+}
+
+// ggufRoundTrip loads the Hugging Face fixture in dir, writes it as GGUF and
+// loads that back (closed at the end of the test), requiring the file to
+// name arch, and the reloaded model the same fingerprint and bit-identical
+// logits.
+func ggufRoundTrip(t *testing.T, dir, arch string) (m, g *Model, f *gguf.File) {
+	t.Helper()
+	m, err := LoadHF(dir, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), arch+".gguf")
+	if err := WriteGGUF(p, m, "tiny-"+arch, quant.F32, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, f, err = LoadGGUF(p, AsStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if a, _ := f.String("general.architecture"); a != arch {
+		t.Fatalf("general.architecture %q, want %q", a, arch)
+	}
+	if _, ok := f.Uint(arch + ".block_count"); !ok {
+		t.Fatalf("no %s.block_count", arch)
 	}
 	if Fingerprint(g) != Fingerprint(m) {
 		t.Fatal("fingerprint changed through GGUF")
@@ -459,19 +449,26 @@ func ggufGemma(t *testing.T, name string, head int) {
 			}
 		}
 	}
+	return m, g, f
+}
+
+// checkpointRow names a tensor of a Hugging Face checkpoint, the GGUF tensor
+// that must hold its values in the same order, and what llama.cpp adds to
+// them (Gemma's norms: 1).
+type checkpointRow struct {
+	hf, gg string
+	plus   float32
+}
+
+// requireCheckpointRows checks each row of rows between dir's
+// model.safetensors and the GGUF file f.
+func requireCheckpointRows(t *testing.T, dir string, f *gguf.File, rows []checkpointRow) {
+	t.Helper()
 	st, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		hf, gg string
-		plus   float32
-	}{
-		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 0},
-		{"model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight", 0},
-		{"model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight", 1},
-		{"model.norm.weight", "output_norm.weight", 1},
-	} {
+	for _, c := range rows {
 		want, _, err := st.Float32(c.hf)
 		if err != nil {
 			t.Fatal(err)
@@ -489,73 +486,6 @@ func ggufGemma(t *testing.T, name string, head int) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s is not %s (+%g) in the checkpoint's order", c.gg, c.hf, c.plus)
-		}
-	}
-}
-
-// TestGGUFQwen3 writes the Qwen3 fixture (per-head q/k norms, heads of 32 in
-// a width of 64) as GGUF and reads it back: the file says qwen3, has
-// attn_q_norm/attn_k_norm and q/k rows in the checkpoint's (rotate-half)
-// order, and the reloaded model gives the same logits and fingerprint.
-func TestGGUFQwen3(t *testing.T) {
-	dir := filepath.Join("..", "..", "testdata", "hf", "tiny-qwen3-torch")
-	m, err := LoadHF(dir, quant.F32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Arch != ArchQwen3 || !m.QKNorm() || m.HeadDim() != 32 || m.QDim() != 128 || m.Layers[0].QNorm == nil {
-		t.Fatalf("loaded %+v, want qwen3 with q/k norms and heads of 32", m.Config)
-	}
-	p := filepath.Join(t.TempDir(), "qwen3.gguf")
-	if err := WriteGGUF(p, m, "tiny-qwen3", quant.F32, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	g, f, err := LoadGGUF(p, AsStored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if a, _ := f.String("general.architecture"); a != "qwen3" {
-		t.Fatalf("general.architecture %q", a)
-	}
-	if kl, _ := f.Uint("qwen3.attention.key_length"); kl != 32 {
-		t.Fatalf("qwen3.attention.key_length %d, want 32", kl)
-	}
-	if Fingerprint(g) != Fingerprint(m) {
-		t.Fatal("fingerprint changed through GGUF")
-	}
-	ids := []int{1, 5, 17, 42, 3, 95, 0, 63}
-	a, b := logitsOf(m, ids), logitsOf(g, ids)
-	for i := range a {
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				t.Fatalf("logit [%d][%d]: %g from HF, %g from GGUF", i, j, a[i][j], b[i][j])
-			}
-		}
-	}
-	st, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ hf, gg string }{
-		{"model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight"},
-		{"model.layers.1.self_attn.k_norm.weight", "blk.1.attn_k_norm.weight"},
-		{"model.layers.0.self_attn.q_norm.weight", "blk.0.attn_q_norm.weight"},
-	} {
-		want, _, err := st.Float32(c.hf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ti, ok := f.Tensor(c.gg)
-		if !ok {
-			t.Fatalf("no %s in the file", c.gg)
-		}
-		got := make([]float32, len(want))
-		if err := quant.Dequantize(ti.Type, ti.Data, got); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s is not %s in the checkpoint's order", c.gg, c.hf)
 		}
 	}
 }
