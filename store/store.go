@@ -385,6 +385,21 @@ type entry struct {
 	reserved bool
 }
 
+// checkBlock returns b's CID as the store keys it and b's bytes, or why the
+// store cannot take it.
+func checkBlock(b blocks.Block) (cid.Cid, []byte, error) {
+	c := b.Cid()
+	n, err := normalize(c)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	data := b.RawData()
+	if len(data) > MaxBlockSize {
+		return cid.Undef, nil, fmt.Errorf("store: block %s is %d bytes, over the %d-byte block limit", c, len(data), MaxBlockSize)
+	}
+	return n, data, nil
+}
+
 func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) error {
 	var todo []entry
 	for _, b := range bs {
@@ -392,13 +407,9 @@ func (s *Store) putMany(ctx context.Context, bs []blocks.Block, check bool) erro
 			return err
 		}
 		c := b.Cid()
-		n, err := normalize(c)
+		n, data, err := checkBlock(b)
 		if err != nil {
 			return err
-		}
-		data := b.RawData()
-		if len(data) > MaxBlockSize {
-			return fmt.Errorf("store: block %s is %d bytes, over the %d-byte block limit", c, len(data), MaxBlockSize)
 		}
 		if check {
 			if err := verify(c, data); err != nil {

@@ -55,14 +55,9 @@ func (w *BlockWriter) Add(ctx context.Context, b blocks.Block) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := b.Cid()
-	n, err := normalize(c)
+	n, data, err := checkBlock(b)
 	if err != nil {
 		return err
-	}
-	data := b.RawData()
-	if len(data) > MaxBlockSize {
-		return fmt.Errorf("store: block %s is %d bytes, over the %d-byte block limit", c, len(data), MaxBlockSize)
 	}
 	if has, err := w.s.Has(ctx, n); err != nil {
 		return err
