@@ -145,17 +145,7 @@ func TestKQuantRowKernels(t *testing.T) {
 					if got := rk.dot(x, row); !within(got, want, scale) {
 						t.Errorf("%s: dot = %g, want %g (bound %g)", name, got, want, 2e-5*scale)
 					}
-					got := make([]float32, cols+1)
-					got[cols] = 42
-					rk.dequant(got, row)
-					for i, v := range vals {
-						if got[i] != v {
-							t.Fatalf("%s: dequant[%d] = %g, want %g", name, i, got[i], v)
-						}
-					}
-					if got[cols] != 42 {
-						t.Fatalf("%s: dequant wrote past the end", name)
-					}
+					requireDequant(t, name, rk.dequant, row, vals)
 					y := values(r, cols+1, "normal")
 					y0 := append([]float32(nil), y...)
 					const alpha = -1.5

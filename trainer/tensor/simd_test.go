@@ -248,17 +248,7 @@ func TestRowKernelsMatchDequantize(t *testing.T) {
 					}
 				}
 				if rk.dequant != nil {
-					got := make([]float32, cols+1)
-					got[cols] = 42
-					rk.dequant(got, row)
-					for i, v := range vals {
-						if got[i] != v {
-							t.Fatalf("%s: dequant[%d] = %g, want %g", name, i, got[i], v)
-						}
-					}
-					if got[cols] != 42 {
-						t.Fatalf("%s: dequant wrote past the end", name)
-					}
+					requireDequant(t, name, rk.dequant, row, vals)
 				}
 				if rk.axpy != nil {
 					y := values(r, cols+1, "normal")
@@ -366,5 +356,23 @@ func TestShortSlicesPanicClearly(t *testing.T) {
 			}()
 			tc.f()
 		}()
+	}
+}
+
+// requireDequant checks that dequant writes exactly vals for row, and
+// nothing past them.
+func requireDequant(t *testing.T, name string, dequant func(dst []float32, row []byte), row []byte, vals []float32) {
+	t.Helper()
+	cols := len(vals)
+	got := make([]float32, cols+1)
+	got[cols] = 42
+	dequant(got, row)
+	for i, v := range vals {
+		if got[i] != v {
+			t.Fatalf("%s: dequant[%d] = %g, want %g", name, i, got[i], v)
+		}
+	}
+	if got[cols] != 42 {
+		t.Fatalf("%s: dequant wrote past the end", name)
 	}
 }
