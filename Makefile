@@ -60,8 +60,8 @@ unit:
 ## the files for other runtimes); and generation on the default base with
 ## adapters.
 bench:
-	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./trainer/tensor/ | grep '^Benchmark'
-	$(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./trainer/model/ | grep '^Benchmark'
+	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./engine/tensor/ | grep '^Benchmark'
+	$(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
 
 ## bench-serve: adapter swap latency and generation with 0, 1, 3 adapters

@@ -3,7 +3,7 @@ package adapters
 import (
 	"fmt"
 
-	"orchmind/trainer/safetensors"
+	"orchmind/engine/safetensors"
 )
 
 // SafetensorsCodec stores adapter tensors as F32 safetensors, the file HF

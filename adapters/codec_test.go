@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"orchmind/trainer/safetensors"
+	"orchmind/engine/safetensors"
 )
 
 // TestSafetensorsFolderRoundTrip writes a real PEFT folder and reads it back

@@ -15,11 +15,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/node"
 	"orchmind/node/api"
-	"orchmind/node/base"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 func benchNode(b *testing.B, bs *base.Base, boot []string) *node.Node {

@@ -15,12 +15,12 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"orchmind/adapters"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/node"
 	"orchmind/node/api"
-	"orchmind/node/base"
 	"orchmind/store"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // startNodeQuota is startNode with a content-store quota.

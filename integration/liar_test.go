@@ -20,10 +20,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"orchmind/adapters"
-	"orchmind/node/base"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/swarm"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // TestPeerServingCorruptBlocks: a peer that provides an adapter's CID but

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/node"
 	"orchmind/node/api"
-	"orchmind/node/base"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 func startNode(t *testing.T, b *base.Base, boot []string) *node.Node {

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/node/api"
-	"orchmind/node/base"
 	"orchmind/protocol/room"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // TestPrivateRoom: two nodes in a room see the adapter announced into it;

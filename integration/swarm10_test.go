@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/node"
 	"orchmind/node/api"
-	"orchmind/node/base"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // TestTenNodes: ten real nodes; one publishes an adapter of about 10 MB;

@@ -1,9 +1,3 @@
-// Package node is the orchmind daemon: one base model held in memory, the
-// content store, the libp2p swarm, and the local HTTP API and web UI that
-// tie them together. It implements api.SwarmService: publishing an adapter
-// folder (import into the store as UnixFS, pin, provide in the DHT, announce
-// a signed manifest), searching what the swarm announced, pulling (fetch,
-// verify, check the base) and listing peers.
 package node
 
 import (
@@ -29,9 +23,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"orchmind/adapters"
+	"orchmind/engine/base"
 	"orchmind/internal/atomicfile"
 	"orchmind/node/api"
-	"orchmind/node/base"
 	"orchmind/node/ui"
 	"orchmind/protocol"
 	"orchmind/protocol/room"

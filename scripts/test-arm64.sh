@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-PKG=./trainer/tensor/
+PKG=./engine/tensor/
 export CGO_ENABLED=0
 GOARCH=arm64 $GO vet $PKG
 case "$(uname -m)" in

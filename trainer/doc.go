@@ -1,5 +1,6 @@
-// Package trainer is the root of orchmind's model engine and LoRA trainer.
-// Its sub-packages each do one job: quant (tensor element types and block
-// formats), tensor (weight matrices and the matmul kernels), and the model,
-// tokenizer, data, hyperparameter and training packages built on them.
+// Package trainer is the root of orchmind's LoRA trainer: its sub-packages
+// read the user's training data (data), choose the hyperparameters (hparams),
+// run the forward and backward passes of the adapters over the frozen base
+// (lora), drive a whole job (train) and report its progress (progress). The
+// model engine they train on lives in engine/.
 package trainer

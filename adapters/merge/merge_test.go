@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"orchmind/adapters"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/engine/tensor"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/tensor"
 )
 
 func tinyModel(t *testing.T) *model.Model {

@@ -13,10 +13,10 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/adapters/merge"
-	nodebase "orchmind/node/base"
+	nodebase "orchmind/engine/base"
+	"orchmind/engine/model"
 	"orchmind/store"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
 )
 
 func runAdapters(ctx context.Context, e *env) error {

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	nodebase "orchmind/node/base"
+	nodebase "orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // baseFlags are the flags every verb that loads a base model shares.

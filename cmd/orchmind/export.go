@@ -11,12 +11,12 @@ import (
 	"strings"
 
 	"orchmind/adapters"
+	nodebase "orchmind/engine/base"
+	"orchmind/engine/chat"
+	"orchmind/engine/model"
 	"orchmind/internal/atomicfile"
-	nodebase "orchmind/node/base"
 	"orchmind/node/registry"
-	"orchmind/trainer/data"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
 )
 
 func runExport(_ context.Context, e *env) error {
@@ -40,11 +40,11 @@ func runExport(_ context.Context, e *env) error {
 //
 // extraStops are more texts that end an answer (the BOS token of llama2.c
 // bases, which end documents with it).
-func Modelfile(baseGGUF, adapterGGUF string, tmpl data.Template, extraStops ...string) (string, error) {
+func Modelfile(baseGGUF, adapterGGUF string, tmpl chat.Template, extraStops ...string) (string, error) {
 	// The prompt exactly as the adapter saw it in training: the template's
 	// rendering of one user turn, with Ollama's {{ .Prompt }} as the text;
 	// the end of the trained answer is a stop.
-	prompt, end, err := tmpl.Render([]data.Message{{Role: "user", Content: "{{ .Prompt }}"}, {Role: "assistant"}})
+	prompt, end, err := tmpl.Render([]chat.Message{{Role: "user", Content: "{{ .Prompt }}"}, {Role: "assistant"}})
 	if err != nil {
 		return "", err
 	}
@@ -182,13 +182,13 @@ func exportMerged(e *env) error {
 
 // trainedTemplate is the prompt template an adapter was trained with, as
 // its orchmind.json records it (plain when it says nothing).
-func trainedTemplate(dir string) (data.Template, error) {
+func trainedTemplate(dir string) (chat.Template, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return data.Template{Name: "plain"}, nil
+		return chat.Template{Name: "plain"}, nil
 	}
 	if err != nil {
-		return data.Template{}, err
+		return chat.Template{}, err
 	}
 	var man struct {
 		DataSummary struct {
@@ -196,10 +196,10 @@ func trainedTemplate(dir string) (data.Template, error) {
 		} `json:"data_summary"`
 	}
 	if err := json.Unmarshal(raw, &man); err != nil {
-		return data.Template{}, fmt.Errorf("%s: %w", filepath.Join(dir, adapters.ManifestFile), err)
+		return chat.Template{}, fmt.Errorf("%s: %w", filepath.Join(dir, adapters.ManifestFile), err)
 	}
 	if man.DataSummary.Template == "" {
-		return data.Template{Name: "plain"}, nil
+		return chat.Template{Name: "plain"}, nil
 	}
-	return data.TemplateByName(man.DataSummary.Template)
+	return chat.TemplateByName(man.DataSummary.Template)
 }

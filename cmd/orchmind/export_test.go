@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"orchmind/engine/chat"
 	"orchmind/internal/testshared"
-	"orchmind/trainer/data"
 )
 
 func orch(t *testing.T, args ...string) string {
@@ -69,7 +69,7 @@ func TestModelfileTemplates(t *testing.T) {
 		"chatml": {"TEMPLATE \"\"\"<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n\"\"\"\n", `PARAMETER stop "<|im_end|>"`},
 		"llama3": {"<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>", `PARAMETER stop "<|eot_id|>"`},
 	} {
-		tmpl, err := data.TemplateByName(name)
+		tmpl, err := chat.TemplateByName(name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"orchmind/trainer/model"
+	"orchmind/engine/model"
 )
 
 func runGenerate(ctx context.Context, e *env) error {

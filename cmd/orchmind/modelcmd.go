@@ -11,9 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	nodebase "orchmind/node/base"
-	"orchmind/trainer/model"
-	"orchmind/trainer/tensor"
+	nodebase "orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/tensor"
 )
 
 func runModel(_ context.Context, e *env) error {

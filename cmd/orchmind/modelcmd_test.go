@@ -12,7 +12,7 @@ import (
 // TestModelConvertKeepsGreedyText is the conversion's acceptance check:
 // stories260K.bin → GGUF F32 generates, greedily, exactly what the .bin
 // generates and what llama2.c's run.c printed (the fixture of
-// trainer/model); the Q8_0 GGUF is reported (it drifts after a while).
+// engine/model); the Q8_0 GGUF is reported (it drifts after a while).
 func TestModelConvertKeepsGreedyText(t *testing.T) {
 	bin := testshared.Path(t, "models/stories260K/stories260K.bin")
 	dir := t.TempDir()
@@ -23,7 +23,7 @@ func TestModelConvertKeepsGreedyText(t *testing.T) {
 		return orch(t, "generate", "--model", m, "--prompt", "Once upon a time", "--temp", "0")
 	}
 	ref := gen(bin)
-	runc, err := os.ReadFile("../../trainer/model/testdata/stories260K_once_upon_a_time.runc.txt")
+	runc, err := os.ReadFile("../../engine/model/testdata/stories260K_once_upon_a_time.runc.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

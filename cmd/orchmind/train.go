@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"orchmind/engine/chat"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/progress"
@@ -24,7 +25,7 @@ func runTrain(ctx context.Context, e *env) error {
 	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD)")
 	name := fs.String("name", "", "adapter name (default: the data file or folder name)")
 	out := fs.String("out", "lora_adapters", "folder that receives the adapter folder <out>/<name>")
-	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(data.TemplateNames, ", ")+" (default: the one the model's chat template shows; plain for base models)")
+	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(chat.TemplateNames, ", ")+" (default: the one the model's chat template shows; plain for base models)")
 	seed := fs.Uint64("seed", 1, "random seed (initialisation, shuffling, eval split, dropout)")
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout instead of a progress bar")
 	resume := fs.Bool("resume", false, "continue an interrupted run from its checkpoint")
@@ -66,7 +67,7 @@ func runTrain(ctx context.Context, e *env) error {
 		*name = adapterName(*dataPath)
 	}
 	if *tmpl != "" {
-		if _, err := data.TemplateByName(*tmpl); err != nil {
+		if _, err := chat.TemplateByName(*tmpl); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}

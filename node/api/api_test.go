@@ -20,12 +20,12 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/internal/testshared"
-	"orchmind/node/base"
 	"orchmind/node/registry"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 var tiny = model.Config{Dim: 32, HiddenDim: 48, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 128, SharedClassifier: true}
@@ -693,7 +693,7 @@ func TestStories260K(t *testing.T) {
 	}
 	f := newFixture(t, b, nil)
 	text, last := f.generate(t, GenerateRequest{Model: "stories260K", Prompt: "Once upon a time", Options: Options{Temperature: ptr(0.0), NumPredict: ptr(40)}})
-	golden, err := os.ReadFile("../../trainer/model/testdata/stories260K_once_upon_a_time.runc.txt")
+	golden, err := os.ReadFile("../../engine/model/testdata/stories260K_once_upon_a_time.runc.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orchmind/engine/chat"
+	"orchmind/engine/model"
 	"orchmind/node/registry"
-	"orchmind/trainer/data"
-	"orchmind/trainer/model"
 )
 
 // MaxTemperature bounds the sampling temperature; beyond it text is noise.
@@ -236,7 +236,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 // adapter fields).
 type ChatRequest struct {
 	Model               string              `json:"model"`
-	Messages            []data.Message      `json:"messages"`
+	Messages            []chat.Message      `json:"messages"`
 	Adapter             string              `json:"adapter,omitempty"`
 	Adapters            []registry.Selected `json:"adapters,omitempty"`
 	Stream              bool                `json:"stream,omitempty"`
@@ -275,7 +275,7 @@ type chatResponse struct {
 
 // chatPrompt renders the conversation with the configured template, up to
 // the assistant's turn.
-func (s *Server) chatPrompt(msgs []data.Message) (string, error) {
+func (s *Server) chatPrompt(msgs []chat.Message) (string, error) {
 	if len(msgs) == 0 {
 		return "", badRequest("messages is empty: send at least one {\"role\": \"user\", \"content\": \"…\"}")
 	}
@@ -290,7 +290,7 @@ func (s *Server) chatPrompt(msgs []data.Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	conv := append(append([]data.Message(nil), msgs...), data.Message{Role: "assistant"})
+	conv := append(append([]chat.Message(nil), msgs...), chat.Message{Role: "assistant"})
 	p, _, err := t.Render(conv)
 	if err != nil {
 		return "", badRequest("cannot format the conversation: %v", err)

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/internal/testshared"
-	"orchmind/node/base"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // benchBase is stories260K held Q8_0 when the shared folder is present,

@@ -1,12 +1,3 @@
-// Package registry is the hot-plug adapter registry of a node: any number of
-// LoRA adapters loaded onto ONE frozen base model, checked against it, and
-// combined per request into a model.Delta without touching or copying the
-// base. Optionally an adapter is baked into a quantized copy of the
-// matrices it changes, for speed when it is used alone for long.
-//
-// The registry is safe for concurrent use. A delta returned by Delta keeps
-// its own pointers to the adapter weights, so it stays valid (and unchanged)
-// after the adapter is unloaded or rescaled; later requests see the change.
 package registry
 
 import (
@@ -22,10 +13,10 @@ import (
 	"time"
 
 	"orchmind/adapters"
-	"orchmind/node/base"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/tensor"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/tensor"
 )
 
 // Errors callers can test with errors.Is (the HTTP API maps them to status

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"orchmind/adapters"
-	"orchmind/node/base"
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 var tiny = model.Config{Dim: 32, HiddenDim: 48, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64, SharedClassifier: true}

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Reference fixtures for orchmind's Hugging Face loader (trainer/model/hf.go).
+"""Reference fixtures for orchmind's Hugging Face loader (engine/model/hf.go).
 
 Builds a small random LlamaForCausalLM with grouped-query attention and an
 untied output head, saves it the way transformers saves any model
 (save_pretrained, safetensors), runs a fixed token sequence through it on the
 CPU in float32, and writes the logits beside the weights. The Go test
-TestLoadHFTransformersFixture (trainer/model/hf_test.go) loads each folder with
+TestLoadHFTransformersFixture (engine/model/hf_test.go) loads each folder with
 model.LoadHF and compares its logits with these to 1e-4 of the largest logit.
 
 Two folders, about 200 KB each (weights plus logits.json):

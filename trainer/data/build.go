@@ -5,21 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"orchmind/engine/chat"
+	"orchmind/engine/tokenizer"
 	"strings"
 )
-
-// Encoder is the part of a tokenizer this package needs.
-type Encoder interface {
-	Encode(text string, addBOS, addEOS bool) []int
-	BOS() int
-	EOS() int
-}
 
 // Options controls Build.
 type Options struct {
 	Load LoadOptions
 	// Template formats conversations; zero value means plain.
-	Template Template
+	Template chat.Template
 	// MaxSeqLen truncates longer examples (0 = no limit).
 	MaxSeqLen int
 	// ChunkTokens is the token budget when merging paragraphs of a text file
@@ -68,13 +63,13 @@ type Dataset struct {
 // Build loads path, formats and tokenises every record, removes duplicates
 // (exact after whitespace normalisation), truncates to MaxSeqLen and splits
 // off a seeded eval set.
-func Build(ctx context.Context, path string, enc Encoder, opt Options) (*Dataset, error) {
+func Build(ctx context.Context, path string, enc tokenizer.Encoder, opt Options) (*Dataset, error) {
 	recs, files, skips, err := Load(path, opt.Load)
 	if err != nil {
 		return nil, err
 	}
 	if opt.Template.Name == "" {
-		opt.Template = Template{Name: "plain"}
+		opt.Template = chat.Template{Name: "plain"}
 	}
 	budget := opt.ChunkTokens
 	if budget <= 0 {
@@ -193,7 +188,7 @@ func normKey(r Record) string {
 
 // chunkText merges consecutive paragraphs of the same text document while
 // they fit the token budget.
-func chunkText(recs []Record, enc Encoder, budget int) []Record {
+func chunkText(recs []Record, enc tokenizer.Encoder, budget int) []Record {
 	var out []Record
 	var cur *Record
 	curTok := 0

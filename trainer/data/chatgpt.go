@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"orchmind/engine/chat"
 	"strings"
 )
 
@@ -85,7 +86,7 @@ func loadChatGPT(p string, r io.Reader) ([]Record, []Skip, error) {
 			if msgs[from].Role != "user" {
 				from++
 			}
-			recs = append(recs, Record{Messages: append([]Message(nil), msgs[from:j+1]...), Where: fmt.Sprintf("%s turn %d", where, j), Conversation: where})
+			recs = append(recs, Record{Messages: append([]chat.Message(nil), msgs[from:j+1]...), Where: fmt.Sprintf("%s turn %d", where, j), Conversation: where})
 			n++
 		}
 		if n == 0 {
@@ -101,7 +102,7 @@ func loadChatGPT(p string, r io.Reader) ([]Record, []Skip, error) {
 // branch returns the visible user/assistant text messages of the branch
 // ending at current_node (or, without one, following the last child from
 // the root), oldest first, with consecutive messages of one role joined.
-func (c *gptConversation) branch() []Message {
+func (c *gptConversation) branch() []chat.Message {
 	var ids []string
 	seen := map[string]bool{}
 	if _, ok := c.Mapping[c.CurrentNode]; ok {
@@ -135,7 +136,7 @@ func (c *gptConversation) branch() []Message {
 			id = ch[len(ch)-1]
 		}
 	}
-	var out []Message
+	var out []chat.Message
 	for _, id := range ids {
 		m := c.Mapping[id].Message
 		if m == nil || m.Metadata.Hidden {
@@ -163,7 +164,7 @@ func (c *gptConversation) branch() []Message {
 			out[len(out)-1].Content += "\n\n" + text
 			continue
 		}
-		out = append(out, Message{Role: role, Content: text})
+		out = append(out, chat.Message{Role: role, Content: text})
 	}
 	return out
 }

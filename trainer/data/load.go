@@ -1,7 +1,3 @@
-// Package data loads training data (plain text, fortunes, JSON/JSONL in
-// prompt/completion, Alpaca, chat, SQuAD and Pirá shapes), formats it with a
-// chat template, tokenises it with a loss mask, de-duplicates, splits off a
-// seeded eval set, truncates and packs it into fixed-length rows.
 package data
 
 import (
@@ -12,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"orchmind/engine/chat"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +25,7 @@ const SupportedFormats = ".txt/.md (plain text), fortunes (%-separated), .jsonl/
 // turn is trained on).
 type Record struct {
 	Text     string
-	Messages []Message
+	Messages []chat.Message
 	// Doc groups consecutive paragraphs of one text file for chunking.
 	Doc int
 	// Conversation names the chat conversation a record came from (ChatGPT
@@ -303,7 +300,7 @@ func qa(q, a, where string) ([]Record, error) {
 	if strings.TrimSpace(q) == "" {
 		return nil, emptyErr{"empty prompt"}
 	}
-	return []Record{{Messages: []Message{{"user", q}, {"assistant", a}}, Where: where}}, nil
+	return []Record{{Messages: []chat.Message{{Role: "user", Content: q}, {Role: "assistant", Content: a}}, Where: where}}, nil
 }
 
 // fromObject recognises one JSON object's shape.
@@ -335,7 +332,7 @@ func fromObject(obj map[string]json.RawMessage, where string) ([]Record, error) 
 		return qa(joinInput(ins, in), o, where)
 	}
 	if raw, ok := obj["messages"]; ok {
-		var msgs []Message
+		var msgs []chat.Message
 		if err := json.Unmarshal(raw, &msgs); err != nil {
 			return nil, fmt.Errorf("%s: messages must be [{role, content}]: %w", where, err)
 		}
@@ -402,9 +399,9 @@ func loadSQuAD(p string, raw json.RawMessage) ([]Record, []Skip, error) {
 					skips = append(skips, Skip{where, "no answer"})
 					continue
 				}
-				recs = append(recs, Record{Messages: []Message{
-					{"user", strings.TrimSpace(par.Context) + "\n\n" + q.Question},
-					{"assistant", q.Answers[0].Text}}, Where: where})
+				recs = append(recs, Record{Messages: []chat.Message{
+					{Role: "user", Content: strings.TrimSpace(par.Context) + "\n\n" + q.Question},
+					{Role: "assistant", Content: q.Answers[0].Text}}, Where: where})
 			}
 		}
 	}

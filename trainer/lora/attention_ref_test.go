@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"orchmind/trainer/quant"
+	"orchmind/engine/quant"
 )
 
 // The row-by-row attention that the matrix-kernel version replaced, kept

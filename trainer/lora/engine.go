@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 
 	"orchmind/adapters"
-	"orchmind/trainer/model"
-	"orchmind/trainer/tensor"
+	"orchmind/engine/model"
+	"orchmind/engine/tensor"
 )
 
 // Seq is one training sequence.

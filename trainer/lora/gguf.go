@@ -5,9 +5,9 @@ import (
 	"sort"
 
 	"orchmind/adapters"
-	"orchmind/trainer/gguf"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
+	"orchmind/engine/gguf"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 )
 
 // GGUFFile is the name of the llama.cpp LoRA file inside an adapter folder.

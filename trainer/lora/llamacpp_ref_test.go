@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/internal/testshared"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // TestGGUFLoRAMatchesLlamaCpp checks the llama.cpp LoRA file against

@@ -1,11 +1,3 @@
-// Package lora trains and applies LoRA adapters on a frozen, possibly
-// quantized Llama-family base model: the forward pass with low-rank updates,
-// the backward pass that yields gradients for the LoRA factors only, and the
-// AdamW optimiser.
-//
-// A LoRA pair on a projection W [out, in] adds scale·B·A, A [r, in], B
-// [out, r], scale = alpha/r, so y = W·x + scale·B·(A·x). The base weights are
-// never copied, dequantized as a whole, or given gradients.
 package lora
 
 import (
@@ -14,9 +6,9 @@ import (
 	"math/rand/v2"
 
 	"orchmind/adapters"
-	"orchmind/trainer/model"
-	"orchmind/trainer/parallel"
-	"orchmind/trainer/tensor"
+	"orchmind/engine/model"
+	"orchmind/engine/parallel"
+	"orchmind/engine/tensor"
 )
 
 // AllModules are the seven projections of a Llama block, the default targets.

@@ -8,11 +8,11 @@ import (
 	"testing"
 
 	"orchmind/adapters"
-	"orchmind/trainer/gguf"
+	"orchmind/engine/gguf"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/engine/tensor"
 	"orchmind/trainer/hparams"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/tensor"
 )
 
 // randomModel builds a small Llama with random weights held as typ.

@@ -2,7 +2,7 @@ package lora
 
 import (
 	"orchmind/adapters"
-	"orchmind/trainer/model"
+	"orchmind/engine/model"
 )
 
 // Layouts of the q_proj and k_proj rows. orchmind holds every model in the

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"orchmind/adapters"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
 	"orchmind/internal/atomicfile"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
 )
 
 // interopDir holds PEFT files written by orchmind for the Hugging Face

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"orchmind/adapters"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/safetensors"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/engine/safetensors"
 )
 
 // TestMatchesPEFT compares loss, logits and LoRA gradients with PyTorch on

@@ -11,10 +11,10 @@ import (
 	"strconv"
 
 	"orchmind/adapters"
+	"orchmind/engine/safetensors"
 	"orchmind/internal/atomicfile"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
-	"orchmind/trainer/safetensors"
 )
 
 // CheckpointFile is the resumable state inside an adapter folder: the

@@ -5,11 +5,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/engine/tokenizer"
 	"orchmind/internal/testshared"
 	"orchmind/trainer/hparams"
-	"orchmind/trainer/model"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/tokenizer"
 )
 
 func BenchmarkSeedTasks(b *testing.B) {

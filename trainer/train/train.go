@@ -1,7 +1,3 @@
-// Package train runs a whole LoRA fine-tuning job: it builds the dataset,
-// chooses hyperparameters, trains with AdamW on the frozen quantized base,
-// evaluates, stops early, checkpoints (resumable to the same result), reports
-// progress, and writes the adapter folder.
 package train
 
 import (
@@ -17,22 +13,24 @@ import (
 	"time"
 
 	"orchmind/adapters"
+	"orchmind/engine/chat"
+	"orchmind/engine/model"
+	"orchmind/engine/tensor"
+	"orchmind/engine/tokenizer"
 	"orchmind/internal/sysmem"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
 	"orchmind/trainer/progress"
-	"orchmind/trainer/tensor"
 )
 
 // Config describes a training job.
 type Config struct {
 	Model     *model.Model
-	Tokenizer data.Encoder
+	Tokenizer tokenizer.Encoder
 	// Data is a file or folder of training data (see trainer/data).
 	Data     string
-	Template data.Template
+	Template chat.Template
 	// Overrides replace the smart hyperparameters.
 	Overrides hparams.Overrides
 	// Name of the adapter; its folder is OutDir/Name.

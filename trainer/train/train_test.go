@@ -10,15 +10,16 @@ import (
 	"testing"
 
 	"orchmind/adapters"
+	"orchmind/engine/chat"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/engine/tensor"
+	"orchmind/engine/tokenizer"
 	"orchmind/internal/testshared"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/lora"
-	"orchmind/trainer/model"
 	"orchmind/trainer/progress"
-	"orchmind/trainer/quant"
-	"orchmind/trainer/tensor"
-	"orchmind/trainer/tokenizer"
 )
 
 // byteTok is a byte-level tokenizer for random test models: id = byte+3.
@@ -251,7 +252,7 @@ func learnsFacts(t *testing.T, precision string) {
 	}
 	baseKnows := 0
 	for _, f := range facts {
-		prompt, want, err := data.Template{Name: "plain"}.Render(f.Messages)
+		prompt, want, err := chat.Template{Name: "plain"}.Render(f.Messages)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,250 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"orchmind/engine/quant"
+)
+
+// benchShapes are the weight matrices (out×in) that training and generation
+// multiply by: stories15M's attention, MLP up/gate, MLP down and classifier,
+// then SmolLM-135M's attention, k/v projection, MLP up/gate, MLP down and
+// tied embedding/classifier.
+var benchShapes = []struct{ rows, cols int }{
+	{288, 288}, {768, 288}, {288, 768}, {32000, 288},
+	{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576},
+}
+
+// benchNs are the numbers of input vectors: one (generation), 64 and 256
+// (a prompt or a training sequence).
+var benchNs = []int{1, 64, 256}
+
+// benchShapesK are weight matrices whose sides are multiples of the K-quant
+// super-block (256 values), Llama-3.2-1B's: attention q/o (2048×2048), MLP
+// gate/up (8192×2048) and down (2048×8192). They run for every block type
+// (the K-quants that Q4_K_M/Q5_K_M files hold, and Q8_0/Q4_0 to compare)
+// with benchNsK inputs.
+var benchShapesK = []struct{ rows, cols int }{{2048, 2048}, {8192, 2048}, {2048, 8192}}
+
+// benchNsK are the numbers of inputs at benchShapesK: generation and a
+// prompt chunk.
+var benchNsK = []int{1, 64}
+
+// benchCase is one matrix size and type with the input counts to run.
+type benchCase struct {
+	typ        quant.Type
+	rows, cols int
+	ns         []int
+}
+
+// benchCases lists BenchmarkMatMul's and BenchmarkMatMulT's cases: Q8_0
+// and Q4_0 at benchShapes, then every block type at benchShapesK.
+func benchCases() []benchCase {
+	var cs []benchCase
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, sh := range benchShapes {
+			cs = append(cs, benchCase{typ, sh.rows, sh.cols, benchNs})
+		}
+	}
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q6_K, quant.Q5_K, quant.Q4_0, quant.Q8_0} {
+		for _, sh := range benchShapesK {
+			cs = append(cs, benchCase{typ, sh.rows, sh.cols, benchNsK})
+		}
+	}
+	return cs
+}
+
+// benchMatrices caches the random matrices of the benchmarks by type and
+// shape: the large K-quant ones take a second or more to quantize.
+var benchMatrices = map[benchKey]*Matrix{}
+
+type benchKey struct {
+	typ        quant.Type
+	rows, cols int
+}
+
+func benchMatrix(b *testing.B, c benchCase) *Matrix {
+	key := benchKey{c.typ, c.rows, c.cols}
+	if m := benchMatrices[key]; m != nil {
+		return m
+	}
+	r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.cols)))
+	m, err := Quantized(c.typ, c.rows, c.cols, randVals(r, c.rows*c.cols))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchMatrices[key] = m
+	return m
+}
+
+// BenchmarkMatMul runs x·Wᵀ for the cases of benchCases with every kernel
+// set this CPU has side by side: generic/ is pure Go, avx2/ and avx512/
+// (neon/ on arm64) the assembly. All use GOMAXPROCS workers.
+//
+//	go test -run '^$' -bench 'MatMul$/Q8_0_1536x576_n256' -benchtime 20x ./engine/tensor/
+//	go test -run '^$' -bench 'MatMul$/Q4_K_' -benchtime 20x ./engine/tensor/
+func BenchmarkMatMul(b *testing.B) {
+	benchKernels(b, func(k *kernels, out, x []float32, n int, m *Matrix) { matMul(k, out, x, n, m) }, matMulBF16, false)
+}
+
+// BenchmarkMatMulT is BenchmarkMatMul for dy·W (the backward pass).
+func BenchmarkMatMulT(b *testing.B) {
+	benchKernels(b, func(k *kernels, out, dy []float32, n int, m *Matrix) { matMulT(k, out, dy, n, m) }, matMulTBF16, true)
+}
+
+// benchKernels runs f with every kernel set, then (for n ≥ 32 on CPUs with
+// AMX) the bfloat16 tile path bf16 as amx-bf16/.
+func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *Matrix), bf16 func(bk *bf16Kernels, out, in []float32, n int, m *Matrix), transposed bool) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, c := range benchCases() {
+		for _, n := range c.ns {
+			nIn, nOut := c.cols, c.rows
+			if transposed {
+				nIn, nOut = nOut, nIn
+			}
+			for _, k := range availableKernels() {
+				b.Run(fmt.Sprintf("%s_%dx%d_n%d/%s", c.typ, c.rows, c.cols, n, k.name), func(b *testing.B) {
+					m := benchMatrix(b, c) // built on first use
+					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
+					for b.Loop() {
+						f(k, out, in, n, m)
+					}
+					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+			if bk := bf16Active(); bk != nil && n >= bf16MinN {
+				b.Run(fmt.Sprintf("%s_%dx%d_n%d/amx-bf16", c.typ, c.rows, c.cols, n), func(b *testing.B) {
+					m := benchMatrix(b, c)
+					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
+					for b.Loop() {
+						bf16(bk, out, in, n, m)
+					}
+					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkGemmPack measures MatMul's input packing (x transposed into
+// panels) for a stories15M training sequence, 256 inputs × 288 values.
+func BenchmarkGemmPack(b *testing.B) {
+	for _, k := range availableKernels() {
+		if k.gemm == nil {
+			continue
+		}
+		b.Run(k.name, func(b *testing.B) {
+			g := k.gemm
+			n, cols := 256, 288
+			x := randVals(rand.New(rand.NewPCG(2, 2)), n*cols)
+			xp := make([]float32, (n+g.nr-1)/g.nr*g.nr*cols)
+			for b.Loop() {
+				for j := 0; j*g.nr < n; j++ {
+					g.pack(xp[j*cols*g.nr:], x, j*g.nr, min(g.nr, n-j*g.nr), cols)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n*cols), "ns/value")
+		})
+	}
+}
+
+// BenchmarkGemmKernel runs one micro-kernel tile (k = 256, all operands in
+// L1) on one core: the ceiling the blocked MatMul and MatMulT approach.
+func BenchmarkGemmKernel(b *testing.B) {
+	for _, k := range availableKernels() {
+		if k.gemm == nil {
+			continue
+		}
+		b.Run(k.name, func(b *testing.B) {
+			g, depth := k.gemm, 256
+			r := rand.New(rand.NewPCG(3, 3))
+			a, bm, c := randVals(r, g.mr*depth), randVals(r, depth*g.nr), make([]float32, g.mr*g.nr)
+			for b.Loop() {
+				g.run(a, depth, bm, g.nr, c, g.nr, depth, true)
+			}
+			b.ReportMetric(2*float64(g.mr*g.nr*depth)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// benchPerValue runs f as a sub-benchmark and reports ns per value.
+func benchPerValue(b *testing.B, name string, values int, f func()) {
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			f()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(values), "ns/value")
+	})
+}
+
+// BenchmarkVectorKernels times each float32 kernel of every kernel set on
+// one SmolLM-135M-sized vector (576 values; 1536, the MLP width, for
+// sigmoid), in ns per value (for dot4, per value of all four inputs).
+//
+//	go test -run '^$' -bench VectorKernels ./engine/tensor/
+func BenchmarkVectorKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const n = 576
+	a, x, y := randVals(r, n), randVals(r, 4*n), make([]float32, n)
+	e := make([]float32, n)
+	s, sd := randVals(r, 1536), make([]float32, 1536)
+	var sink float32
+	for _, k := range availableKernels() {
+		var o [4]float32
+		benchPerValue(b, "dot/"+k.name, n, func() { sink += k.dot(a, x) })
+		benchPerValue(b, "axpy/"+k.name, n, func() { k.axpy(1e-3, a, y) })
+		benchPerValue(b, "dot4/"+k.name, 4*n, func() { k.dot4(a, x, n, &o) })
+		benchPerValue(b, "max/"+k.name, n, func() { sink += k.max(a) })
+		benchPerValue(b, "expSub/"+k.name, n, func() { copy(e, a); sink += k.expSub(e, 5) })
+		benchPerValue(b, "sigmoid/"+k.name, len(s), func() { k.sigmoid(sd, s) })
+		sink += o[0]
+	}
+	_ = sink
+}
+
+// BenchmarkRowKernels times the kernels on one stored row per type and
+// kernel set (576 values for F16, Q8_0 and Q4_0; 2048, eight super-blocks,
+// for the K-quants), in ns per value: the fused dot with f32 activations,
+// dequantization, and the fused axpy. Where a set has no kernel for a row
+// type it runs what MatMul and MatMulT would (quant.Dequantize, then the
+// float32 axpy); where it has no fused dot the dot is left out.
+//
+//	go test -run '^$' -bench RowKernels ./engine/tensor/
+func BenchmarkRowKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var sink float32
+	for _, typ := range []quant.Type{quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K, quant.Q5_K} {
+		cols := 576
+		if typ.BlockSize() == quant.QKK {
+			cols = 2048
+		}
+		x, y, tmp := randVals(r, cols), make([]float32, cols), make([]float32, cols)
+		m, err := Quantized(typ, 1, cols, randVals(r, cols))
+		if err != nil {
+			b.Fatal(err)
+		}
+		row := m.Row(0)
+		for _, k := range availableKernels() {
+			rk := k.rows[typ]
+			deq := k.dequantizer(typ)
+			axpy := rk.axpy
+			if axpy == nil {
+				axpy = func(alpha float32, row []byte, y []float32) {
+					deq(tmp, row)
+					k.axpy(alpha, tmp, y)
+				}
+			}
+			name := fmt.Sprintf("%s_%%s/%s", typ, k.name)
+			if rk.dot != nil {
+				benchPerValue(b, fmt.Sprintf(name, "dot"), cols, func() { sink += rk.dot(x, row) })
+			}
+			benchPerValue(b, fmt.Sprintf(name, "dequant"), cols, func() { deq(tmp, row) })
+			benchPerValue(b, fmt.Sprintf(name, "axpy"), cols, func() { axpy(1e-3, row, y) })
+		}
+	}
+	_ = sink
+}

@@ -1,0 +1,12 @@
+// Package api is the local HTTP API of an orchmind node: Ollama-style and
+// OpenAI-style generation with hot-plugged adapters, the adapter registry,
+// training jobs with live progress (server-sent events), and the swarm
+// (search, pull, publish, peers) through the SwarmService interface. It is
+// a library: the node daemon and `orchmind serve` mount the handler New
+// returns. Every route is documented in openapi.yaml (a test keeps the two
+// in step).
+//
+// Requests from non-loopback addresses are refused unless a bearer token is
+// configured and given. Errors are JSON objects {"error": "…"} with a
+// message a person can act on.
+package api
