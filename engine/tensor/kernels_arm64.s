@@ -1,4 +1,4 @@
-// arm64 NEON (Advanced SIMD) kernels of trainer/tensor, hand-written.
+// arm64 NEON (Advanced SIMD) kernels of engine/tensor, hand-written.
 //
 // Every routine takes raw pointers and counts; the Go wrappers (simd.go,
 // simd_arm64.go) bounds-check the slices first, so the assembly never
@@ -906,7 +906,7 @@ sgdone:
 
 // ---------------------------------------------------------------------------
 // K-quant rows: super-blocks of 256 values (layouts in
-// trainer/quant/kquant.go). Q4_K and Q5_K values are d1·q − m1 with one
+// engine/quant/kquant.go). Q4_K and Q5_K values are d1·q − m1 with one
 // (d1, m1) per 32 values; Q6_K values are ds·(q − 32) with one ds per 16.
 // The scales of a super-block are unpacked into vector lanes once and used
 // through the by-element forms (FMUL, FMLA, FMLS Vd.4S, Vn.4S, Vm.S[i]),

@@ -1,4 +1,4 @@
-module orchmind/trainer/tensor/internal/asmgen
+module orchmind/engine/tensor/internal/asmgen
 
 go 1.26.8
 
