@@ -53,7 +53,12 @@ type Manifest struct {
 	Rank                 int                `json:"rank"`
 	Alpha                float32            `json:"alpha"`
 	TargetModules        []string           `json:"target_modules"`
-	Hyperparameters      map[string]any     `json:"hyperparameters,omitempty"`
+	Hyperparameters      *Hyperparameters   `json:"hyperparameters,omitempty"`
+	// StepsRun and StopReason say how training ended.
+	StepsRun   int    `json:"steps_run,omitempty"`
+	StopReason string `json:"stop_reason,omitempty"`
+	// Merge is set on adapters made by merging their Parents.
+	Merge                *Merge             `json:"merge,omitempty"`
 	DataSummary          any                `json:"data_summary,omitempty"`
 	TrainLossBefore      float64            `json:"train_loss_before,omitempty"`
 	TrainLossAfter       float64            `json:"train_loss_after,omitempty"`

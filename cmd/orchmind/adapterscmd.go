@@ -186,7 +186,7 @@ func mergeAdapters(ctx context.Context, e *env) error {
 	man := adapters.Manifest{Name: filepath.Base(*out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint,
 		Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods, Parents: parents, OrchmindVersion: version,
 		Created:         time.Now().UTC().Truncate(time.Second),
-		Hyperparameters: map[string]any{"merge_method": *method, "merge_weights": ws, "kept_energy_min": rep.MinEnergy}}
+		Merge: &adapters.Merge{Method: *method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
 	if err := adapters.WriteFolder(*out, res, man, adapters.SafetensorsCodec{}); err != nil {
 		return err
 	}

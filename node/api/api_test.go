@@ -25,6 +25,7 @@ import (
 	"orchmind/engine/quant"
 	"orchmind/internal/testshared"
 	"orchmind/node/registry"
+	"orchmind/trainer/hparams"
 	"orchmind/trainer/lora"
 )
 
@@ -603,7 +604,7 @@ func TestTrainThroughAPI(t *testing.T) {
 		t.Fatalf("upload not stored under a safe name: %v", err)
 	}
 	var j Job
-	if c := f.call(t, "POST", "/api/train", TrainRequest{Upload: plan.Upload, Name: "facts", Overrides: Overrides{Epochs: ptr(2), Rank: ptr(4)}}, &j); c != 202 || j.ID == "" {
+	if c := f.call(t, "POST", "/api/train", TrainRequest{Upload: plan.Upload, Name: "facts", Overrides: hparams.Overrides{Epochs: ptr(2), Rank: ptr(4)}}, &j); c != 202 || j.ID == "" {
 		t.Fatalf("train: %d %+v", c, j)
 	}
 	f.wantErr(t, 409, "POST", "/api/train", TrainRequest{Upload: plan.Upload}, j.ID)
@@ -663,7 +664,7 @@ func TestTrainStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	var j Job
-	if c := f.call(t, "POST", "/api/train", TrainRequest{Data: data, Name: "long", Overrides: Overrides{Epochs: ptr(500)}}, &j); c != 202 {
+	if c := f.call(t, "POST", "/api/train", TrainRequest{Data: data, Name: "long", Overrides: hparams.Overrides{Epochs: ptr(500)}}, &j); c != 202 {
 		t.Fatalf("train: %d", c)
 	}
 	if c := f.call(t, "POST", "/api/train/"+j.ID+"/stop", nil, nil); c != 202 {

@@ -25,36 +25,6 @@ import (
 	"orchmind/trainer/train"
 )
 
-// Overrides are the hyperparameters a person may force (JSON names of
-// hparams.Overrides); absent fields are chosen from the data.
-type Overrides struct {
-	Epochs        *int     `json:"epochs,omitempty"`
-	LearningRate  *float64 `json:"learning_rate,omitempty"`
-	Rank          *int     `json:"rank,omitempty"`
-	Alpha         *float64 `json:"alpha,omitempty"`
-	BatchSize     *int     `json:"batch_size,omitempty"`
-	GradAccum     *int     `json:"grad_accum,omitempty"`
-	MaxSeqLen     *int     `json:"max_seq_len,omitempty"`
-	WarmupSteps   *int     `json:"warmup_steps,omitempty"`
-	EvalFraction  *float64 `json:"eval_fraction,omitempty"`
-	Patience      *int     `json:"patience,omitempty"`
-	StopTrainLoss *float64 `json:"stop_loss,omitempty"`
-	Dropout       *float64 `json:"dropout,omitempty"`
-	TargetModules []string `json:"target_modules,omitempty"`
-	// GradCheckpoint forces gradient checkpointing on or off.
-	GradCheckpoint *bool `json:"grad_checkpoint,omitempty"`
-	// Precision is the compute type of the base's products: "auto"
-	// (default), "f32" or "bf16".
-	Precision string `json:"precision,omitempty"`
-}
-
-func (o Overrides) hparams() hparams.Overrides {
-	return hparams.Overrides{Epochs: o.Epochs, LearningRate: o.LearningRate, Rank: o.Rank, Alpha: o.Alpha, BatchSize: o.BatchSize,
-		GradAccum: o.GradAccum, MaxSeqLen: o.MaxSeqLen, WarmupSteps: o.WarmupSteps, EvalFraction: o.EvalFraction, Patience: o.Patience,
-		StopTrainLoss: o.StopTrainLoss, Dropout: o.Dropout, TargetModules: o.TargetModules, GradCheckpoint: o.GradCheckpoint,
-		Precision: o.Precision}
-}
-
 // TrainRequest is the JSON body of POST /api/train and /api/train/plan (a
 // multipart upload carries the same fields as form fields, overrides as a
 // JSON string, and the data as files).
@@ -67,7 +37,7 @@ type TrainRequest struct {
 	Name      string    `json:"name,omitempty"`
 	Template  string    `json:"template,omitempty"`
 	Seed      uint64    `json:"seed,omitempty"`
-	Overrides Overrides `json:"overrides"`
+	Overrides hparams.Overrides `json:"overrides"`
 }
 
 // newID returns a random 16-hex-digit id.
@@ -249,7 +219,7 @@ func (s *Server) trainConfig(req TrainRequest, path string) (train.Config, error
 		seed = 1
 	}
 	b := s.cfg.Base
-	return train.Config{Model: b.Model, Tokenizer: b.Train, Data: path, Template: t, Overrides: req.Overrides.hparams(),
+	return train.Config{Model: b.Model, Tokenizer: b.Train, Data: path, Template: t, Overrides: req.Overrides,
 		Name: req.Name, OutDir: s.cfg.AdapterDir, Seed: seed, BaseName: b.Name, BaseFingerprint: b.Fingerprint,
 		BaseShapeID: b.ShapeID, Version: s.cfg.Version, Log: s.log}, nil
 }

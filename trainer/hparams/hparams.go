@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"orchmind/adapters"
 )
 
 // Dataset describes the training data in sizes only.
@@ -47,26 +49,27 @@ type Model struct {
 }
 
 // Overrides holds a user-forced value for every hyperparameter; nil fields
-// are chosen by the rules. An override always wins.
+// are chosen by the rules. An override always wins. The JSON names are those
+// of adapters.Hyperparameters (the API takes them as they are).
 type Overrides struct {
-	Epochs        *int
-	LearningRate  *float64
-	Rank          *int
-	Alpha         *float64
-	BatchSize     *int
-	GradAccum     *int
-	MaxSeqLen     *int
-	WarmupSteps   *int
-	EvalFraction  *float64
-	Patience      *int
-	StopTrainLoss *float64
-	Dropout       *float64
-	TargetModules []string
+	Epochs        *int     `json:"epochs,omitempty"`
+	LearningRate  *float64 `json:"learning_rate,omitempty"`
+	Rank          *int     `json:"rank,omitempty"`
+	Alpha         *float64 `json:"alpha,omitempty"`
+	BatchSize     *int     `json:"batch_size,omitempty"`
+	GradAccum     *int     `json:"grad_accum,omitempty"`
+	MaxSeqLen     *int     `json:"max_seq_len,omitempty"`
+	WarmupSteps   *int     `json:"warmup_steps,omitempty"`
+	EvalFraction  *float64 `json:"eval_fraction,omitempty"`
+	Patience      *int     `json:"patience,omitempty"`
+	StopTrainLoss *float64 `json:"stop_train_loss,omitempty"`
+	Dropout       *float64 `json:"dropout,omitempty"`
+	TargetModules []string `json:"target_modules,omitempty"`
 	// GradCheckpoint forces gradient checkpointing on or off.
-	GradCheckpoint *bool
+	GradCheckpoint *bool `json:"grad_checkpoint,omitempty"`
 	// Precision forces the compute type of the base's products:
 	// PrecisionF32 or PrecisionBF16 ("" or "auto" = choose).
-	Precision string
+	Precision string `json:"precision,omitempty"`
 }
 
 // Compute types of the frozen base's matrix products in training.
@@ -83,57 +86,35 @@ const (
 // naming.
 var AllTargetModules = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
-// Plan is the chosen set of hyperparameters.
+// Plan is the chosen set of hyperparameters, each with the reason it was
+// chosen.
 type Plan struct {
-	Epochs       int
-	LearningRate float64
-	Rank         int
-	Alpha        float64
-	BatchSize    int
-	GradAccum    int
-	MaxSeqLen    int
-	WarmupSteps  int
-	// EvalFraction is the share of examples held out for evaluation; 0 means
-	// no eval split (training stops on train loss instead).
-	EvalFraction float64
-	// Patience is the number of evaluations without eval-loss improvement
-	// before early stopping (only meaningful when EvalFraction > 0).
-	Patience int
-	// StopTrainLoss stops training once the mean train loss of an epoch is
-	// below it (0 = disabled).
-	StopTrainLoss float64
-	Dropout       float64
-	TargetModules []string
-	// GradCheckpoint recomputes each layer in the backward pass instead of
-	// keeping its activations: far less memory, about 30% more time.
-	GradCheckpoint bool
-	// Precision is the compute type of the base's products, PrecisionF32 or
-	// PrecisionBF16.
-	Precision string
-	// StepsPerEpoch and TotalSteps count optimizer updates.
-	StepsPerEpoch int
-	TotalSteps    int
-	// Why maps a field name (as in this struct) to a one-line explanation.
-	Why map[string]string
+	adapters.Hyperparameters
+	// StepsPerEpoch counts optimizer updates per pass over the data.
+	StepsPerEpoch int `json:"steps_per_epoch"`
+	// Why maps a field's JSON name (the Field constants) to a one-line
+	// explanation.
+	Why map[string]string `json:"why"`
 }
 
-// Field names used as keys of Plan.Why.
+// Field names used as keys of Plan.Why: the JSON names of
+// adapters.Hyperparameters and Overrides.
 const (
-	FieldEpochs        = "Epochs"
-	FieldLearningRate  = "LearningRate"
-	FieldRank          = "Rank"
-	FieldAlpha         = "Alpha"
-	FieldBatchSize     = "BatchSize"
-	FieldGradAccum     = "GradAccum"
-	FieldMaxSeqLen     = "MaxSeqLen"
-	FieldWarmupSteps   = "WarmupSteps"
-	FieldEvalFraction  = "EvalFraction"
-	FieldPatience      = "Patience"
-	FieldStopTrainLoss = "StopTrainLoss"
-	FieldDropout       = "Dropout"
-	FieldTargetModules = "TargetModules"
-	FieldCheckpoint    = "GradCheckpoint"
-	FieldPrecision     = "Precision"
+	FieldEpochs        = "epochs"
+	FieldLearningRate  = "learning_rate"
+	FieldRank          = "rank"
+	FieldAlpha         = "alpha"
+	FieldBatchSize     = "batch_size"
+	FieldGradAccum     = "grad_accum"
+	FieldMaxSeqLen     = "max_seq_len"
+	FieldWarmupSteps   = "warmup_steps"
+	FieldEvalFraction  = "eval_fraction"
+	FieldPatience      = "patience"
+	FieldStopTrainLoss = "stop_train_loss"
+	FieldDropout       = "dropout"
+	FieldTargetModules = "target_modules"
+	FieldCheckpoint    = "grad_checkpoint"
+	FieldPrecision     = "precision"
 )
 
 // Fields lists every key of Plan.Why in display order.

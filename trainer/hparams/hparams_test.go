@@ -1,6 +1,7 @@
 package hparams
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -229,5 +230,43 @@ func TestPrecisionRules(t *testing.T) {
 	}
 	if _, err := Choose(Dataset{Examples: 100, Tokens: 2000}, llama7b, Overrides{Precision: "fp8"}); err == nil || !strings.Contains(err.Error(), "auto, f32 or bf16") {
 		t.Errorf("precision fp8: error %v, want one naming the choices", err)
+	}
+}
+
+// TestOneSetOfNames checks that an override, the plan's field and its
+// explanation share one JSON name, the one orchmind.json records.
+func TestOneSetOfNames(t *testing.T) {
+	p, err := Choose(Dataset{Examples: 200, Tokens: 20000}, Model{Params: 1e6, Layers: 2, Dim: 64, ContextLen: 256}, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan map[string]any
+	b, _ := json.Marshal(p)
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	one, two := 1, 2.0
+	yes := true
+	o := Overrides{Epochs: &one, LearningRate: &two, Rank: &one, Alpha: &two, BatchSize: &one, GradAccum: &one, MaxSeqLen: &one,
+		WarmupSteps: &one, EvalFraction: &two, Patience: &one, StopTrainLoss: &two, Dropout: &two, TargetModules: []string{"q_proj"},
+		GradCheckpoint: &yes, Precision: PrecisionF32}
+	var forced map[string]any
+	b, _ = json.Marshal(o)
+	if err := json.Unmarshal(b, &forced); err != nil {
+		t.Fatal(err)
+	}
+	if len(forced) != len(Fields) {
+		t.Fatalf("overrides have %d JSON fields, the plan explains %d", len(forced), len(Fields))
+	}
+	for _, f := range Fields {
+		if _, ok := forced[f]; !ok {
+			t.Errorf("override JSON has no %q", f)
+		}
+		if _, ok := plan[f]; !ok {
+			t.Errorf("plan JSON has no %q", f)
+		}
+		if p.Why[f] == "" {
+			t.Errorf("plan does not explain %q", f)
+		}
 	}
 }

@@ -20,6 +20,13 @@ func finite(v float64) float64 {
 	return v
 }
 
+// What the trainer fixes, recorded in orchmind.json beside the plan.
+const (
+	gradClip      = 1.0
+	optimizerName = "adamw(0.9,0.999,1e-8,wd=0)"
+	scheduleName  = "linear warm-up + cosine"
+)
+
 // save writes the adapter folder: PEFT files, orchmind.json and the extras.
 func (j *job) save(r *Result) error {
 	p := j.plan
@@ -27,18 +34,12 @@ func (j *job) save(r *Result) error {
 	for i, m := range j.ad.TargetModules {
 		mods[i] = string(m)
 	}
+	hp := p.Hyperparameters
+	hp.Seed, hp.Optimizer, hp.Schedule, hp.GradClip = j.cfg.Seed, optimizerName, scheduleName, gradClip
 	man := adapters.Manifest{
 		Name: j.cfg.Name, BaseName: j.cfg.BaseName, BaseFingerprint: j.cfg.BaseFingerprint, BaseShapeFingerprint: j.cfg.BaseShapeID,
 		Rank: j.ad.Rank, Alpha: j.ad.Alpha, TargetModules: mods,
-		Hyperparameters: map[string]any{
-			"epochs": p.Epochs, "learning_rate": p.LearningRate, "rank": p.Rank, "alpha": p.Alpha,
-			"batch_size": p.BatchSize, "grad_accum": p.GradAccum, "max_seq_len": p.MaxSeqLen,
-			"warmup_steps": p.WarmupSteps, "eval_fraction": p.EvalFraction, "patience": p.Patience,
-			"stop_train_loss": p.StopTrainLoss, "dropout": p.Dropout, "total_steps": p.TotalSteps,
-			"steps_run": r.Steps, "seed": j.cfg.Seed, "optimizer": "adamw(0.9,0.999,1e-8,wd=0)",
-			"schedule": "linear warm-up + cosine", "grad_clip": 1.0, "stop_reason": r.StopReason,
-			"precision": p.Precision,
-		},
+		Hyperparameters: &hp, StepsRun: r.Steps, StopReason: r.StopReason,
 		DataSummary:     r.Summary,
 		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),
 		EvalLossBefore: finite(r.EvalLossBefore), EvalLossAfter: finite(r.EvalLossAfter),

@@ -318,7 +318,7 @@ func (j *job) loop(ctx context.Context) (string, error) {
 			toks += int64(len(s.IDs))
 		}
 		j.st.Draws = j.eng.Draws()
-		lora.ClipGradNorm(j.eng.Grads, 1.0)
+		lora.ClipGradNorm(j.eng.Grads, gradClip)
 		lr := lora.LR(p.LearningRate, step, p.WarmupSteps, p.TotalSteps)
 		if err := j.opt.Update(j.ad, j.eng.Grads, lr); err != nil {
 			return "", err

@@ -175,10 +175,10 @@ drop.ondrop = async e => {
 
 let upload = null;
 const hpFields = [
-  ['Epochs', 'epochs', 'int'], ['LearningRate', 'learning_rate', 'float'], ['Rank', 'rank', 'int'], ['Alpha', 'alpha', 'float'],
-  ['BatchSize', 'batch_size', 'int'], ['GradAccum', 'grad_accum', 'int'], ['MaxSeqLen', 'max_seq_len', 'int'],
-  ['WarmupSteps', 'warmup_steps', 'int'], ['EvalFraction', 'eval_fraction', 'float'], ['Patience', 'patience', 'int'],
-  ['StopTrainLoss', 'stop_loss', 'float'], ['Dropout', 'dropout', 'float'],
+  ['epochs', 'int'], ['learning_rate', 'float'], ['rank', 'int'], ['alpha', 'float'],
+  ['batch_size', 'int'], ['grad_accum', 'int'], ['max_seq_len', 'int'],
+  ['warmup_steps', 'int'], ['eval_fraction', 'float'], ['patience', 'int'],
+  ['stop_train_loss', 'float'], ['dropout', 'float'],
 ];
 $('analyse').onclick = async () => {
   showError('');
@@ -194,14 +194,14 @@ $('analyse').onclick = async () => {
     sd.replaceChildren();
     for (const [k, v] of [['sum.files', s.files], ['sum.examples', s.examples], ['sum.train', s.train], ['sum.eval', s.eval],
       ['sum.tokens', s.tokens], ['sum.longest', s.longest], ['sum.duplicates', s.duplicates], ['sum.skipped', (s.skipped || []).length],
-      ['sum.steps', p.plan.TotalSteps]]) sd.append(el('dt', { textContent: t(k) }), el('dd', { textContent: fmt(v) }));
+      ['sum.steps', p.plan.total_steps]]) sd.append(el('dt', { textContent: t(k) }), el('dd', { textContent: fmt(v) }));
     const tb = document.querySelector('#hp tbody');
     tb.replaceChildren();
-    for (const [k, json, kind] of hpFields) {
-      const inp = el('input', { type: 'number', step: kind === 'int' ? '1' : 'any', value: p.plan[k], id: 'hp-' + json });
-      inp.dataset.json = json; inp.dataset.kind = kind; inp.dataset.orig = String(p.plan[k]);
+    for (const [k, kind] of hpFields) {
+      const inp = el('input', { type: 'number', step: kind === 'int' ? '1' : 'any', value: p.plan[k], id: 'hp-' + k });
+      inp.dataset.json = k; inp.dataset.kind = kind; inp.dataset.orig = String(p.plan[k]);
       const lab = el('label', { htmlFor: inp.id, textContent: k });
-      tb.append(el('tr', {}, el('td', {}, lab), el('td', {}, inp), el('td', { className: 'muted', textContent: (p.plan.Why || {})[k] || '' })));
+      tb.append(el('tr', {}, el('td', {}, lab), el('td', {}, inp), el('td', { className: 'muted', textContent: (p.plan.why || {})[k] || '' })));
     }
     $('plan').hidden = false;
   } catch (e) { showError(e.message); } finally { $('analyse').disabled = chosen.length === 0; }
