@@ -43,34 +43,34 @@ type PEFTConfig struct {
 
 // Manifest is orchmind.json: everything about an adapter except its data.
 type Manifest struct {
-	Name                 string             `json:"name"`
-	Description          string             `json:"description,omitempty"`
-	Tags                 []string           `json:"tags,omitempty"`
-	Language             string             `json:"language,omitempty"`
-	BaseName             string             `json:"base_name"`
-	BaseFingerprint      string             `json:"base_fingerprint"`
-	BaseShapeFingerprint string             `json:"base_shape_fingerprint"`
-	Rank                 int                `json:"rank"`
-	Alpha                float32            `json:"alpha"`
-	TargetModules        []string           `json:"target_modules"`
-	Hyperparameters      *Hyperparameters   `json:"hyperparameters,omitempty"`
+	Name                 string           `json:"name"`
+	Description          string           `json:"description,omitempty"`
+	Tags                 []string         `json:"tags,omitempty"`
+	Language             string           `json:"language,omitempty"`
+	BaseName             string           `json:"base_name"`
+	BaseFingerprint      string           `json:"base_fingerprint"`
+	BaseShapeFingerprint string           `json:"base_shape_fingerprint"`
+	Rank                 int              `json:"rank"`
+	Alpha                float32          `json:"alpha"`
+	TargetModules        []string         `json:"target_modules"`
+	Hyperparameters      *Hyperparameters `json:"hyperparameters,omitempty"`
 	// StepsRun and StopReason say how training ended.
 	StepsRun   int    `json:"steps_run,omitempty"`
 	StopReason string `json:"stop_reason,omitempty"`
 	// Merge is set on adapters made by merging their Parents.
-	Merge                *Merge             `json:"merge,omitempty"`
-	DataSummary          any                `json:"data_summary,omitempty"`
-	TrainLossBefore      float64            `json:"train_loss_before,omitempty"`
-	TrainLossAfter       float64            `json:"train_loss_after,omitempty"`
-	EvalLossBefore       float64            `json:"eval_loss_before,omitempty"`
-	EvalLossAfter        float64            `json:"eval_loss_after,omitempty"`
-	TokensSeen           int64              `json:"tokens_seen,omitempty"`
-	TrainingSeconds      float64            `json:"training_seconds,omitempty"`
-	OrchmindVersion      string             `json:"orchmind_version"`
-	Created              time.Time          `json:"created"`
-	Parents              []string           `json:"parents"`
-	License              string             `json:"license,omitempty"`
-	Extra                map[string]float64 `json:"extra,omitempty"`
+	Merge           *Merge             `json:"merge,omitempty"`
+	DataSummary     any                `json:"data_summary,omitempty"`
+	TrainLossBefore float64            `json:"train_loss_before,omitempty"`
+	TrainLossAfter  float64            `json:"train_loss_after,omitempty"`
+	EvalLossBefore  float64            `json:"eval_loss_before,omitempty"`
+	EvalLossAfter   float64            `json:"eval_loss_after,omitempty"`
+	TokensSeen      int64              `json:"tokens_seen,omitempty"`
+	TrainingSeconds float64            `json:"training_seconds,omitempty"`
+	OrchmindVersion string             `json:"orchmind_version"`
+	Created         time.Time          `json:"created"`
+	Parents         []string           `json:"parents"`
+	License         string             `json:"license,omitempty"`
+	Extra           map[string]float64 `json:"extra,omitempty"`
 }
 
 // Tensor is a named f32 tensor with a row-major shape.

@@ -185,8 +185,8 @@ func mergeAdapters(ctx context.Context, e *env) error {
 	}
 	man := adapters.Manifest{Name: filepath.Base(*out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint,
 		Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods, Parents: parents, OrchmindVersion: version,
-		Created:         time.Now().UTC().Truncate(time.Second),
-		Merge: &adapters.Merge{Method: *method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
+		Created: time.Now().UTC().Truncate(time.Second),
+		Merge:   &adapters.Merge{Method: *method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
 	if err := adapters.WriteFolder(*out, res, man, adapters.SafetensorsCodec{}); err != nil {
 		return err
 	}

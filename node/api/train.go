@@ -33,10 +33,10 @@ type TrainRequest struct {
 	Data string `json:"data,omitempty"`
 	// Upload is the id of data uploaded earlier (returned by
 	// /api/train/plan).
-	Upload    string    `json:"upload,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Template  string    `json:"template,omitempty"`
-	Seed      uint64    `json:"seed,omitempty"`
+	Upload    string            `json:"upload,omitempty"`
+	Name      string            `json:"name,omitempty"`
+	Template  string            `json:"template,omitempty"`
+	Seed      uint64            `json:"seed,omitempty"`
 	Overrides hparams.Overrides `json:"overrides"`
 }
 
