@@ -120,6 +120,13 @@ func nodeClient(e *env, name, synopsis string, extra func(*flag.FlagSet)) (*clie
 			return nil, nil, fmt.Errorf("no running node found in %s: start one with `orchmind node --model M` (or pass --api URL)", *dataDir)
 		}
 		u = strings.TrimSpace(string(b))
+		if *token == "" {
+			// The node's local token lets the CLI name folders anywhere
+			// on this computer (publish DIR); only this node gets it.
+			if b, err := os.ReadFile(filepath.Join(*dataDir, node.TokenFile)); err == nil {
+				*token = strings.TrimSpace(string(b))
+			}
+		}
 	}
 	return &client{url: strings.TrimRight(u, "/"), token: *token, hc: &http.Client{Timeout: 10 * time.Minute}}, fs.Args(), nil
 }
