@@ -106,7 +106,7 @@ func nodeClient(e *env, name, synopsis string, extra func(*flag.FlagSet)) (*clie
 	fs := newFlags(e, name, synopsis)
 	dataDir := fs.String("data-dir", defaultDataDir(), "the node's data folder (to find its API address)")
 	apiURL := fs.String("api", "", "the node's API URL (default: read from the data folder)")
-	token := fs.String("token", "", "API token, when the node requires one")
+	token := fs.String("token", "", "API token (default: the running node's local token, read from the data folder)")
 	if extra != nil {
 		extra(fs)
 	}

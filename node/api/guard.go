@@ -19,7 +19,7 @@ import (
 
 // errForbidden marks a request the node will not serve for this client
 // (403).
-var errForbidden = errors.New("forbidden")
+var errForbidden = errors.New("refused")
 
 // securityHeaders go on every response: no page of another site may frame
 // the UI (clickjacking), guess content types, embed API answers as scripts

@@ -42,7 +42,9 @@ const api = ${JSON.stringify(t.api)};
   fd.append('name', 'pwned-upload');
   fd.append('files', new Blob(['{"prompt": "q?", "completion": " a"}\\n'.repeat(40)]), 'evil.jsonl');
   sent.push(fetch(api + ${JSON.stringify(uploadPath)}, { mode: 'no-cors', method: 'POST', body: fd }).catch(() => {}));
-  await Promise.all(sent);
+  // A request the node accepted may take long (a pull waits for
+  // providers): the test judges from the node's side, not from here.
+  await Promise.all(sent.map(p => Promise.race([p, new Promise(r => setTimeout(r, 5000))])));
   ${JSON.stringify(forms(t))}.forEach((f, i) => {
     const sink = document.createElement('iframe');
     sink.name = 'sink' + i;
