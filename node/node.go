@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,12 @@ type joinedRoom struct {
 // APIFile is the file in the data dir that holds the API address.
 const APIFile = "api"
 
+// TokenFile is the file in the data dir (readable by its owner only) that
+// holds the node's local API token: orchmind's CLI sends it, which lets it
+// name adapter folders anywhere on this computer (see api.Config.LocalToken).
+// A new token is made at every start.
+const TokenFile = "api-token"
+
 // Start opens the store, starts the swarm and serves the API.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" || cfg.Base == nil {
@@ -150,7 +157,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.sw, err = swarm.New(ctx, scfg); err != nil {
 		return nil, err
 	}
-	if n.api, err = api.New(api.Config{Base: cfg.Base, AdapterDir: cfg.AdapterDir, Swarm: n, Token: cfg.Token,
+	localToken := rand.Text()
+	if err := atomicfile.WriteFile(filepath.Join(cfg.DataDir, TokenFile), []byte(localToken+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if n.api, err = api.New(api.Config{Base: cfg.Base, AdapterDir: cfg.AdapterDir, Swarm: n, Token: cfg.Token, LocalToken: localToken,
 		UI: ui.Handler(), Version: cfg.Version, Log: cfg.Log}); err != nil {
 		return nil, err
 	}
@@ -204,6 +215,7 @@ func (n *Node) Close() error {
 	}
 	if n.cfg.DataDir != "" {
 		_ = os.Remove(filepath.Join(n.cfg.DataDir, APIFile))
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, TokenFile))
 	}
 	return errors.Join(errs...)
 }

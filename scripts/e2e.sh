@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser test of the web UI: installs Debian chromium and playwright-core
 # (pinned in node/ui/e2e/package-lock.json) when missing, then drives
-# upload → plan → train → chat → adapters list. Screenshots: artifacts/e2e/.
+# upload → plan → train → chat → adapters list, then hostile pages (another
+# loopback origin, a sandboxed frame) post at the API and must all be
+# refused (docs/security.md). Screenshots: artifacts/e2e/.
 # Usage: scripts/e2e.sh BIN MODEL
 set -euo pipefail
 BIN=${1:?orchmind binary}

@@ -106,7 +106,7 @@ func nodeClient(e *env, name, synopsis string, extra func(*flag.FlagSet)) (*clie
 	fs := newFlags(e, name, synopsis)
 	dataDir := fs.String("data-dir", defaultDataDir(), "the node's data folder (to find its API address)")
 	apiURL := fs.String("api", "", "the node's API URL (default: read from the data folder)")
-	token := fs.String("token", "", "API token, when the node requires one")
+	token := fs.String("token", "", "API token (default: the running node's local token, read from the data folder)")
 	if extra != nil {
 		extra(fs)
 	}
@@ -120,6 +120,13 @@ func nodeClient(e *env, name, synopsis string, extra func(*flag.FlagSet)) (*clie
 			return nil, nil, fmt.Errorf("no running node found in %s: start one with `orchmind node --model M` (or pass --api URL)", *dataDir)
 		}
 		u = strings.TrimSpace(string(b))
+		if *token == "" {
+			// The node's local token lets the CLI name folders anywhere
+			// on this computer (publish DIR); only this node gets it.
+			if b, err := os.ReadFile(filepath.Join(*dataDir, node.TokenFile)); err == nil {
+				*token = strings.TrimSpace(string(b))
+			}
+		}
 	}
 	return &client{url: strings.TrimRight(u, "/"), token: *token, hc: &http.Client{Timeout: 10 * time.Minute}}, fs.Args(), nil
 }

@@ -66,7 +66,8 @@ func (s *Server) handleAdapters(w http.ResponseWriter, _ *http.Request) {
 // LoadRequest is the body of POST /api/adapters/load.
 type LoadRequest struct {
 	// Path is an adapter folder: absolute, or relative to the adapters
-	// folder; a bare name is a folder in the adapters folder.
+	// folder; a bare name is a folder in the adapters folder. Without the
+	// token, it must lie inside the adapters or uploads folder.
 	Path string `json:"path"`
 	// Name overrides the name the adapter is registered under.
 	Name string `json:"name,omitempty"`
@@ -87,6 +88,10 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	dir := req.Path
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(s.cfg.AdapterDir, dir)
+	}
+	if err := s.checkPath(r, dir); err != nil {
+		s.fail(w, err)
+		return
 	}
 	info, err := s.loadDir(dir, req.Name, "")
 	if err != nil {

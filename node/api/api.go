@@ -2,15 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -82,6 +79,15 @@ type Config struct {
 	// Token, when set, lets clients from other addresses in with
 	// "Authorization: Bearer <Token>".
 	Token string
+	// LocalToken is a second accepted token, meant for local clients that
+	// can read it from a private file (the node writes one at start for
+	// orchmind's CLI). Like Token, it lets a request name files outside
+	// the adapters and uploads folders.
+	LocalToken string
+	// Hosts are more names of this computer that the Host header may carry
+	// (besides loopback names and addresses, and the address a connection
+	// arrived on); any other name is refused against DNS rebinding.
+	Hosts []string
 	// ChatTemplate names the template that renders /v1/chat/completions
 	// messages into a prompt (default: the one the base's chat template
 	// shows; plain for base models).
@@ -92,6 +98,13 @@ type Config struct {
 	Log     *slog.Logger
 	// MaxUpload bounds a training-data upload (default 256 MiB).
 	MaxUpload int64
+	// UploadsMaxBytes and UploadsMaxCount bound the uploads folder
+	// (defaults DefaultUploadsMaxBytes, DefaultUploadsMaxCount); a full
+	// folder answers 507. UploadTTL deletes uploads unused that long
+	// (default DefaultUploadTTL), at start and periodically.
+	UploadsMaxBytes int64
+	UploadsMaxCount int
+	UploadTTL       time.Duration
 }
 
 // maxJSON bounds a JSON request body.
@@ -105,6 +118,7 @@ type Server struct {
 	mux  *http.ServeMux
 	gen  chan struct{} // generation slots
 	jobs *jobs
+	up   *uploads
 }
 
 // route is one registered endpoint.
@@ -135,11 +149,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 256 << 20
 	}
+	if cfg.UploadsMaxBytes <= 0 {
+		cfg.UploadsMaxBytes = DefaultUploadsMaxBytes
+	}
+	if cfg.UploadsMaxCount <= 0 {
+		cfg.UploadsMaxCount = DefaultUploadsMaxCount
+	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = DefaultUploadTTL
+	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Log, mux: http.NewServeMux(),
-		gen: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), jobs: newJobs()}
+		gen: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), jobs: newJobs(),
+		up: newUploads(cfg.DataDir, cfg.UploadsMaxBytes, cfg.UploadsMaxCount, cfg.UploadTTL, cfg.Log)}
 	for _, r := range s.routes() {
 		pattern := r.method + " " + r.path
 		if r.path == "/" {
@@ -176,64 +200,23 @@ func (s *Server) routes() []route {
 	}
 }
 
-// Close stops running training jobs and waits for them.
-func (s *Server) Close() { s.jobs.stopAll() }
+// Close stops running training jobs and waits for them, and stops the
+// uploads folder's periodic clean-up.
+func (s *Server) Close() {
+	s.jobs.stopAll()
+	s.up.close()
+}
 
-// ServeHTTP checks who is asking, then routes.
+// ServeHTTP checks who is asking (see refuse), then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if msg := s.refuse(r); msg != "" {
-		s.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "why", msg)
-		writeErr(w, http.StatusForbidden, msg)
+	securityHeaders(w.Header())
+	if code, msg := s.refuse(r); code != 0 {
+		s.log.Warn("request refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "why", msg)
+		writeErr(w, code, msg)
 		return
 	}
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	s.mux.ServeHTTP(w, r)
-}
-
-// refuse returns why r is not allowed ("" when it is).
-func (s *Server) refuse(r *http.Request) string {
-	if s.cfg.Token != "" {
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") &&
-			subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(h, "Bearer ")), []byte(s.cfg.Token)) == 1 {
-			return ""
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		if s.cfg.Token == "" {
-			return "this node only answers requests from this computer (127.0.0.1); to allow other computers, start it with --token and send \"Authorization: Bearer <token>\""
-		}
-		return "missing or wrong token: send \"Authorization: Bearer <token>\" with the token the node was started with"
-	}
-	// A page from another site must not drive the local API (CSRF), and a
-	// name that merely resolves to 127.0.0.1 must not either (DNS rebinding).
-	if !loopbackHost(r.Host) {
-		return fmt.Sprintf("host %q is not this computer: open the node as http://127.0.0.1 or http://localhost", r.Host)
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || !loopbackHost(u.Host) {
-			return fmt.Sprintf("requests from pages of %s are not allowed: open the node's own page instead", o)
-		}
-	}
-	return ""
-}
-
-func loopbackHost(hostport string) bool {
-	h := hostport
-	if hh, _, err := net.SplitHostPort(hostport); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // apiError is the JSON body of every error.
@@ -267,6 +250,12 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &mbe):
 		code = http.StatusRequestEntityTooLarge
 		err = fmt.Errorf("the request is larger than %d bytes: send less data at once", mbe.Limit)
+	case errors.Is(err, errTooLarge):
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(err, errNoSpace):
+		code = http.StatusInsufficientStorage
+	case errors.Is(err, errForbidden):
+		code = http.StatusForbidden
 	case errors.Is(err, errNoSwarm):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):

@@ -407,7 +407,9 @@ func TestBadRequests(t *testing.T) {
 	f.wantErr(t, 400, "POST", "/api/adapters/scale", map[string]any{"name": "good"}, "scale")
 	f.wantErr(t, 400, "POST", "/api/generate", GenerateRequest{Prompt: "x", Adapters: []registry.Selected{{Name: "good", Weight: 50}}}, "weight")
 	f.wantErr(t, 400, "POST", "/api/train", map[string]any{"name": "x"}, "data")
-	f.wantErr(t, 404, "POST", "/api/train", map[string]any{"data": "/no/such/file.jsonl"}, "/no/such/file.jsonl")
+	missing := filepath.Join(f.dir, "no-such-file.jsonl")
+	f.wantErr(t, 404, "POST", "/api/train", map[string]any{"data": missing}, missing)
+	f.wantErr(t, 403, "POST", "/api/train", map[string]any{"data": "/no/such/file.jsonl"}, "/no/such/file.jsonl", "outside")
 }
 
 func TestAccessControl(t *testing.T) {
@@ -587,7 +589,10 @@ func TestTrainThroughAPI(t *testing.T) {
 	fw, _ := mw.CreateFormFile("files", "../../etc/facts.jsonl")
 	_, _ = io.WriteString(fw, qa(24))
 	_ = mw.Close()
-	resp, err := f.ts.Client().Post(f.ts.URL+"/api/train/plan", mw.FormDataContentType(), &body)
+	preq, _ := http.NewRequest("POST", f.ts.URL+"/api/train/plan", &body)
+	preq.Header.Set("Content-Type", mw.FormDataContentType())
+	preq.Header.Set("Origin", f.ts.URL) // as the web UI sends it
+	resp, err := f.ts.Client().Do(preq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,7 +664,7 @@ func TestTrainThroughAPI(t *testing.T) {
 
 func TestTrainStop(t *testing.T) {
 	f := newFixture(t, randomBase(t, 1), nil)
-	data := filepath.Join(t.TempDir(), "d.jsonl")
+	data := filepath.Join(f.dir, "d.jsonl")
 	if err := os.WriteFile(data, []byte(qa(40)), 0o644); err != nil {
 		t.Fatal(err)
 	}

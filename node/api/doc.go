@@ -7,6 +7,11 @@
 // in step).
 //
 // Requests from non-loopback addresses are refused unless a bearer token is
-// configured and given. Errors are JSON objects {"error": "…"} with a
-// message a person can act on.
+// configured and given. Without the token, requests must also name this
+// computer in Host (DNS rebinding), come from the node's own page when they
+// carry an Origin (cross-site requests), change things only with JSON
+// bodies (or multipart uploads from the node's own page), and name files
+// only inside the adapters and uploads folders; the uploads folder is
+// capped and swept. docs/security.md says what is trusted and why. Errors
+// are JSON objects {"error": "…"} with a message a person can act on.
 package api

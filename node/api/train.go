@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"orchmind/node/registry"
@@ -29,7 +30,8 @@ import (
 // multipart upload carries the same fields as form fields, overrides as a
 // JSON string, and the data as files).
 type TrainRequest struct {
-	// Data is a file or folder on the node's computer.
+	// Data is a file or folder on the node's computer; without the token,
+	// it must lie inside the adapters or uploads folder.
 	Data string `json:"data,omitempty"`
 	// Upload is the id of data uploaded earlier (returned by
 	// /api/train/plan).
@@ -48,42 +50,48 @@ func newID() string {
 }
 
 // trainRequest reads a JSON or multipart request and resolves its data
-// path.
-func (s *Server) trainRequest(w http.ResponseWriter, r *http.Request) (TrainRequest, string, error) {
-	var req TrainRequest
+// path. When the data is an upload, release must be called once the data
+// is no longer read (the upload is not deleted before).
+func (s *Server) trainRequest(w http.ResponseWriter, r *http.Request) (req TrainRequest, path string, release func(), err error) {
+	release = func() {}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "multipart/form-data" {
 		if err := s.upload(w, r, &req); err != nil {
-			return req, "", err
+			return req, "", release, err
 		}
 	} else if err := decode(w, r, &req); err != nil {
-		return req, "", err
+		return req, "", release, err
 	}
-	var path string
 	switch {
 	case req.Upload != "":
-		if len(req.Upload) != 16 || strings.Trim(req.Upload, "0123456789abcdef") != "" {
-			return req, "", badRequest("upload %q is not an upload id: send the files again", req.Upload)
+		if !validUploadID(req.Upload) {
+			return req, "", release, badRequest("upload %q is not an upload id: send the files again", req.Upload)
 		}
 		path = filepath.Join(s.cfg.DataDir, req.Upload)
+		release = s.up.hold(req.Upload)
 		if _, err := os.Stat(path); err != nil {
-			return req, "", fmt.Errorf("%w: upload %s is gone: send the files again", errNotFound, req.Upload)
+			release()
+			return req, "", func() {}, fmt.Errorf("%w: upload %s is gone (uploads are deleted after %s unused): send the files again", errNotFound, req.Upload, s.up.ttl)
 		}
 	case req.Data != "":
 		path = req.Data
+		if err := s.checkPath(r, path); err != nil {
+			return req, "", release, err
+		}
 		if _, err := os.Stat(path); err != nil {
-			return req, "", fmt.Errorf("%w: no training data at %s on this computer: check the path", errNotFound, path)
+			return req, "", release, fmt.Errorf("%w: no training data at %s on this computer: check the path", errNotFound, path)
 		}
 	default:
-		return req, "", badRequest("no training data: upload files, or give \"data\" (a file or folder on this computer)")
+		return req, "", release, badRequest("no training data: upload files, or give \"data\" (a file or folder on this computer)")
 	}
 	if req.Name == "" {
 		req.Name = defaultName(req, path)
 	}
 	if !registry.ValidName(req.Name) {
-		return req, "", badRequest("name %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
+		release()
+		return req, "", func() {}, badRequest("name %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
 	}
-	return req, path, nil
+	return req, path, release, nil
 }
 
 func defaultName(req TrainRequest, path string) string {
@@ -104,23 +112,40 @@ func defaultName(req TrainRequest, path string) string {
 }
 
 // upload stores the files of a multipart request in a new upload folder
-// and fills req from its form fields.
+// and fills req from its form fields. The files are received into a
+// ".part-" folder, renamed to the upload's id when complete.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *TrainRequest) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	if err := mkdirAll(s.cfg.DataDir); err != nil {
+		return err
+	}
+	limit, unreserve, err := s.up.reserve(s.cfg.MaxUpload)
+	if err != nil {
+		return err
+	}
+	defer unreserve()
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	tooBig := func(err error) error {
+		if limit < s.cfg.MaxUpload {
+			used, _ := s.up.usage()
+			return fmt.Errorf("%w: the uploads folder %s has room for %s more (it keeps at most %s; %s used): send less data, or wait until old uploads are deleted (after %s unused)",
+				errNoSpace, s.cfg.DataDir, mib(limit), mib(s.up.maxBytes), mib(used), s.up.ttl)
+		}
+		return err
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("cannot read the upload: %v", err)
 	}
 	id := newID()
-	dir := filepath.Join(s.cfg.DataDir, id)
-	if err := mkdirAll(dir); err != nil {
+	part := filepath.Join(s.cfg.DataDir, partPrefix+id)
+	if err := mkdirAll(part); err != nil {
 		return err
 	}
 	files := 0
 	ok := false
 	defer func() {
 		if !ok {
-			_ = os.RemoveAll(dir)
+			_ = os.RemoveAll(part)
 		}
 	}()
 	used := map[string]bool{}
@@ -132,13 +157,17 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *TrainReques
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return err
+				return tooBig(err)
 			}
 			return badRequest("cannot read the upload: %v", err)
 		}
 		if p.FileName() == "" {
 			v, err := io.ReadAll(io.LimitReader(p, maxJSON))
 			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return tooBig(err)
+				}
 				return badRequest("cannot read field %s: %v", p.FormName(), err)
 			}
 			if err := setField(req, p.FormName(), string(v)); err != nil {
@@ -146,16 +175,22 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *TrainReques
 			}
 			continue
 		}
+		if files == s.up.maxFiles {
+			return fmt.Errorf("%w: the upload has more than %d files: put the examples into fewer files (one .jsonl file can hold them all)", errTooLarge, s.up.maxFiles)
+		}
 		name := sanitize(p.FileName())
 		for i := 2; used[name]; i++ {
 			ext := filepath.Ext(name)
 			name = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(sanitize(p.FileName()), ext), i, ext)
 		}
 		used[name] = true
-		if err := writeFile(filepath.Join(dir, name), p); err != nil {
+		if err := writeFile(filepath.Join(part, name), p); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return err
+				return tooBig(err)
+			}
+			if errors.Is(err, syscall.ENOSPC) {
+				return fmt.Errorf("%w: the disk of %s is full: free some space, then send the files again", errNoSpace, s.cfg.DataDir)
 			}
 			return fmt.Errorf("save uploaded file %s: %w", name, err)
 		}
@@ -163,6 +198,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *TrainReques
 	}
 	if files == 0 {
 		return badRequest("the upload has no files: add .txt, .md, .jsonl or .json files")
+	}
+	if err := os.Rename(part, filepath.Join(s.cfg.DataDir, id)); err != nil {
+		return fmt.Errorf("store the upload: %w", err)
 	}
 	req.Upload, req.Data = id, ""
 	ok = true
@@ -233,11 +271,12 @@ type PlanResponse struct {
 }
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
-	req, path, err := s.trainRequest(w, r)
+	req, path, release, err := s.trainRequest(w, r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	defer release()
 	cfg, err := s.trainConfig(req, path)
 	if err != nil {
 		s.fail(w, err)
@@ -349,13 +388,14 @@ func (js *jobs) stopAll() {
 }
 
 func (s *Server) handleTrain(w http.ResponseWriter, r *http.Request) {
-	req, path, err := s.trainRequest(w, r)
+	req, path, release, err := s.trainRequest(w, r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	cfg, err := s.trainConfig(req, path)
 	if err != nil {
+		release()
 		s.fail(w, err)
 		return
 	}
@@ -364,6 +404,7 @@ func (s *Server) handleTrain(w http.ResponseWriter, r *http.Request) {
 	if js.live != "" {
 		id := js.live
 		js.mu.Unlock()
+		release()
 		s.fail(w, fmt.Errorf("%w: training job %s is still running: wait for it or stop it (POST /api/train/%s/stop)", errBusy, id, id))
 		return
 	}
@@ -398,6 +439,7 @@ func (s *Server) handleTrain(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer js.wg.Done()
 		defer cancel()
+		defer release()
 		res, err := train.Run(ctx, cfg)
 		bus.Close()
 		pump.Wait()

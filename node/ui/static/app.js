@@ -85,9 +85,11 @@ $('lang').addEventListener('click', () => { lang = lang === 'pt' ? 'en' : 'pt'; 
 // --- helpers ---
 function showError(msg) { const e = $('error'); e.textContent = msg; e.hidden = !msg; }
 async function api(method, path, body) {
+  // The node takes changes only as JSON (or an upload from this page):
+  // every POST says application/json, an empty one included.
   const opt = { method, headers: {} };
   if (body instanceof FormData) opt.body = body;
-  else if (body !== undefined) { opt.body = JSON.stringify(body); opt.headers['Content-Type'] = 'application/json'; }
+  else if (body !== undefined || method !== 'GET') { opt.body = JSON.stringify(body ?? {}); opt.headers['Content-Type'] = 'application/json'; }
   const r = await fetch(path, opt);
   const j = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
   if (!r.ok) throw new Error(j.error || `${r.status}`);
