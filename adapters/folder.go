@@ -326,3 +326,18 @@ func CheckBase(adapterFP, adapterName, baseFP, baseName string) error {
 	}
 	return nil
 }
+
+// FolderSize is the total size in bytes of the files in dir and below it
+// (unreadable entries count as nothing).
+func FolderSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if st, err := d.Info(); err == nil {
+				n += st.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -280,7 +280,7 @@ func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) 
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	size := folderSize(dir)
+	size := adapters.FolderSize(dir)
 	if err := n.store.Pin(ctx, root); err != nil {
 		return cid.Undef, nil, err
 	}
@@ -727,17 +727,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func folderSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if st, err := d.Info(); err == nil {
-				n += st.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

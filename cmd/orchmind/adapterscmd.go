@@ -67,22 +67,9 @@ func listAdapters(e *env) error {
 				base = man.BaseName
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", de.Name(), a.Rank, base, humanBytes(folderSize(p)), created)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", de.Name(), a.Rank, base, humanBytes(adapters.FolderSize(p)), created)
 	}
 	return tw.Flush()
-}
-
-func folderSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if st, err := d.Info(); err == nil {
-				n += st.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 func humanBytes(n int64) string {
