@@ -16,6 +16,7 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/engine/base"
+	"orchmind/node/jobs"
 	"orchmind/node/registry"
 )
 
@@ -117,7 +118,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	gen  chan struct{} // generation slots
-	jobs *jobs
+	jobs *jobs.Manager
 	up   *uploads
 }
 
@@ -162,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Version = "dev"
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Log, mux: http.NewServeMux(),
-		gen: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), jobs: newJobs(),
+		gen: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), jobs: jobs.New(cfg.Log),
 		up: newUploads(cfg.DataDir, cfg.UploadsMaxBytes, cfg.UploadsMaxCount, cfg.UploadTTL, cfg.Log)}
 	for _, r := range s.routes() {
 		pattern := r.method + " " + r.path
@@ -203,7 +204,7 @@ func (s *Server) routes() []route {
 // Close stops running training jobs and waits for them, and stops the
 // uploads folder's periodic clean-up.
 func (s *Server) Close() {
-	s.jobs.stopAll()
+	s.jobs.StopAll()
 	s.up.close()
 }
 
@@ -239,9 +240,9 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, registry.ErrUnknown), errors.Is(err, errNotFound):
+	case errors.Is(err, registry.ErrUnknown), errors.Is(err, errNotFound), errors.Is(err, jobs.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, registry.ErrExists), errors.Is(err, errBusy):
+	case errors.Is(err, registry.ErrExists), errors.Is(err, errBusy), errors.Is(err, jobs.ErrBusy):
 		code = http.StatusConflict
 	case errors.Is(err, registry.ErrWrongBase), errors.Is(err, registry.ErrBadAdapter), errors.Is(err, errUnusable):
 		code = http.StatusUnprocessableEntity
@@ -345,7 +346,7 @@ func (s *Server) baseInfo() BaseInfo {
 func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version": s.cfg.Version, "base": s.baseInfo(), "swarm": s.cfg.Swarm != nil,
-		"training": s.jobs.running(), "adapters": len(s.reg.List()),
+		"training": s.jobs.Running(), "adapters": len(s.reg.List()),
 	})
 }
 

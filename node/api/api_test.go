@@ -24,6 +24,7 @@ import (
 	"orchmind/engine/model"
 	"orchmind/engine/quant"
 	"orchmind/internal/testshared"
+	"orchmind/node/jobs"
 	"orchmind/node/registry"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/lora"
@@ -608,7 +609,7 @@ func TestTrainThroughAPI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.dir, ".uploads", plan.Upload, "facts.jsonl")); err != nil {
 		t.Fatalf("upload not stored under a safe name: %v", err)
 	}
-	var j Job
+	var j jobs.Job
 	if c := f.call(t, "POST", "/api/train", TrainRequest{Upload: plan.Upload, Name: "facts", Overrides: hparams.Overrides{Epochs: ptr(2), Rank: ptr(4)}}, &j); c != 202 || j.ID == "" {
 		t.Fatalf("train: %d %+v", c, j)
 	}
@@ -622,7 +623,7 @@ func TestTrainThroughAPI(t *testing.T) {
 	sc.Buffer(nil, 1<<20)
 	var event string
 	var maxPct float64
-	var final Job
+	var final jobs.Job
 	steps := 0
 	for sc.Scan() {
 		line := sc.Text()
@@ -651,7 +652,7 @@ func TestTrainThroughAPI(t *testing.T) {
 	if !(final.Result.TrainLossAfter < final.Result.TrainLossBefore) {
 		t.Fatalf("loss did not fall: %+v", final.Result)
 	}
-	var got Job
+	var got jobs.Job
 	f.call(t, "GET", "/api/train/"+j.ID, nil, &got)
 	if got.State != "done" {
 		t.Fatalf("job state %q", got.State)
@@ -668,7 +669,7 @@ func TestTrainStop(t *testing.T) {
 	if err := os.WriteFile(data, []byte(qa(40)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var j Job
+	var j jobs.Job
 	if c := f.call(t, "POST", "/api/train", TrainRequest{Data: data, Name: "long", Overrides: hparams.Overrides{Epochs: ptr(500)}}, &j); c != 202 {
 		t.Fatalf("train: %d", c)
 	}

@@ -141,7 +141,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	if l := s.reg.List(); len(l) != 1 || l[0].Name != "mine" {
 		t.Errorf("forged requests changed the loaded adapters: %+v", l)
 	}
-	if id := s.jobs.running(); id != "" || len(s.jobs.m) != 0 {
+	if id := s.jobs.Running(); id != "" || s.jobs.Count() != 0 {
 		t.Errorf("a forged request started training job %q", id)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, ".uploads")); len(ents) != 0 {

@@ -1,24 +1,22 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"orchmind/node/jobs"
 	"orchmind/node/registry"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
@@ -290,103 +288,6 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, PlanResponse{Upload: req.Upload, Name: req.Name, Summary: ds.Summary, Plan: plan})
 }
 
-// Job is the state of a training job.
-type Job struct {
-	ID       string          `json:"id"`
-	Name     string          `json:"name"`
-	State    string          `json:"state"` // running, done, failed, stopped
-	Started  time.Time       `json:"started"`
-	Finished *time.Time      `json:"finished,omitempty"`
-	Last     *progress.Event `json:"last,omitempty"`
-	Plan     *hparams.Plan   `json:"plan,omitempty"`
-	Summary  *data.Summary   `json:"summary,omitempty"`
-	Result   *JobResult      `json:"result,omitempty"`
-	Adapter  *registry.Info  `json:"adapter,omitempty"`
-	Error    string          `json:"error,omitempty"`
-}
-
-// JobResult summarises a finished run.
-type JobResult struct {
-	Dir             string  `json:"dir"`
-	Steps           int     `json:"steps"`
-	Tokens          int64   `json:"tokens"`
-	Seconds         float64 `json:"seconds"`
-	TrainLossBefore float64 `json:"train_loss_before"`
-	TrainLossAfter  float64 `json:"train_loss_after"`
-	EvalLossBefore  float64 `json:"eval_loss_before"`
-	EvalLossAfter   float64 `json:"eval_loss_after"`
-	StopReason      string  `json:"stop_reason"`
-}
-
-// finite maps NaN and infinities (a loss that was not measured) to 0, which
-// JSON can carry.
-func finite(x float64) float64 {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0
-	}
-	return x
-}
-
-const maxEvents = 20000
-
-type job struct {
-	mu      sync.Mutex
-	j       Job
-	events  []progress.Event
-	changed chan struct{} // closed and replaced on every change
-	done    bool
-	cancel  context.CancelFunc
-}
-
-func (j *job) snapshot() Job {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.j
-}
-
-// update changes the job under its lock and wakes the event streams.
-func (j *job) update(f func()) {
-	j.mu.Lock()
-	f()
-	close(j.changed)
-	j.changed = make(chan struct{})
-	j.mu.Unlock()
-}
-
-type jobs struct {
-	mu   sync.Mutex
-	m    map[string]*job
-	live string // id of the running job
-	wg   sync.WaitGroup
-}
-
-func newJobs() *jobs { return &jobs{m: map[string]*job{}} }
-
-func (js *jobs) running() string {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	return js.live
-}
-
-func (js *jobs) get(id string) (*job, error) {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	j, ok := js.m[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: no training job %q on this node (it may have been started before a restart)", errNotFound, id)
-	}
-	return j, nil
-}
-
-func (js *jobs) stopAll() {
-	js.mu.Lock()
-	for _, j := range js.m {
-		j.cancel()
-	}
-	js.mu.Unlock()
-	js.wg.Wait()
-}
-
 func (s *Server) handleTrain(w http.ResponseWriter, r *http.Request) {
 	req, path, release, err := s.trainRequest(w, r)
 	if err != nil {
@@ -399,115 +300,45 @@ func (s *Server) handleTrain(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	js := s.jobs
-	js.mu.Lock()
-	if js.live != "" {
-		id := js.live
-		js.mu.Unlock()
-		release()
-		s.fail(w, fmt.Errorf("%w: training job %s is still running: wait for it or stop it (POST /api/train/%s/stop)", errBusy, id, id))
+	j, err := s.jobs.Start(cfg, jobs.Spec{Name: req.Name, Release: release, Plug: func(dir string) (*registry.Info, error) {
+		_ = s.reg.Unload(req.Name) // a retrained adapter replaces the old one
+		i, err := s.loadDir(dir, req.Name, "")
+		if err != nil {
+			return nil, err
+		}
+		return &i, nil
+	}})
+	if err != nil {
+		s.fail(w, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	j := &job{j: Job{ID: newID(), Name: req.Name, State: "running", Started: now()}, changed: make(chan struct{}), cancel: cancel}
-	js.m[j.j.ID] = j
-	js.live = j.j.ID
-	js.wg.Add(1)
-	js.mu.Unlock()
-
-	bus := progress.NewBus()
-	ch, unsub := bus.Subscribe(256)
-	cfg.Bus = bus
-	cfg.OnPlan = func(p hparams.Plan, sm data.Summary) {
-		j.update(func() { j.j.Plan, j.j.Summary = &p, &sm })
-	}
-	var pump sync.WaitGroup
-	pump.Add(1)
-	go func() {
-		defer pump.Done()
-		for ev := range ch {
-			ev.Loss, ev.EvalLoss, ev.LR, ev.TokensPS, ev.Percent = finite(ev.Loss), finite(ev.EvalLoss), finite(ev.LR), finite(ev.TokensPS), finite(ev.Percent)
-			j.update(func() {
-				e := ev
-				j.j.Last = &e
-				if len(j.events) < maxEvents || ev.Phase != progress.PhaseTrain {
-					j.events = append(j.events, ev)
-				}
-			})
-		}
-	}()
-	go func() {
-		defer js.wg.Done()
-		defer cancel()
-		defer release()
-		res, err := train.Run(ctx, cfg)
-		bus.Close()
-		pump.Wait()
-		unsub()
-		var info *registry.Info
-		if err == nil {
-			_ = s.reg.Unload(req.Name) // a retrained adapter replaces the old one
-			i, lerr := s.loadDir(res.Dir, req.Name, "")
-			if lerr != nil {
-				err = fmt.Errorf("the adapter was saved in %s but could not be plugged in: %w", res.Dir, lerr)
-			} else {
-				info = &i
-			}
-		}
-		j.update(func() {
-			t := now()
-			j.j.Finished = &t
-			j.j.Adapter = info
-			if res != nil {
-				j.j.Result = &JobResult{Dir: res.Dir, Steps: res.Steps, Tokens: res.Tokens, Seconds: res.Duration.Seconds(),
-					TrainLossBefore: finite(res.TrainLossBefore), TrainLossAfter: finite(res.TrainLossAfter), EvalLossBefore: finite(res.EvalLossBefore),
-					EvalLossAfter: finite(res.EvalLossAfter), StopReason: res.StopReason}
-			}
-			switch {
-			case err == nil:
-				j.j.State = "done"
-			case errors.Is(err, train.ErrStopped) || errors.Is(err, context.Canceled):
-				j.j.State, j.j.Error = "stopped", "stopped before the end; a checkpoint was saved"
-			default:
-				j.j.State, j.j.Error = "failed", err.Error()
-			}
-			j.done = true
-		})
-		js.mu.Lock()
-		if js.live == j.j.ID {
-			js.live = ""
-		}
-		js.mu.Unlock()
-		s.log.Info("training job ended", "job", j.j.ID, "name", req.Name, "state", j.snapshot().State)
-	}()
-	writeJSON(w, http.StatusAccepted, j.snapshot())
+	writeJSON(w, http.StatusAccepted, j)
 }
 
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
-	j, err := s.jobs.get(r.PathValue("id"))
+	j, err := s.jobs.Get(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, j.snapshot())
+	writeJSON(w, http.StatusOK, j)
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	j, err := s.jobs.get(r.PathValue("id"))
+	j, err := s.jobs.Stop(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	j.cancel()
-	writeJSON(w, http.StatusAccepted, j.snapshot())
+	writeJSON(w, http.StatusAccepted, j)
 }
 
 // handleEvents streams a job's progress events as server-sent events: every
 // event so far, then live ones ("event: progress"), and finally the job's
 // end state ("event: job").
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	j, err := s.jobs.get(r.PathValue("id"))
-	if err != nil {
+	id := r.PathValue("id")
+	if _, err := s.jobs.Get(id); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -516,44 +347,28 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-	tick := time.NewTicker(15 * time.Second)
-	defer tick.Stop()
-	next := 0
-	for {
-		j.mu.Lock()
-		evs := j.events[next:]
-		next = len(j.events)
-		changed, done, snap := j.changed, j.done, j.j
-		j.mu.Unlock()
-		for _, ev := range evs {
-			b, err := json.Marshal(ev)
-			if err != nil {
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {
-				return
-			}
+	snap, err := s.jobs.Follow(r.Context(), id, 15*time.Second, func(ev progress.Event) error {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil
 		}
-		if done {
-			b, err := json.Marshal(snap)
-			if err != nil {
-				b, _ = json.Marshal(Job{ID: snap.ID, Name: snap.Name, State: snap.State, Error: snap.Error})
-			}
-			_, _ = fmt.Fprintf(w, "event: job\ndata: %s\n\n", b)
-			_ = rc.Flush()
-			return
+		if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {
+			return err
 		}
-		if err := rc.Flush(); err != nil {
-			return
+		return rc.Flush()
+	}, func() error {
+		if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			return err
 		}
-		select {
-		case <-changed:
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
-		case <-r.Context().Done():
-			return
-		}
+		return rc.Flush()
+	})
+	if err != nil {
+		return
 	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		b, _ = json.Marshal(jobs.Job{ID: snap.ID, Name: snap.Name, State: snap.State, Error: snap.Error})
+	}
+	_, _ = fmt.Fprintf(w, "event: job\ndata: %s\n\n", b)
+	_ = rc.Flush()
 }
