@@ -64,8 +64,8 @@ type Config struct {
 	// DefaultMaxPullSize); a pull of an announced adapter is also bounded
 	// by the largest size announced for it.
 	MaxPullSize int64
-	Version string
-	Log     *slog.Logger
+	Version     string
+	Log         *slog.Logger
 }
 
 // Node is a running daemon.

@@ -71,7 +71,7 @@ type gossip struct {
 	seen     *expirable.LRU[[32]byte, struct{}]
 	limiters *lru.Cache[string, *rate.Limiter] // per author and topic, per forwarder and topic
 	global   map[string]*rate.Limiter          // per topic
-	flood    *lru.Cache[peer.ID, floodDebt]     // forwarders over their rate limit
+	flood    *lru.Cache[peer.ID, floodDebt]    // forwarders over their rate limit
 	rateMu   sync.Mutex
 
 	scoresMu sync.Mutex
