@@ -284,7 +284,8 @@ func catalogueHost(t *testing.T, anns [][]byte) peer.AddrInfo {
 // catalogue; then seven attacker hosts each serve the victim a catalogue
 // of 1000 announcements by fresh keys — five dated now, two a year ahead.
 // Before the fix the victim evicted the oldest Created, so the honest
-// entry left its catalogue and was no longer passed on to others. Now the
+// entry left its catalogue and was no longer passed on to others (while
+// the node's own list of what it had seen grew without bound). Now the
 // future-dated ones are refused, the flood evicts only the flooders'
 // entries, and the victim still serves the honest one to a newcomer.
 func TestCatalogueFlood(t *testing.T) {
@@ -357,6 +358,22 @@ func TestCatalogueFlood(t *testing.T) {
 			t.Errorf("the victim keeps an announcement dated %s", r.Created)
 			break
 		}
+	}
+	// What the victim remembers is bounded (issue 12, item 4: a second map
+	// of every announcement ever seen grew with each one served to it).
+	res, err := victim.Search(ctx, api.SearchQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) > 4096+1 {
+		t.Errorf("the victim's search lists %d announcements; its catalogue holds at most 4096 from peers", len(res))
+	}
+	found := false
+	for _, l := range res {
+		found = found || l.CID == c
+	}
+	if !found {
+		t.Error("the victim's search no longer lists the honest adapter")
 	}
 	// What the victim passes on: a newcomer asks for its catalogue.
 	newcomer := startNode(t, b, addr(victim))
