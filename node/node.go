@@ -561,15 +561,35 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	kb := newKeptBlocks(n.store)
 	ectx, ecancel := context.WithCancel(ctx)
 	defer ecancel()
+	// An export that refuses the DAG (larger than announced, bad names)
+	// stops the fetch too: nothing more of it is wanted.
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
 	exported := make(chan error, 1)
-	go func() { exported <- n.store.ExportFolderFrom(ectx, root, got, kb.have, store.WithMaxBytes(limit)) }()
-	err = n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep), swarm.WithMaxBytes(limit))
+	var stopMu sync.Mutex
+	fetchDone, exportStopped := false, false
+	go func() {
+		err := n.store.ExportFolderFrom(ectx, root, got, kb.have, store.WithMaxBytes(limit))
+		stopMu.Lock()
+		if err != nil && !fetchDone {
+			exportStopped = true
+			fcancel()
+		}
+		stopMu.Unlock()
+		exported <- err
+	}()
+	err = n.sw.Fetch(fctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep), swarm.WithMaxBytes(limit))
+	stopMu.Lock()
+	fetchDone = true
+	stopped := exportStopped
+	stopMu.Unlock()
 	kb.finish()
 	if err != nil {
 		ecancel()
 		eerr := <-exported
-		if errors.Is(eerr, store.ErrExportTooLarge) {
-			// The export saw it first and its error says why.
+		if stopped {
+			// The export refused the DAG and stopped the fetch: its error
+			// says why.
 			return "", fmt.Errorf("pull %s: %w", root, eerr)
 		}
 		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, swarm.ErrTooLarge) {
