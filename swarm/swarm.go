@@ -119,7 +119,7 @@ type Config struct {
 	ReprovideInterval time.Duration
 	// OnAnnouncement is called (from a swarm goroutine, one call at a time)
 	// for every announcement newly added to the catalogue, from gossip or
-	// from a catalogue exchange; the node persists them in its store index.
+	// from a catalogue exchange (for example to persist them).
 	OnAnnouncement func(Received)
 	// CatalogueSize bounds the announcements learned from peers that the
 	// in-memory catalogue keeps (default 4096); see MaxClockSkew and
