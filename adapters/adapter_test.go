@@ -139,3 +139,36 @@ func TestGGUFTensorsAndMeta(t *testing.T) {
 		t.Errorf("meta %v", m)
 	}
 }
+
+// TestFolderRefusesHugeManifests: a pulled folder comes from a peer, and
+// its JSON files are read whole into memory; a folder whose
+// adapter_config.json or orchmind.json is over MaxJSONFileSize (here valid
+// JSON padded with spaces) is refused instead of read.
+func TestFolderRefusesHugeManifests(t *testing.T) {
+	for _, name := range []string{ConfigFile, ManifestFile} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ad")
+			a := sample()
+			m := Manifest{Name: "facts", BaseFingerprint: a.BaseFingerprint, Rank: 2, Alpha: 4}
+			if err := WriteFolder(dir, a, m, jsonCodec{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := ReadFolder(dir, jsonCodec{}); err != nil {
+				t.Fatalf("the folder as written: %v", err)
+			}
+			p := filepath.Join(dir, name)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			padded := append([]byte(strings.Repeat(" ", MaxJSONFileSize)), b...)
+			if err := os.WriteFile(p, padded, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = ReadFolder(dir, jsonCodec{})
+			if err == nil || !strings.Contains(err.Error(), "a manifest may have") {
+				t.Fatalf("ReadFolder with a %d-byte %s: err = %v, want a refusal for its size", len(padded), name, err)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,7 +214,7 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 		return nil, nil, errors.New("read adapter: no safetensors codec")
 	}
 	cfgPath := filepath.Join(dir, ConfigFile)
-	b, err := os.ReadFile(cfgPath)
+	b, err := readSmallFile(cfgPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read adapter: %w", err)
 	}
@@ -278,7 +279,11 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)
 	}
 	var man *Manifest
-	if mb, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
+	mb, err := readSmallFile(filepath.Join(dir, ManifestFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read adapter: %w", err)
+	}
+	if err == nil {
 		man = &Manifest{}
 		if err := json.Unmarshal(mb, man); err != nil {
 			return nil, nil, fmt.Errorf("read adapter: %s: %w", filepath.Join(dir, ManifestFile), err)
@@ -289,6 +294,40 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 		}
 	}
 	return a, man, nil
+}
+
+// MaxJSONFileSize bounds adapter_config.json and orchmind.json: both are a
+// few hundred bytes, and a pulled folder comes from a peer, so a larger
+// one is refused rather than read into memory.
+const MaxJSONFileSize = 1 << 20
+
+// readSmallFile reads a JSON file of an adapter folder, refusing one
+// larger than MaxJSONFileSize (checked while reading, not from Stat alone)
+// or one that is not a regular file.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxJSONFileSize {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d a manifest may have; the folder is not an orchmind adapter", path, fi.Size(), MaxJSONFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxJSONFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxJSONFileSize {
+		return nil, fmt.Errorf("%s is more than the %d bytes a manifest may have; the folder is not an orchmind adapter", path, MaxJSONFileSize)
+	}
+	return b, nil
 }
 
 func fileExists(p string) bool {

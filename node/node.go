@@ -1,17 +1,16 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -61,9 +60,13 @@ type Config struct {
 	// announcement's author, or providers in the DHT) (default 30 s).
 	FindTimeout time.Duration
 	// Quota bounds the content store in bytes (0: the store's default).
-	Quota   int64
-	Version string
-	Log     *slog.Logger
+	Quota int64
+	// MaxPullSize bounds the bytes of files a pull writes out (default
+	// DefaultMaxPullSize); a pull of an announced adapter is also bounded
+	// by the largest size announced for it.
+	MaxPullSize int64
+	Version     string
+	Log         *slog.Logger
 }
 
 // Node is a running daemon.
@@ -78,8 +81,7 @@ type Node struct {
 	ln    net.Listener
 
 	mu    sync.Mutex
-	seen  map[string]*protocol.Signed // verified announcements by root CID
-	rooms map[string]*joinedRoom      // by topic
+	rooms map[string]*joinedRoom // by topic
 	done  chan struct{}
 	once  sync.Once
 }
@@ -98,6 +100,11 @@ const APIFile = "api"
 // A new token is made at every start.
 const TokenFile = "api-token"
 
+// DefaultMaxPullSize is the most bytes of files a pull writes out unless
+// Config.MaxPullSize says otherwise: far above any LoRA adapter of the
+// models this node runs, far below what fills a home disk.
+const DefaultMaxPullSize = 2 << 30
+
 // Start opens the store, starts the swarm and serves the API.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" || cfg.Base == nil {
@@ -115,10 +122,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.FindTimeout <= 0 {
 		cfg.FindTimeout = 30 * time.Second
 	}
+	if cfg.MaxPullSize <= 0 {
+		cfg.MaxPullSize = DefaultMaxPullSize
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data folder: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, seen: map[string]*protocol.Signed{}, rooms: map[string]*joinedRoom{}, done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Log, rooms: map[string]*joinedRoom{}, done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -138,7 +148,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	scfg.Logger = cfg.Log
 	scfg.Validator = validate
 	scfg.PinnedRoots = n.store.Pins
-	scfg.OnAnnouncement = n.remember
 	if cfg.DHTServer {
 		scfg.DHTMode = swarm.DHTServer
 	}
@@ -221,30 +230,27 @@ func (n *Node) Close() error {
 }
 
 // validate is the swarm's announcement check: decode, verify the signature.
+// The decoded announcement travels with the swarm's catalogue entry
+// (Decoded), which is where Search finds it: the catalogue, bounded and
+// hardened against floods, is the node's one memory of announcements.
 func validate(_ context.Context, _ peer.ID, data []byte) (swarm.Announcement, error) {
 	s, err := protocol.Open(data)
 	if err != nil {
 		return swarm.Announcement{}, err
 	}
-	return swarm.Announcement{Root: s.Root, Base: s.Manifest.BaseFingerprint, Author: s.Author, Created: s.Created}, nil
+	return swarm.Announcement{Root: s.Root, Base: s.Manifest.BaseFingerprint, Author: s.Author, Created: s.Created, Decoded: s}, nil
 }
 
-// remember keeps a verified announcement for Search (decoding it once:
-// the same bytes again are skipped).
-func (n *Node) remember(r swarm.Received) {
-	n.mu.Lock()
-	old := n.seen[r.Root.String()]
-	n.mu.Unlock()
-	if old != nil && bytes.Equal(old.Raw, r.Data) {
-		return
+// announced returns the verified announcements of root this node knows
+// (public and room ones, every author).
+func (n *Node) announced(root cid.Cid) []*protocol.Signed {
+	var out []*protocol.Signed
+	for _, r := range n.sw.CatalogueOf(root) {
+		if s, ok := r.Decoded.(*protocol.Signed); ok {
+			out = append(out, s)
+		}
 	}
-	s, err := protocol.Open(r.Data)
-	if err != nil {
-		return
-	}
-	n.mu.Lock()
-	n.seen[s.Root.String()] = s
-	n.mu.Unlock()
+	return out
 }
 
 // Publish imports the adapter folder dir into the store, pins it, provides
@@ -254,6 +260,10 @@ func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) 
 	if err != nil {
 		return "", err
 	}
+	// Searchable here at once (gossip's own delivery comes a moment later).
+	if err := n.sw.Remember(ctx, signed); err != nil {
+		return "", err
+	}
 	if err := n.sw.Announce(ctx, signed); err != nil {
 		return "", fmt.Errorf("publish: stored and pinned as %s, but the announcement failed: %w", root, err)
 	}
@@ -261,7 +271,7 @@ func (n *Node) Publish(ctx context.Context, dir string, man *adapters.Manifest) 
 }
 
 // prepare imports, pins and provides dir and returns its root and signed
-// announcement (remembered locally).
+// announcement.
 func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) (cid.Cid, []byte, error) {
 	if man == nil {
 		m, err := adapters.CheckFolder(dir, adapters.SafetensorsCodec{})
@@ -300,11 +310,6 @@ func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) 
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	if s, err := protocol.Open(signed); err == nil {
-		n.mu.Lock()
-		n.seen[root.String()] = s
-		n.mu.Unlock()
-	}
 	return root, signed, nil
 }
 
@@ -321,15 +326,10 @@ func (n *Node) JoinRoom(ctx context.Context, code string) error {
 	if dup {
 		return nil
 	}
-	sr, err := n.sw.JoinRoom(ctx, r.Topic(), r.Open, func(_ peer.ID, plain []byte) {
-		s, err := protocol.Open(plain)
-		if err != nil {
-			n.log.Warn("a room member sent an announcement that does not verify", "err", err)
-			return
+	sr, err := n.sw.JoinRoom(ctx, r.Topic(), r.Open, func(from peer.ID, plain []byte) {
+		if err := n.sw.RememberRoom(context.Background(), from, plain); err != nil {
+			n.log.Warn("not keeping a room member's announcement", "err", err)
 		}
-		n.mu.Lock()
-		n.seen[s.Root.String()] = s
-		n.mu.Unlock()
 	})
 	if err != nil {
 		return err
@@ -362,6 +362,10 @@ func (n *Node) PublishRoom(ctx context.Context, dir string, man *adapters.Manife
 	}
 	root, signed, err := n.prepare(ctx, dir, man)
 	if err != nil {
+		return "", err
+	}
+	// Searchable here, never served to peers outside the room.
+	if err := n.sw.RememberRoom(ctx, n.sw.ID(), signed); err != nil {
 		return "", err
 	}
 	sealed, err := jr.r.Seal(signed)
@@ -404,21 +408,18 @@ func (n *Node) closed() bool {
 	}
 }
 
-// Search lists announced adapters matching q, newest first.
+// Search lists announced adapters matching q, newest first: one listing
+// per (publisher, CID), so an adapter announced by several publishers
+// (or re-announced by someone under another name) shows each of them
+// with their own name and description.
 func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, error) {
-	for _, r := range n.sw.Catalogue(q.BaseFingerprint, 0) {
-		n.remember(r)
-	}
 	words := strings.Fields(strings.ToLower(q.Text))
-	n.mu.Lock()
-	all := make([]*protocol.Signed, 0, len(n.seen))
-	for _, s := range n.seen {
-		all = append(all, s)
-	}
-	n.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	var out []api.Listing
-	for _, s := range all {
+	for _, r := range n.sw.Catalogue(q.BaseFingerprint, 0) {
+		s, ok := r.Decoded.(*protocol.Signed)
+		if !ok {
+			continue
+		}
 		m := s.Manifest
 		if q.BaseFingerprint != "" && m.BaseFingerprint != q.BaseFingerprint {
 			continue
@@ -537,6 +538,17 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	t0 := time.Now()
 	var tFind, tFetch, tExport, tRead, tPin time.Duration
 	mark := func(d *time.Duration) { *d = time.Since(t0); t0 = time.Now() }
+	// The most the adapter's files may come to: what its announcements
+	// say (a DAG that repeats one block thousands of times is small to
+	// fetch and huge to write out), and never more than MaxPullSize.
+	limit := n.cfg.MaxPullSize
+	var announced int64
+	for _, s := range n.announced(root) {
+		announced = max(announced, int64(min(s.Size, uint64(math.MaxInt64))))
+	}
+	if announced > 0 {
+		limit = min(limit, announced)
+	}
 	var provs []peer.AddrInfo
 	if have, _ := n.store.Has(ctx, root); !have {
 		if provs, err = n.findSource(ctx, root); err != nil {
@@ -561,14 +573,38 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	kb := newKeptBlocks(n.store)
 	ectx, ecancel := context.WithCancel(ctx)
 	defer ecancel()
+	// An export that refuses the DAG (larger than announced, bad names)
+	// stops the fetch too: nothing more of it is wanted.
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
 	exported := make(chan error, 1)
-	go func() { exported <- n.store.ExportFolderFrom(ectx, root, got, kb.have) }()
-	err = n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep))
+	var stopMu sync.Mutex
+	fetchDone, exportStopped := false, false
+	go func() {
+		err := n.store.ExportFolderFrom(ectx, root, got, kb.have, store.WithMaxBytes(limit))
+		stopMu.Lock()
+		if err != nil && !fetchDone {
+			exportStopped = true
+			fcancel()
+		}
+		stopMu.Unlock()
+		exported <- err
+	}()
+	err = n.sw.Fetch(fctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep), swarm.WithMaxBytes(limit))
+	stopMu.Lock()
+	fetchDone = true
+	stopped := exportStopped
+	stopMu.Unlock()
 	kb.finish()
 	if err != nil {
 		ecancel()
-		<-exported
-		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) {
+		eerr := <-exported
+		if stopped {
+			// The export refused the DAG and stopped the fetch: its error
+			// says why.
+			return "", fmt.Errorf("pull %s: %w", root, eerr)
+		}
+		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, swarm.ErrTooLarge) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
@@ -688,20 +724,20 @@ func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.Addr
 // known (looking its addresses up in the DHT if need be, within ctx), and
 // reports whether it is connected.
 func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
-	n.mu.Lock()
-	s := n.seen[root.String()]
-	n.mu.Unlock()
-	if s == nil || s.Author == n.sw.ID() {
-		return false
-	}
-	if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
+	for _, s := range n.announced(root) {
+		if s.Author == n.sw.ID() {
+			continue
+		}
+		if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
+			return true
+		}
+		if err := n.sw.ConnectPeer(ctx, s.Author); err != nil {
+			n.log.Debug("an announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
+			continue
+		}
 		return true
 	}
-	if err := n.sw.ConnectPeer(ctx, s.Author); err != nil {
-		n.log.Debug("the announcement's author is not reachable; looking for other providers", "author", s.Author.String(), "err", err)
-		return false
-	}
-	return true
+	return false
 }
 
 // Peers lists the connected peers.

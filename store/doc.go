@@ -85,7 +85,12 @@
 // temporary folder, from blocks read with Get (so checked against their
 // CIDs), checks each file's length against its UnixFS size, syncs, and
 // renames it into place; entry names that are empty, ".", "..", or contain
-// a path separator or NUL are refused.
+// a path separator or NUL are refused. Before writing anything it reads
+// the folders and file nodes and checks names, counts and the total the
+// files declare against WithMaxBytes and the free disk space; while
+// writing it counts every byte per reference (a block linked many times
+// counts each time) and stops at the first byte past a file's declared
+// size or the cap (ErrExportTooLarge).
 //
 // # Adapter index
 //

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/dustin/go-humanize"
 	"github.com/ipfs/boxo/blockservice"
 	chunker "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/exchange/offline"
@@ -167,21 +169,47 @@ func checkName(name string) error {
 // ExportFolder writes the UnixFS directory root into dir, which must not
 // exist yet (or be an empty folder). Every block is read with Get, so the
 // files are made of bytes checked against their CIDs, and each file's
-// length is checked against the size its UnixFS node records. The files
-// are written into a temporary folder beside dir, synced, and only then
-// renamed to dir, so dir either appears complete and verified or not at
-// all. Entry names with path separators, "." or ".." are refused.
-func (s *Store) ExportFolder(ctx context.Context, root cid.Cid, dir string) error {
-	return s.exportFolder(ctx, s.dag, root, dir)
+// length is checked against the size its UnixFS node records. Before a
+// byte is written the folders and file nodes are read and checked (entry
+// names, counts, depth, and the total their UnixFS nodes declare against
+// WithMaxBytes and the free disk space); while writing, every byte is
+// counted — a block linked a thousand times counts a thousand times — and
+// the export stops at the first byte past a file's declared size or past
+// the WithMaxBytes cap. The files are written into a temporary folder
+// beside dir, synced, and only then renamed to dir, so dir either appears
+// complete and verified or not at all. Entry names with path separators,
+// "." or ".." are refused.
+func (s *Store) ExportFolder(ctx context.Context, root cid.Cid, dir string, opts ...ExportOption) error {
+	return s.exportFolder(ctx, s.dag, root, dir, opts)
 }
 
 // ExportFolderFrom is ExportFolder taking the blocks that have gives
 // (blocks the caller holds and has checked against their CIDs, such as
 // those a fetch just received) from there instead of reading them back
 // from the store; the others are read with Get as ExportFolder does.
-func (s *Store) ExportFolderFrom(ctx context.Context, root cid.Cid, dir string, have func(cid.Cid) (blocks.Block, bool)) error {
+func (s *Store) ExportFolderFrom(ctx context.Context, root cid.Cid, dir string, have func(cid.Cid) (blocks.Block, bool), opts ...ExportOption) error {
 	src := held{s, have}
-	return s.exportFolder(ctx, merkledag.NewDAGService(blockservice.New(src, offline.Exchange(src))), root, dir)
+	return s.exportFolder(ctx, merkledag.NewDAGService(blockservice.New(src, offline.Exchange(src))), root, dir, opts)
+}
+
+// ErrExportTooLarge is wrapped by export errors when a DAG declares, or
+// would write, more bytes than the export may (WithMaxBytes).
+var ErrExportTooLarge = errors.New("export too large")
+
+// ExportOption adjusts ExportFolder and ExportFolderFrom.
+type ExportOption func(*exportOptions)
+
+type exportOptions struct {
+	maxBytes int64
+}
+
+// WithMaxBytes caps the bytes of file data an export may write, counted
+// per reference: a DAG that links one block many times (a "dedup bomb",
+// small to fetch and huge to write out) is refused before anything is
+// written if its file nodes declare more, and stopped at the first byte
+// past n if they lie. n ≤ 0 means no cap.
+func WithMaxBytes(n int64) ExportOption {
+	return func(o *exportOptions) { o.maxBytes = n }
 }
 
 // held is the store as a blockstore whose Get first asks have.
@@ -197,7 +225,11 @@ func (h held) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	return h.Store.Get(ctx, c)
 }
 
-func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir string) error {
+func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.Cid, dir string, opts []ExportOption) error {
+	var o exportOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	if fi, err := os.Lstat(dir); err == nil {
 		if !fi.IsDir() {
 			return fmt.Errorf("store: cannot export %s to %s: a file is in the way", root, dir)
@@ -215,9 +247,22 @@ func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: cannot export to %s: %w", dir, err)
 	}
+	nd, err := dag.Get(ctx, root)
+	if err != nil {
+		return fmt.Errorf("store: exporting %s: reading the root: %w", root, err)
+	}
+	// Check the whole folder structure before writing anything.
+	plan := exportPlan{max: o.maxBytes}
+	if err := plan.dir(ctx, dag, nd, 0); err != nil {
+		return fmt.Errorf("store: exporting %s: %w", root, err)
+	}
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("store: creating %s: %w", parent, err)
+	}
+	if free, err := diskFree(parent); err == nil && free < uint64(plan.bytes)+DiskMargin {
+		return fmt.Errorf("store: exporting %s: %w: its files come to %s (plus %s working space) but %s is free in %s; free some space",
+			root, ErrDiskFull, humanize.IBytes(uint64(plan.bytes)), humanize.IBytes(DiskMargin), humanize.IBytes(free), parent)
 	}
 	tmp, err := os.MkdirTemp(parent, ".orchmind-export-*")
 	if err != nil {
@@ -229,12 +274,9 @@ func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	nd, err := dag.Get(ctx, root)
-	if err != nil {
-		return fmt.Errorf("store: exporting %s: reading the root: %w", root, err)
-	}
 	n := 0
-	if err := exportDir(ctx, dag, nd, tmp, 0, &n); err != nil {
+	b := &exportBudget{max: o.maxBytes}
+	if err := exportDir(ctx, dag, nd, tmp, 0, &n, b); err != nil {
 		return fmt.Errorf("store: exporting %s: %w", root, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -250,7 +292,86 @@ func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.
 	return nil
 }
 
-func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir string, depth int, count *int) error {
+// exportPlan is the check of a DAG's folders and file nodes that runs
+// before an export writes anything: names, entry count, depth, and the
+// sum of the file sizes the UnixFS nodes declare (every reference
+// counted), against max.
+type exportPlan struct {
+	max     int64
+	entries int
+	bytes   int64
+}
+
+func (p *exportPlan) dir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, depth int) error {
+	if depth > MaxFolderDepth {
+		return fmt.Errorf("folders nested deeper than %d", MaxFolderDepth)
+	}
+	d, err := uio.NewDirectoryFromNode(dag, nd)
+	if err != nil {
+		return fmt.Errorf("%s is not a UnixFS folder: %w", nd.Cid(), err)
+	}
+	names := map[string]bool{}
+	return d.ForEachLink(ctx, func(l *ipld.Link) error {
+		p.entries++
+		if p.entries > MaxFolderEntries {
+			return fmt.Errorf("more than %d files and folders", MaxFolderEntries)
+		}
+		if err := checkName(l.Name); err != nil {
+			return err
+		}
+		if names[l.Name] {
+			return fmt.Errorf("refusing a folder that names %q twice", l.Name)
+		}
+		names[l.Name] = true
+		child, err := l.GetNode(ctx, dag)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.Name, err)
+		}
+		if isDir(child) {
+			return p.dir(ctx, dag, child, depth+1)
+		}
+		size, err := fileSize(child)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.Name, err)
+		}
+		if size > uint64(math.MaxInt64-p.bytes) {
+			return fmt.Errorf("%w: %s declares %d bytes", ErrExportTooLarge, l.Name, size)
+		}
+		p.bytes += int64(size)
+		if p.max > 0 && p.bytes > p.max {
+			return fmt.Errorf("%w: its files declare more than the %s allowed (%s at %s); refusing to write it out",
+				ErrExportTooLarge, humanize.IBytes(uint64(p.max)), humanize.IBytes(size), l.Name)
+		}
+		return nil
+	})
+}
+
+// fileSize is the size a file node declares (the length of a raw leaf).
+func fileSize(nd ipld.Node) (uint64, error) {
+	switch nd := nd.(type) {
+	case *merkledag.RawNode:
+		return uint64(len(nd.RawData())), nil
+	case *merkledag.ProtoNode:
+		fsn, err := ft.FSNodeFromBytes(nd.Data())
+		if err != nil {
+			return 0, fmt.Errorf("not a UnixFS node: %w", err)
+		}
+		switch fsn.Type() {
+		case ft.TFile, ft.TRaw:
+			return fsn.FileSize(), nil
+		}
+		return 0, fmt.Errorf("UnixFS node of type %s is neither a file nor a folder", fsn.Type())
+	}
+	return 0, fmt.Errorf("unsupported node type %T", nd)
+}
+
+// exportBudget counts the bytes an export has written, against max.
+type exportBudget struct {
+	max     int64
+	written int64
+}
+
+func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir string, depth int, count *int, b *exportBudget) error {
 	if depth > MaxFolderDepth {
 		return fmt.Errorf("folders nested deeper than %d", MaxFolderDepth)
 	}
@@ -275,9 +396,9 @@ func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir strin
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return err
 			}
-			return exportDir(ctx, dag, child, p, depth+1, count)
+			return exportDir(ctx, dag, child, p, depth+1, count, b)
 		}
-		return exportFile(ctx, dag, child, p)
+		return exportFile(ctx, dag, child, p, b)
 	})
 	if err != nil {
 		return err
@@ -297,7 +418,7 @@ func isDir(nd ipld.Node) bool {
 	return fsn.IsDir()
 }
 
-func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path string) error {
+func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path string, b *exportBudget) error {
 	r, err := uio.NewDagReader(ctx, nd, dag)
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
@@ -306,7 +427,7 @@ func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path str
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(&writebackWriter{f: f}, r)
+	n, err := io.Copy(&writebackWriter{f: f, size: int64(r.Size()), budget: b, name: filepath.Base(path)}, r)
 	if err == nil && uint64(n) != r.Size() {
 		err = fmt.Errorf("%s: wrote %d bytes of %d", filepath.Base(path), n, r.Size())
 	}
@@ -322,12 +443,26 @@ func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path str
 // writebackWriter writes to f and starts the writeback of each write at
 // once (see startWriteback), so that when an export runs beside a fetch
 // most of a file is on disk by the time its fsync comes.
+// It refuses a write past the file's declared size or past the export's
+// budget.
 type writebackWriter struct {
-	f   *os.File
-	off int64
+	f      *os.File
+	off    int64
+	size   int64 // the size the file's UnixFS node declares
+	budget *exportBudget
+	name   string
 }
 
 func (w *writebackWriter) Write(p []byte) (int, error) {
+	if w.off+int64(len(p)) > w.size {
+		return 0, fmt.Errorf("%s: its blocks hold more than the %d bytes its UnixFS node declares", w.name, w.size)
+	}
+	if b := w.budget; b != nil {
+		if b.max > 0 && b.written+int64(len(p)) > b.max {
+			return 0, fmt.Errorf("%w: writing %s would pass the %s allowed; refusing to write more", ErrExportTooLarge, w.name, humanize.IBytes(uint64(b.max)))
+		}
+		b.written += int64(len(p))
+	}
 	n, err := w.f.Write(p)
 	if n > 0 {
 		startWriteback(w.f, w.off, int64(n))

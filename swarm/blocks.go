@@ -127,6 +127,9 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		o(&fo)
 	}
 	f.sink, f.early = fo.sink, fo.early
+	if fo.maxBytes > 0 {
+		f.maxBytes = fo.maxBytes + fo.maxBytes/64 + 1<<20
+	}
 	for _, ai := range fo.providers {
 		if len(ai.Addrs) > 0 {
 			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
@@ -183,10 +186,15 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	return nil
 }
 
+// ErrTooLarge is wrapped by Fetch errors when a DAG is larger than
+// WithMaxBytes allows.
+var ErrTooLarge = errors.New("the DAG is larger than expected")
+
 // FetchOption adjusts a Fetch.
 type FetchOption func(*fetchOptions)
 
 type fetchOptions struct {
+	maxBytes  int64
 	providers []peer.AddrInfo
 	sink      func(blocks.Block)
 	early     bool // sink gets fetched blocks on arrival, before they are stored
@@ -208,6 +216,16 @@ func WithBlocks(f func(blocks.Block)) FetchOption {
 // without an error, when every block is stored.
 func WithVerifiedBlocks(f func(blocks.Block)) FetchOption {
 	return func(o *fetchOptions) { o.sink, o.early = f, true }
+}
+
+// WithMaxBytes bounds the bytes of blocks a Fetch takes from peers (the
+// DAG's expected size, such as an announcement's, plus room for the dag-pb
+// nodes: n/64 + 1 MiB): a DAG whose root's links claim more is refused at
+// once, and the fetch stops as soon as more has arrived. The links' sizes
+// come from whoever made the DAG, so they only ever lower what is
+// fetched, never raise the bound.
+func WithMaxBytes(n int64) FetchOption {
+	return func(o *fetchOptions) { o.maxBytes = n }
 }
 
 // WithProviders adds peers known to hold the DAG (found by the caller, for
@@ -241,6 +259,8 @@ type fetcher struct {
 	sink        func(blocks.Block)
 	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
+	maxBytes    int64 // of blocks from peers (0: no bound); see WithMaxBytes
+	got         int64 // bytes of blocks from peers so far
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
@@ -503,6 +523,11 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			}
 			state[c] = stHave
 			pending--
+			f.got += int64(len(e.blk.RawData()))
+			if f.maxBytes > 0 && f.got > f.maxBytes {
+				return fmt.Errorf("swarm: fetch %s: %w: more than %s arrived, past what was expected of it; stopped",
+					f.root, ErrTooLarge, humanize.IBytes(uint64(f.maxBytes)))
+			}
 			ls, err := f.links(e.blk)
 			if err != nil {
 				return err
@@ -787,8 +812,13 @@ func (f *fetcher) links(b blocks.Block) ([]cid.Cid, error) {
 		size += l.Size
 	}
 	if b.Cid().Equals(f.root) && size > 0 && f.pr.Local == 0 {
-		// A dag-pb root's links carry the sizes of their subtrees: check
+		// A dag-pb root's links carry the sizes of their subtrees (as
+		// their maker claims them): refuse more than the bound, and check
 		// the space before fetching them.
+		if f.maxBytes > 0 && size > uint64(f.maxBytes) {
+			return nil, fmt.Errorf("swarm: fetch %s: %w: its links claim %s, more than the %s expected of it",
+				f.root, ErrTooLarge, humanize.IBytes(size), humanize.IBytes(uint64(f.maxBytes)))
+		}
 		if sc, ok := f.bs.(spaceChecker); ok {
 			if err := sc.CheckSpace(int64(size)); err != nil {
 				return nil, fmt.Errorf("swarm: fetch %s (%s): %w", f.root, humanize.IBytes(size), err)

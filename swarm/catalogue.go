@@ -31,49 +31,182 @@ const catalogueTimeout = 30 * time.Second
 // tried again (then doubling, four tries in all).
 const catalogueRetry = 500 * time.Millisecond
 
+// MaxClockSkew is how far in the future an announcement's Created may be
+// (by this node's clock): later ones are refused. The catalogue evicts by
+// arrival, not by Created, but Created orders what a catalogue serves and
+// what a search lists first, so a date far ahead would put an entry on top
+// for ever.
+const MaxClockSkew = 10 * time.Minute
+
 type catKey struct {
 	author peer.ID
 	root   string
 }
 
-// catalogue is the bounded in-memory set of verified announcements, one per
-// (author, root): the newest wins.
+// catEntry is one kept announcement with its arrival number.
+type catEntry struct {
+	r   Received
+	seq uint64
+}
+
+// catalogue is the bounded in-memory set of verified announcements, one
+// per (author, root): the newest wins. It holds up to max entries learned
+// from peers; when more arrive it evicts by arrival, never by the
+// attacker-chosen Created, with quotas: one author keeps at most perAuthor
+// entries and one delivering peer (From: the author, the gossip forwarder
+// or the peer whose catalogue it came from) at most perPeer, each over
+// its quota losing its own oldest arrival first; a full catalogue evicts
+// the oldest arrival of the peer that delivered the most. The node's own
+// entries and those of pinned roots are never evicted and do not count;
+// room entries (Private) are bounded by max separately and evicted only by
+// other room entries.
 type catalogue struct {
-	mu    sync.Mutex
-	max   int
-	items map[catKey]Received
+	mu        sync.Mutex
+	max       int
+	perAuthor int
+	perPeer   int
+	self      peer.ID
+	now       func() time.Time
+	items     map[catKey]*catEntry
+	byAuthor  map[peer.ID]int // public, not own
+	byPeer    map[peer.ID]int // public, not own
+	public    int             // entries that are neither own nor room ones
+	rooms     int
+	seq       uint64
+
+	pins    func(context.Context) ([]cid.Cid, error) // nil: nothing is pinned
+	pinSet  map[string]bool
+	pinTime time.Time
 
 	notifyMu sync.Mutex // one OnAnnouncement call at a time
 }
 
-func newCatalogue(max int) *catalogue {
-	return &catalogue{max: max, items: map[catKey]Received{}}
+func newCatalogue(size int, self peer.ID, pins func(context.Context) ([]cid.Cid, error)) *catalogue {
+	return &catalogue{max: size, perAuthor: max(size/64, 4), perPeer: max(size/4, 16), self: self, now: time.Now, pins: pins,
+		items: map[catKey]*catEntry{}, byAuthor: map[peer.ID]int{}, byPeer: map[peer.ID]int{}}
+}
+
+// own reports whether r is this node's: its own announcement, or one it
+// put there itself (Remember).
+func (c *catalogue) own(r Received) bool { return r.Author == c.self || r.From == c.self }
+
+func (c *catalogue) count(r Received, d int) {
+	switch {
+	case r.Private:
+		c.rooms += d
+	case c.own(r):
+	default:
+		c.public += d
+		c.byAuthor[r.Author] += d
+		c.byPeer[r.From] += d
+		if c.byAuthor[r.Author] == 0 {
+			delete(c.byAuthor, r.Author)
+		}
+		if c.byPeer[r.From] == 0 {
+			delete(c.byPeer, r.From)
+		}
+	}
+}
+
+// pinned returns the set of pinned roots, read again at most every ten
+// seconds; called with c.mu held.
+func (c *catalogue) pinned() map[string]bool {
+	if c.pins == nil {
+		return nil
+	}
+	if c.pinSet == nil || c.now().Sub(c.pinTime) > 10*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		roots, err := c.pins(ctx)
+		cancel()
+		if err == nil || c.pinSet == nil {
+			c.pinSet = map[string]bool{}
+			for _, r := range roots {
+				c.pinSet[r.KeyString()] = true
+			}
+			c.pinTime = c.now()
+		}
+	}
+	return c.pinSet
+}
+
+// evictOldest removes the earliest-arrived entry for which match is true,
+// skipping own and pinned ones; it reports the key removed.
+func (c *catalogue) evictOldest(match func(Received) bool) (catKey, bool) {
+	pinned := c.pinned()
+	var best catKey
+	var bestSeq uint64
+	found := false
+	for k, e := range c.items {
+		if c.own(e.r) || !match(e.r) || (!e.r.Private && pinned[k.root]) {
+			continue
+		}
+		if !found || e.seq < bestSeq {
+			best, bestSeq, found = k, e.seq, true
+		}
+	}
+	if found {
+		c.count(c.items[best].r, -1)
+		delete(c.items, best)
+	}
+	return best, found
 }
 
 // add keeps r unless an equal or newer announcement of the same root by
-// the same author is already there; it reports whether r was kept.
+// the same author is already there, or its Created is more than
+// MaxClockSkew ahead; it reports whether r was kept.
 func (c *catalogue) add(r Received) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := catKey{r.Author, r.Root.KeyString()}
-	if old, ok := c.items[k]; ok && !r.Created.After(old.Created) {
+	if r.Created.After(c.now().Add(MaxClockSkew)) {
 		return false
 	}
-	c.items[k] = r
-	if len(c.items) > c.max {
-		var oldest catKey
-		first := true
-		for k, v := range c.items {
-			if first || v.Created.Before(c.items[oldest].Created) {
-				oldest, first = k, false
-			}
-		}
-		delete(c.items, oldest)
-		if oldest == k {
+	k := catKey{r.Author, r.Root.KeyString()}
+	if old, ok := c.items[k]; ok {
+		if !r.Created.After(old.r.Created) {
 			return false
 		}
+		if old.r.Private && !r.Private {
+			// A room entry stays a room entry: it is never served to peers,
+			// whoever announces the same root later.
+			r.Private = true
+		}
+		c.count(old.r, -1)
+		delete(c.items, k)
 	}
-	return true
+	c.seq++
+	c.items[k] = &catEntry{r: r, seq: c.seq}
+	c.count(r, 1)
+	switch {
+	case r.Private:
+		if c.rooms > c.max {
+			c.evictOldest(func(x Received) bool { return x.Private })
+		}
+	case c.own(r):
+	default:
+		if c.byAuthor[r.Author] > c.perAuthor {
+			c.evictOldest(func(x Received) bool { return !x.Private && x.Author == r.Author })
+		}
+		if c.byPeer[r.From] > c.perPeer {
+			c.evictOldest(func(x Received) bool { return !x.Private && x.From == r.From })
+		}
+		for c.public > c.max {
+			// The peer that delivered the most loses its oldest arrival.
+			var fat peer.ID
+			for p, n := range c.byPeer {
+				if n > c.byPeer[fat] || fat == "" {
+					fat = p
+				}
+			}
+			if _, ok := c.evictOldest(func(x Received) bool { return !x.Private && x.From == fat }); ok {
+				continue
+			}
+			if _, ok := c.evictOldest(func(x Received) bool { return !x.Private }); !ok {
+				break // all pinned
+			}
+		}
+	}
+	_, kept := c.items[k]
+	return kept
 }
 
 // addAndNotify adds r and, if it is new, tells Config.OnAnnouncement.
@@ -89,36 +222,86 @@ func (c *catalogue) addAndNotify(s *Swarm, r Received) bool {
 	return true
 }
 
-// byRoot returns the announcements of root.
+// byRoot returns the announcements of root (room ones included).
 func (c *catalogue) byRoot(root cid.Cid) []Received {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []Received
-	for _, r := range c.items {
-		if r.Root.Equals(root) {
-			out = append(out, r)
+	for _, e := range c.items {
+		if e.r.Root.Equals(root) {
+			out = append(out, e.r)
 		}
 	}
 	return out
 }
 
-// list returns up to limit announcements, newest first, for one base
-// ("" = all).
-func (c *catalogue) list(base string, limit int) []Received {
-	c.mu.Lock()
-	out := make([]Received, 0, len(c.items))
-	for _, r := range c.items {
-		if base == "" || r.Base == base {
-			out = append(out, r)
-		}
-	}
-	c.mu.Unlock()
+func newestFirst(out []Received) {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.After(out[j].Created)
 		}
 		return string(out[i].Data) < string(out[j].Data)
 	})
+}
+
+// list returns up to limit announcements, newest first, for one base
+// ("" = all), room ones included.
+func (c *catalogue) list(base string, limit int) []Received {
+	c.mu.Lock()
+	out := make([]Received, 0, len(c.items))
+	for _, e := range c.items {
+		if base == "" || e.r.Base == base {
+			out = append(out, e.r)
+		}
+	}
+	c.mu.Unlock()
+	newestFirst(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// serve returns up to limit announcements for a peer's catalogue request:
+// no room ones, and shared fairly among the peers that delivered them —
+// the node's own first, then one from each delivering peer in turn, newest
+// first within each — so that a peer that floods the catalogue cannot push
+// the others out of what is served.
+func (c *catalogue) serve(base string, limit int) []Received {
+	c.mu.Lock()
+	groups := map[peer.ID][]Received{}
+	var own []Received
+	for _, e := range c.items {
+		if e.r.Private || (base != "" && e.r.Base != base) {
+			continue
+		}
+		if c.own(e.r) {
+			own = append(own, e.r)
+		} else {
+			groups[e.r.From] = append(groups[e.r.From], e.r)
+		}
+	}
+	c.mu.Unlock()
+	newestFirst(own)
+	lists := make([][]Received, 0, len(groups))
+	for _, g := range groups {
+		newestFirst(g)
+		lists = append(lists, g)
+	}
+	sort.Slice(lists, func(i, j int) bool { return lists[i][0].Created.After(lists[j][0].Created) })
+	out := own
+	for i := 0; len(lists) > 0; i++ {
+		rest := lists[:0]
+		for _, g := range lists {
+			if i < len(g) {
+				out = append(out, g[i])
+			}
+			if i+1 < len(g) {
+				rest = append(rest, g)
+			}
+		}
+		lists = rest
+	}
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
@@ -126,9 +309,16 @@ func (c *catalogue) list(base string, limit int) []Received {
 }
 
 // Catalogue returns up to limit (≤ 0: all) kept announcements, newest first,
-// for one base fingerprint ("" = every base).
+// for one base fingerprint ("" = every base). Room announcements
+// (RememberRoom) are included, with Private set; peers never get those.
 func (s *Swarm) Catalogue(base string, limit int) []Received {
 	return s.catalog.list(base, limit)
+}
+
+// CatalogueOf returns the kept announcements of root, every author's
+// (room ones included, with Private set).
+func (s *Swarm) CatalogueOf(root cid.Cid) []Received {
+	return s.catalog.byRoot(root)
 }
 
 // Remember adds an announcement (e.g. one loaded from the node's store at
@@ -140,6 +330,22 @@ func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 		return fmt.Errorf("swarm: not keeping an announcement that does not verify: %w", err)
 	}
 	s.catalog.add(Received{Announcement: ann, From: s.host.ID(), Data: signed})
+	return nil
+}
+
+// RememberRoom adds an announcement that arrived in (or was sealed for) a
+// private room to the catalogue, after validating it: it is listed by
+// Catalogue with Private set and gives Fetch a provider, but it is never
+// served to peers. Room entries are bounded like the others but evicted
+// only by other room entries. It does not call OnAnnouncement.
+func (s *Swarm) RememberRoom(ctx context.Context, from peer.ID, signed []byte) error {
+	ann, err := s.cfg.Validator(ctx, from, signed)
+	if err != nil {
+		return fmt.Errorf("swarm: not keeping a room announcement that does not verify: %w", err)
+	}
+	if !s.catalog.add(Received{Announcement: ann, From: from, Data: signed, Private: true}) {
+		return fmt.Errorf("swarm: not keeping a room announcement by %s: a newer one is kept, or it is dated more than %s ahead", ann.Author, MaxClockSkew)
+	}
 	return nil
 }
 
@@ -322,7 +528,7 @@ func (s *Swarm) serveCatalogue(st network.Stream) {
 	if limit <= 0 || limit > MaxCatalogueEntries {
 		limit = MaxCatalogueEntries
 	}
-	items := s.catalog.list(req.Base, limit)
+	items := s.catalog.serve(req.Base, limit)
 	raw := make([][]byte, len(items))
 	for i, r := range items {
 		raw[i] = r.Data

@@ -60,8 +60,23 @@
 // message is checked before it is accepted or forwarded: at most 16 KiB,
 // decodes and carries a valid signature, the base fingerprint matches the
 // topic, the pubsub author is the announcement's author, not a duplicate of
-// one seen in the last few minutes, and its author has not sent more than
-// Config.AnnounceRate announcements in the last minute. Forgeries are
-// rejected, which lowers the forwarding peer's gossipsub score; a peer whose
-// score falls below the graylist threshold is ignored altogether.
+// one seen in the last few minutes, dated at most MaxClockSkew ahead, and
+// within the rate limits: per author (Config.AnnounceRate), per forwarding
+// peer (Config.PeerAnnounceRate, so fresh author keys do not get past it)
+// and for all peers together (Config.GlobalAnnounceRate). Forgeries and
+// future dates are rejected, which lowers the forwarding peer's gossipsub
+// score, and so does each announcement a peer forwards past its rate
+// limit (FloodPenalty); a peer whose score falls below the graylist
+// threshold is ignored altogether.
+//
+// # Catalogue
+//
+// Accepted announcements (from gossip and from peers' catalogues) are
+// kept in one bounded catalogue, one per (author, root): at most
+// Config.CatalogueSize learned from peers, with quotas per author and per
+// delivering peer, evicted by arrival (never by the author-chosen date);
+// the node's own entries, those of pinned roots, and room entries (kept
+// apart, never served) are not evicted by floods. A catalogue request is
+// answered fairly: the node's own entries, then one from each delivering
+// peer in turn. See docs/security.md ("Peers").
 package swarm

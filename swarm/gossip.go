@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -68,7 +69,9 @@ type gossip struct {
 	topics map[string]*pubsub.Topic
 
 	seen     *expirable.LRU[[32]byte, struct{}]
-	limiters *lru.Cache[string, *rate.Limiter]
+	limiters *lru.Cache[string, *rate.Limiter] // per author and topic, per forwarder and topic
+	global   map[string]*rate.Limiter          // per topic
+	flood    *lru.Cache[peer.ID, floodDebt]    // forwarders over their rate limit
 	rateMu   sync.Mutex
 
 	scoresMu sync.Mutex
@@ -131,17 +134,22 @@ func (s *Swarm) startGossip() (*gossip, error) {
 		topics: map[string]*pubsub.Topic{},
 		seen:   expirable.NewLRU[[32]byte, struct{}](16384, nil, SeenTTL),
 		scores: map[peer.ID]float64{},
+		global: map[string]*rate.Limiter{},
 	}
 	var err error
 	g.limiters, err = lru.New[string, *rate.Limiter](8192)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: rate limiter cache: %w", err)
 	}
+	if g.flood, err = lru.New[peer.ID, floodDebt](4096); err != nil {
+		return nil, fmt.Errorf("swarm: rate limiter cache: %w", err)
+	}
+	app := func(p peer.ID) float64 { return s.audit.score(p) + g.floodScore(p) }
 	g.ps, err = pubsub.NewGossipSub(s.ctx, s.host,
 		// Announcements are rare and small: send our own to every topic peer
 		// rather than only to the mesh, which is empty until the first heartbeat.
 		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerScore(scoreParams(s.audit.score), scoreThresholds()),
+		pubsub.WithPeerScore(scoreParams(app), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
 	)
 	if err != nil {
@@ -254,9 +262,17 @@ func (g *gossip) validator(base string) pubsub.ValidatorEx {
 			log.Info("rejected an announcement on the wrong base topic", "from", from.String(), "topic_base", base, "base", ann.Base)
 			return pubsub.ValidationReject
 		}
-		if !local && !g.allow(author, msg.GetTopic()) {
-			log.Debug("dropped an announcement over the rate limit", "author", author.String())
-			return pubsub.ValidationIgnore
+		if ann.Created.After(time.Now().Add(MaxClockSkew)) {
+			// Its forwarder checked the date too (an honest one drops it):
+			// rejected, which costs the forwarder score.
+			log.Info("rejected an announcement dated in the future", "from", from.String(), "author", author.String(), "created", ann.Created)
+			return pubsub.ValidationReject
+		}
+		if !local {
+			if why := g.allow(author, from, msg.GetTopic()); why != "" {
+				log.Debug("dropped an announcement over the rate limit", "limit", why, "author", author.String(), "from", from.String())
+				return pubsub.ValidationIgnore
+			}
 		}
 		g.seen.Add(key, struct{}{})
 		msg.ValidatorData = Received{Announcement: ann, From: msg.ReceivedFrom, Data: msg.Data}
@@ -264,18 +280,72 @@ func (g *gossip) validator(base string) pubsub.ValidatorEx {
 	}
 }
 
-// allow applies the per-author, per-topic announcement rate limit.
-func (g *gossip) allow(author peer.ID, topic string) bool {
-	key := string(author) + "\x00" + topic
+// FloodPenalty is the gossipsub application score a forwarder loses per
+// announcement it sends past its rate limit (Config.PeerAnnounceRate); the
+// debt halves every FloodHalfLife. A peer that keeps flooding reaches
+// GraylistThreshold and is ignored altogether.
+const (
+	FloodPenalty  = -1.0
+	FloodHalfLife = 10 * time.Minute
+)
+
+// floodDebt is a forwarder's count of announcements past its rate limit,
+// decaying from at.
+type floodDebt struct {
+	n  float64
+	at time.Time
+}
+
+func (d floodDebt) now(t time.Time) float64 {
+	return d.n * math.Exp2(-float64(t.Sub(d.at))/float64(FloodHalfLife))
+}
+
+// floodScore is p's share of the application-specific score for flooding.
+func (g *gossip) floodScore(p peer.ID) float64 {
 	g.rateMu.Lock()
 	defer g.rateMu.Unlock()
-	l, ok := g.limiters.Get(key)
+	d, ok := g.flood.Get(p)
 	if !ok {
-		n := g.s.cfg.AnnounceRate
-		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(n)), n)
-		g.limiters.Add(key, l)
+		return 0
 	}
-	return l.Allow()
+	return FloodPenalty * d.now(time.Now())
+}
+
+// allow applies the announcement rate limits of one topic: per author
+// (Config.AnnounceRate), per forwarding peer (Config.PeerAnnounceRate:
+// fresh author keys do not get past it, and each announcement past it
+// costs the forwarder FloodPenalty) and for all peers together
+// (Config.GlobalAnnounceRate). It returns "" or the limit that was hit.
+func (g *gossip) allow(author, from peer.ID, topic string) string {
+	g.rateMu.Lock()
+	defer g.rateMu.Unlock()
+	limiter := func(key string, perMinute int) *rate.Limiter {
+		l, ok := g.limiters.Get(key)
+		if !ok {
+			l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), perMinute)
+			g.limiters.Add(key, l)
+		}
+		return l
+	}
+	if !limiter("p\x00"+string(from)+"\x00"+topic, g.s.cfg.PeerAnnounceRate).Allow() {
+		now := time.Now()
+		d, _ := g.flood.Get(from)
+		g.flood.Add(from, floodDebt{n: d.now(now) + 1, at: now})
+		return "forwarding peer"
+	}
+	if !limiter("a\x00"+string(author)+"\x00"+topic, g.s.cfg.AnnounceRate).Allow() {
+		return "author"
+	}
+	gl := g.global[topic]
+	if gl == nil {
+		n := g.s.cfg.GlobalAnnounceRate
+		gl = rate.NewLimiter(rate.Every(time.Minute/time.Duration(n)), n)
+		g.global[topic] = gl
+	}
+	if !gl.Allow() {
+		return "all peers"
+	}
+	return ""
 }
 
 // PeerScores returns the latest gossipsub score of each connected peer

@@ -63,6 +63,10 @@ type Announcement struct {
 	Author peer.ID
 	// Created is when the author made it.
 	Created time.Time
+	// Decoded is whatever else the Validator decoded (the node keeps its
+	// parsed announcement here, so the catalogue is the one store of what
+	// it has seen); the swarm does not read it.
+	Decoded any
 }
 
 // Validator decodes signed announcement bytes and checks their signature.
@@ -78,6 +82,9 @@ type Received struct {
 	From peer.ID
 	// Data is the signed announcement exactly as its author encoded it.
 	Data []byte
+	// Private marks an announcement from a private room (RememberRoom):
+	// kept and listed here, never served to peers.
+	Private bool
 }
 
 // Config configures a swarm node. The zero value plus a DataDir and a
@@ -112,13 +119,22 @@ type Config struct {
 	ReprovideInterval time.Duration
 	// OnAnnouncement is called (from a swarm goroutine, one call at a time)
 	// for every announcement newly added to the catalogue, from gossip or
-	// from a catalogue exchange; the node persists them in its store index.
+	// from a catalogue exchange (for example to persist them).
 	OnAnnouncement func(Received)
-	// CatalogueSize bounds the in-memory catalogue (default 4096).
+	// CatalogueSize bounds the announcements learned from peers that the
+	// in-memory catalogue keeps (default 4096); see MaxClockSkew and
+	// Catalogue for the quotas and what is never evicted.
 	CatalogueSize int
 	// AnnounceRate is how many announcements per minute one author may send
 	// before further ones are dropped (default 10).
 	AnnounceRate int
+	// PeerAnnounceRate is how many announcements per minute (per topic) one
+	// peer may forward, whoever their authors, before further ones are
+	// dropped and cost it FloodPenalty each (default 4 × AnnounceRate).
+	PeerAnnounceRate int
+	// GlobalAnnounceRate is how many announcements per minute (per topic)
+	// all peers together may bring (default 20 × AnnounceRate).
+	GlobalAnnounceRate int
 	// ScoreInspectPeriod is how often gossipsub peer scores are sampled for
 	// PeerScores (default 1 s).
 	ScoreInspectPeriod time.Duration
@@ -197,6 +213,12 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	if cfg.AnnounceRate <= 0 {
 		cfg.AnnounceRate = 10
 	}
+	if cfg.PeerAnnounceRate <= 0 {
+		cfg.PeerAnnounceRate = 4 * cfg.AnnounceRate
+	}
+	if cfg.GlobalAnnounceRate <= 0 {
+		cfg.GlobalAnnounceRate = 20 * cfg.AnnounceRate
+	}
 	if cfg.ScoreInspectPeriod <= 0 {
 		cfg.ScoreInspectPeriod = time.Second
 	}
@@ -255,7 +277,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	// The catalogue protocol and gossipsub start before the DHT, whose
 	// bootstrap dials the first peers: what they register then is in place
 	// when those peers identify us.
-	s.catalog = newCatalogue(cfg.CatalogueSize)
+	s.catalog = newCatalogue(cfg.CatalogueSize, s.host.ID(), cfg.PinnedRoots)
 	if err := s.startCatalogueProtocol(); err != nil {
 		return nil, err
 	}

@@ -352,7 +352,7 @@ $('sw-go').onclick = async () => {
     tb.replaceChildren();
     if (!r.results.length) tb.append(el('tr', {}, el('td', { colSpan: 3, className: 'muted', textContent: t('sw.noResults') })));
     for (const x of r.results) {
-      tb.append(el('tr', {}, el('td', { textContent: x.name, title: x.description || '' }), el('td', {}, el('code', { textContent: x.cid })),
+      tb.append(el('tr', {}, el('td', { textContent: x.name, title: (x.description || '') + (x.publisher ? '\n' + x.publisher : '') }), el('td', {}, el('code', { textContent: x.cid })),
         el('td', {}, button(t('sw.pull'), async () => { showError(''); try { await api('POST', '/api/swarm/pull', { cid: x.cid }); } catch (e) { showError(e.message); } refreshAdapters(); }))));
     }
     const p = await api('GET', '/api/swarm/peers');
