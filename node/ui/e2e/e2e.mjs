@@ -12,7 +12,7 @@ mkdirSync(artifacts, { recursive: true });
 const work = mkdtempSync(join(tmpdir(), 'orchmind-e2e-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const url = `http://127.0.0.1:${port}/`;
-const server = spawn(bin, ['serve', '--model', model, '--addr', `127.0.0.1:${port}`, '--adapters-dir', join(work, 'adapters')],
+const server = spawn(bin, ['serve', '--local-only', '--model', model, '--addr', `127.0.0.1:${port}`, '--adapters-dir', join(work, 'adapters')],
   { stdio: ['ignore', 'inherit', 'inherit'] });
 const fail = (msg) => { console.error('e2e: ' + msg); server.kill(); process.exit(1); };
 
