@@ -10,7 +10,16 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: e2e test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools
+.PHONY: e2e test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
+	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run
+
+# NETNS runs a command in a fresh network namespace with only loopback up
+# (scripts/netns.sh): the Go tests, the demo and the browser test cannot send
+# a packet off this machine even by mistake. Downloads (Go modules, apt-get,
+# npm) happen before, outside, in the *-deps targets. Where namespaces are
+# not available it says so in one line and runs the command as it is;
+# ORCHMIND_NETNS=off skips it.
+NETNS       := bash scripts/netns.sh
 
 all: build
 
@@ -20,18 +29,35 @@ build:
 
 ## test: everything CI checks — formatting, vet, staticcheck, race-enabled
 ## tests, the arm64 kernels under emulation, and the browser test of the web UI.
-test: fmt-check vet lint unit test-arm64 e2e
+## What needs the network is installed first; then the tests (Go, arm64,
+## browser) run together in one loopback-only network namespace.
+test: fmt-check vet lint deps test-arm64-deps e2e-deps build
+	$(NETNS) $(MAKE) --no-print-directory unit-run test-arm64-run e2e-run
+
+## deps: the Go modules that building and testing need, in the module cache
+## (every package and test compiles offline afterwards).
+deps:
+	$(GO) mod download
+	$(GO) list -deps -test ./... >/dev/null
 
 ## test-arm64: the tensor package's tests (NEON kernels against pure Go) and
 ## vet for arm64, natively on arm64 or under qemu-user-static elsewhere
 ## (installed with apt-get when missing). About 35 s on 2 cores with nothing
 ## installed and cold caches, 6 s warm.
-test-arm64:
+test-arm64: test-arm64-deps
+	$(NETNS) $(MAKE) --no-print-directory test-arm64-run
+test-arm64-deps:
+	GO=$(GO) bash scripts/test-arm64.sh --prepare
+test-arm64-run:
 	GO=$(GO) bash scripts/test-arm64.sh
 
 ## e2e: headless chromium drives the web UI (installs chromium and
 ## playwright-core when missing); screenshots in artifacts/e2e/.
-e2e: build
+e2e: build e2e-deps
+	$(NETNS) $(MAKE) --no-print-directory e2e-run
+e2e-deps:
+	bash scripts/e2e.sh --prepare $(BIN)/orchmind "$(MODEL)"
+e2e-run:
 	bash scripts/e2e.sh $(BIN)/orchmind "$(MODEL)"
 
 fmt-check:
@@ -49,7 +75,10 @@ tools: $(STATICCHECK)
 lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
-unit:
+## unit: the race-enabled Go tests, in a loopback-only network namespace.
+unit: deps
+	$(NETNS) $(MAKE) --no-print-directory unit-run
+unit-run:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 
 ## bench: matmul kernels at stories15M and SmolLM-135M sizes (Q8_0, Q4_0) and
@@ -73,9 +102,10 @@ bench-serve:
 ## adapter (N = 10, 50 on loopback, on a formed swarm; N = 50 also right
 ## after start-up); one-peer pull MB/s beside a libp2p stream on the same
 ## connection and raw loopback TCP, in the same run (5 pulls).
-bench-swarm:
-	$(GO) test -run '^$$' -bench 'PublishToAll' -benchtime 1x -timeout 20m ./integration/ | grep '^Benchmark'
-	$(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
+## Local-only nodes, in a loopback-only network namespace.
+bench-swarm: deps
+	$(NETNS) $(GO) test -run '^$$' -bench 'PublishToAll' -benchtime 1x -timeout 20m ./integration/ | grep '^Benchmark'
+	$(NETNS) $(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
@@ -98,10 +128,11 @@ bench-train:
 	else echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; fi
 
 ## demo: the whole story on loopback: node A trains and publishes, node B
-## discovers, pulls, verifies, hot-plugs and answers with the specialist.
+## discovers, pulls, verifies, hot-plugs and answers with the specialist —
+## local-only nodes, in a loopback-only network namespace.
 demo: build
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL): put the shared/ folder beside the repo or set ORCHMIND_MODEL=/path/to/model (.gguf, HF folder or llama2.c .bin)"; exit 1; }
-	bash scripts/demo.sh $(BIN)/orchmind "$(MODEL)"
+	$(NETNS) bash scripts/demo.sh $(BIN)/orchmind "$(MODEL)"
 
 ## fuzz: a short run of every fuzz target.
 FUZZTIME ?= 10s

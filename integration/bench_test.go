@@ -26,7 +26,7 @@ func benchNode(b *testing.B, bs *base.Base, boot []string) *node.Node {
 	b.Helper()
 	dir := b.TempDir()
 	n, err := node.Start(b.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
-		Base: bs, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true,
+		Base: bs, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, LocalOnly: true,
 		Log: testLog()})
 	if err != nil {
 		b.Fatal(err)

@@ -28,7 +28,7 @@ func startNodeQuota(t *testing.T, b *base.Base, boot []string, quota int64) (*no
 	t.Helper()
 	dir := t.TempDir()
 	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
-		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, FindTimeout: 3 * time.Second,
+		Base: b, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, LocalOnly: true, FindTimeout: 3 * time.Second,
 		Quota: quota, Log: testLog()})
 	if err != nil {
 		t.Fatal(err)

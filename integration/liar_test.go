@@ -69,12 +69,12 @@ func TestPeerServingCorruptBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	liar, err := swarm.New(ctx, swarm.Config{
-		DataDir:      t.TempDir(),
-		ListenAddrs:  []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		DHTMode:      swarm.DHTServer,
-		NoNATPortMap: true,
-		Blockstore:   lies,
-		Logger:       slog.New(slog.DiscardHandler),
+		DataDir:     t.TempDir(),
+		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		DHTMode:     swarm.DHTServer,
+		LocalOnly:   true,
+		Blockstore:  lies,
+		Logger:      slog.New(slog.DiscardHandler),
 		Validator: func(context.Context, peer.ID, []byte) (swarm.Announcement, error) {
 			return swarm.Announcement{}, errors.New("the liar accepts nothing")
 		},

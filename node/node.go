@@ -46,6 +46,13 @@ type Config struct {
 	Listen, Bootstrap []string
 	// MDNS finds peers on the local network.
 	MDNS bool
+	// LocalOnly makes the node talk to nothing but the peers it is given
+	// (Bootstrap, pulls from named peers) and those they introduce: no NAT
+	// port mapping, no mDNS (whatever MDNS says), no AutoNAT, relays or hole
+	// punching, and listen addresses on 127.0.0.1 unless Listen names
+	// others (see swarm.Config.LocalOnly). Tests, the demo, benchmarks and
+	// CI run this way; Swarm().Services() reports what runs.
+	LocalOnly bool
 	// APIAddr is where the HTTP API listens (default 127.0.0.1:11435; use
 	// port 0 for a free port). The chosen address is written to
 	// DataDir/api so CLI verbs can find the node.
@@ -144,6 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	scfg := swarm.DefaultConfig(cfg.DataDir)
 	scfg.MDNS = cfg.MDNS
+	scfg.LocalOnly = cfg.LocalOnly
 	scfg.Blockstore = n.store
 	scfg.Logger = cfg.Log
 	scfg.Validator = validate

@@ -16,7 +16,7 @@ trap cleanup EXIT
 start_node() { # name [bootstrap]
   local name=$1 boot=${2:-}
   local args=(node --model "$MODEL" --data-dir "$W/$name/data" --adapters-dir "$W/$name/adapters"
-              --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --no-mdns --dht-server)
+              --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --local-only --dht-server)
   [ -n "$boot" ] && args+=(--bootstrap "$boot")
   ORCHMIND_LOG=warn "$BIN" "${args[@]}" 2>"$W/$name.log" &
   PIDS+=($!)

@@ -4,8 +4,13 @@
 # upload → plan → train → chat → adapters list, then hostile pages (another
 # loopback origin, a sandboxed frame) post at the API and must all be
 # refused (docs/security.md). Screenshots: artifacts/e2e/.
-# Usage: scripts/e2e.sh BIN MODEL
+# With --prepare it only installs (the part that needs the network), so that
+# `make e2e` can run the test itself in a loopback-only network namespace
+# (scripts/netns.sh); without, it installs what is missing, then runs.
+# Usage: scripts/e2e.sh [--prepare] BIN MODEL
 set -euo pipefail
+PREPARE=""
+if [ "${1:-}" = --prepare ]; then PREPARE=1; shift; fi
 BIN=${1:?orchmind binary}
 MODEL=${2:?base model}
 if [ ! -e "$MODEL" ]; then
@@ -26,5 +31,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "e2e: FAILED: Node.js and npm are needed for the browser test"
   exit 1
 fi
-( cd node/ui/e2e && npm ci --no-audit --no-fund --silent )
+# npm ci only when the installed playwright-core is not the locked one.
+want=$(node -p 'require("./node/ui/e2e/package-lock.json").packages["node_modules/playwright-core"].version')
+have=$(node -p 'require("./node/ui/e2e/node_modules/playwright-core/package.json").version' 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  ( cd node/ui/e2e && npm ci --no-audit --no-fund --silent )
+fi
+[ -z "$PREPARE" ] || exit 0
 CHROMIUM="$CHROMIUM" node node/ui/e2e/e2e.mjs "$BIN" "$MODEL" examples/facts.jsonl artifacts/e2e

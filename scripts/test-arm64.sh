@@ -4,15 +4,21 @@
 # On an arm64 host they run natively; elsewhere under qemu user emulation,
 # installing Debian's qemu-user-static (apt-get) when no qemu-aarch64 is
 # found. Under emulation only correctness means anything, not timings.
-# Usage: scripts/test-arm64.sh [go test flags…]
+# With --prepare it only installs qemu when needed (the part that needs the
+# network), so that `make test` can run the tests in a loopback-only network
+# namespace (scripts/netns.sh).
+# Usage: scripts/test-arm64.sh [--prepare] [go test flags…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PREPARE=""
+if [ "${1:-}" = --prepare ]; then PREPARE=1; shift; fi
 GO=${GO:-go}
 PKG=./engine/tensor/
 export CGO_ENABLED=0
-GOARCH=arm64 $GO vet $PKG
 case "$(uname -m)" in
 aarch64 | arm64)
+  [ -z "$PREPARE" ] || exit 0
+  GOARCH=arm64 $GO vet $PKG
   exec env GOARCH=arm64 $GO test "$@" $PKG
   ;;
 esac
@@ -30,5 +36,7 @@ if [ -z "$QEMU" ]; then
   fi
   QEMU=$(command -v qemu-aarch64-static)
 fi
+[ -z "$PREPARE" ] || exit 0
+GOARCH=arm64 $GO vet $PKG
 echo "test-arm64: $PKG under $QEMU"
 GOARCH=arm64 $GO test -exec "$QEMU" "$@" $PKG

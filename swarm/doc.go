@@ -46,6 +46,12 @@
 // connected to it through a relay, or not at all: run at least one public
 // node with a relay service (go-libp2p EnableRelayService) in such networks.
 //
+// Config.LocalOnly turns all of that off, and mDNS with it: the node talks
+// to the peers it is given and the peers they introduce, and to nothing
+// else — no router, no multicast group, no relay. Tests, the demo,
+// benchmarks and CI run that way. Swarm.Services reports which of these
+// services a running node has.
+//
 // # Private networks
 //
 // With Config.PrivateNetworkKey (a 32-byte pre-shared key) every connection

@@ -95,15 +95,16 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// newTestNode starts a node on 127.0.0.1 (TCP), DHT server mode, mDNS and
-// port mapping off. mod may adjust the config.
+// newTestNode starts a local-only node (no port mapping, mDNS, AutoNAT,
+// relays or hole punching) on 127.0.0.1 (TCP), DHT server mode. mod may
+// adjust the config.
 func newTestNode(t testing.TB, mod func(*Config)) *Swarm {
 	t.Helper()
 	cfg := Config{
 		DataDir:            t.TempDir(),
 		ListenAddrs:        []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		DHTMode:            DHTServer,
-		NoNATPortMap:       true,
+		LocalOnly:          true,
 		Blockstore:         memBlockstore(),
 		Validator:          testValidator,
 		ScoreInspectPeriod: 100 * time.Millisecond,

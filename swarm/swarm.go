@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
+	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -140,6 +144,16 @@ type Config struct {
 	ScoreInspectPeriod time.Duration
 	// NoNATPortMap disables asking the router for a port mapping (tests).
 	NoNATPortMap bool
+	// LocalOnly makes the node talk to nothing but the peers it is given
+	// (bootstrap addresses, Connect) and the peers those introduce: no NAT
+	// port mapping (UPnP / NAT-PMP), no mDNS whatever MDNS says, no AutoNAT
+	// probes or dial-back service, no relays (client, AutoRelay discovery)
+	// and no hole punching. The node declares itself reachable, so DHTAuto
+	// serves the DHT at once, and the default listen addresses are on
+	// 127.0.0.1. For tests, the demo, benchmarks and CI, where nothing may
+	// be sent to a router, a multicast group or the LAN; Services reports
+	// what actually runs.
+	LocalOnly bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -164,6 +178,8 @@ type Swarm struct {
 	bswap   *bitswap.Bitswap
 	bserv   blockservice.BlockService
 	mdns    mdnsCloser
+	natmgr  atomic.Bool // the NAT port-mapping manager was created
+	opted   Services    // the optional services the host was asked for
 	gossip  *gossip
 	catalog *catalogue
 	audit   *blockAudit
@@ -179,6 +195,77 @@ type Swarm struct {
 }
 
 type mdnsCloser interface{ Close() error }
+
+// Services says which of the host's optional network services run: those
+// that can send packets to others than the peers the node was given — the
+// router, a multicast group, relays, addresses peers merely claim.
+type Services struct {
+	// NATPortMap asks the router for a port mapping (UPnP discovery
+	// multicast to 239.255.255.250, NAT-PMP to the default gateway).
+	NATPortMap bool
+	// MDNS announces the node and looks for peers by multicast DNS on the LAN.
+	MDNS bool
+	// AutoNATProbes asks connected peers to dial back to learn whether the
+	// node is reachable.
+	AutoNATProbes bool
+	// AutoNATService dials back peers that ask, at the addresses they give.
+	AutoNATService bool
+	// Relay is the circuit-relay v2 client: dialling and being dialled
+	// through relays.
+	Relay bool
+	// AutoRelay looks for relays among connected peers and reserves slots.
+	AutoRelay bool
+	// HolePunching (DCUtR) dials peers' observed addresses in step with them.
+	HolePunching bool
+}
+
+// Any reports whether any of the services runs.
+func (v Services) Any() bool { return v != Services{} }
+
+// String lists the running services by name, or says "none".
+func (v Services) String() string {
+	var on []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{v.NATPortMap, "nat-portmap"}, {v.MDNS, "mdns"}, {v.AutoNATProbes, "autonat-probes"}, {v.AutoNATService, "autonat-service"},
+		{v.Relay, "relay"}, {v.AutoRelay, "autorelay"}, {v.HolePunching, "hole-punching"}} {
+		if f.on {
+			on = append(on, f.name)
+		}
+	}
+	if len(on) == 0 {
+		return "none"
+	}
+	return strings.Join(on, ",")
+}
+
+// Services reports which optional network services this node runs. NAT port
+// mapping, mDNS, AutoNAT and the relay client are read from the running
+// host (the port-mapping manager's construction, the mDNS service, the
+// AutoNAT kind, the protocols the host answers); AutoRelay and hole punching
+// are what the host was configured with.
+func (s *Swarm) Services() Services {
+	v := s.opted
+	v.NATPortMap = s.natmgr.Load()
+	v.MDNS = s.mdns != nil
+	if s.host == nil {
+		return v
+	}
+	if h, ok := s.host.(interface{ GetAutoNat() autonat.AutoNAT }); ok {
+		_, static := h.GetAutoNat().(*autonat.StaticAutoNAT)
+		v.AutoNATProbes = h.GetAutoNat() != nil && !static
+	}
+	for _, p := range s.host.Mux().Protocols() {
+		switch p {
+		case autonat.AutoNATProto:
+			v.AutoNATService = true
+		case circuitproto.ProtoIDv2Stop:
+			v.Relay = true
+		}
+	}
+	return v
+}
 
 // New starts a node: host, DHT, gossipsub, catalogue protocol and bitswap,
 // then dials the bootstrap peers. It returns once the host listens; the
@@ -230,11 +317,19 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.LocalOnly {
+		cfg.MDNS = false
+		cfg.NoNATPortMap = true
+	}
 	listen := cfg.ListenAddrs
 	if len(listen) == 0 {
-		listen = []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/tcp/0")}
+		all := "0.0.0.0"
+		if cfg.LocalOnly {
+			all = "127.0.0.1"
+		}
+		listen = []ma.Multiaddr{ma.StringCast("/ip4/" + all + "/tcp/0")}
 		if !private {
-			listen = append(listen, ma.StringCast("/ip4/0.0.0.0/udp/0/quic-v1"))
+			listen = append(listen, ma.StringCast("/ip4/"+all+"/udp/0/quic-v1"))
 		}
 	}
 	if private {
@@ -286,10 +381,10 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	}
 
 	mode := dht.ModeAuto
-	switch cfg.DHTMode {
-	case DHTServer:
+	switch {
+	case cfg.DHTMode == DHTServer, cfg.DHTMode == DHTAuto && cfg.LocalOnly:
 		mode = dht.ModeServer
-	case DHTClient:
+	case cfg.DHTMode == DHTClient:
 		mode = dht.ModeClient
 	}
 	s.dht, err = dht.New(s.host,
@@ -333,7 +428,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, fmt.Errorf("swarm: start-up cancelled: %w", err)
 	}
 	ok = true
-	log.Info("swarm started", "addrs", fmt.Sprint(s.host.Addrs()))
+	log.Info("swarm started", "addrs", fmt.Sprint(s.host.Addrs()), "services", s.Services().String())
 	return s, nil
 }
 
@@ -360,10 +455,6 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(s.audit),
-		libp2p.EnableNATService(),
-		libp2p.EnableHolePunching(),
-		libp2p.EnableRelay(),
-		libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
 		libp2p.UserAgent("orchmind"),
 		// Nothing serves Prometheus metrics, and collecting them costs CPU
 		// on every stream and connection (and registers globally).
@@ -374,8 +465,24 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
+	if s.cfg.LocalOnly {
+		// Reachable by the peers it is given, which is all it talks to:
+		// AutoNAT runs no probes and DHTAuto serves.
+		opts = append(opts, libp2p.DisableRelay(), libp2p.ForceReachabilityPublic())
+	} else {
+		opts = append(opts,
+			libp2p.EnableNATService(),
+			libp2p.EnableHolePunching(),
+			libp2p.EnableRelay(),
+			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
+		)
+		s.opted.HolePunching, s.opted.AutoRelay = true, true
+	}
 	if !s.cfg.NoNATPortMap {
-		opts = append(opts, libp2p.NATPortMap())
+		opts = append(opts, libp2p.NATManager(func(n network.Network) basichost.NATManager {
+			s.natmgr.Store(true)
+			return basichost.NewNATManager(n)
+		}))
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 func TestIdentityPersistsAcrossRestarts(t *testing.T) {
@@ -55,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg := Config{DataDir: t.TempDir(), Blockstore: memBlockstore(), Validator: testValidator, NoNATPortMap: true, Logger: testLogger()}
+			cfg := Config{DataDir: t.TempDir(), Blockstore: memBlockstore(), Validator: testValidator, LocalOnly: true, Logger: testLogger()}
 			cfg.ListenAddrs = nil
 			mod(&cfg)
 			if name == "bootstrap no id" {
@@ -368,5 +369,33 @@ func TestAnnounceAgain(t *testing.T) {
 		}
 	case <-time.After(ReannounceDelay + 5*time.Second):
 		t.Fatal("the late subscriber never got the announcement")
+	}
+}
+
+// TestLocalOnlyServices checks the swarm's own report of what it runs: a
+// local-only node runs none of the services that reach beyond the peers it
+// is given (and listens on loopback by default), while a node without the
+// switch runs AutoNAT, relays and hole punching (port mapping and mDNS stay
+// off there too: turning them on in a test would send to the LAN).
+func TestLocalOnlyServices(t *testing.T) {
+	local := newTestNode(t, func(c *Config) { c.ListenAddrs = nil; c.MDNS = true; c.NoNATPortMap = false })
+	if v := local.Services(); v.Any() {
+		t.Fatalf("a local-only node runs %s", v)
+	}
+	for _, a := range local.Host().Addrs() {
+		if ip, err := manet.ToIP(a); err != nil || !ip.IsLoopback() {
+			t.Fatalf("a local-only node listens beyond loopback by default: %s", a)
+		}
+	}
+	open := newTestNode(t, func(c *Config) { c.LocalOnly = false; c.NoNATPortMap = true })
+	want := Services{AutoNATProbes: true, AutoNATService: true, Relay: true, AutoRelay: true, HolePunching: true}
+	if v := open.Services(); v != want {
+		t.Fatalf("a node without the switch runs %s, want %s", v, want)
+	}
+	// The two talk to each other all the same.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := local.Connect(ctx, addrInfo(open)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,6 +33,9 @@ func defaultDataDir() string {
 
 func runNode(ctx context.Context, e *env) error { return startNode(ctx, e, "node", false) }
 
+// localOnlyHelp is the --local-only flag's help, shared by node and ui.
+const localOnlyHelp = "talk to nothing but the peers given with --bootstrap (and those they introduce): no router port mapping, mDNS, AutoNAT, relays or hole punching; listen on 127.0.0.1 unless --listen says otherwise (tests, demos, CI)"
+
 // runningNodeURL returns the API URL of a node running with the data folder
 // named in args (--data-dir) or the default one, if it answers.
 func runningNodeURL(args []string) string {
@@ -70,6 +73,7 @@ func startNode(ctx context.Context, e *env, verb string, open bool) error {
 	fs.Var(&listen, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all interfaces)")
 	fs.Var(&boot, "bootstrap", "peer to dial on start, /ip4/…/tcp/…/p2p/ID (repeatable)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the local network")
+	localOnly := fs.Bool("local-only", false, localOnlyHelp)
 	dhtServer := fs.Bool("dht-server", false, "answer DHT queries at once (for always-on nodes)")
 	if err := parseFlags(fs, e); err != nil {
 		return err
@@ -79,7 +83,7 @@ func startNode(ctx context.Context, e *env, verb string, open bool) error {
 		return err
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *dataDir, AdapterDir: *adapterDir, Base: b, Listen: listen, Bootstrap: boot,
-		MDNS: !*noMDNS, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Rooms: rooms, Version: version, Log: e.log})
+		MDNS: !*noMDNS, LocalOnly: *localOnly, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Rooms: rooms, Version: version, Log: e.log})
 	if err != nil {
 		return err
 	}

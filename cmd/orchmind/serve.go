@@ -37,6 +37,9 @@ func serve(ctx context.Context, e *env, verb string, open bool) error {
 	addr := fs.String("addr", "127.0.0.1:11435", "address to listen on (other computers are refused unless --token is set)")
 	dir := fs.String("adapters-dir", "lora_adapters", "folder of adapters: trained ones are written here, local ones listed from here")
 	token := fs.String("token", "", "let other computers in with \"Authorization: Bearer TOKEN\"")
+	// serve starts no swarm, so it is always local-only; the flag is taken
+	// so that scripts can pass the same switch to serve and node.
+	fs.Bool("local-only", false, "accepted for scripts: serve never starts the swarm and sends nothing beyond its own HTTP listener")
 	if err := parseFlags(fs, e); err != nil {
 		return err
 	}

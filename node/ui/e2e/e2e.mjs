@@ -20,10 +20,11 @@ const work = mkdtempSync(join(tmpdir(), 'orchmind-e2e-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const url = `http://127.0.0.1:${port}/`;
 const adaptersDir = join(work, 'adapters');
-// A node with its swarm on loopback only (no mDNS, no bootstrap peers), so
+// A node with its swarm on loopback only (--local-only: no mDNS, NAT port
+// mapping, relays or bootstrap peers), so
 // that pull and publish are real routes.
 const server = spawn(bin, ['node', '--model', model, '--api', `127.0.0.1:${port}`, '--adapters-dir', adaptersDir,
-  '--data-dir', join(work, 'data'), '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns'],
+  '--data-dir', join(work, 'data'), '--listen', '/ip4/127.0.0.1/tcp/0', '--local-only'],
   { stdio: ['ignore', 'inherit', 'pipe'] });
 // The node's log: refused requests are counted from it.
 const refused = [];
