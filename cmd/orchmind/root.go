@@ -36,7 +36,7 @@ func newRoot(e *env) *cobra.Command {
 		Use:   "orchmind <command> [flags]",
 		Short: "train, share and use small specialist LoRA adapters, peer to peer",
 		Long: "orchmind " + e.version + " — train, share and use small specialist LoRA adapters, peer to peer.\n\n" +
-			"Environment: ORCHMIND_HOST is the node that publish, search, pull and peers talk to\n" +
+			"Environment: ORCHMIND_HOST is the node that publish, search, pull, peers and ui talk to\n" +
 			"(host:port or a URL, as OLLAMA_HOST); ORCHMIND_HOME is the node's data folder;\n" +
 			"ORCHMIND_LOG is debug, warn or error.",
 		Version:                    e.version,
