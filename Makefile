@@ -24,8 +24,10 @@ NETNS       := bash scripts/netns.sh
 all: build
 
 ## build: the static orchmind binary in ./bin (SIMD kernels are on by default).
+## -buildvcs=auto stamps the git commit, which orchmind --version prints,
+## even where GOFLAGS turns stamping off.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orchmind ./cmd/orchmind
+	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/orchmind ./cmd/orchmind
 
 ## test: everything CI checks — formatting, vet, staticcheck, race-enabled
 ## tests, the arm64 kernels under emulation, and the browser test of the web UI.

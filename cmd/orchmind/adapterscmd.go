@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"orchmind/adapters"
 	"orchmind/adapters/merge"
 	nodebase "orchmind/engine/base"
@@ -19,30 +21,34 @@ import (
 	"orchmind/trainer/lora"
 )
 
-func runAdapters(ctx context.Context, e *env) error {
-	if len(e.args) == 0 || strings.HasPrefix(e.args[0], "-") {
-		return listAdapters(e)
+func adaptersCmd(e *env) *cobra.Command {
+	list := verb("list [--dir lora_adapters]", "list local adapters: name, rank, base, size, date", noArgs)
+	listDir := addAdaptersDirFlag(list)
+	list.RunE = func(*cobra.Command, []string) error { return listAdapters(e, *listDir) }
+	c := parentCmd("adapters [list|merge] [--dir lora_adapters]", "list local adapters; merge adapters (adapters merge A B --method cat|svd)",
+		"", "unknown adapters command %q (use list or merge)", list, mergeCmd(e))
+	// Bare, adapters lists.
+	dir := addAdaptersDirFlag(c)
+	unknown := c.RunE
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknown(c, args)
+		}
+		return listAdapters(e, *dir)
 	}
-	sub := *e
-	sub.args = e.args[1:]
-	switch e.args[0] {
-	case "list":
-		return listAdapters(&sub)
-	case "merge":
-		return mergeAdapters(ctx, &sub)
-	}
-	return fmt.Errorf("%w: unknown adapters command %q (use list or merge)", errUsage, e.args[0])
+	return c
 }
 
-func listAdapters(e *env) error {
-	fs := newFlags(e, "adapters [list]", "[--dir lora_adapters]")
-	dir := fs.String("dir", "lora_adapters", "folder holding adapter folders")
-	if err := parseFlags(fs, e); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(*dir)
+func addAdaptersDirFlag(c *cobra.Command) *string {
+	dir := c.Flags().String("dir", "lora_adapters", "folder holding adapter folders")
+	completeDirs(c, "dir")
+	return dir
+}
+
+func listAdapters(e *env, dir string) error {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(e.stderr, "no adapters yet: %s does not exist (train one with orchmind train)\n", *dir)
+		fmt.Fprintf(e.stderr, "no adapters yet: %s does not exist (train one with orchmind train)\n", dir)
 		return nil
 	}
 	if err != nil {
@@ -54,7 +60,7 @@ func listAdapters(e *env) error {
 		if !de.IsDir() || strings.HasPrefix(de.Name(), ".") {
 			continue
 		}
-		p := filepath.Join(*dir, de.Name())
+		p := filepath.Join(dir, de.Name())
 		a, man, err := adapters.ReadFolder(p, adapters.SafetensorsCodec{})
 		if err != nil {
 			fmt.Fprintf(tw, "%s\t-\t(unreadable: %v)\t\t\n", de.Name(), err)
@@ -84,35 +90,38 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func mergeAdapters(ctx context.Context, e *env) error {
-	fs := newFlags(e, "adapters merge", "DIR DIR… [--weights w1,w2,…] [--method cat|svd] [--rank R] --out DIR")
-	weights := fs.String("weights", "", "comma-separated weights, one per adapter (default: 1/n each)")
-	method := fs.String("method", "cat", "cat: exact, rank = sum of ranks; svd: best approximation at --rank")
-	rank := fs.Int("rank", 0, "rank of the svd merge (default: the largest input rank)")
-	out := fs.String("out", "", "folder for the merged adapter")
-	baseModel := fs.String("model", "", "the base model: checks the adapters against it and also writes the GGUF LoRA (adapter.gguf)")
-	// Flags may come after the folders: parse, then collect positionals.
-	var dirs []string
-	args := e.args
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		dirs = append(dirs, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(dirs) < 2 || *out == "" {
+func mergeCmd(e *env) *cobra.Command {
+	c := verb("merge DIR DIR… [--weights w1,w2,…] [--method cat|svd] [--rank R] --out DIR", "merge adapters into one: cat (exact) or svd (at a rank)", cobra.ArbitraryArgs)
+	fs := c.Flags()
+	var o mergeOptions
+	fs.StringVar(&o.weights, "weights", "", "comma-separated weights, one per adapter (default: 1/n each)")
+	fs.StringVar(&o.method, "method", "cat", "cat: exact, rank = sum of ranks; svd: best approximation at --rank")
+	fs.IntVar(&o.rank, "rank", 0, "rank of the svd merge (default: the largest input rank)")
+	fs.StringVar(&o.out, "out", "", "folder for the merged adapter")
+	fs.StringVar(&o.baseModel, "model", "", "the base model: checks the adapters against it and also writes the GGUF LoRA (adapter.gguf)")
+	completeWords(c, "method", "cat", "svd")
+	completeDirs(c, "out")
+	completeFiles(c, "model", "gguf", "bin")
+	c.ValidArgsFunction = dirsOnly
+	c.RunE = func(c *cobra.Command, dirs []string) error { return mergeAdapters(c.Context(), e, dirs, o) }
+	return c
+}
+
+type mergeOptions struct {
+	weights, method, out, baseModel string
+	rank                            int
+}
+
+func mergeAdapters(ctx context.Context, e *env, dirs []string, o mergeOptions) error {
+	if len(dirs) < 2 || o.out == "" {
 		return fmt.Errorf("%w: give two or more adapter folders and --out DIR", errUsage)
 	}
 	ws := make([]float64, len(dirs))
 	for i := range ws {
 		ws[i] = 1 / float64(len(dirs))
 	}
-	if *weights != "" {
-		parts := strings.Split(*weights, ",")
+	if o.weights != "" {
+		parts := strings.Split(o.weights, ",")
 		if len(parts) != len(dirs) {
 			return fmt.Errorf("%w: %d weights for %d adapters", errUsage, len(parts), len(dirs))
 		}
@@ -149,11 +158,11 @@ func mergeAdapters(ctx context.Context, e *env) error {
 	var res *adapters.Adapter
 	var rep merge.Report
 	var err error
-	switch *method {
+	switch o.method {
 	case "cat":
 		res, rep, err = merge.Cat(in)
 	case "svd":
-		r := *rank
+		r := o.rank
 		if r == 0 {
 			for _, x := range in {
 				r = max(r, x.Adapter.Rank)
@@ -170,15 +179,15 @@ func mergeAdapters(ctx context.Context, e *env) error {
 	for i, m := range res.TargetModules {
 		mods[i] = string(m)
 	}
-	man := adapters.Manifest{Name: filepath.Base(*out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint,
-		Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods, Parents: parents, OrchmindVersion: version,
+	man := adapters.Manifest{Name: filepath.Base(o.out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint,
+		Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods, Parents: parents, OrchmindVersion: e.version,
 		Created: time.Now().UTC().Truncate(time.Second),
-		Merge:   &adapters.Merge{Method: *method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
-	if err := adapters.WriteFolder(*out, res, man, adapters.SafetensorsCodec{}); err != nil {
+		Merge:   &adapters.Merge{Method: o.method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
+	if err := adapters.WriteFolder(o.out, res, man, adapters.SafetensorsCodec{}); err != nil {
 		return err
 	}
-	if *baseModel != "" {
-		b, err := nodebase.Load(*baseModel, "", model.AsStored)
+	if o.baseModel != "" {
+		b, err := nodebase.Load(o.baseModel, "", model.AsStored)
 		if err != nil {
 			return err
 		}
@@ -188,14 +197,14 @@ func mergeAdapters(ctx context.Context, e *env) error {
 		if err := lora.Check(b.Model, res); err != nil {
 			return err
 		}
-		if err := lora.WriteGGUF(filepath.Join(*out, lora.GGUFFile), lora.FromPEFTLayout(res, b.Model.Config), b.Name, b.Model.Config); err != nil {
+		if err := lora.WriteGGUF(filepath.Join(o.out, lora.GGUFFile), lora.FromPEFTLayout(res, b.Model.Config), b.Name, b.Model.Config); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintln(e.stderr, "note: pass --model BASE to also write the GGUF LoRA (adapter.gguf) for llama.cpp and Ollama")
 	}
-	fmt.Fprintf(e.stderr, "merged %d adapters (%s) into %s: rank %d", len(in), *method, *out, res.Rank)
-	if *method == "svd" {
+	fmt.Fprintf(e.stderr, "merged %d adapters (%s) into %s: rank %d", len(in), o.method, o.out, res.Rank)
+	if o.method == "svd" {
 		fmt.Fprintf(e.stderr, ", kept at least %.1f%% of each update's energy", 100*rep.MinEnergy)
 	}
 	fmt.Fprintln(e.stderr)

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	nodebase "orchmind/engine/base"
 	"orchmind/engine/model"
@@ -22,12 +23,21 @@ type baseFlags struct {
 // load a base.
 const tokenizerHelp = "the model's tokenizer: tokenizer.json, tokenizer.model or a llama2.c tokenizer.bin (default: the GGUF file's own, the Hugging Face folder's, or tok<vocab>.bin / tokenizer.bin beside the model)"
 
-func addBaseFlags(fs *flag.FlagSet) baseFlags {
-	return baseFlags{
+// quantNames are the --quant values a base can be held as.
+var quantNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"}
+
+// addBaseFlags adds --model, --tokenizer and --quant to c.
+func addBaseFlags(c *cobra.Command) baseFlags {
+	fs := c.Flags()
+	b := baseFlags{
 		model:     fs.String("model", "", "base model: a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
 		tokenizer: fs.String("tokenizer", "", tokenizerHelp),
-		quant:     fs.String("quant", "", "hold the weights as f32, f16, bf16, q8_0, q4_0 or q4_1, quantizing on load (default: as stored)"),
+		quant:     fs.String("quant", "", "hold the weights as "+strings.Join(quantNames[:len(quantNames)-1], ", ")+" or "+quantNames[len(quantNames)-1]+", quantizing on load (default: as stored)"),
 	}
+	completeFiles(c, "model", "gguf", "bin")
+	completeFiles(c, "tokenizer", "json", "model", "bin")
+	completeWords(c, "quant", quantNames...)
+	return b
 }
 
 // parseQuant maps the --quant flag to a type ("" keeps the stored types).
@@ -52,12 +62,6 @@ func (b baseFlags) load() (*nodebase.Base, error) {
 	}
 	return nodebase.Load(*b.model, *b.tokenizer, typ)
 }
-
-// adapterFlag collects repeatable --adapter DIR[:scale] values.
-type adapterFlag []string
-
-func (a *adapterFlag) String() string     { return strings.Join(*a, ",") }
-func (a *adapterFlag) Set(v string) error { *a = append(*a, v); return nil }
 
 // plug loads the adapters named by specs (DIR or DIR:scale) onto b.
 func plug(e *env, b *nodebase.Base, specs []string) (model.Delta, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"orchmind/adapters"
 	nodebase "orchmind/engine/base"
@@ -19,19 +20,10 @@ import (
 	"orchmind/trainer/lora"
 )
 
-func runExport(_ context.Context, e *env) error {
-	if len(e.args) == 0 {
-		return fmt.Errorf("%w: orchmind export ollama ADAPTER --base BASE.gguf | orchmind export gguf ADAPTER --model BASE --out MERGED.gguf", errUsage)
-	}
-	sub := *e
-	sub.args = e.args[1:]
-	switch e.args[0] {
-	case "ollama":
-		return exportOllama(&sub)
-	case "gguf":
-		return exportMerged(&sub)
-	}
-	return fmt.Errorf("%w: unknown export target %q (use ollama or gguf)", errUsage, e.args[0])
+func exportCmd(e *env) *cobra.Command {
+	const bare = "orchmind export ollama ADAPTER --base BASE.gguf | orchmind export gguf ADAPTER --model BASE --out MERGED.gguf"
+	return parentCmd("export <target>", "export ollama ADAPTER --base BASE.gguf (Modelfile); export gguf ADAPTER --model BASE --out X.gguf (adapter baked in)",
+		bare, "unknown export target %q (use ollama or gguf)", exportOllamaCmd(e), exportMergedCmd(e))
 }
 
 // Modelfile returns an Ollama Modelfile that runs baseGGUF with the GGUF
@@ -76,25 +68,30 @@ func quoteModelfile(p string) string {
 	return p
 }
 
-func exportOllama(e *env) error {
-	fs := newFlags(e, "export ollama", "ADAPTER_DIR --base BASE.gguf [--out DIR] [--name NAME]")
+func exportOllamaCmd(e *env) *cobra.Command {
+	c := verb("ollama ADAPTER_DIR --base BASE.gguf [--out DIR] [--name NAME]", "write a Modelfile that runs the adapter on its base in Ollama", cobra.ArbitraryArgs)
+	fs := c.Flags()
 	baseGGUF := fs.String("base", "", "the base model as a GGUF file (make one with orchmind model convert)")
 	out := fs.String("out", "", "folder for the Modelfile (default: the adapter folder)")
-	name := fs.String("name", "", "name for `ollama create` (default: the adapter folder name)")
-	flags, pos := splitArgs(e.args, map[string]bool{"base": true, "out": true, "name": true})
-	e.args = flags
-	if err := parseFlags(fs, e); err != nil {
-		return err
+	name := fs.String("name", "", "name for ollama create (default: the adapter folder name)")
+	completeFiles(c, "base", "gguf")
+	completeDirs(c, "out")
+	c.ValidArgsFunction = dirsOnly
+	c.RunE = func(_ *cobra.Command, pos []string) error {
+		if len(pos) != 1 || *baseGGUF == "" {
+			return fmt.Errorf("%w: give the adapter folder and --base BASE.gguf", errUsage)
+		}
+		return exportOllama(e, pos[0], *baseGGUF, *out, *name)
 	}
-	if len(pos) != 1 || *baseGGUF == "" {
-		return fmt.Errorf("%w: give the adapter folder and --base BASE.gguf", errUsage)
-	}
-	dir := pos[0]
+	return c
+}
+
+func exportOllama(e *env, dir, baseGGUF, out, name string) error {
 	ad := filepath.Join(dir, lora.GGUFFile)
 	if _, err := os.Stat(ad); err != nil {
 		return fmt.Errorf("%s has no %s: retrain it with this version of orchmind (which writes one) or convert the PEFT files", dir, lora.GGUFFile)
 	}
-	_, gf, err := model.LoadGGUF(*baseGGUF, model.AsStored)
+	_, gf, err := model.LoadGGUF(baseGGUF, model.AsStored)
 	if err != nil {
 		return fmt.Errorf("--base must be a GGUF model: %w", err)
 	}
@@ -108,13 +105,13 @@ func exportOllama(e *env) error {
 			}
 		}
 	}
-	absBase, _ := filepath.Abs(*baseGGUF)
+	absBase, _ := filepath.Abs(baseGGUF)
 	absAd, _ := filepath.Abs(ad)
-	if *out == "" {
-		*out = dir
+	if out == "" {
+		out = dir
 	}
-	if *name == "" {
-		*name = strings.ToLower(filepath.Base(filepath.Clean(dir)))
+	if name == "" {
+		name = strings.ToLower(filepath.Base(filepath.Clean(dir)))
 	}
 	tmpl, err := trainedTemplate(dir)
 	if err != nil {
@@ -124,59 +121,63 @@ func exportOllama(e *env) error {
 	if err != nil {
 		return err
 	}
-	mf := filepath.Join(*out, "Modelfile")
+	mf := filepath.Join(out, "Modelfile")
 	if err := atomicfile.WriteFile(mf, []byte(text), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", mf)
-	fmt.Fprintf(e.stdout, "ollama create %s -f %s\n", *name, mf)
+	fmt.Fprintf(e.stdout, "ollama create %s -f %s\n", name, mf)
 	return nil
 }
 
-func exportMerged(e *env) error {
-	fs := newFlags(e, "export gguf", "ADAPTER_DIR --model BASE --out MERGED.gguf [--scale S]")
-	bf := addBaseFlags(fs)
-	out := fs.String("out", "", "the merged GGUF file to write")
-	scale := fs.Float64("scale", 1, "strength of the adapter baked in")
-	flags, pos := splitArgs(e.args, map[string]bool{"model": true, "tokenizer": true, "quant": true, "out": true, "scale": true})
-	e.args = flags
-	if err := parseFlags(fs, e); err != nil {
-		return err
+func exportMergedCmd(e *env) *cobra.Command {
+	c := verb("gguf ADAPTER_DIR --model BASE --out MERGED.gguf [--scale S]", "write one GGUF model with the adapter baked into the base", cobra.ArbitraryArgs)
+	bf := addBaseFlags(c)
+	out := c.Flags().String("out", "", "the merged GGUF file to write")
+	scale := c.Flags().Float64("scale", 1, "strength of the adapter baked in")
+	completeFiles(c, "out", "gguf")
+	c.ValidArgsFunction = dirsOnly
+	c.RunE = func(_ *cobra.Command, pos []string) error {
+		if len(pos) != 1 || *out == "" {
+			return fmt.Errorf("%w: give the adapter folder, --model BASE and --out MERGED.gguf", errUsage)
+		}
+		return exportMerged(e, bf, pos[0], *out, *scale)
 	}
-	if len(pos) != 1 || *out == "" {
-		return fmt.Errorf("%w: give the adapter folder, --model BASE and --out MERGED.gguf", errUsage)
-	}
+	return c
+}
+
+func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 	b, err := bf.load()
 	if err != nil {
 		return err
 	}
-	a, _, err := lora.ReadPEFT(pos[0], b.Model)
+	a, _, err := lora.ReadPEFT(dir, b.Model)
 	if err != nil {
 		return err
 	}
 	if a.BaseFingerprint != "" && a.BaseFingerprint != b.Fingerprint {
 		fmt.Fprintf(e.stderr, "warning: the adapter was trained on %s, this base is %s\n", a.BaseFingerprint, b.Fingerprint)
 	}
-	merged, err := registry.Merge(b.Model, a, float32(*scale))
+	merged, err := registry.Merge(b.Model, a, float32(scale))
 	if err != nil {
 		return err
 	}
 	v, err := nodebase.VocabOf(b.Tok, b.Model.Vocab)
 	if err != nil {
-		return fmt.Errorf("export %s: %w", pos[0], err)
+		return fmt.Errorf("export %s: %w", dir, err)
 	}
-	extra := map[string]string{"orchmind.merged_adapter": filepath.Base(filepath.Clean(pos[0]))}
+	extra := map[string]string{"orchmind.merged_adapter": filepath.Base(filepath.Clean(dir))}
 	if b.ChatTemplate != "" {
 		extra["tokenizer.chat_template"] = b.ChatTemplate
 	}
 	if b.Train != b.Tok {
 		extra[nodebase.DocEndKey] = "bos"
 	}
-	if err := model.WriteGGUF(*out, merged, b.Name+"+"+filepath.Base(filepath.Clean(pos[0])), model.AsStored,
+	if err := model.WriteGGUF(out, merged, b.Name+"+"+filepath.Base(filepath.Clean(dir)), model.AsStored,
 		v, extra); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", *out, b.Name, b.Type)
+	fmt.Fprintf(e.stderr, "wrote %s: %s with the adapter baked in (weights kept as %s)\n", out, b.Name, b.Type)
 	return nil
 }
 

@@ -3,33 +3,25 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
 
-// env is what a command gets from the process: arguments after the verb,
-// standard streams and a logger. Commands never touch os.* directly so tests
-// can run them in-process.
+// env is what a command gets from the process: standard streams, a logger,
+// the environment and the version of this build. Commands never touch os.*
+// streams directly so tests can run them in-process.
 type env struct {
-	args   []string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	log    *slog.Logger
-}
-
-// command is one CLI verb.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, e *env) error
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	log     *slog.Logger
+	getenv  func(string) string
+	version string
 }
 
 // errUsage marks an error caused by wrong arguments (exit status 2).
@@ -42,55 +34,42 @@ func main() {
 	os.Exit(code)
 }
 
-// run dispatches to a verb and returns the process exit status.
+// run runs the command line args and returns the process exit status: 0 ok,
+// 1 failure, 2 wrong usage. Errors are printed on stderr as
+// "orchmind VERB: message".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, version: buildVersion()}
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(e.getenv)}))
+	root := newRoot(e)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
+	root.SetArgs(singleDashLong(root, args))
+	cmd, err := root.ExecuteContextC(ctx)
+	var unknown *unknownCommandError
+	switch {
+	case err == nil:
 		return 0
+	case errors.As(err, &unknown):
+		fmt.Fprintf(stderr, "orchmind: unknown command %q%s\n\n", unknown.name, unknown.suggest)
+		_ = root.Help()
+		return 2
+	case errors.Is(err, errHelpShown):
+		return 2
 	}
-	if args[0] == "--version" {
-		args[0] = "version"
+	name := "orchmind"
+	if cmd != nil {
+		name = cmd.CommandPath()
 	}
-	for _, c := range cmds {
-		if c.name != args[0] {
-			continue
-		}
-		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
-		e := &env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, log: logger}
-		err := c.run(ctx, e)
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "orchmind %s: %v\n", c.name, err)
-			return 2
-		default:
-			fmt.Fprintf(stderr, "orchmind %s: %v\n", c.name, err)
-			return 1
-		}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	if errors.Is(err, errUsage) {
+		return 2
 	}
-	fmt.Fprintf(stderr, "orchmind: unknown command %q\n\n", args[0])
-	usage(stderr, cmds)
-	return 2
+	return 1
 }
 
-func usage(w io.Writer, cmds []command) {
-	fmt.Fprintf(w, "orchmind %s — train, share and use small specialist LoRA adapters, peer to peer.\n\nUsage: orchmind <command> [flags]\n\nCommands:\n", version)
-	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
-	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nRun 'orchmind <command> -h' for the flags of a command.\n")
-}
-
-func logLevel() slog.Level {
-	switch strings.ToLower(os.Getenv("ORCHMIND_LOG")) {
+func logLevel(getenv func(string) string) slog.Level {
+	switch strings.ToLower(getenv("ORCHMIND_LOG")) {
 	case "debug":
 		return slog.LevelDebug
 	case "warn":
@@ -99,26 +78,4 @@ func logLevel() slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
-}
-
-// newFlags returns a flag set for a verb whose errors and help go to e.stderr.
-func newFlags(e *env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("orchmind "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: orchmind %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses e.args, turning a flag error into errUsage.
-func parseFlags(fs *flag.FlagSet, e *env) error {
-	if err := fs.Parse(e.args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return nil
 }

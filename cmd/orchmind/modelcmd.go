@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,69 +10,48 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	nodebase "orchmind/engine/base"
 	"orchmind/engine/model"
 	"orchmind/engine/tensor"
 )
 
-func runModel(_ context.Context, e *env) error {
-	if len(e.args) == 0 {
-		return fmt.Errorf("%w: use orchmind model info PATH or orchmind model convert IN --out X.gguf [--quant TYPE]", errUsage)
-	}
-	sub := *e
-	sub.args = e.args[1:]
-	switch e.args[0] {
-	case "info":
-		return modelInfo(&sub)
-	case "convert":
-		return modelConvert(&sub)
-	}
-	return fmt.Errorf("%w: unknown model command %q (use info or convert)", errUsage, e.args[0])
+func modelCmd(e *env) *cobra.Command {
+	return parentCmd("model <command>", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]",
+		"use orchmind model info PATH or orchmind model convert IN --out X.gguf [--quant TYPE]",
+		"unknown model command %q (use info or convert)", modelInfoCmd(e), modelConvertCmd(e))
 }
 
-// splitArgs lets flags come before or after the positional arguments.
-func splitArgs(args []string, valued map[string]bool) (flags, pos []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") && a != "-" {
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if valued[name] && !strings.Contains(a, "=") && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
+func modelInfoCmd(e *env) *cobra.Command {
+	c := verb("info PATH [--tokenizer T] [--quant TYPE]", "architecture, size, tensor types, tokenizer and fingerprint of a model", cobra.ArbitraryArgs)
+	tok := c.Flags().String("tokenizer", "", tokenizerHelp)
+	qt := c.Flags().String("quant", "", "show the model as it would be held with this type (default: as stored)")
+	completeFiles(c, "tokenizer", "json", "model", "bin")
+	completeWords(c, "quant", quantNames...)
+	c.RunE = func(_ *cobra.Command, pos []string) error {
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: give one model path", errUsage)
 		}
-		pos = append(pos, a)
+		return modelInfo(e, pos[0], *tok, *qt)
 	}
-	return flags, pos
+	return c
 }
 
-func modelInfo(e *env) error {
-	fs := newFlags(e, "model info", "PATH [--tokenizer T] [--quant TYPE]")
-	tok := fs.String("tokenizer", "", tokenizerHelp)
-	qt := fs.String("quant", "", "show the model as it would be held with this type (default: as stored)")
-	flags, pos := splitArgs(e.args, map[string]bool{"tokenizer": true, "quant": true})
-	e.args = flags
-	if err := parseFlags(fs, e); err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: give one model path", errUsage)
-	}
-	typ, err := parseQuant(*qt)
+func modelInfo(e *env, path, tok, qt string) error {
+	typ, err := parseQuant(qt)
 	if err != nil {
 		return err
 	}
-	b, err := nodebase.Load(pos[0], *tok, typ)
+	b, err := nodebase.Load(path, tok, typ)
 	tokLine := ""
 	if errors.Is(err, nodebase.ErrNoTokenizer) {
 		// The weights alone are enough to describe the model.
 		var m *model.Model
-		if m, _, err = model.Load(pos[0], typ); err != nil {
+		if m, _, err = model.Load(path, typ); err != nil {
 			return err
 		}
-		b = &nodebase.Base{Path: pos[0], Model: m, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
+		b = &nodebase.Base{Path: path, Model: m, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
 		tokLine = "none found beside the model (generate and train need --tokenizer PATH)"
 	} else if err != nil {
 		return err
@@ -124,30 +102,35 @@ func modelInfo(e *env) error {
 	return tw.Flush()
 }
 
-func modelConvert(e *env) error {
-	fs := newFlags(e, "model convert", "IN --out X.gguf [--quant q8_0|q4_0|f16|f32] [--tokenizer T]")
-	out := fs.String("out", "", "GGUF file to write")
-	qt := fs.String("quant", "", "store the weights as q8_0, q4_0, q4_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (default: as they are)")
-	tok := fs.String("tokenizer", "", tokenizerHelp)
-	flags, pos := splitArgs(e.args, map[string]bool{"out": true, "quant": true, "tokenizer": true})
-	e.args = flags
-	if err := parseFlags(fs, e); err != nil {
-		return err
+func modelConvertCmd(e *env) *cobra.Command {
+	c := verb("convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32] [--tokenizer T]", "write a model (GGUF, Hugging Face folder, llama2.c .bin) as a GGUF file", cobra.ArbitraryArgs)
+	out := c.Flags().String("out", "", "GGUF file to write")
+	qt := c.Flags().String("quant", "", "store the weights as q8_0, q4_0, q4_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (default: as they are)")
+	tok := c.Flags().String("tokenizer", "", tokenizerHelp)
+	completeFiles(c, "out", "gguf")
+	completeWords(c, "quant", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "f16", "bf16", "f32")
+	completeFiles(c, "tokenizer", "json", "model", "bin")
+	c.RunE = func(_ *cobra.Command, pos []string) error {
+		if len(pos) != 1 || *out == "" {
+			return fmt.Errorf("%w: give one input model and --out X.gguf", errUsage)
+		}
+		return modelConvert(e, pos[0], *out, *qt, *tok)
 	}
-	if len(pos) != 1 || *out == "" {
-		return fmt.Errorf("%w: give one input model and --out X.gguf", errUsage)
-	}
-	typ, err := parseQuant(*qt)
+	return c
+}
+
+func modelConvert(e *env, in, out, qt, tok string) error {
+	typ, err := parseQuant(qt)
 	if err != nil {
 		return err
 	}
-	b, err := nodebase.Load(pos[0], *tok, model.AsStored)
+	b, err := nodebase.Load(in, tok, model.AsStored)
 	if err != nil {
 		return err
 	}
 	v, err := nodebase.VocabOf(b.Tok, b.Model.Vocab)
 	if err != nil {
-		return fmt.Errorf("convert %s: %w", pos[0], err)
+		return fmt.Errorf("convert %s: %w", in, err)
 	}
 	extra := map[string]string{}
 	if b.ChatTemplate != "" {
@@ -168,14 +151,14 @@ func modelConvert(e *env) error {
 			fmt.Fprintf(e.stderr, "note: %d matrices with %d-wide rows are stored as F16: %d is not a multiple of the %s block size %d\n", n, cols, cols, typ, typ.BlockSize())
 		}
 	}
-	if err := model.WriteGGUF(*out, b.Model, b.Name, typ, v, extra); err != nil {
+	if err := model.WriteGGUF(out, b.Model, b.Name, typ, v, extra); err != nil {
 		return err
 	}
-	st, err := os.Stat(*out)
+	st, err := os.Stat(out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "wrote %s (%s)\n", *out, humanBytes(st.Size()))
+	fmt.Fprintf(e.stderr, "wrote %s (%s)\n", out, humanBytes(st.Size()))
 	return nil
 }
 

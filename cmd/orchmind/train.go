@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"orchmind/engine/chat"
 	"orchmind/trainer/data"
@@ -19,9 +19,11 @@ import (
 	"orchmind/trainer/train"
 )
 
-func runTrain(ctx context.Context, e *env) error {
-	fs := newFlags(e, "train", "--model M [--tokenizer T] --data PATH [--name N] [--out DIR] [overrides…] [--json]")
-	bf := addBaseFlags(fs)
+func trainCmd(e *env) *cobra.Command {
+	c := verb("train --model M [--tokenizer T] --data PATH [--name N] [--out DIR] [overrides…] [--json]",
+		"train a LoRA adapter on your own data", noArgs)
+	bf := addBaseFlags(c)
+	fs := c.Flags()
 	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD)")
 	name := fs.String("name", "", "adapter name (default: the data file or folder name)")
 	out := fs.String("out", "lora_adapters", "folder that receives the adapter folder <out>/<name>")
@@ -32,102 +34,103 @@ func runTrain(ctx context.Context, e *env) error {
 	ckEvery := fs.Int("checkpoint-every", 0, "save a resumable checkpoint every N steps (0 = about every 5%)")
 	strict := fs.Bool("strict", false, "stop at the first malformed JSONL line instead of skipping it")
 	var o hparams.Overrides
-	optInt(fs, &o.Epochs, "epochs", "number of passes over the data")
-	optFloat(fs, &o.LearningRate, "lr", "peak learning rate")
-	optInt(fs, &o.Rank, "rank", "LoRA rank r")
-	optFloat(fs, &o.Alpha, "alpha", "LoRA alpha (scale = alpha/r)")
-	optInt(fs, &o.BatchSize, "batch", "examples per micro-batch")
-	optInt(fs, &o.GradAccum, "grad-accum", "micro-batches per optimiser step")
-	optInt(fs, &o.MaxSeqLen, "max-seq-len", "truncate examples to this many tokens")
-	optInt(fs, &o.WarmupSteps, "warmup", "linear warm-up steps")
-	optFloat(fs, &o.EvalFraction, "eval-fraction", "fraction of examples held out for evaluation")
-	optInt(fs, &o.Patience, "patience", "evaluations without improvement before stopping early")
-	optFloat(fs, &o.StopTrainLoss, "stop-loss", "stop when the mean train loss of an epoch falls below this")
-	optFloat(fs, &o.Dropout, "dropout", "LoRA dropout")
-	fs.BoolFunc("grad-checkpoint", "recompute activations in the backward pass: far less memory, ~30% more time; =false keeps them (default: on when they would take more than half the free memory)", func(s string) error {
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			return fmt.Errorf("not true or false: %q", s)
+	optInt(c, &o.Epochs, flagName(hparams.FieldEpochs), "number of passes over the data")
+	optFloat(c, &o.LearningRate, flagName(hparams.FieldLearningRate), "peak learning rate")
+	optInt(c, &o.Rank, flagName(hparams.FieldRank), "LoRA rank r")
+	optFloat(c, &o.Alpha, flagName(hparams.FieldAlpha), "LoRA alpha (scale = alpha/r)")
+	optInt(c, &o.BatchSize, flagName(hparams.FieldBatchSize), "examples per micro-batch")
+	optInt(c, &o.GradAccum, flagName(hparams.FieldGradAccum), "micro-batches per optimiser step")
+	optInt(c, &o.MaxSeqLen, flagName(hparams.FieldMaxSeqLen), "truncate examples to this many tokens")
+	optInt(c, &o.WarmupSteps, flagName(hparams.FieldWarmupSteps), "linear warm-up steps")
+	optFloat(c, &o.EvalFraction, flagName(hparams.FieldEvalFraction), "fraction of examples held out for evaluation")
+	optInt(c, &o.Patience, flagName(hparams.FieldPatience), "evaluations without improvement before stopping early")
+	optFloat(c, &o.StopTrainLoss, flagName(hparams.FieldStopTrainLoss), "stop when the mean train loss of an epoch falls below this")
+	optFloat(c, &o.Dropout, flagName(hparams.FieldDropout), "LoRA dropout")
+	optBool(c, &o.GradCheckpoint, flagName(hparams.FieldCheckpoint), "recompute activations in the backward pass: far less memory, ~30% more time; =false keeps them (default: on when they would take more than half the free memory)")
+	fs.StringVar(&o.Precision, flagName(hparams.FieldPrecision), "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles, else f32), f32 or bf16")
+	targets := fs.String(flagName(hparams.FieldTargetModules), "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
+	// The hyperparameter flags are the JSON names of hparams.Overrides with
+	// dashes; the short names of earlier versions still work.
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if long, ok := oldHyperparameterFlags[name]; ok {
+			name = long
 		}
-		o.GradCheckpoint = &v
-		return nil
+		return pflag.NormalizedName(name)
 	})
-	fs.StringVar(&o.Precision, "precision", "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles, else f32), f32 or bf16")
-	targets := fs.String("targets", "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
-	if err := parseFlags(fs, e); err != nil {
-		return err
-	}
-	if *dataPath == "" {
-		return fmt.Errorf("%w: --data is required", errUsage)
-	}
-	if *targets != "" {
-		o.TargetModules = strings.Split(*targets, ",")
-	}
-	if *name == "" {
-		*name = adapterName(*dataPath)
-	}
-	if *tmpl != "" {
-		if _, err := chat.TemplateByName(*tmpl); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+	completeFiles(c, "data")
+	completeDirs(c, "out")
+	completeWords(c, "template", chat.TemplateNames...)
+	completeWords(c, "precision", "auto", "f32", "bf16")
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if *dataPath == "" {
+			return fmt.Errorf("%w: --data is required", errUsage)
 		}
-	}
-	b, err := bf.load()
-	if err != nil {
-		return err
-	}
-	t, err := b.Template(*tmpl)
-	if err != nil {
-		return err
-	}
-	// The progress renderer and the plan printer share stderr.
-	stderr := &lockedWriter{w: e.stderr}
-	bus := progress.NewBus()
-	ch, unsub := bus.Subscribe(64)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if *jsonOut {
-			_ = progress.WriteJSONL(context.Background(), e.stdout, ch)
-			return
+		if *targets != "" {
+			o.TargetModules = strings.Split(*targets, ",")
 		}
-		tty := false
-		if f, ok := e.stderr.(*os.File); ok {
-			tty = progress.IsTerminal(f)
+		if *name == "" {
+			*name = adapterName(*dataPath)
 		}
-		_ = progress.Render(context.Background(), stderr, tty, ch)
-	}()
-	res, err := train.Run(ctx, train.Config{
-		Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
-		Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, StopOnBadLine: *strict,
-		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
-		Version: version, Bus: bus, Log: e.log,
-		OnPlan: func(p hparams.Plan, s data.Summary) {
+		if *tmpl != "" {
+			if _, err := chat.TemplateByName(*tmpl); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+		}
+		b, err := bf.load()
+		if err != nil {
+			return err
+		}
+		t, err := b.Template(*tmpl)
+		if err != nil {
+			return err
+		}
+		// The progress renderer and the plan printer share stderr.
+		stderr := &lockedWriter{w: e.stderr}
+		bus := progress.NewBus()
+		ch, unsub := bus.Subscribe(64)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if *jsonOut {
+				_ = progress.WriteJSONL(context.Background(), e.stdout, ch)
 				return
 			}
-			printPlan(stderr, p, s)
-		},
-	})
-	bus.Close()
-	wg.Wait()
-	unsub()
-	if err != nil {
-		if errors.Is(err, train.ErrStopped) {
-			return fmt.Errorf("%v: run the same command with --resume to continue", err)
+			_ = progress.Show(context.Background(), stderr, progress.OptionsFor(e.stderr), ch)
+		}()
+		res, err := train.Run(c.Context(), train.Config{
+			Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
+			Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, StopOnBadLine: *strict,
+			BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
+			Version: e.version, Bus: bus, Log: e.log,
+			OnPlan: func(p hparams.Plan, s data.Summary) {
+				if *jsonOut {
+					return
+				}
+				printPlan(stderr, p, s)
+			},
+		})
+		bus.Close()
+		wg.Wait()
+		unsub()
+		if err != nil {
+			if errors.Is(err, train.ErrStopped) {
+				return fmt.Errorf("%v: run the same command with --resume to continue", err)
+			}
+			return err
 		}
-		return err
-	}
-	if !*jsonOut {
-		fmt.Fprintf(e.stderr, "adapter %q saved in %s: %s\n", *name, res.Dir, res.StopReason)
-		fmt.Fprintf(e.stderr, "train loss %.4f → %.4f", res.TrainLossBefore, res.TrainLossAfter)
-		if len(res.Summary.Skipped) == 0 && res.Summary.Eval > 0 {
-			fmt.Fprintf(e.stderr, ", eval loss %.4f → %.4f", res.EvalLossBefore, res.EvalLossAfter)
+		if !*jsonOut {
+			fmt.Fprintf(e.stderr, "adapter %q saved in %s: %s\n", *name, res.Dir, res.StopReason)
+			fmt.Fprintf(e.stderr, "train loss %.4f → %.4f", res.TrainLossBefore, res.TrainLossAfter)
+			if len(res.Summary.Skipped) == 0 && res.Summary.Eval > 0 {
+				fmt.Fprintf(e.stderr, ", eval loss %.4f → %.4f", res.EvalLossBefore, res.EvalLossAfter)
+			}
+			fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
+			fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.Path, res.Dir)
 		}
-		fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
-		fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.Path, res.Dir)
+		return nil
 	}
-	return nil
+	return c
 }
 
 // lockedWriter serialises writes from several goroutines.
@@ -181,25 +184,11 @@ func adapterName(p string) string {
 	return p
 }
 
-// optInt registers an int flag that sets *dst only when given.
-func optInt(fs *flag.FlagSet, dst **int, name, usage string) {
-	fs.Func(name, usage+" (default: chosen from the data)", func(s string) error {
-		var v int
-		if _, err := fmt.Sscan(s, &v); err != nil {
-			return fmt.Errorf("not a whole number: %q", s)
-		}
-		*dst = &v
-		return nil
-	})
-}
+// flagName is the CLI flag of a hyperparameter: its JSON name with dashes.
+func flagName(field string) string { return strings.ReplaceAll(field, "_", "-") }
 
-func optFloat(fs *flag.FlagSet, dst **float64, name, usage string) {
-	fs.Func(name, usage+" (default: chosen from the data)", func(s string) error {
-		var v float64
-		if _, err := fmt.Sscan(s, &v); err != nil {
-			return fmt.Errorf("not a number: %q", s)
-		}
-		*dst = &v
-		return nil
-	})
+// oldHyperparameterFlags maps the flag names of earlier versions to today's.
+var oldHyperparameterFlags = map[string]string{
+	"lr": "learning-rate", "batch": "batch-size", "warmup": "warmup-steps",
+	"stop-loss": "stop-train-loss", "targets": "target-modules",
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+func publishCmd(e *env) *cobra.Command {
+	c := verb("publish DIR [--room CODE]", "publish an adapter folder to the swarm (needs a running node); prints its CID", cobra.ArbitraryArgs)
+	cf := addClientFlags(c, e)
+	roomCode := c.Flags().String("room", "", "announce only inside the private room of this code")
+	c.ValidArgsFunction = dirsOnly
+	c.RunE = func(c *cobra.Command, args []string) error {
+		cl, err := cf.connect()
+		if err != nil {
+			return err
+		}
+		if len(args) != 1 {
+			return fmt.Errorf("%w: give the adapter folder to publish", errUsage)
+		}
+		dir, err := filepath.Abs(args[0])
+		if err != nil {
+			return err
+		}
+		var info struct {
+			Name string `json:"name"`
+		}
+		if err := cl.call(c.Context(), "POST", "/api/adapters/load", map[string]any{"path": dir}, &info); err != nil {
+			return err
+		}
+		var out struct {
+			CID string `json:"cid"`
+		}
+		if err := cl.call(c.Context(), "POST", "/api/swarm/publish", map[string]any{"name": info.Name, "room": *roomCode}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, out.CID)
+		return nil
+	}
+	return c
+}
+
+// dirsOnly completes positional arguments with folders.
+func dirsOnly(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
+}
