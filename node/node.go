@@ -583,7 +583,7 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
 	}
 	name := "adapter-" + root.String()[len(root.String())-8:]
-	if man != nil && validName(man.Name) {
+	if man != nil && adapters.ValidName(man.Name) {
 		name = man.Name
 	}
 	b := n.cfg.Base
@@ -711,18 +711,6 @@ func (n *Node) Peers(context.Context) ([]api.Peer, error) {
 		out = append(out, ps)
 	}
 	return out, nil
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
-			return false
-		}
-	}
-	return true
 }
 
 func folderSize(dir string) int64 {

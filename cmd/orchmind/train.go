@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"orchmind/adapters"
 	"orchmind/engine/chat"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
@@ -65,6 +66,9 @@ func runTrain(ctx context.Context, e *env) error {
 	}
 	if *name == "" {
 		*name = adapterName(*dataPath)
+	}
+	if err := adapters.CheckName(*name); err != nil {
+		return fmt.Errorf("%w: --name: %v", errUsage, err)
 	}
 	if *tmpl != "" {
 		if _, err := chat.TemplateByName(*tmpl); err != nil {
@@ -166,7 +170,8 @@ func printPlan(w io.Writer, p hparams.Plan, s data.Summary) {
 	}
 }
 
-// adapterName derives a name from the data path.
+// adapterName derives a name from the data path ("adapter" when that is
+// not a valid name).
 func adapterName(p string) string {
 	p = strings.TrimRight(p, "/")
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
@@ -175,7 +180,7 @@ func adapterName(p string) string {
 	if i := strings.IndexByte(p, '.'); i > 0 {
 		p = p[:i]
 	}
-	if p == "" {
+	if !adapters.ValidName(p) {
 		return "adapter"
 	}
 	return p
