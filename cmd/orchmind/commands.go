@@ -21,7 +21,7 @@ func commands() []command {
 		{"search", "search adapters announced in the swarm (needs a running node)", runSearch},
 		{"pull", "fetch, verify and plug an adapter by CID (needs a running node)", runPull},
 		{"peers", "list the node's connected peers", runPeers},
-		{"room", "room create: a new private-room code; room join CODE: check a code (then node --room CODE, publish --room CODE)", runRoom},
+		{"room", "room create: a new private-room code; room join CODE|-: check a code (then node --room CODE, publish --room CODE; - reads it from stdin, or set ORCHMIND_ROOM)", runRoom},
 		{"export", "export ollama ADAPTER --base BASE.gguf (Modelfile); export gguf ADAPTER --model BASE --out X.gguf (adapter baked in)", runExport},
 		{"adapters", "list local adapters; merge adapters (adapters merge A B --method cat|svd)", runAdapters},
 	}

@@ -69,7 +69,7 @@ func startNode(ctx context.Context, e *env, verb string, open bool) error {
 	apiAddr := fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI")
 	token := fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\"")
 	var listen, boot, rooms adapterFlag
-	fs.Var(&rooms, "room", "join the private room of this code (repeatable; see orchmind room create)")
+	fs.Var(&rooms, "room", "join the private room of this code (repeatable; see orchmind room create); \"-\" reads codes from stdin, one per line, and "+RoomEnv+" adds codes (comma-separated), out of the process list")
 	fs.Var(&listen, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all interfaces)")
 	fs.Var(&boot, "bootstrap", "peer to dial on start, /ip4/…/tcp/…/p2p/ID (repeatable)")
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the local network")
@@ -78,12 +78,16 @@ func startNode(ctx context.Context, e *env, verb string, open bool) error {
 	if err := parseFlags(fs, e); err != nil {
 		return err
 	}
+	roomList, err := roomCodes(e, rooms, true)
+	if err != nil {
+		return err
+	}
 	b, err := bf.load()
 	if err != nil {
 		return err
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *dataDir, AdapterDir: *adapterDir, Base: b, Listen: listen, Bootstrap: boot,
-		MDNS: !*noMDNS, LocalOnly: *localOnly, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Rooms: rooms, Version: version, Log: e.log})
+		MDNS: !*noMDNS, LocalOnly: *localOnly, APIAddr: *apiAddr, Token: *token, DHTServer: *dhtServer, Rooms: roomList, Version: version, Log: e.log})
 	if err != nil {
 		return err
 	}
@@ -171,11 +175,28 @@ func (c *client) call(ctx context.Context, method, path string, body, out any) e
 
 func runPublish(ctx context.Context, e *env) error {
 	var roomCode *string
-	c, args, err := nodeClient(e, "publish", "DIR [--room CODE]", func(fs *flag.FlagSet) {
-		roomCode = fs.String("room", "", "announce only inside the private room of this code")
+	c, args, err := nodeClient(e, "publish", "DIR [--room CODE|-]", func(fs *flag.FlagSet) {
+		roomCode = fs.String("room", "", "announce only inside the private room of this code; \"-\" reads it from stdin; without --room, "+RoomEnv+" (when set) names the room")
 	})
 	if err != nil {
 		return err
+	}
+	var given []string
+	if *roomCode != "" {
+		given = []string{*roomCode}
+	}
+	codes, err := roomCodes(e, given, *roomCode == "")
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(codes) > 1:
+		return fmt.Errorf("%w: %d room codes given (%s or stdin): publish into one room at a time", errUsage, len(codes), RoomEnv)
+	case len(codes) == 1:
+		*roomCode = codes[0]
+		if len(given) == 0 {
+			fmt.Fprintf(e.stderr, "publishing into the private room named by %s (unset it to publish to everyone)\n", RoomEnv)
+		}
 	}
 	if len(args) != 1 {
 		return fmt.Errorf("%w: give the adapter folder to publish", errUsage)
@@ -277,10 +298,22 @@ func runPeers(ctx context.Context, e *env) error {
 
 func runRoom(_ context.Context, e *env) error {
 	if len(e.args) > 0 && e.args[0] == "join" {
-		if len(e.args) < 2 {
-			return fmt.Errorf("%w: orchmind room join CODE", errUsage)
+		code := strings.Join(e.args[1:], " ")
+		if code == "" || code == "-" {
+			var given []string
+			if code == "-" {
+				given = []string{"-"}
+			}
+			codes, err := roomCodes(e, given, code == "")
+			if err != nil {
+				return err
+			}
+			if len(codes) != 1 {
+				return fmt.Errorf("%w: orchmind room join CODE (or - to read it from stdin, or set %s)", errUsage, RoomEnv)
+			}
+			code = codes[0]
 		}
-		r, err := room.Join(strings.Join(e.args[1:], " "))
+		r, err := room.Join(code)
 		if err != nil {
 			return err
 		}
@@ -299,6 +332,6 @@ func runRoom(_ context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, code)
-	fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group (anyone with it can read the room's announcements); members start their node with --room CODE and publish with orchmind publish --room CODE DIR\n", r.Topic())
+	fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group (anyone with it can read the room's announcements); members start their node with --room CODE and publish with orchmind publish --room CODE DIR (--room - reads the code from stdin, and %s=CODE works too, keeping it out of the process list)\n", r.Topic(), RoomEnv)
 	return nil
 }
