@@ -12,9 +12,6 @@ import (
 // can read in the process list).
 const RoomEnv = "ORCHMIND_ROOM"
 
-// roomFlagHelp is the help of the --room flags.
-const roomFlagHelp = "private room code; \"-\" reads it from stdin, and " + RoomEnv + " can hold it instead, out of the process list"
-
 // splitCodes splits room codes given one per line or separated by commas,
 // skipping blank lines and # comments.
 func splitCodes(s string) []string {
