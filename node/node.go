@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -149,6 +150,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.store, err = store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Quota: cfg.Quota, Logger: cfg.Log}); err != nil {
 		return nil, err
 	}
+	// The store's lock is ours: no other node uses this data folder.
+	cleanOrphans(cfg.DataDir, cfg.AdapterDir, time.Now(), cfg.Log)
 	scfg := swarm.DefaultConfig(cfg.DataDir)
 	scfg.MDNS = cfg.MDNS
 	scfg.LocalOnly = cfg.LocalOnly
@@ -631,7 +634,7 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
 	}
 	name := "adapter-" + root.String()[len(root.String())-8:]
-	if man != nil && validName(man.Name) {
+	if man != nil && adapters.ValidName(man.Name) {
 		name = man.Name
 	}
 	b := n.cfg.Base
@@ -647,13 +650,15 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	if err := os.MkdirAll(n.cfg.AdapterDir, 0o755); err != nil {
 		return "", err
 	}
-	dst := filepath.Join(n.cfg.AdapterDir, name)
-	if _, err := os.Stat(dst); err == nil {
-		dst = filepath.Join(n.cfg.AdapterDir, name+"-"+root.String()[len(root.String())-8:])
-		_ = os.RemoveAll(dst)
-	}
-	if err := os.Rename(got, dst); err != nil {
+	dst, fresh, err := placeFolder(ctx, n.cfg.AdapterDir, name, root)
+	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
+	}
+	if fresh {
+		if err := moveInto(got, dst); err != nil {
+			_ = os.Remove(dst) // the empty folder placeFolder made, nothing else
+			return "", fmt.Errorf("pull %s: %w", root, err)
+		}
 	}
 	// Serve it onward: other nodes find this one in the DHT from now on.
 	n.provide(root)
@@ -748,6 +753,105 @@ func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 	return false
 }
 
+// placeFolder chooses where a pulled adapter named name with root goes in
+// dir: the first of name, name-<last 8 of the CID>, name-<…>-2, … that
+// either holds exactly root already (fresh false: nothing to write) or does
+// not exist, in which case it is created empty (fresh true) so that no
+// other writer can take it. A folder that is there and holds anything else
+// is never touched: a pull replaces only what it has just created.
+func placeFolder(ctx context.Context, dir, name string, root cid.Cid) (dst string, fresh bool, err error) {
+	tail := root.String()[len(root.String())-8:]
+	for i := 0; i < 100; i++ {
+		cand := name
+		switch {
+		case i == 1:
+			cand = name + "-" + tail
+		case i > 1:
+			cand = fmt.Sprintf("%s-%s-%d", name, tail, i)
+		}
+		dst = filepath.Join(dir, cand)
+		err := os.Mkdir(dst, 0o755)
+		if err == nil {
+			return dst, true, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", false, fmt.Errorf("creating the adapter folder: %w", err)
+		}
+		if have, herr := store.HashFolder(ctx, dst); herr == nil && have.Equals(root) {
+			return dst, false, nil
+		}
+	}
+	return "", false, fmt.Errorf("%d folders named %s… are already in %s: remove some", 100, name, dir)
+}
+
+// moveInto renames the folder src onto dst, an empty folder placeFolder
+// created (rename replaces an empty folder on POSIX systems; elsewhere the
+// empty folder is removed first).
+func moveInto(src, dst string) error {
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	if err := os.Remove(dst); err != nil {
+		return fmt.Errorf("moving the adapter into %s: %w", dst, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("moving the adapter into %s: %w", dst, err)
+	}
+	return nil
+}
+
+// orphanAge is how long an adapter-folder temporary must have been left
+// alone before a starting node takes it for an orphan.
+const orphanAge = time.Hour
+
+var (
+	// pullTemp is a pull's working folder in the data folder.
+	pullTemp = regexp.MustCompile(`^\.pull-[0-9]+$`)
+	// adapterTemp is a temporary of store.ExportFolder (.orchmind-export-N),
+	// adapters.WriteFolder (.NAME.tmp-N, .NAME.tmp-N.old) or atomicfile
+	// (.NAME.tmp-N) in the adapters folder.
+	adapterTemp = regexp.MustCompile(`^\.(orchmind-export-[0-9]+|.+\.tmp-[0-9]+(\.old)?)$`)
+)
+
+// cleanOrphans removes what a node or a training run killed mid-write left
+// behind: every pull working folder in the data folder (only the node that
+// holds the store's lock, this one, uses them) and, in the adapters folder,
+// export and write temporaries untouched for orphanAge (another process,
+// a training run, may be writing a fresh one). It removes nothing else and
+// reports what it removed.
+func cleanOrphans(dataDir, adapterDir string, now time.Time, log *slog.Logger) []string {
+	var removed []string
+	sweep := func(dir string, match *regexp.Regexp, minAge time.Duration) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if !match.MatchString(e.Name()) {
+				continue
+			}
+			if minAge > 0 {
+				fi, err := e.Info()
+				if err != nil || now.Sub(fi.ModTime()) < minAge {
+					continue
+				}
+			}
+			p := filepath.Join(dir, e.Name())
+			if err := os.RemoveAll(p); err != nil {
+				log.Warn("could not remove a leftover temporary folder", "path", p, "err", err)
+				continue
+			}
+			removed = append(removed, p)
+		}
+	}
+	sweep(dataDir, pullTemp, 0)
+	sweep(adapterDir, adapterTemp, orphanAge)
+	if len(removed) > 0 {
+		log.Info("removed temporaries left by an interrupted pull or write", "paths", strings.Join(removed, " "))
+	}
+	return removed
+}
+
 // Peers lists the connected peers.
 func (n *Node) Peers(context.Context) ([]api.Peer, error) {
 	var out []api.Peer
@@ -759,16 +863,4 @@ func (n *Node) Peers(context.Context) ([]api.Peer, error) {
 		out = append(out, ps)
 	}
 	return out, nil
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
-			return false
-		}
-	}
-	return true
 }

@@ -4,10 +4,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
-
-	"orchmind/engine/base"
-	"orchmind/engine/model"
-	"orchmind/engine/quant"
 )
 
 // TestLocalOnlyStartsNoDiscovery starts a node the way tests, the demo and
@@ -15,10 +11,7 @@ import (
 // override), and asks the swarm what it started: no NAT port mapping, no
 // mDNS, no AutoNAT, relay or relay discovery, no hole punching.
 func TestLocalOnlyStartsNoDiscovery(t *testing.T) {
-	b, err := base.Random(model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}, quant.Q8_0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := tinyBase(t)
 	dir := t.TempDir()
 	n, err := Start(t.Context(), Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"),
 		Base: b, APIAddr: "127.0.0.1:0", MDNS: true, LocalOnly: true, Log: slog.New(slog.DiscardHandler)})

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,7 +23,9 @@ type Room struct {
 
 // JoinRoom joins the gossipsub topic of a private room. open checks a
 // sealed message with the room key: messages that do not open are rejected
-// (and cost their sender peer score), so only members' messages travel.
+// and cost their sender peer score (the topic is scored like the
+// announcement topics), so only members' messages travel; the same sealed
+// bytes arriving again within SeenTTL are dropped as a replay.
 // onMessage receives every opened message from other peers, one at a time.
 func (s *Swarm) JoinRoom(ctx context.Context, topic string, open func([]byte) ([]byte, error), onMessage func(from peer.ID, plain []byte)) (*Room, error) {
 	if !strings.HasPrefix(topic, "/orchmind/room/") {
@@ -34,13 +37,23 @@ func (s *Swarm) JoinRoom(ctx context.Context, topic string, open func([]byte) ([
 	if _, ok := g.topics[topic]; ok {
 		return nil, errors.New("swarm: this room is already joined")
 	}
-	validate := func(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	self := s.host.ID()
+	validate := func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if len(m.Data) > MaxAnnouncementSize+64 {
 			return pubsub.ValidationReject
+		}
+		// Replay check: the same sealed bytes again within SeenTTL — a
+		// member's message resent by anyone, under any pubsub envelope —
+		// are neither delivered nor forwarded a second time.
+		key := sha256.Sum256(append([]byte(topic+"\x00"), m.Data...))
+		local := from == self && m.GetFrom() == self
+		if !local && g.seen.Contains(key) {
+			return pubsub.ValidationIgnore
 		}
 		if _, err := open(m.Data); err != nil {
 			return pubsub.ValidationReject
 		}
+		g.seen.Add(key, struct{}{})
 		return pubsub.ValidationAccept
 	}
 	if err := g.ps.RegisterTopicValidator(topic, validate, pubsub.WithValidatorTimeout(5*time.Second)); err != nil {
@@ -50,6 +63,13 @@ func (s *Swarm) JoinRoom(ctx context.Context, topic string, open func([]byte) ([
 	if err != nil {
 		_ = g.ps.UnregisterTopicValidator(topic)
 		return nil, fmt.Errorf("swarm: joining the room: %w", err)
+	}
+	// Scored like the announcement topics: a peer that sends what does not
+	// open with the room key loses score (squared) and is graylisted.
+	if err := t.SetScoreParams(topicScoreParams()); err != nil {
+		_ = t.Close()
+		_ = g.ps.UnregisterTopicValidator(topic)
+		return nil, fmt.Errorf("swarm: scoring the room topic: %w", err)
 	}
 	sub, err := t.Subscribe()
 	if err != nil {

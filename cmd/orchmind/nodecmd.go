@@ -51,7 +51,7 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 		adapterDir: fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled)"),
 		apiAddr:    fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI"),
 		token:      fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\""),
-		rooms:      repeatable(c, "room", "join the private room of this code (repeatable; see orchmind room create)"),
+		rooms:      repeatable(c, "room", "join the private room of this code (repeatable; see orchmind room create); \"-\" reads codes from stdin, one per line, and "+RoomEnv+" adds codes (comma-separated), out of the process list"),
 		listen:     repeatable(c, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all interfaces)"),
 		boot:       repeatable(c, "bootstrap", "peer to dial on start, /ip4/…/tcp/…/p2p/ID (repeatable)"),
 		noMDNS:     fs.Bool("no-mdns", false, "do not look for peers on the local network"),
@@ -65,12 +65,16 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 
 // start runs the node until ctx is done; open opens the web UI.
 func (nf nodeFlags) start(ctx context.Context, e *env, open bool) error {
+	rooms, err := roomCodes(e, *nf.rooms, true)
+	if err != nil {
+		return err
+	}
 	b, err := nf.base.load()
 	if err != nil {
 		return err
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *nf.dataDir, AdapterDir: *nf.adapterDir, Base: b, Listen: *nf.listen, Bootstrap: *nf.boot,
-		MDNS: !*nf.noMDNS, LocalOnly: *nf.localOnly, APIAddr: *nf.apiAddr, Token: *nf.token, DHTServer: *nf.dhtServer, Rooms: *nf.rooms, Version: e.version, Log: e.log})
+		MDNS: !*nf.noMDNS, LocalOnly: *nf.localOnly, APIAddr: *nf.apiAddr, Token: *nf.token, DHTServer: *nf.dhtServer, Rooms: rooms, Version: e.version, Log: e.log})
 	if err != nil {
 		return err
 	}

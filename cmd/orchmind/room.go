@@ -23,16 +23,28 @@ func roomCmd(e *env) *cobra.Command {
 			return err
 		}
 		fmt.Fprintln(e.stdout, code)
-		fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group (anyone with it can read the room's announcements); members start their node with --room CODE and publish with orchmind publish --room CODE DIR\n", r.Topic())
+		fmt.Fprintf(e.stderr, "room topic %s: share the code only with your group (anyone with it can read the room's announcements); members start their node with --room CODE and publish with orchmind publish --room CODE DIR (--room - reads the code from stdin, and %s=CODE works too, keeping it out of the process list)\n", r.Topic(), RoomEnv)
 		return nil
 	}
-	join := verb("join CODE", "check a room code (then node --room CODE, publish --room CODE)", cobra.ArbitraryArgs)
+	join := verb("join [CODE|-]", "check a room code (then node --room CODE, publish --room CODE); - reads it from stdin, no code takes "+RoomEnv, cobra.ArbitraryArgs)
 	join.ValidArgsFunction = cobra.NoFileCompletions
 	join.RunE = func(_ *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return fmt.Errorf("%w: orchmind room join CODE", errUsage)
+		code := strings.Join(args, " ")
+		if code == "" || code == "-" {
+			var given []string
+			if code == "-" {
+				given = []string{"-"}
+			}
+			codes, err := roomCodes(e, given, code == "")
+			if err != nil {
+				return err
+			}
+			if len(codes) != 1 {
+				return fmt.Errorf("%w: orchmind room join CODE (or - to read it from stdin, or set %s)", errUsage, RoomEnv)
+			}
+			code = codes[0]
 		}
-		r, err := room.Join(strings.Join(args, " "))
+		r, err := room.Join(code)
 		if err != nil {
 			return err
 		}

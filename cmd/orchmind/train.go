@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"orchmind/adapters"
 	"orchmind/engine/chat"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
@@ -70,6 +71,9 @@ func trainCmd(e *env) *cobra.Command {
 		}
 		if *name == "" {
 			*name = adapterName(*dataPath)
+		}
+		if err := adapters.CheckName(*name); err != nil {
+			return fmt.Errorf("%w: --name: %v", errUsage, err)
 		}
 		if *tmpl != "" {
 			if _, err := chat.TemplateByName(*tmpl); err != nil {
@@ -169,7 +173,8 @@ func printPlan(w io.Writer, p hparams.Plan, s data.Summary) {
 	}
 }
 
-// adapterName derives a name from the data path.
+// adapterName derives a name from the data path ("adapter" when that is
+// not a valid name).
 func adapterName(p string) string {
 	p = strings.TrimRight(p, "/")
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
@@ -178,7 +183,7 @@ func adapterName(p string) string {
 	if i := strings.IndexByte(p, '.'); i > 0 {
 		p = p[:i]
 	}
-	if p == "" {
+	if !adapters.ValidName(p) {
 		return "adapter"
 	}
 	return p

@@ -54,13 +54,16 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 	if err := emit(prompt); err != nil {
 		return err
 	}
-	st := m.NewState()
-	st.SetDelta(s.Delta)
-	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-	logits := st.Prefill(ids, 0)
 	if s.MaxNew < 0 {
 		s.MaxNew = max(0, min(DefaultSteps, m.SeqLen)-len(ids)+1)
 	}
+	st := m.NewState()
+	st.SetDelta(s.Delta)
+	// The KV cache for what is asked — the prompt and MaxNew more
+	// positions — not for the context length the model claims.
+	st.Reserve(len(ids) + s.MaxNew)
+	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+	logits := st.Prefill(ids, 0)
 	prev := ids[len(ids)-1]
 	eog := func(int) bool { return false }
 	if t, ok := tok.(EndOfTurn); ok {

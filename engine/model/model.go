@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 
 	"orchmind/engine/parallel"
@@ -253,7 +254,8 @@ func Llama3RopeFactors(theta float32, headDim int, factor, lowFreq, highFreq flo
 // scratch buffers.
 type State struct {
 	m            *Model
-	keys, values [][]float32 // per layer: [SeqLen, KVDim]
+	keys, values [][]float32 // per layer: [positions held, KVDim]; grown as positions are used, up to SeqLen
+	positions    int         // positions keys and values hold
 	delta        Delta
 	invFreq      []float64 // RoPE angle per position of each pair of a head (Model.RopeInvFreq)
 	one          [1]int
@@ -280,16 +282,47 @@ func (s *State) linear(l int, p Proj, out, x []float32, n int) {
 	}
 }
 
-// NewState allocates a KV cache for up to SeqLen positions.
+// NewState makes a State for a sequence of up to SeqLen positions. Its KV
+// cache holds only the positions used so far, growing as later ones are
+// run (Reserve sets room ahead): the memory follows the sequence actually
+// run, not the context length the model's file claims.
 func (m *Model) NewState() *State {
 	c := m.Config
-	s := &State{m: m, att: make([]float32, c.SeqLen), logits: make([]float32, c.Vocab), invFreq: m.RopeInvFreq()}
-	for range c.Layers {
-		s.keys = append(s.keys, make([]float32, c.SeqLen*c.KVDim()))
-		s.values = append(s.values, make([]float32, c.SeqLen*c.KVDim()))
-	}
+	s := &State{m: m, keys: make([][]float32, c.Layers), values: make([][]float32, c.Layers),
+		logits: make([]float32, c.Vocab), invFreq: m.RopeInvFreq()}
 	s.grow(1)
 	return s
+}
+
+// minPositions is the KV cache's first size, in positions.
+const minPositions = 64
+
+// Reserve makes the KV cache hold n positions (at most SeqLen) without
+// growing again: for a caller that knows the prompt and how many tokens it
+// will generate.
+func (s *State) Reserve(n int) { s.room(min(n, s.m.SeqLen)) }
+
+// room makes the KV cache and the attention scratch hold n positions,
+// doubling (up to SeqLen) so that a sequence run one token at a time
+// copies its cache only a logarithmic number of times.
+func (s *State) room(n int) {
+	if n <= s.positions {
+		return
+	}
+	c := s.m.Config
+	if n > c.SeqLen {
+		panic(fmt.Sprintf("model: position %d beyond the context of %d", n-1, c.SeqLen))
+	}
+	size := min(max(n, 2*s.positions, minPositions), c.SeqLen)
+	kv := c.KVDim()
+	for l := range s.keys {
+		k, v := make([]float32, size*kv), make([]float32, size*kv)
+		copy(k, s.keys[l])
+		copy(v, s.values[l])
+		s.keys[l], s.values[l] = k, v
+	}
+	s.att = make([]float32, size)
+	s.positions = size
 }
 
 // grow makes the scratch buffers hold n tokens.
@@ -340,6 +373,7 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 	m, c := s.m, s.m.Config
 	n, dim, kvDim, hid, qd := len(ids), c.Dim, c.KVDim(), c.HiddenDim, c.QDim()
 	s.grow(n)
+	s.room(pos0 + n)
 	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*qd], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
 	half := len(s.invFreq)
 	scale := c.EmbedScale()
@@ -435,7 +469,7 @@ func (s *State) attend(l int, q, out []float32, n, pos0 int) {
 		return
 	}
 	parallel.For(n*c.Heads, parallel.Workers(), func(lo, hi int) {
-		att := make([]float32, c.SeqLen)
+		att := make([]float32, pos0+n)
 		for j := lo; j < hi; j++ {
 			head(j/c.Heads, j%c.Heads, att)
 		}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -38,11 +37,9 @@ var (
 // beyond it the output is noise, so such values are refused as a mistake.
 const MaxScale = 8
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// ValidName reports whether s is usable as an adapter name (letters, digits,
-// '.', '_', '-'; at most 128 characters; not starting with a symbol).
-func ValidName(s string) bool { return validName.MatchString(s) }
+// ValidName reports whether s is usable as an adapter name: it is
+// adapters.ValidName, the one rule the CLI and the API share.
+func ValidName(s string) bool { return adapters.ValidName(s) }
 
 // Info describes a loaded adapter.
 type Info struct {

@@ -170,6 +170,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("train: the adapter needs a name (--name)")
 	}
+	if err := adapters.CheckName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	if cfg.OutDir == "" {
 		cfg.OutDir = "lora_adapters"
 	}

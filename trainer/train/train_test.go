@@ -278,3 +278,17 @@ func learnsFacts(t *testing.T, precision string) {
 		t.Errorf("the base model already knew %d facts: the test proves nothing", baseKnows)
 	}
 }
+
+// TestRunRefusesPathNames: a name that is a path never becomes OutDir/Name.
+func TestRunRefusesPathNames(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "adapters")
+	for _, name := range []string{"../x", "a/b", ".."} {
+		_, err := Run(context.Background(), Config{Name: name, OutDir: out, Data: "missing.jsonl"})
+		if err == nil || !strings.Contains(err.Error(), "adapter name") {
+			t.Fatalf("name %q: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the output folder was created: %v", err)
+	}
+}

@@ -55,7 +55,16 @@ for (let i = 0; ; i++) {
   if (i > 300) fail('the node did not start');
   await sleep(100);
 }
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+// The browser talks to the node on 127.0.0.1 and to nothing else: no name
+// lookups (every host name fails except 127.0.0.1), no component updates,
+// sign-in, safe browsing or other background requests to Google.
+const localOnly = [
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-pings',
+  '--disable-domain-reliability', '--disable-client-side-phishing-detection', '--no-first-run',
+  '--disable-features=OptimizationHints,MediaRouter,DialMediaRouteProvider,Translate,AutofillServerCommunication,CertificateTransparencyComponentUpdater',
+];
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', ...localOnly] });
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(120000);
