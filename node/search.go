@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"strings"
+
+	"orchmind/node/api"
+	"orchmind/protocol"
+)
+
+// Search lists announced adapters matching q, newest first: one listing
+// per (publisher, CID), so an adapter announced by several publishers
+// (or re-announced by someone under another name) shows each of them
+// with their own name and description.
+func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, error) {
+	words := strings.Fields(strings.ToLower(q.Text))
+	var out []api.Listing
+	for _, r := range n.sw.Catalogue(q.BaseFingerprint, 0) {
+		s, ok := r.Decoded.(*protocol.Signed)
+		if !ok {
+			continue
+		}
+		m := s.Manifest
+		if q.BaseFingerprint != "" && m.BaseFingerprint != q.BaseFingerprint {
+			continue
+		}
+		hay := strings.ToLower(m.Name + " " + m.Description + " " + strings.Join(m.Tags, " ") + " " + m.Language + " " + m.BaseName)
+		match := true
+		for _, w := range words {
+			if !strings.Contains(hay, w) {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		out = append(out, api.Listing{CID: s.Root.String(), Name: m.Name, Description: m.Description, Tags: m.Tags,
+			Language: m.Language, BaseName: m.BaseName, BaseFingerprint: m.BaseFingerprint, Publisher: s.Author.String(),
+			Size: int64(s.Size)})
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Peers lists the connected peers.
+func (n *Node) Peers(context.Context) ([]api.Peer, error) {
+	var out []api.Peer
+	for _, p := range n.sw.Peers() {
+		ps := api.Peer{ID: p.String()}
+		for _, a := range n.sw.Host().Peerstore().Addrs(p) {
+			ps.Addrs = append(ps.Addrs, a.String())
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
