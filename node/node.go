@@ -82,6 +82,9 @@ type Node struct {
 	rooms map[string]*joinedRoom // by topic
 	done  chan struct{}
 	once  sync.Once
+	// bg counts the node's background work (DHT provides); Close waits
+	// for it before closing the swarm and the store.
+	bg sync.WaitGroup
 }
 
 // APIFile is the file in the data dir that holds the API address.
@@ -140,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	scfg := swarm.DefaultConfig(cfg.DataDir)
 	scfg.MDNS = cfg.MDNS
 	scfg.LocalOnly = cfg.LocalOnly
+	scfg.Identity = n.key
 	scfg.Blockstore = n.store
 	scfg.Logger = cfg.Log
 	scfg.Validator = validate
@@ -212,6 +216,7 @@ func (n *Node) Close() error {
 	if n.api != nil {
 		n.api.Close()
 	}
+	n.bg.Wait()
 	if n.sw != nil {
 		errs = append(errs, n.sw.Close())
 	}

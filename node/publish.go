@@ -102,19 +102,32 @@ func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) 
 // it retries in the background (for up to ten minutes), so an adapter
 // published by a node that has just started is still findable.
 func (n *Node) provide(root cid.Cid) {
-	go func() {
+	n.bg.Go(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-n.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		deadline := time.Now().Add(10 * time.Minute)
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err := n.sw.Provide(ctx, root)
-			cancel()
+			tctx, tcancel := context.WithTimeout(ctx, time.Minute)
+			err := n.sw.Provide(tctx, root)
+			tcancel()
 			if err == nil || !errors.Is(err, swarm.ErrNoPeers) || time.Now().After(deadline) || n.closed() {
-				if err != nil && !errors.Is(err, swarm.ErrNoPeers) {
+				if err != nil && !errors.Is(err, swarm.ErrNoPeers) && !n.closed() {
 					n.log.Warn("provide failed; the reprovider will try again", "cid", root, "err", err)
 				}
 				return
 			}
-			time.Sleep(time.Second)
+			select {
+			case <-time.After(time.Second):
+			case <-n.done:
+				return
+			}
 		}
-	}()
+	})
 }

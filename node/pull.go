@@ -13,7 +13,6 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"orchmind/adapters"
@@ -283,9 +282,7 @@ func (n *Node) reachable(ctx context.Context, provs []peer.AddrInfo) []peer.Addr
 	var wg sync.WaitGroup
 	for i, ai := range provs {
 		wg.Go(func() {
-			if len(ai.Addrs) > 0 {
-				n.sw.Host().Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
-			}
+			n.sw.LearnAddrs(ai, 10*time.Minute)
 			ok[i] = n.sw.ConnectPeer(ctx, ai.ID) == nil
 		})
 	}
@@ -307,7 +304,7 @@ func (n *Node) reachAuthor(ctx context.Context, root cid.Cid) bool {
 		if s.Author == n.sw.ID() {
 			continue
 		}
-		if n.sw.Host().Network().Connectedness(s.Author) == network.Connected {
+		if n.sw.Connected(s.Author) {
 			return true
 		}
 		if err := n.sw.ConnectPeer(ctx, s.Author); err != nil {

@@ -49,7 +49,7 @@ func (n *Node) Peers(context.Context) ([]api.Peer, error) {
 	var out []api.Peer
 	for _, p := range n.sw.Peers() {
 		ps := api.Peer{ID: p.String()}
-		for _, a := range n.sw.Host().Peerstore().Addrs(p) {
+		for _, a := range n.sw.PeerAddrs(p) {
 			ps.Addrs = append(ps.Addrs, a.String())
 		}
 		out = append(out, ps)

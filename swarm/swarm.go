@@ -96,6 +96,9 @@ type Received struct {
 type Config struct {
 	// DataDir holds the node key (identity.key). Required.
 	DataDir string
+	// Identity is the node's key when the caller has loaded it already
+	// (LoadOrCreateIdentity); nil loads or creates it in DataDir.
+	Identity crypto.PrivKey
 	// ListenAddrs default to /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1
 	// (TCP only with a private network key).
 	ListenAddrs []ma.Multiaddr
@@ -347,9 +350,12 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		listen = tcpOnly
 	}
 
-	key, err := LoadOrCreateIdentity(cfg.DataDir, log)
-	if err != nil {
-		return nil, err
+	key := cfg.Identity
+	if key == nil {
+		var err error
+		if key, err = LoadOrCreateIdentity(cfg.DataDir, log); err != nil {
+			return nil, err
+		}
 	}
 
 	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}}
@@ -588,6 +594,22 @@ func (s *Swarm) ConnectPeer(ctx context.Context, p peer.ID) error {
 
 // Peers lists the peers with an open connection.
 func (s *Swarm) Peers() []peer.ID { return s.host.Network().Peers() }
+
+// Connected reports whether the node has a connection to p.
+func (s *Swarm) Connected(p peer.ID) bool {
+	return s.host.Network().Connectedness(p) == network.Connected
+}
+
+// PeerAddrs returns the addresses the node knows for p.
+func (s *Swarm) PeerAddrs(p peer.ID) []ma.Multiaddr { return s.host.Peerstore().Addrs(p) }
+
+// LearnAddrs remembers addresses of a peer (a DHT provider record's) for
+// ttl, so that ConnectPeer can dial it.
+func (s *Swarm) LearnAddrs(ai peer.AddrInfo, ttl time.Duration) {
+	if len(ai.Addrs) > 0 {
+		s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, ttl)
+	}
+}
 
 // Close stops the node: background loops, mDNS, bitswap, DHT, host.
 func (s *Swarm) Close() error {
