@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -190,6 +193,131 @@ func TestHFTokenizerReference(t *testing.T) {
 			if bad > 0 {
 				t.Errorf("%d of %d texts differ from %s", bad, len(texts.Texts), ref.Generator)
 			}
+			if tok.fallback {
+				testSPMFromHF(t, tok, texts.Texts, want)
+			}
 		})
 	}
+}
+
+// testSPMFromHF: the SentencePiece path (GGUF "llama" vocabulary, as
+// llama.cpp reads Gemma's, and tokenizer.model) gives the reference ids
+// too, for the same vocabulary written with merge scores, types and the
+// BOS/EOS ids and dummy-prefix setting of the model.
+func testSPMFromHF(t *testing.T, b *BPE, texts []string, want []struct {
+	IDs         []int  `json:"ids"`
+	WithSpecial []int  `json:"with_special"`
+	Decoded     string `json:"decoded"`
+}) {
+	tokens, scores, types := spmFromHF(t, b)
+	// The SentencePiece model's own EOS (tokenizer_config.json may name
+	// the end of a chat turn instead, as Gemma 3's does).
+	eos := b.EOS()
+	for _, s := range []string{"<eos>", "</s>"} {
+		if id, ok := b.ID(s); ok {
+			eos = id
+			break
+		}
+	}
+	spm, err := NewSPM(tokens, scores, types, b.BOS(), eos, b.prependMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := LoadSentencePieceModel(writeSPModel(t, tokens, scores, types, b.unk, b.BOS(), eos, b.prependMeta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if model.BOS() != b.BOS() || model.EOS() != eos || model.AddSpacePrefix() != b.prependMeta {
+		t.Errorf("tokenizer.model: BOS %d EOS %d prefix %v, want %d %d %v", model.BOS(), model.EOS(), model.AddSpacePrefix(), b.BOS(), eos, b.prependMeta)
+	}
+	if end, ok := b.ID("<end_of_turn>"); ok && !spm.IsEOG(end) {
+		t.Errorf("<end_of_turn> does not end generation")
+	}
+	bad := 0
+	for i, text := range texts {
+		if strings.Contains(text, b.Token(b.BOS())) || strings.Contains(text, b.Token(eos)) || strings.Contains(text, b.Token(b.unk)) {
+			// SentencePiece and llama.cpp keep BOS, EOS and unk written in
+			// a text as text (the golden test of Llama 2 checks it);
+			// Hugging Face takes them as the tokens.
+			continue
+		}
+		for name, tok := range map[string]*Llama2C{"GGUF vocabulary": spm, "tokenizer.model": model} {
+			if got := tok.Encode(text, false, false); !reflect.DeepEqual(got, want[i].IDs) {
+				bad++
+				t.Errorf("SentencePiece from the %s: %q:\n got %v\nwant %v", name, text, got, want[i].IDs)
+			}
+		}
+		if got := spm.Encode(text, true, false); len(got) == 0 || got[0] != b.BOS() {
+			t.Errorf("%q with BOS: %v", text, got)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d encodings through the SentencePiece path differ", bad)
+	}
+}
+
+// spmFromHF writes a BPE read from a byte_fallback tokenizer.json as a
+// SentencePiece vocabulary in GGUF form: the same pieces, types (byte
+// pieces as bytes, unk as unknown) and, for scores, minus the rank of the
+// first merge that makes each piece; a piece no merge makes gets a score
+// below the cut-off, so it is never merged into (SentencePiece and HF BPE
+// then merge in the same order).
+func spmFromHF(t *testing.T, b *BPE) (tokens []string, scores []float32, types []int32) {
+	t.Helper()
+	n := b.VocabSize()
+	tokens = make([]string, n)
+	scores = make([]float32, n)
+	types = make([]int32, n)
+	for id := range n {
+		tokens[id] = b.Token(id)
+		scores[id] = -1e11
+		types[id] = b.Type(id)
+		s := tokens[id]
+		switch {
+		case len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>':
+			types[id] = TokenByte
+		case id == b.unk:
+			types[id] = TokenUnknown
+		}
+	}
+	for _, m := range b.merges {
+		scores[m.id] = max(scores[m.id], -float32(m.rank)-1)
+	}
+	return tokens, scores, types
+}
+
+// writeSPModel writes a SentencePiece BPE ModelProto (tokenizer.model).
+func writeSPModel(t *testing.T, tokens []string, scores []float32, types []int32, unk, bos, eos int, dummyPrefix bool) string {
+	t.Helper()
+	var b []byte
+	field := func(dst []byte, num, wire int) []byte { return binary.AppendUvarint(dst, uint64(num<<3|wire)) }
+	bytesField := func(dst []byte, num int, data []byte) []byte {
+		dst = field(dst, num, 2)
+		dst = binary.AppendUvarint(dst, uint64(len(data)))
+		return append(dst, data...)
+	}
+	varint := func(dst []byte, num int, v uint64) []byte { return binary.AppendUvarint(field(dst, num, 0), v) }
+	for i, s := range tokens {
+		var p []byte
+		p = bytesField(p, 1, []byte(s))
+		p = binary.LittleEndian.AppendUint32(field(p, 2, 5), math.Float32bits(scores[i]))
+		p = varint(p, 3, uint64(types[i]))
+		b = bytesField(b, 1, p)
+	}
+	var ts []byte
+	ts = varint(ts, 3, spmBPE)
+	ts = varint(ts, 40, uint64(unk))
+	ts = varint(ts, 41, uint64(bos))
+	ts = varint(ts, 42, uint64(eos))
+	b = bytesField(b, 2, ts)
+	dp := uint64(0)
+	if dummyPrefix {
+		dp = 1
+	}
+	b = bytesField(b, 3, varint(nil, 3, dp))
+	path := filepath.Join(t.TempDir(), "tokenizer.model")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -197,6 +197,8 @@ func (t *Llama2C) encodeText(out []int, text string, sc *spmScratch) []int {
 	if text == "" {
 		return out
 	}
+	// SentencePiece writes spaces as "▁": one in the text is a space.
+	text = strings.ReplaceAll(text, spmSpace, " ")
 	syms := sc.syms[:0]
 	add := func(id int) {
 		n := int32(len(syms))
