@@ -625,9 +625,9 @@ func (t *BPE) GGUFVocab() (tokens []string, types []int32, merges []string, pre 
 // tokens) of a SentencePiece-style BPE: spaces become "▁" ("▁" is put
 // first when the normalizer prepends it), each character is a symbol (its
 // <0xNN> bytes, or unk, when the vocabulary lacks it), and the symbols are
-// merged by rank. A long section is merged in pieces cut before a "▁"
-// that no token joins to its left neighbour, so the result is the same as
-// merging it whole.
+// merged by rank. The section is cut before every "▁" that no token joins
+// to its left neighbour and each piece merged on its own (the same result
+// as merging it whole, in bounded memory; short pieces are cached).
 func (t *BPE) encodeFallback(out []int, w string, sc *bpeScratch) []int {
 	if w == "" {
 		return out
@@ -640,28 +640,57 @@ func (t *BPE) encodeFallback(out []int, w string, sc *bpeScratch) []int {
 		if id, ok := t.ids[norm]; ok {
 			return append(out, id)
 		}
+		return t.fallbackPiece(out, norm, sc)
 	}
-	syms := sc.syms[:0]
-	flush := func() {
-		if len(syms) > 0 {
-			syms[len(syms)-1].next = -1
-			out = t.mergeSyms(out, syms, sc)
-			syms = syms[:0]
+	start := 0
+	for i := 1; i < len(norm); i++ {
+		if norm[i] != spmSpace[0] || !strings.HasPrefix(norm[i:], spmSpace) || t.metaID < 0 || !t.canCutMeta(norm, i) {
+			continue
+		}
+		out = t.fallbackPiece(out, norm[start:i], sc)
+		start = i
+	}
+	return t.fallbackPiece(out, norm[start:], sc)
+}
+
+// canCutMeta reports whether no merge can join the symbol that ends at
+// norm[i] with the "▁" at norm[i].
+func (t *BPE) canCutMeta(norm string, i int) bool {
+	_, size := utf8.DecodeLastRuneInString(norm[:i])
+	ch := norm[i-size : i]
+	if _, ok := t.ids[ch]; ok {
+		return !t.beforeMeta[norm[i-1]]
+	}
+	// Byte tokens or unk: their text ends in '>'.
+	if id := t.byteID[norm[i-1]]; id >= 0 || t.unk >= 0 {
+		return !t.beforeMeta['>']
+	}
+	return false
+}
+
+// fallbackPiece appends the ids of one normalized piece.
+func (t *BPE) fallbackPiece(out []int, piece string, sc *bpeScratch) []int {
+	if piece == "" {
+		return out
+	}
+	cacheable := len(piece) <= maxCachedWord
+	if cacheable {
+		t.mu.Lock()
+		ids, ok := t.cache[piece]
+		t.mu.Unlock()
+		if ok {
+			return append(out, ids...)
 		}
 	}
+	syms := sc.syms[:0]
 	add := func(id int) {
 		n := int32(len(syms))
 		syms = append(syms, bpeSym{id: int32(id), prev: n - 1, next: n + 1})
 	}
-	for i := 0; i < len(norm); {
-		_, size := utf8.DecodeRuneInString(norm[i:])
-		ch := norm[i : i+size]
+	for i := 0; i < len(piece); {
+		_, size := utf8.DecodeRuneInString(piece[i:])
+		ch := piece[i : i+size]
 		i += size
-		if ch == spmSpace && len(syms) >= spmChunk && t.metaID >= 0 && !t.ignoreMerges {
-			if l := t.tokens[syms[len(syms)-1].id]; l != "" && !t.beforeMeta[l[len(l)-1]] {
-				flush()
-			}
-		}
 		if id, ok := t.ids[ch]; ok {
 			add(id)
 			continue
@@ -682,7 +711,19 @@ func (t *BPE) encodeFallback(out []int, w string, sc *bpeScratch) []int {
 		}
 		// A character with neither a token, byte tokens nor unk is dropped.
 	}
-	flush()
-	sc.syms = syms
+	n := len(out)
+	if len(syms) > 0 {
+		syms[len(syms)-1].next = -1
+		out = t.mergeSyms(out, syms, sc)
+	}
+	sc.syms = syms[:0]
+	if cacheable {
+		t.mu.Lock()
+		if len(t.cache) >= maxCacheEntries {
+			clear(t.cache)
+		}
+		t.cache[strings.Clone(piece)] = slices.Clone(out[n:])
+		t.mu.Unlock()
+	}
 	return out
 }

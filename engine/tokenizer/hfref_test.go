@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,6 +194,7 @@ func TestHFTokenizerReference(t *testing.T) {
 			if bad > 0 {
 				t.Errorf("%d of %d texts differ from %s", bad, len(texts.Texts), ref.Generator)
 			}
+			testLongInput(t, tok)
 			if tok.fallback {
 				testSPMFromHF(t, tok, texts.Texts, want)
 			}
@@ -320,4 +322,32 @@ func writeSPModel(t *testing.T, tokens []string, scores []float32, types []int32
 		t.Fatal(err)
 	}
 	return path
+}
+
+// testLongInput: long paragraphs encode fast, and for SentencePiece-style
+// tokenizers, cutting a section before each "▁" no token joins to its left
+// gives the ids of merging the whole section at once.
+func testLongInput(t *testing.T, tok *BPE) {
+	r := rand.New(rand.NewPCG(3, 4))
+	texts := []string{uniqueParagraph(200 << 10), paragraph(100 << 10), strings.Repeat(" ", 5000) + "x", strings.Repeat("ab  ", 3000)}
+	for range 20 {
+		texts = append(texts, randomText(r, 500+r.IntN(3000)))
+	}
+	start := time.Now()
+	cut := make([][]int, len(texts))
+	for i, s := range texts {
+		cut[i] = tok.Encode(s, false, false)
+	}
+	t.Logf("%d long texts (%d KB) in %v", len(texts), len(strings.Join(texts, ""))>>10, time.Since(start).Round(time.Millisecond))
+	if !tok.fallback {
+		return
+	}
+	meta := tok.metaID
+	tok.metaID = -1 // no cuts
+	defer func() { tok.metaID = meta }()
+	for i, s := range texts {
+		if whole := tok.Encode(s, false, false); !reflect.DeepEqual(cut[i], whole) {
+			t.Errorf("%.60q… (%d bytes): cut into pieces %v…, whole %v…", s, len(s), head(cut[i]), head(whole))
+		}
+	}
 }

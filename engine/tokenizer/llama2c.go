@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ type Llama2C struct {
 	// with it, so the merges run over bounded pieces with the same result.
 	spaceID     int
 	beforeSpace [256]bool
+
+	// scratch holds the working memory of Encode (*spmScratch), with its
+	// cache of short pieces, between calls.
+	scratch sync.Pool
 }
 
 // The llama2.c conventions for special tokens.
@@ -167,7 +172,10 @@ func (t *Llama2C) Encode(text string, addBOS, addEOS bool) []int {
 	if addBOS {
 		out = append(out, t.bos)
 	}
-	sc := spmScratchPool.Get().(*spmScratch)
+	sc, _ := t.scratch.Get().(*spmScratch)
+	if sc == nil {
+		sc = new(spmScratch)
+	}
 	start := 0
 	for i := 0; i < len(text); i++ {
 		for _, sp := range t.specs[text[i]] {
@@ -181,46 +189,89 @@ func (t *Llama2C) Encode(text string, addBOS, addEOS bool) []int {
 		}
 	}
 	out = t.encodeText(out, text[start:], sc)
-	spmScratchPool.Put(sc)
+	t.scratch.Put(sc)
 	if addEOS {
 		out = append(out, t.eos)
 	}
 	return out
 }
 
-// spmChunk is the number of symbols after which Encode looks for a place
-// to cut the text.
-const spmChunk = 256
+// spmCacheWords bounds the per-scratch cache of short pieces;
+// spmCachedLen is the longest piece cached.
+const (
+	spmCacheWords = 1 << 14
+	spmCachedLen  = 64
+)
 
-// encodeText appends the ids of a text without special tokens.
+// encodeText appends the ids of a text without special tokens. The text
+// is cut before every space that cannot merge with its left neighbour
+// (no token holds that symbol's last byte followed by a space), and each
+// piece is merged on its own: the same result as merging the whole, in
+// bounded memory, and short pieces (words) are remembered.
 func (t *Llama2C) encodeText(out []int, text string, sc *spmScratch) []int {
 	if text == "" {
 		return out
 	}
 	// SentencePiece writes spaces as "▁": one in the text is a space.
 	text = strings.ReplaceAll(text, spmSpace, " ")
+	prefix := !t.noPrefix && t.spaceID >= 0
+	start := 0
+	for i := 1; i < len(text); i++ {
+		if text[i] != ' ' || t.spaceID < 0 || !t.canCut(text, i) {
+			continue
+		}
+		out = t.encodePiece(out, text[start:i], prefix, sc)
+		prefix, start = false, i
+	}
+	return t.encodePiece(out, text[start:], prefix, sc)
+}
+
+// canCut reports whether no merge can join the symbol that ends at
+// text[i] with the space at text[i].
+func (t *Llama2C) canCut(text string, i int) bool {
+	_, size := utf8.DecodeLastRuneInString(text[:i])
+	last := text[i-1]
+	if _, ok := t.ids[text[i-size:i]]; !ok {
+		// The left symbol is the byte token of text[i-1].
+		id := t.byteID[last]
+		if id < 0 {
+			id = int(last) + 3
+		}
+		s := t.Token(id)
+		if s == "" {
+			return false
+		}
+		last = s[len(s)-1]
+	}
+	return !t.beforeSpace[last]
+}
+
+// encodePiece appends the ids of one piece of text, with the dummy-prefix
+// space first when prefix is set.
+func (t *Llama2C) encodePiece(out []int, piece string, prefix bool, sc *spmScratch) []int {
+	if piece == "" && !prefix {
+		return out
+	}
+	cacheable := !prefix && len(piece) <= spmCachedLen
+	if cacheable {
+		if ids, ok := sc.cache[piece]; ok {
+			return append(out, ids...)
+		}
+	}
 	syms := sc.syms[:0]
 	add := func(id int) {
 		n := int32(len(syms))
 		syms = append(syms, spmSym{id: int32(id), prev: n - 1, next: n + 1})
 	}
-	if !t.noPrefix && t.spaceID >= 0 {
+	if prefix {
 		add(t.spaceID)
 	}
-	for i := 0; i < len(text); {
-		_, size := utf8.DecodeRuneInString(text[i:])
-		if text[i] == ' ' && len(syms) >= spmChunk && t.spaceID >= 0 {
-			// Cut here when no token holds the last byte of the left
-			// symbol followed by a space: no merge can cross the cut.
-			if l := t.Token(int(syms[len(syms)-1].id)); l != "" && !t.beforeSpace[l[len(l)-1]] {
-				out = t.merge(out, syms, sc)
-				syms = syms[:0]
-			}
-		}
-		if id, ok := t.ids[text[i:i+size]]; ok {
+	for i := 0; i < len(piece); {
+		_, size := utf8.DecodeRuneInString(piece[i:])
+		if id, ok := t.ids[piece[i:i+size]]; ok {
 			add(id)
 		} else {
-			for _, b := range []byte(text[i : i+size]) {
+			for _, b := range []byte(piece[i : i+size]) {
 				// run.c maps byte b to id b+3; use the vocabulary's own <0xNN> when present.
 				if id := t.byteID[b]; id >= 0 {
 					add(id)
@@ -231,8 +282,15 @@ func (t *Llama2C) encodeText(out []int, text string, sc *spmScratch) []int {
 		}
 		i += size
 	}
+	n := len(out)
 	out = t.merge(out, syms, sc)
 	sc.syms = syms[:0]
+	if cacheable {
+		if sc.cache == nil || len(sc.cache) >= spmCacheWords {
+			sc.cache = make(map[string][]int, 1024)
+		}
+		sc.cache[strings.Clone(piece)] = slices.Clone(out[n:])
+	}
 	return out
 }
 
@@ -257,12 +315,11 @@ func (c spmCand) before(d spmCand) bool {
 }
 
 type spmScratch struct {
-	syms []spmSym
-	heap []spmCand
-	buf  []byte
+	syms  []spmSym
+	heap  []spmCand
+	buf   []byte
+	cache map[string][]int // short piece -> ids
 }
-
-var spmScratchPool = sync.Pool{New: func() any { return new(spmScratch) }}
 
 // merge runs the merges over syms (a linked list in index order) and
 // appends the resulting ids.

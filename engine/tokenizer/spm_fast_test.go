@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +122,7 @@ func TestEncodeMatchesQuadratic(t *testing.T) {
 func head(ids []int) []int { return ids[:min(len(ids), 40)] }
 
 // TestEncodeLinear: 1 MB of text in one paragraph (no blank line, no
-// newline) encodes in well under the 2 s the issue allows through both
+// newline; unique random words, so the piece cache does not help) encodes in well under the 2 s the issue allows through both
 // real vocabularies, and 4 MB takes about four times as long (linear, not
 // quadratic). Timings on a shared machine are noisy, so the bounds are
 // loose; BenchmarkEncodeParagraph gives the figures.
@@ -140,14 +141,14 @@ func TestEncodeLinear(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		one := paragraph(1 << 20)
+		one := uniqueParagraph(1 << 20)
 		start := time.Now()
 		n1 := len(tok.Encode(one, true, true))
 		d1 := time.Since(start)
 		if d1 > 2*time.Second {
 			t.Errorf("%s: 1 MB paragraph took %v, want < 2 s", c.rel, d1)
 		}
-		four := paragraph(4 << 20)
+		four := uniqueParagraph(4 << 20)
 		start = time.Now()
 		n4 := len(tok.Encode(four, true, true))
 		d4 := time.Since(start)
@@ -173,10 +174,40 @@ func paragraph(n int) string {
 	return sb.String()[:n]
 }
 
+// uniqueParagraph returns n bytes of one paragraph of random words (3 to
+// 12 letters, some capitalised, some followed by punctuation): almost
+// every word is new, so no piece is found in Encode's cache — the worst
+// case for speed.
+func uniqueParagraph(n int) string {
+	r := rand.New(rand.NewPCG(7, 7))
+	const letters = "abcdefghijklmnopqrstuvwxyzáéíóúãõç"
+	runes := []rune(letters)
+	var sb strings.Builder
+	sb.Grow(n + 32)
+	for sb.Len() < n {
+		for k := 3 + r.IntN(10); k > 0; k-- {
+			c := runes[r.IntN(len(runes))]
+			if k == 1 && r.IntN(8) == 0 {
+				c = []rune(".,;:!?")[r.IntN(6)]
+			}
+			sb.WriteRune(c)
+		}
+		sb.WriteByte(' ')
+	}
+	s := sb.String()[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // BenchmarkEncodeParagraph encodes one paragraph of 100 KB, 1 MB and 10 MB
+// of prose (words that repeat, as in real text) and of unique random words
+// (the worst case for the piece cache)
 // through stories260K's and Llama 2's vocabularies (the issue's table:
 // go test -run '^$' -bench EncodeParagraph -benchtime 1x ./engine/tokenizer/),
-// and, with ORCHMIND_BENCH_OLD=1, the old quadratic encoder on 100 KB.
+// and, with ORCHMIND_BENCH_OLD=10,100, the old quadratic encoder on
+// 10 KB and 100 KB.
 func BenchmarkEncodeParagraph(b *testing.B) {
 	for _, c := range []struct {
 		name, rel string
@@ -189,18 +220,29 @@ func BenchmarkEncodeParagraph(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, size := range []int{100 << 10, 1 << 20, 10 << 20} {
-			text := paragraph(size)
-			b.Run(fmt.Sprintf("%s/%s", c.name, sizeName(size)), func(b *testing.B) {
-				b.SetBytes(int64(size))
-				for b.Loop() {
-					tok.Encode(text, true, true)
+		for _, kind := range []string{"prose", "unique"} {
+			for _, size := range []int{100 << 10, 1 << 20, 10 << 20} {
+				text := paragraph(size)
+				if kind == "unique" {
+					text = uniqueParagraph(size)
 				}
-			})
+				b.Run(fmt.Sprintf("%s/%s/%s", c.name, kind, sizeName(size)), func(b *testing.B) {
+					b.SetBytes(int64(len(text)))
+					for b.Loop() {
+						tok.Encode(text, true, true)
+					}
+				})
+			}
 		}
-		if os.Getenv("ORCHMIND_BENCH_OLD") != "" {
-			text := paragraph(100 << 10)
-			b.Run(c.name+"/old-quadratic/100KB", func(b *testing.B) {
+		// ORCHMIND_BENCH_OLD=10,100 times the old quadratic encoder on
+		// paragraphs of those many KB.
+		for _, kb := range strings.Split(os.Getenv("ORCHMIND_BENCH_OLD"), ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(kb))
+			if err != nil || n <= 0 {
+				continue
+			}
+			text := paragraph(n << 10)
+			b.Run(fmt.Sprintf("%s/old-quadratic/%dKB", c.name, n), func(b *testing.B) {
 				b.SetBytes(int64(len(text)))
 				for b.Loop() {
 					encodeQuadratic(tok, text, true, true)
