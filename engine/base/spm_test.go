@@ -1,11 +1,16 @@
 package base
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"orchmind/engine/gguf"
 	"orchmind/engine/model"
+	"orchmind/engine/tokenizer"
+	"orchmind/internal/testshared"
 )
 
 // gemmaStyleGGUF is the tokenizer metadata of a Gemma GGUF in small: <pad>
@@ -69,4 +74,36 @@ func TestGGUFSentencePieceGemma(t *testing.T) {
 		t.Errorf("with add_space_prefix: Encode(hi) = %v, want [11] (▁hi)", got)
 	}
 	var _ model.EndOfTurn = tok
+}
+
+// TestFolderPrefersTokenizerModel: in a Hugging Face folder holding both,
+// the SentencePiece tokenizer.model is read (what llama.cpp converts and a
+// GGUF export writes); a tokenizer.json alone is read as before.
+func TestFolderPrefersTokenizerModel(t *testing.T) {
+	spm, err := os.ReadFile(testshared.Path(t, "models/llama2-tokenizer/tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), spm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"type": "Unigram"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := loadTokenizer(dir, "", &model.Model{Config: model.Config{Vocab: 32000}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tok.(*tokenizer.Llama2C); !ok || tok.VocabSize() != 32000 {
+		t.Fatalf("got %T with %d tokens, want the SentencePiece model", tok, tok.VocabSize())
+	}
+	// A damaged tokenizer.model beside a tokenizer.json: the JSON decides
+	// (here it is refused, naming its model type).
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadTokenizer(dir, "", &model.Model{Config: model.Config{Vocab: 32000}}, nil); err == nil || !strings.Contains(err.Error(), "Unigram") {
+		t.Errorf("err = %v, want the tokenizer.json's refusal", err)
+	}
 }

@@ -44,11 +44,20 @@ func loadTokenizer(path, tokPath string, m *model.Model, gf *gguf.File) (tok voc
 		}
 	}
 	if isDir(path) {
-		for _, name := range []string{"tokenizer.json", "tokenizer.model"} {
-			if p := filepath.Join(path, name); isFile(p) {
-				tok, err = loadTokenizerFile(p, m.Vocab)
-				return tok, false, err
+		// A SentencePiece tokenizer.model comes first when it reads (Llama
+		// 2, Mistral, Gemma ship it beside a byte_fallback tokenizer.json
+		// that gives the same ids; it is what llama.cpp converts and what a
+		// GGUF export can write). Otherwise tokenizer.json.
+		if p := filepath.Join(path, "tokenizer.model"); isFile(p) {
+			if t, err := tokenizer.LoadSentencePieceModel(p); err == nil {
+				return t, false, nil
+			} else if !isFile(filepath.Join(path, "tokenizer.json")) {
+				return nil, false, err
 			}
+		}
+		if p := filepath.Join(path, "tokenizer.json"); isFile(p) {
+			tok, err = loadTokenizerFile(p, m.Vocab)
+			return tok, false, err
 		}
 	}
 	if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {

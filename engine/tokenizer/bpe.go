@@ -727,3 +727,44 @@ func (t *BPE) fallbackPiece(out []int, piece string, sc *bpeScratch) []int {
 	}
 	return out
 }
+
+// ByteFallback reports whether t is a SentencePiece-style BPE (tokenizer.json
+// with byte_fallback: Llama 2, Mistral, Gemma).
+func (t *BPE) ByteFallback() bool { return t.fallback }
+
+// DropTokensFrom removes the tokens with ids n and above, for a model with
+// n embedding rows whose tokenizer.json lists added tokens beyond them
+// (Gemma 3 1B: <image_soft_token> is id 262144 of 262,144 rows). Only
+// control, user-defined and unused tokens may be dropped; they are no
+// longer matched in text. Call it before the tokenizer is shared.
+func (t *BPE) DropTokensFrom(n int) error {
+	if n <= 0 || n >= len(t.tokens) {
+		return nil
+	}
+	for id := n; id < len(t.tokens); id++ {
+		if typ := t.types[id]; typ != TokenControl && typ != TokenUserDefined && typ != TokenUnused {
+			return fmt.Errorf("tokenizer: token %d (%q) is beyond the model's %d embedding rows and is an ordinary token, so the tokenizer does not belong to this model", id, t.tokens[id], n)
+		}
+		if t.bos == id || t.eos == id {
+			return fmt.Errorf("tokenizer: BOS or EOS (%d) is beyond the model's %d embedding rows; the tokenizer does not belong to this model", id, n)
+		}
+	}
+	for id := n; id < len(t.tokens); id++ {
+		if t.ids[t.tokens[id]] == id {
+			delete(t.ids, t.tokens[id])
+		}
+	}
+	for b := range t.specs {
+		t.specs[b] = slices.DeleteFunc(t.specs[b], func(s specialTok) bool { return s.id >= n })
+	}
+	for k, m := range t.merges {
+		if int(m.id) >= n || int(k>>32) >= n || int(uint32(k)) >= n {
+			delete(t.merges, k)
+		}
+	}
+	t.tokens, t.types, t.pieces = t.tokens[:n], t.types[:n], t.pieces[:n]
+	t.mu.Lock()
+	clear(t.cache)
+	t.mu.Unlock()
+	return nil
+}
