@@ -103,11 +103,15 @@ func TestEncodeMatchesQuadratic(t *testing.T) {
 		for range 200 {
 			texts = append(texts, randomText(r, 1+r.IntN(40)))
 		}
-		for range 8 {
-			texts = append(texts, randomText(r, 2000+r.IntN(3000)))
+		long, size := 8, 2000
+		if testing.Short() {
+			long, size = 2, 500
 		}
-		texts = append(texts, strings.Repeat("Once upon a time, there was a little girl named Lily. ", 60),
-			strings.Repeat("x", 3000), strings.Repeat(" ", 700)+"end", strings.Repeat("a ", 1000))
+		for range long {
+			texts = append(texts, randomText(r, size+r.IntN(size)))
+		}
+		texts = append(texts, strings.Repeat("Once upon a time, there was a little girl named Lily. ", size/50),
+			strings.Repeat("x", size), strings.Repeat(" ", size/4)+"end", strings.Repeat("a ", size/2))
 		for _, s := range texts {
 			for _, bos := range []bool{false, true} {
 				got, want := tok.Encode(s, bos, !bos), encodeQuadratic(tok, strings.ReplaceAll(s, "▁", " "), bos, !bos)
@@ -257,4 +261,38 @@ func sizeName(n int) string {
 		return fmt.Sprintf("%dMB", n>>20)
 	}
 	return fmt.Sprintf("%dKB", n>>10)
+}
+
+// TestEncodeConcurrent: goroutines sharing one tokenizer (and its scratch
+// pool and piece cache) get the ids a lone caller gets.
+func TestEncodeConcurrent(t *testing.T) {
+	tok, err := LoadLlama2C(testshared.Path(t, "models/stories260K/tok512.bin"), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	texts := make([]string, 64)
+	want := make([][]int, len(texts))
+	for i := range texts {
+		texts[i] = randomText(r, 20+r.IntN(200))
+		want[i] = encodeQuadratic(tok, strings.ReplaceAll(texts[i], "▁", " "), true, false)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for k := range 200 {
+				i := (k*7 + g) % len(texts)
+				if got := tok.Encode(texts[i], true, false); !reflect.DeepEqual(got, want[i]) {
+					errs <- fmt.Errorf("goroutine %d: Encode(%q) = %v, want %v", g, texts[i], got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
