@@ -661,11 +661,19 @@ func (t *BPE) canCutMeta(norm string, i int) bool {
 	if _, ok := t.ids[ch]; ok {
 		return !t.beforeMeta[norm[i-1]]
 	}
-	// Byte tokens or unk: their text ends in '>'.
-	if id := t.byteID[norm[i-1]]; id >= 0 || t.unk >= 0 {
-		return !t.beforeMeta['>']
+	// The left symbol is the byte token of the last byte, or unk.
+	all := true
+	for j := i - size; j < i; j++ {
+		all = all && t.byteID[norm[j]] >= 0
 	}
-	return false
+	var s string
+	switch {
+	case all:
+		s = t.tokens[t.byteID[norm[i-1]]]
+	case t.unk >= 0:
+		s = t.tokens[t.unk]
+	}
+	return s != "" && !t.beforeMeta[s[len(s)-1]]
 }
 
 // fallbackPiece appends the ids of one normalized piece.

@@ -202,16 +202,16 @@ func (hf *hfTokenizer) build() (*BPE, error) {
 // decoder turns "▁" back into spaces, <0xNN> into bytes and, with a
 // Strip decoder, drops the leading space that Prepend added.
 func (hf *hfTokenizer) buildFallback(tokens []string, merges [][2]string, types []int32) (*BPE, error) {
-	prepend, err := hf.fallbackNormalizer()
-	if err != nil {
-		return nil, err
-	}
 	if p := hf.PreTokenizer; p != nil {
 		noOp := p.Type == "Split" && p.Pattern != nil && p.Pattern.String != nil && *p.Pattern.String == " " && !p.Invert
 		if !noOp {
 			desc, _ := json.Marshal(p)
 			return nil, fmt.Errorf("tokenizer: the pre_tokenizer %s of this byte_fallback BPE is not supported; orchmind reads the SentencePiece-style tokenizer.json of Llama 2, Mistral and Gemma (normalizer Replace \" \"→\"▁\", no pre-tokenizer); load the model's tokenizer.model or GGUF instead", desc)
 		}
+	}
+	prepend, err := hf.fallbackNormalizer()
+	if err != nil {
+		return nil, err
 	}
 	t, err := newBPEMode(tokens, merges, types, -1, -1, true)
 	if err != nil {
