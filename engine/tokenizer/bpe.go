@@ -64,6 +64,9 @@ type BPE struct {
 	// pieces cut before a "▁" whose left neighbour cannot merge with it.
 	metaID     int
 	beforeMeta [256]bool
+	// ascii is the id of each one-byte character, -1 when absent
+	// (fallback only).
+	ascii [128]int32
 
 	mu    sync.Mutex
 	cache map[string][]int // pre-token -> ids
@@ -262,6 +265,12 @@ func newBPEMode(tokens []string, merges [][2]string, types []int32, bos, eos int
 		}
 		if id, ok := t.ids[spmSpace]; ok {
 			t.metaID = id
+		}
+		for c := range t.ascii {
+			t.ascii[c] = -1
+			if id, ok := t.ids[string(rune(c))]; ok {
+				t.ascii[c] = int32(id)
+			}
 		}
 		for _, s := range tokens {
 			for i := strings.Index(s, spmSpace); i >= 0; {
@@ -656,6 +665,9 @@ func (t *BPE) encodeFallback(out []int, w string, sc *bpeScratch) []int {
 // canCutMeta reports whether no merge can join the symbol that ends at
 // norm[i] with the "▁" at norm[i].
 func (t *BPE) canCutMeta(norm string, i int) bool {
+	if c := norm[i-1]; c < utf8.RuneSelf && t.ascii[c] >= 0 {
+		return !t.beforeMeta[c]
+	}
 	_, size := utf8.DecodeLastRuneInString(norm[:i])
 	ch := norm[i-size : i]
 	if _, ok := t.ids[ch]; ok {
@@ -696,6 +708,11 @@ func (t *BPE) fallbackPiece(out []int, piece string, sc *bpeScratch) []int {
 		syms = append(syms, bpeSym{id: int32(id), prev: n - 1, next: n + 1})
 	}
 	for i := 0; i < len(piece); {
+		if c := piece[i]; c < utf8.RuneSelf && t.ascii[c] >= 0 {
+			add(int(t.ascii[c]))
+			i++
+			continue
+		}
 		_, size := utf8.DecodeRuneInString(piece[i:])
 		ch := piece[i : i+size]
 		i += size

@@ -41,6 +41,8 @@ type Llama2C struct {
 	// with it, so the merges run over bounded pieces with the same result.
 	spaceID     int
 	beforeSpace [256]bool
+	// ascii is the id of each one-byte character, -1 when absent.
+	ascii [128]int32
 
 	// scratch holds the working memory of Encode (*spmScratch), with its
 	// cache of short pieces, between calls.
@@ -114,6 +116,12 @@ func (t *Llama2C) index() {
 		t.byteID[b] = -1
 		if id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]; ok {
 			t.byteID[b] = id
+		}
+	}
+	for c := range t.ascii {
+		t.ascii[c] = -1
+		if id, ok := t.ids[string(rune(c))]; ok {
+			t.ascii[c] = int32(id)
 		}
 	}
 	t.spaceID = -1
@@ -229,9 +237,13 @@ func (t *Llama2C) encodeText(out []int, text string, sc *spmScratch) []int {
 // canCut reports whether no merge can join the symbol that ends at
 // text[i] with the space at text[i].
 func (t *Llama2C) canCut(text string, i int) bool {
-	_, size := utf8.DecodeLastRuneInString(text[:i])
 	last := text[i-1]
-	if _, ok := t.ids[text[i-size:i]]; !ok {
+	known := last < utf8.RuneSelf && t.ascii[last] >= 0
+	if !known {
+		_, size := utf8.DecodeLastRuneInString(text[:i])
+		_, known = t.ids[text[i-size:i]]
+	}
+	if !known {
 		// The left symbol is the byte token of text[i-1].
 		id := t.byteID[last]
 		if id < 0 {
@@ -267,6 +279,11 @@ func (t *Llama2C) encodePiece(out []int, piece string, prefix bool, sc *spmScrat
 		add(t.spaceID)
 	}
 	for i := 0; i < len(piece); {
+		if c := piece[i]; c < utf8.RuneSelf && t.ascii[c] >= 0 {
+			add(int(t.ascii[c]))
+			i++
+			continue
+		}
 		_, size := utf8.DecodeRuneInString(piece[i:])
 		if id, ok := t.ids[piece[i:i+size]]; ok {
 			add(id)
