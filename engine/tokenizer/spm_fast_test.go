@@ -143,8 +143,8 @@ func cpuTime() time.Duration {
 // quadratic). Timings on a shared machine are noisy, so the bounds are
 // loose; BenchmarkEncodeParagraph gives the figures.
 func TestEncodeLinear(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
+	if testing.Short() || raceEnabled {
+		t.Skip("timing test: not in -short or under the race detector")
 	}
 	for _, c := range []struct {
 		rel   string
