@@ -64,9 +64,18 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 		}
 		return nil, fmt.Errorf("load tokenizer for %s: %w", path, err)
 	}
-	_, bpe := tok.(*BPETokenizer)
-	if n := tok.VocabSize(); n != m.Vocab && (!bpe || n > m.Vocab) {
-		// (Byte-level BPE models often have more embedding rows than tokens.)
+	bpe, _ := tok.(*BPETokenizer)
+	if bpe != nil && bpe.VocabSize() > m.Vocab {
+		// Added tokens beyond the embedding rows (Gemma 3 1B's
+		// <image_soft_token>) are dropped.
+		if err := bpe.DropTokensFrom(m.Vocab); err != nil {
+			return nil, fmt.Errorf("load tokenizer for %s: %w", path, err)
+		}
+	}
+	// Models often have a few more embedding rows than tokens (padded to a
+	// multiple: Gemma 3 4B has 262,208 rows for 262,144 tokens; byte-level
+	// BPE models more).
+	if n := tok.VocabSize(); n > m.Vocab || (bpe == nil && m.Vocab-n > maxPadRows) {
 		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", n, m.Vocab)
 	}
 	if typ == model.AsStored {
@@ -83,6 +92,10 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	}
 	return b, nil
 }
+
+// maxPadRows is how many more embedding rows than SentencePiece tokens a
+// model may have (padding rows no token maps to).
+const maxPadRows = 1024
 
 // FindTokenizer looks beside the model for the llama2.c tokenizer files.
 func FindTokenizer(modelPath string, vocab int) string {

@@ -44,11 +44,20 @@ func loadTokenizer(path, tokPath string, m *model.Model, gf *gguf.File) (tok voc
 		}
 	}
 	if isDir(path) {
-		for _, name := range []string{"tokenizer.json", "tokenizer.model"} {
-			if p := filepath.Join(path, name); isFile(p) {
-				tok, err = loadTokenizerFile(p, m.Vocab)
-				return tok, false, err
+		// A SentencePiece tokenizer.model comes first when it reads (Llama
+		// 2, Mistral, Gemma ship it beside a byte_fallback tokenizer.json
+		// that gives the same ids; it is what llama.cpp converts and what a
+		// GGUF export can write). Otherwise tokenizer.json.
+		if p := filepath.Join(path, "tokenizer.model"); isFile(p) {
+			if t, err := tokenizer.LoadSentencePieceModel(p); err == nil {
+				return t, false, nil
+			} else if !isFile(filepath.Join(path, "tokenizer.json")) {
+				return nil, false, err
 			}
+		}
+		if p := filepath.Join(path, "tokenizer.json"); isFile(p) {
+			tok, err = loadTokenizerFile(p, m.Vocab)
+			return tok, false, err
 		}
 	}
 	if tokPath = FindTokenizer(path, m.Vocab); tokPath == "" {
@@ -73,6 +82,10 @@ func loadTokenizerFile(p string, vocab int) (vocabSizer, error) {
 	return tokenizer.LoadLlama2C(p, vocab)
 }
 
+// ggufSPM builds the SentencePiece-style vocabulary of a GGUF file
+// (tokenizer.ggml.model "llama": Llama 2, Mistral, Gemma): tokens, scores,
+// token types, BOS/EOS ids (1 and 2 when absent) and add_space_prefix
+// (absent: true, except for Gemma, which llama.cpp converts with false).
 func ggufSPM(f *gguf.File) (*tokenizer.Llama2C, error) {
 	toks, _ := f.Metadata["tokenizer.ggml.tokens"].([]any)
 	scores, _ := f.Metadata["tokenizer.ggml.scores"].([]any)
@@ -88,7 +101,32 @@ func ggufSPM(f *gguf.File) (*tokenizer.Llama2C, error) {
 		}
 		ts[i], ss[i] = t, sc
 	}
-	return tokenizer.FromSPMVocab(ts, ss)
+	var types []int32
+	if raw, ok := f.Metadata["tokenizer.ggml.token_type"].([]any); ok {
+		if len(raw) != len(toks) {
+			return nil, fmt.Errorf("the GGUF file's tokenizer has %d tokens and %d token types", len(toks), len(raw))
+		}
+		types = make([]int32, len(raw))
+		for i, v := range raw {
+			n, ok := v.(int32)
+			if !ok {
+				return nil, fmt.Errorf("the GGUF file's token type %d is not an int32", i)
+			}
+			types[i] = n
+		}
+	}
+	id := func(key string, def int) int {
+		if v, ok := f.Uint(key); ok && v < uint64(len(toks)) {
+			return int(v)
+		}
+		return def
+	}
+	arch, _ := f.String("general.architecture")
+	prefix := !strings.HasPrefix(arch, "gemma")
+	if b, ok := f.Metadata["tokenizer.ggml.add_space_prefix"].(bool); ok {
+		prefix = b
+	}
+	return tokenizer.NewSPM(ts, ss, types, id("tokenizer.ggml.bos_token_id", 1), id("tokenizer.ggml.eos_token_id", 2), prefix)
 }
 
 // ggufBPE builds the byte-level BPE of a GGUF file (tokenizer.ggml.model

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -43,6 +45,28 @@ type BPE struct {
 	// addBOS and addEOS say whether the model was trained with BOS/EOS
 	// around each text (tokenizer.ggml.add_bos_token, tokenizer_config.json).
 	addBOS, addEOS bool
+
+	// fallback is a SentencePiece-style BPE (tokenizer.json with
+	// byte_fallback: Llama 2, Mistral, Gemma): the text between special
+	// tokens is normalized (spaces become "▁", with "▁" put first when
+	// prependMeta is set), split into characters, a character missing
+	// from the vocabulary becomes its <0xNN> byte tokens (or unk), and the
+	// pairs are merged by rank as for byte-level BPE.
+	fallback    bool
+	prependMeta bool
+	unk         int // -1 when none
+	fuseUnk     bool
+	// stripLeading drops one leading space when decoding (the Strip
+	// decoder of Llama 2's tokenizer.json, undoing the prepended "▁").
+	stripLeading bool
+	// metaID is the id of "▁" (-1 when absent); beforeMeta[b] is set when
+	// some token holds byte b followed by "▁". A long text is merged in
+	// pieces cut before a "▁" whose left neighbour cannot merge with it.
+	metaID     int
+	beforeMeta [256]bool
+	// ascii is the id of each one-byte character, -1 when absent
+	// (fallback only).
+	ascii [128]int32
 
 	mu    sync.Mutex
 	cache map[string][]int // pre-token -> ids
@@ -158,6 +182,12 @@ func NewBPE(tokens []string, merges []string, types []int32, bos, eos int, pre s
 }
 
 func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*BPE, error) {
+	return newBPEMode(tokens, merges, types, bos, eos, false)
+}
+
+// newBPEMode builds a byte-level BPE, or with fallback a SentencePiece-style
+// BPE with byte fallback tokens <0xNN>.
+func newBPEMode(tokens []string, merges [][2]string, types []int32, bos, eos int, fallback bool) (*BPE, error) {
 	n := len(tokens)
 	if n == 0 {
 		return nil, fmt.Errorf("tokenizer: the vocabulary is empty; the model file carries no tokenizer.ggml.tokens (or vocab), so it cannot be tokenized")
@@ -185,6 +215,10 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 		bos:    bos,
 		eos:    eos,
 		cache:  make(map[string][]int),
+
+		fallback: fallback,
+		unk:      -1,
+		metaID:   -1,
 	}
 	if t.types == nil {
 		t.types = make([]int32, n)
@@ -203,6 +237,15 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 		case TokenUserDefined:
 			// Added tokens are stored as the text itself.
 			t.pieces[id] = s
+			if fallback {
+				t.pieces[id] = strings.ReplaceAll(s, spmSpace, " ")
+			}
+		case TokenByte, TokenNormal, TokenUnknown:
+			if fallback {
+				t.pieces[id] = fallbackPiece(s)
+				break
+			}
+			t.pieces[id], _ = byteLevelDecode(&u, s)
 		default:
 			t.pieces[id], _ = byteLevelDecode(&u, s)
 		}
@@ -213,7 +256,39 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 	for b := range t.specs {
 		slices.SortStableFunc(t.specs[b], func(x, y specialTok) int { return cmp.Compare(len(y.text), len(x.text)) })
 	}
+	if fallback {
+		for b := range t.byteID {
+			t.byteID[b] = -1
+			if id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]; ok {
+				t.byteID[b] = id
+			}
+		}
+		if id, ok := t.ids[spmSpace]; ok {
+			t.metaID = id
+		}
+		for c := range t.ascii {
+			t.ascii[c] = -1
+			if id, ok := t.ids[string(rune(c))]; ok {
+				t.ascii[c] = int32(id)
+			}
+		}
+		for _, s := range tokens {
+			for i := strings.Index(s, spmSpace); i >= 0; {
+				if i > 0 {
+					t.beforeMeta[s[i-1]] = true
+				}
+				j := strings.Index(s[i+1:], spmSpace)
+				if j < 0 {
+					break
+				}
+				i += 1 + j
+			}
+		}
+	}
 	for b, r := range byteToUnicode() {
+		if fallback {
+			break
+		}
 		id, ok := t.ids[string(r)]
 		if !ok {
 			return nil, fmt.Errorf("tokenizer: the vocabulary has no token %q for byte 0x%02x, so it is not a byte-level BPE vocabulary (GPT-2 style); check the tokenizer type of the model", string(r), b)
@@ -238,6 +313,17 @@ func newBPE(tokens []string, merges [][2]string, types []int32, bos, eos int) (*
 		}
 	}
 	return t, nil
+}
+
+// fallbackPiece is the text a SentencePiece-style token stands for: "▁"
+// is a space, <0xNN> the byte.
+func fallbackPiece(s string) string {
+	if len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>' {
+		if b, err := strconv.ParseUint(s[3:5], 16, 8); err == nil {
+			return string([]byte{byte(b)})
+		}
+	}
+	return strings.ReplaceAll(s, spmSpace, " ")
 }
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
@@ -289,13 +375,19 @@ func (t *BPE) Type(id int) int32 {
 
 // Piece returns the text token id stands for: its bytes for a normal
 // token (possibly part of a UTF-8 character), the text of a user-defined
-// token, and "" for control tokens and ids out of range. prev is unused:
-// byte-level BPE has no leading-space rule.
+// token, and "" for control tokens and ids out of range. prev matters only
+// to tokenizers that strip the leading space they added (Llama 2's
+// tokenizer.json): after BOS, or at the start (prev < 0), a piece loses
+// its first space.
 func (t *BPE) Piece(prev, id int) string {
 	if id < 0 || id >= len(t.pieces) {
 		return ""
 	}
-	return t.pieces[id]
+	p := t.pieces[id]
+	if t.stripLeading && (prev < 0 || prev == t.bos) && strings.HasPrefix(p, " ") {
+		p = p[1:]
+	}
+	return p
 }
 
 // Decode turns ids back into text; control tokens (BOS, EOS, ...) and ids
@@ -303,9 +395,15 @@ func (t *BPE) Piece(prev, id int) string {
 func (t *BPE) Decode(ids []int) string {
 	var sb strings.Builder
 	for _, id := range ids {
-		sb.WriteString(t.Piece(-1, id))
+		if id >= 0 && id < len(t.pieces) {
+			sb.WriteString(t.pieces[id])
+		}
 	}
-	return sb.String()
+	s := sb.String()
+	if t.stripLeading && strings.HasPrefix(s, " ") {
+		s = s[1:]
+	}
+	return s
 }
 
 // Encode tokenizes text, with BOS first and EOS last when asked for and
@@ -318,11 +416,14 @@ func (t *BPE) Encode(text string, addBOS, addEOS bool) []int {
 	if t.nfc && !norm.NFC.IsNormalString(text) {
 		text = norm.NFC.String(text)
 	}
-	if t.addPrefixSpace && text != "" && text[0] != ' ' {
+	if !t.fallback && t.addPrefixSpace && text != "" && text[0] != ' ' {
 		text = " " + text
 	}
 	var sc bpeScratch
 	emit := func(w string) { out = t.encodeWord(out, w, &sc) }
+	if t.fallback {
+		emit = func(w string) { out = t.encodeFallback(out, w, &sc) }
+	}
 	start := 0
 	for i := 0; i < len(text); i++ {
 		cands := t.specs[text[i]]
@@ -410,6 +511,15 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 		syms = append(syms, bpeSym{id: int32(t.byteID[w[i]]), prev: int32(i - 1), next: int32(i + 1)})
 	}
 	syms[len(syms)-1].next = -1
+	ids := t.mergeSyms(nil, syms, sc)
+	sc.syms = syms
+	return ids
+}
+
+// mergeSyms merges the symbols syms (a linked list in index order, the
+// last one's next -1): repeatedly the adjacent pair with the lowest merge
+// rank, leftmost among equals. It appends the resulting ids to out.
+func (t *BPE) mergeSyms(out []int, syms []bpeSym, sc *bpeScratch) []int {
 	h := sc.heap[:0]
 	push := func(left int32) {
 		if left < 0 {
@@ -473,12 +583,11 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 		push(l.prev)
 		push(c.left)
 	}
-	var ids []int
 	for i := int32(0); i >= 0; i = syms[i].next {
-		ids = append(ids, int(syms[i].id))
+		out = append(out, int(syms[i].id))
 	}
-	sc.syms, sc.heap = syms, h
-	return ids
+	sc.heap = h
+	return out
 }
 
 // GGUFVocab returns the vocabulary in the GGUF layout, for writing
@@ -488,6 +597,9 @@ func (t *BPE) bpe(w string, sc *bpeScratch) []int {
 // cannot name (a byte-level BPE without a split, a leading space added to
 // every text, or NFC normalization other than Qwen2's).
 func (t *BPE) GGUFVocab() (tokens []string, types []int32, merges []string, pre string, err error) {
+	if t.fallback {
+		return nil, nil, nil, "", errors.New("tokenizer: a SentencePiece-style BPE read from tokenizer.json (byte_fallback) cannot be written as GGUF metadata yet; load the model's tokenizer.model instead (pass --tokenizer PATH/tokenizer.model)")
+	}
 	switch {
 	case t.pre.kind == preGPT2 && t.pre.isolateDigits:
 		pre = "smollm"
@@ -516,4 +628,168 @@ func (t *BPE) GGUFVocab() (tokens []string, types []int32, merges []string, pre 
 		merges[i] = t.tokens[int(k>>32)] + " " + t.tokens[int(uint32(k))]
 	}
 	return slices.Clone(t.tokens), slices.Clone(t.types), merges, pre, nil
+}
+
+// encodeFallback appends the ids of one section of text (between special
+// tokens) of a SentencePiece-style BPE: spaces become "▁" ("▁" is put
+// first when the normalizer prepends it), each character is a symbol (its
+// <0xNN> bytes, or unk, when the vocabulary lacks it), and the symbols are
+// merged by rank. The section is cut before every "▁" that no token joins
+// to its left neighbour and each piece merged on its own (the same result
+// as merging it whole, in bounded memory; short pieces are cached).
+func (t *BPE) encodeFallback(out []int, w string, sc *bpeScratch) []int {
+	if w == "" {
+		return out
+	}
+	norm := strings.ReplaceAll(w, " ", spmSpace)
+	if t.prependMeta {
+		norm = spmSpace + norm
+	}
+	if t.ignoreMerges {
+		if id, ok := t.ids[norm]; ok {
+			return append(out, id)
+		}
+		return t.fallbackPiece(out, norm, sc)
+	}
+	start := 0
+	for i := 1; i < len(norm); i++ {
+		if norm[i] != spmSpace[0] || !strings.HasPrefix(norm[i:], spmSpace) || t.metaID < 0 || !t.canCutMeta(norm, i) {
+			continue
+		}
+		out = t.fallbackPiece(out, norm[start:i], sc)
+		start = i
+	}
+	return t.fallbackPiece(out, norm[start:], sc)
+}
+
+// canCutMeta reports whether no merge can join the symbol that ends at
+// norm[i] with the "▁" at norm[i].
+func (t *BPE) canCutMeta(norm string, i int) bool {
+	if c := norm[i-1]; c < utf8.RuneSelf && t.ascii[c] >= 0 {
+		return !t.beforeMeta[c]
+	}
+	_, size := utf8.DecodeLastRuneInString(norm[:i])
+	ch := norm[i-size : i]
+	if _, ok := t.ids[ch]; ok {
+		return !t.beforeMeta[norm[i-1]]
+	}
+	// The left symbol is the byte token of the last byte, or unk.
+	all := true
+	for j := i - size; j < i; j++ {
+		all = all && t.byteID[norm[j]] >= 0
+	}
+	var s string
+	switch {
+	case all:
+		s = t.tokens[t.byteID[norm[i-1]]]
+	case t.unk >= 0:
+		s = t.tokens[t.unk]
+	}
+	return s != "" && !t.beforeMeta[s[len(s)-1]]
+}
+
+// fallbackPiece appends the ids of one normalized piece.
+func (t *BPE) fallbackPiece(out []int, piece string, sc *bpeScratch) []int {
+	if piece == "" {
+		return out
+	}
+	cacheable := len(piece) <= maxCachedWord
+	if cacheable {
+		t.mu.Lock()
+		ids, ok := t.cache[piece]
+		t.mu.Unlock()
+		if ok {
+			return append(out, ids...)
+		}
+	}
+	syms := sc.syms[:0]
+	add := func(id int) {
+		n := int32(len(syms))
+		syms = append(syms, bpeSym{id: int32(id), prev: n - 1, next: n + 1})
+	}
+	for i := 0; i < len(piece); {
+		if c := piece[i]; c < utf8.RuneSelf && t.ascii[c] >= 0 {
+			add(int(t.ascii[c]))
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(piece[i:])
+		ch := piece[i : i+size]
+		i += size
+		if id, ok := t.ids[ch]; ok {
+			add(id)
+			continue
+		}
+		all := true
+		for j := 0; j < len(ch); j++ {
+			all = all && t.byteID[ch[j]] >= 0
+		}
+		switch {
+		case all:
+			for j := 0; j < len(ch); j++ {
+				add(t.byteID[ch[j]])
+			}
+		case t.unk >= 0 && t.fuseUnk && len(syms) > 0 && int(syms[len(syms)-1].id) == t.unk:
+			// fuse_unk: a run of unknown characters is one unk.
+		case t.unk >= 0:
+			add(t.unk)
+		}
+		// A character with neither a token, byte tokens nor unk is dropped.
+	}
+	n := len(out)
+	if len(syms) > 0 {
+		syms[len(syms)-1].next = -1
+		out = t.mergeSyms(out, syms, sc)
+	}
+	sc.syms = syms[:0]
+	if cacheable {
+		t.mu.Lock()
+		if len(t.cache) >= maxCacheEntries {
+			clear(t.cache)
+		}
+		t.cache[strings.Clone(piece)] = slices.Clone(out[n:])
+		t.mu.Unlock()
+	}
+	return out
+}
+
+// ByteFallback reports whether t is a SentencePiece-style BPE (tokenizer.json
+// with byte_fallback: Llama 2, Mistral, Gemma).
+func (t *BPE) ByteFallback() bool { return t.fallback }
+
+// DropTokensFrom removes the tokens with ids n and above, for a model with
+// n embedding rows whose tokenizer.json lists added tokens beyond them
+// (Gemma 3 1B: <image_soft_token> is id 262144 of 262,144 rows). Only
+// control, user-defined and unused tokens may be dropped; they are no
+// longer matched in text. Call it before the tokenizer is shared.
+func (t *BPE) DropTokensFrom(n int) error {
+	if n <= 0 || n >= len(t.tokens) {
+		return nil
+	}
+	for id := n; id < len(t.tokens); id++ {
+		if typ := t.types[id]; typ != TokenControl && typ != TokenUserDefined && typ != TokenUnused {
+			return fmt.Errorf("tokenizer: token %d (%q) is beyond the model's %d embedding rows and is an ordinary token, so the tokenizer does not belong to this model", id, t.tokens[id], n)
+		}
+		if t.bos == id || t.eos == id {
+			return fmt.Errorf("tokenizer: BOS or EOS (%d) is beyond the model's %d embedding rows; the tokenizer does not belong to this model", id, n)
+		}
+	}
+	for id := n; id < len(t.tokens); id++ {
+		if t.ids[t.tokens[id]] == id {
+			delete(t.ids, t.tokens[id])
+		}
+	}
+	for b := range t.specs {
+		t.specs[b] = slices.DeleteFunc(t.specs[b], func(s specialTok) bool { return s.id >= n })
+	}
+	for k, m := range t.merges {
+		if int(m.id) >= n || int(k>>32) >= n || int(uint32(k)) >= n {
+			delete(t.merges, k)
+		}
+	}
+	t.tokens, t.types, t.pieces = t.tokens[:n], t.types[:n], t.pieces[:n]
+	t.mu.Lock()
+	clear(t.cache)
+	t.mu.Unlock()
+	return nil
 }

@@ -395,3 +395,36 @@ func TestBPEGGUFVocabRoundTrip(t *testing.T) {
 		t.Error("add_prefix_space written to GGUF without an error")
 	}
 }
+
+// TestDropTokensFrom: added control tokens beyond the model's rows are
+// dropped and no longer matched; an ordinary token there is refused.
+func TestDropTokensFrom(t *testing.T) {
+	tokens, merges, types := []string{}, []string{}, []int32{}
+	for _, r := range byteToUnicode() {
+		tokens = append(tokens, string(r))
+		types = append(types, TokenNormal)
+	}
+	tokens = append(tokens, "<|im_end|>", "<image_soft_token>")
+	types = append(types, TokenControl, TokenControl)
+	tok, err := NewBPE(tokens, merges, types, -1, 256, "gpt2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Encode("a<image_soft_token>", false, false); len(got) != 2 || got[1] != 257 {
+		t.Fatalf("before: %v", got)
+	}
+	if err := tok.DropTokensFrom(257); err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != 257 {
+		t.Fatalf("VocabSize %d", tok.VocabSize())
+	}
+	for _, id := range tok.Encode("a<image_soft_token><|im_end|>", false, false) {
+		if id >= 257 {
+			t.Fatalf("id %d beyond the rows", id)
+		}
+	}
+	if err := tok.DropTokensFrom(100); err == nil || !strings.Contains(err.Error(), "ordinary token") {
+		t.Errorf("dropping ordinary tokens: %v", err)
+	}
+}

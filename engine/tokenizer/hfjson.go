@@ -40,12 +40,15 @@ type hfTokenizer struct {
 	Normalizer    *hfNormalizer   `json:"normalizer"`
 	PreTokenizer  *hfPreTokenizer `json:"pre_tokenizer"`
 	PostProcessor *hfPostProc     `json:"post_processor"`
+	Decoder       *hfDecoder      `json:"decoder"`
 	Model         struct {
 		Type         string          `json:"type"`
 		Vocab        map[string]int  `json:"vocab"`
 		Merges       json.RawMessage `json:"merges"`
 		IgnoreMerges bool            `json:"ignore_merges"`
 		ByteFallback bool            `json:"byte_fallback"`
+		FuseUnk      bool            `json:"fuse_unk"`
+		UnkToken     *string         `json:"unk_token"`
 		Prefix       *string         `json:"continuing_subword_prefix"`
 		Suffix       *string         `json:"end_of_word_suffix"`
 	} `json:"model"`
@@ -54,6 +57,16 @@ type hfTokenizer struct {
 type hfNormalizer struct {
 	Type        string         `json:"type"`
 	Normalizers []hfNormalizer `json:"normalizers"`
+	Pattern     *hfPattern     `json:"pattern"`
+	Content     string         `json:"content"`
+	Prepend     string         `json:"prepend"`
+}
+
+type hfDecoder struct {
+	Type     string      `json:"type"`
+	Decoders []hfDecoder `json:"decoders"`
+	Content  string      `json:"content"`
+	Start    int         `json:"start"`
 }
 
 type hfPreTokenizer struct {
@@ -89,7 +102,9 @@ type hfPostProc struct {
 }
 
 // LoadHFTokenizerJSON reads a Hugging Face tokenizer.json holding a
-// byte-level BPE model (GPT-2, SmolLM, Llama 3, Qwen2, ...). BOS/EOS and
+// byte-level BPE model (GPT-2, SmolLM, Llama 3, Qwen2, ...) or a
+// SentencePiece-style BPE with byte_fallback (Llama 2, Mistral, Gemma).
+// Every added token is matched in the text as a whole string. BOS/EOS and
 // whether to add them come from tokenizer_config.json beside it when
 // present, else from the post-processor's template.
 func LoadHFTokenizerJSON(path string) (*BPE, error) {
@@ -115,9 +130,6 @@ func LoadHFTokenizerJSON(path string) (*BPE, error) {
 func (hf *hfTokenizer) build() (*BPE, error) {
 	if hf.Model.Type != "BPE" {
 		return nil, fmt.Errorf("tokenizer: the model type is %q; only byte-level \"BPE\" tokenizer.json files are supported (SentencePiece models load from tokenizer.model or GGUF)", hf.Model.Type)
-	}
-	if hf.Model.ByteFallback {
-		return nil, errors.New("tokenizer: this BPE uses byte_fallback (a SentencePiece-style vocabulary, as in Llama 2 or Mistral), not GPT-2 byte-level BPE; load the model's tokenizer.model or GGUF instead")
 	}
 	if (hf.Model.Prefix != nil && *hf.Model.Prefix != "") || (hf.Model.Suffix != nil && *hf.Model.Suffix != "") {
 		return nil, errors.New("tokenizer: continuing_subword_prefix / end_of_word_suffix BPE models are not supported; only GPT-2-style byte-level BPE is")
@@ -163,6 +175,9 @@ func (hf *hfTokenizer) build() (*BPE, error) {
 			tokens[id], types[id] = fmt.Sprintf("<orchmind:unused:%d>", id), TokenUnused
 		}
 	}
+	if hf.Model.ByteFallback {
+		return hf.buildFallback(tokens, merges, types)
+	}
 	pre, prefixSpace, err := hf.preTokenizer()
 	if err != nil {
 		return nil, err
@@ -178,6 +193,86 @@ func (hf *hfTokenizer) build() (*BPE, error) {
 	t.pre, t.addPrefixSpace, t.nfc = pre, prefixSpace, nfc
 	t.ignoreMerges = hf.Model.IgnoreMerges
 	return t, nil
+}
+
+// buildFallback builds a BPE with byte_fallback (Llama 2, Mistral, Gemma):
+// its normalizer writes spaces as "▁" (Replace, with a Prepend("▁")
+// before it in Llama 2 and Mistral), there is no pre-tokenizer split (or
+// Gemma's Split on " ", which finds none once spaces are "▁"), and the
+// decoder turns "▁" back into spaces, <0xNN> into bytes and, with a
+// Strip decoder, drops the leading space that Prepend added.
+func (hf *hfTokenizer) buildFallback(tokens []string, merges [][2]string, types []int32) (*BPE, error) {
+	if p := hf.PreTokenizer; p != nil {
+		noOp := p.Type == "Split" && p.Pattern != nil && p.Pattern.String != nil && *p.Pattern.String == " " && !p.Invert
+		if !noOp {
+			desc, _ := json.Marshal(p)
+			return nil, fmt.Errorf("tokenizer: the pre_tokenizer %s of this byte_fallback BPE is not supported; orchmind reads the SentencePiece-style tokenizer.json of Llama 2, Mistral and Gemma (normalizer Replace \" \"→\"▁\", no pre-tokenizer); load the model's tokenizer.model or GGUF instead", desc)
+		}
+	}
+	prepend, err := hf.fallbackNormalizer()
+	if err != nil {
+		return nil, err
+	}
+	t, err := newBPEMode(tokens, merges, types, -1, -1, true)
+	if err != nil {
+		return nil, err
+	}
+	t.pre = preTokenizer{kind: preNone}
+	t.prependMeta = prepend
+	t.ignoreMerges = hf.Model.IgnoreMerges
+	t.fuseUnk = hf.Model.FuseUnk
+	if u := hf.Model.UnkToken; u != nil && *u != "" {
+		id, ok := t.ids[*u]
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: unk_token %q is not in the vocabulary", *u)
+		}
+		t.unk = id
+	}
+	var walk func(d *hfDecoder)
+	walk = func(d *hfDecoder) {
+		if d == nil {
+			return
+		}
+		for i := range d.Decoders {
+			walk(&d.Decoders[i])
+		}
+		if d.Type == "Strip" && d.Content == " " && d.Start > 0 {
+			t.stripLeading = true
+		}
+	}
+	walk(hf.Decoder)
+	return t, nil
+}
+
+// fallbackNormalizer accepts the normalizers of SentencePiece-style
+// tokenizer.json files: Replace(" " → "▁"), alone (Gemma) or after
+// Prepend("▁") (Llama 2, Mistral). It reports whether "▁" is prepended.
+func (hf *hfTokenizer) fallbackNormalizer() (prepend bool, err error) {
+	n := hf.Normalizer
+	var steps []hfNormalizer
+	switch {
+	case n == nil:
+	case n.Type == "Sequence":
+		steps = n.Normalizers
+	default:
+		steps = []hfNormalizer{*n}
+	}
+	replaced := false
+	for _, st := range steps {
+		switch {
+		case st.Type == "Prepend" && st.Prepend == spmSpace && !replaced && !prepend:
+			prepend = true
+		case st.Type == "Replace" && st.Pattern != nil && st.Pattern.String != nil && *st.Pattern.String == " " && st.Content == spmSpace && !replaced:
+			replaced = true
+		default:
+			desc, _ := json.Marshal(st)
+			return false, fmt.Errorf("tokenizer: the normalizer step %s of this byte_fallback BPE is not supported (orchmind knows Prepend(\"▁\") and Replace(\" \"→\"▁\"), as in Llama 2, Mistral and Gemma); load the model's tokenizer.model or GGUF instead", desc)
+		}
+	}
+	if !replaced {
+		return false, errors.New("tokenizer: this byte_fallback BPE does not write spaces as \"▁\" (normalizer Replace \" \"→\"▁\"), so it is not a SentencePiece-style tokenizer orchmind knows; load the model's tokenizer.model or GGUF instead")
+	}
+	return prepend, nil
 }
 
 // parseHFMerges reads model.merges as ["a b", ...] or [["a","b"], ...].

@@ -69,9 +69,9 @@ func FuzzSentencePieceModel(f *testing.F) {
 	f.Add([]byte{0x0a, 0x07, 0x0a, 0x05, '<', 'u', 'n', 'k', '>', 0x12, 0x02, 0x18, 0x02})
 	f.Add([]byte{0x0a, 0x0b, 0x0a, 0x01, 'a', 0x15, 0, 0, 0x80, 0xbf, 0x18, 0x01, 0x09, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pieces, scores, kinds, _, err := parseModelProto(b)
-		if err == nil && (len(pieces) != len(scores) || len(pieces) != len(kinds)) {
-			t.Fatalf("%d pieces, %d scores, %d kinds", len(pieces), len(scores), len(kinds))
+		m, err := parseModelProto(b)
+		if err == nil && (len(m.pieces) != len(m.scores) || len(m.pieces) != len(m.kinds)) {
+			t.Fatalf("%d pieces, %d scores, %d kinds", len(m.pieces), len(m.scores), len(m.kinds))
 		}
 	})
 }

@@ -1,0 +1,6 @@
+//go:build race
+
+package tokenizer
+
+// raceEnabled: timing tests skip under the race detector.
+const raceEnabled = true
