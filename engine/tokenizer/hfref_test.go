@@ -376,3 +376,13 @@ func BenchmarkEncodeHF(b *testing.B) {
 		}
 	}
 }
+
+// TestInstallHFReference only installs the reference packages (make's deps
+// step runs it with ORCHMIND_PREPARE=1 before the tests run without a
+// network); otherwise it is skipped.
+func TestInstallHFReference(t *testing.T) {
+	if os.Getenv("ORCHMIND_PREPARE") != "1" {
+		t.Skip("set ORCHMIND_PREPARE=1 to install the tokenizer reference packages only")
+	}
+	t.Logf("reference packages in %s", hfRefModules(t))
+}
