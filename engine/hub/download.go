@@ -56,9 +56,9 @@ func (e *AccessError) Error() string {
 // partialState is the sidecar of a .partial file: which bytes of each range
 // are already on disk. It never claims more than what was synced.
 type partialState struct {
-	URL    string  `json:"url"`
-	Size   int64   `json:"size"`
-	Digest string  `json:"digest"`
+	URL    string   `json:"url"`
+	Size   int64    `json:"size"`
+	Digest string   `json:"digest"`
 	Ranges []prange `json:"ranges"`
 }
 

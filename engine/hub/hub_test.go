@@ -135,10 +135,10 @@ func TestHFCacheFound(t *testing.T) {
 	commit := strings.Repeat("ab", 20)
 	snap := filepath.Join(cache, "models--org--tiny", "snapshots", commit)
 	files := map[string]string{
-		filepath.Join(cache, "models--org--tiny", "refs", "main"): commit,
-		filepath.Join(snap, "config.json"):                        `{"model_type":"qwen3","torch_dtype":"bfloat16"}`,
-		filepath.Join(snap, "model.safetensors"):                  strings.Repeat("x", 2000),
-		filepath.Join(cache, "models--org--tiny-GGUF", "refs", "main"):                           commit,
+		filepath.Join(cache, "models--org--tiny", "refs", "main"):                               commit,
+		filepath.Join(snap, "config.json"):                                                      `{"model_type":"qwen3","torch_dtype":"bfloat16"}`,
+		filepath.Join(snap, "model.safetensors"):                                                strings.Repeat("x", 2000),
+		filepath.Join(cache, "models--org--tiny-GGUF", "refs", "main"):                          commit,
 		filepath.Join(cache, "models--org--tiny-GGUF", "snapshots", commit, "tiny-Q4_K_M.gguf"): "GGUF",
 		filepath.Join(cache, "models--org--tiny-GGUF", "snapshots", commit, "tiny-Q8_0.gguf"):   "GGUF",
 	}
