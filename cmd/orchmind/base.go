@@ -24,7 +24,7 @@ const tokenizerHelp = "the model's tokenizer: tokenizer.json, tokenizer.model or
 
 func addBaseFlags(fs *flag.FlagSet) baseFlags {
 	return baseFlags{
-		model:     fs.String("model", "", "base model: a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
+		model:     fs.String("model", "", "base model: ollama:NAME[:TAG] or hf:ORG/REPO[:QUANT] (found in Ollama's store, the Hugging Face cache or orchmind's models; see orchmind model list), a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
 		tokenizer: fs.String("tokenizer", "", tokenizerHelp),
 		quant:     fs.String("quant", "", "hold the weights as f32, f16, bf16, q8_0, q4_0 or q4_1, quantizing on load (default: as stored)"),
 	}

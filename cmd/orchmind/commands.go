@@ -13,7 +13,8 @@ func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
-		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
+		{"model", "model list: the bases on this computer; model pull NAME (gemma3:1b, hf:ORG/REPO[:Q4_K_M]); model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
+		{"config", "config list | get KEY | set KEY VALUE… | unset KEY: the node's settings (model, port, bootstrap, rooms, api)", runConfig},
 		{"train", "train a LoRA adapter on your own data", runTrain},
 		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "open the web UI in the browser, starting the node (with the swarm) when none runs", runUI},
 		{"node", "run the node: base model, content store, libp2p swarm, local API and web UI", runNode},

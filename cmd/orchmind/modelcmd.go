@@ -16,9 +16,9 @@ import (
 	"orchmind/engine/tensor"
 )
 
-func runModel(_ context.Context, e *env) error {
+func runModel(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return fmt.Errorf("%w: use orchmind model info PATH or orchmind model convert IN --out X.gguf [--quant TYPE]", errUsage)
+		return fmt.Errorf("%w: use orchmind model list, model pull NAME, model info PATH or model convert IN --out X.gguf [--quant TYPE]", errUsage)
 	}
 	sub := *e
 	sub.args = e.args[1:]
@@ -27,8 +27,12 @@ func runModel(_ context.Context, e *env) error {
 		return modelInfo(&sub)
 	case "convert":
 		return modelConvert(&sub)
+	case "list":
+		return modelList(&sub)
+	case "pull":
+		return modelPull(ctx, &sub)
 	}
-	return fmt.Errorf("%w: unknown model command %q (use info or convert)", errUsage, e.args[0])
+	return fmt.Errorf("%w: unknown model command %q (use list, pull, info or convert)", errUsage, e.args[0])
 }
 
 // splitArgs lets flags come before or after the positional arguments.

@@ -15,21 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"orchmind/internal/appdir"
 	"orchmind/node"
 	"orchmind/protocol/room"
 )
 
-// defaultDataDir is where a node keeps its key and store: $ORCHMIND_HOME,
-// else the user's config folder.
-func defaultDataDir() string {
-	if d := os.Getenv("ORCHMIND_HOME"); d != "" {
-		return d
-	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "orchmind")
-	}
-	return ".orchmind"
-}
+// defaultDataDir is where a node keeps its key, store, config and models:
+// $ORCHMIND_HOME, else the platform's data folder (see appdir.Dir).
+func defaultDataDir() string { return appdir.Dir() }
 
 func runNode(ctx context.Context, e *env) error { return startNode(ctx, e, "node", false) }
 
@@ -59,10 +52,10 @@ func runningNodeURL(args []string) string {
 }
 
 func startNode(ctx context.Context, e *env, verb string, open bool) error {
-	fs := newFlags(e, verb, "--model M [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]…")
+	fs := newFlags(e, verb, "[--model M] [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]…")
 	bf := addBaseFlags(fs)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder for the node key and the content store")
-	adapterDir := fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled)")
+	adapterDir := fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled; default: <data-dir>/adapters unless ./lora_adapters exists)")
 	apiAddr := fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI")
 	token := fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\"")
 	var listen, boot, rooms adapterFlag
@@ -72,6 +65,9 @@ func startNode(ctx context.Context, e *env, verb string, open bool) error {
 	noMDNS := fs.Bool("no-mdns", false, "do not look for peers on the local network")
 	dhtServer := fs.Bool("dht-server", false, "answer DHT queries at once (for always-on nodes)")
 	if err := parseFlags(fs, e); err != nil {
+		return err
+	}
+	if err := nodeConfig(e, fs); err != nil {
 		return err
 	}
 	b, err := bf.load()
