@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +25,7 @@ import (
 	"orchmind/internal/appdir"
 	"orchmind/internal/sysmem"
 	"orchmind/node/config"
+	"orchmind/node/setup"
 )
 
 // newHub is the hub the CLI uses: orchmind's models folder, Ollama's store,
@@ -321,10 +324,12 @@ func nodeConfig(e *env, fs *flag.FlagSet) error {
 }
 
 // runBare is `orchmind` with no arguments (a double-click on Windows): it
-// starts the node and opens the web UI when a base is configured, and
-// otherwise says how to get one.
+// starts the node and opens the web UI when a base is configured;
+// otherwise it serves the first-run page (pick a local base or pull one),
+// then starts the node on the same address once one is chosen.
 func runBare(ctx context.Context, e *env) int {
-	c, _, err := config.Load(defaultDataDir())
+	dataDir := defaultDataDir()
+	c, _, err := config.Load(dataDir)
 	if err == nil && c.Model != "" {
 		ue := *e
 		if err := runUI(ctx, &ue); err != nil {
@@ -333,19 +338,67 @@ func runBare(ctx context.Context, e *env) int {
 		}
 		return 0
 	}
-	usage(e.stderr, commands())
-	fmt.Fprintf(e.stderr, "\nNo base model is set yet. To start:\n"+
-		"  orchmind model list                         the models already on this computer (Ollama's, Hugging Face's, orchmind's)\n"+
-		"  orchmind model pull gemma3:1b               or pull one (also hf:ORG/REPO, hf:ORG/REPO:Q4_K_M)\n"+
-		"  orchmind config set model ollama:gemma3:1b  make it the base\n"+
-		"  orchmind                                    then this starts the node and opens the web UI\n")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "(%v)\n", err)
+		fmt.Fprintf(e.stderr, "orchmind: %v\n", err)
+		return 1
 	}
+	if err := runSetup(ctx, e, dataDir, c); err != nil {
+		fmt.Fprintf(e.stderr, "orchmind: %v\n", err)
+		pause(e)
+		return 1
+	}
+	return 0
+}
+
+// pause keeps a console window opened by a double-click on Windows until
+// its text is read.
+func pause(e *env) {
 	if runtime.GOOS == "windows" && os.Getenv("PROMPT") == "" {
-		// Started by a double-click: keep the window open to be read.
 		fmt.Fprint(e.stderr, "\nPress Enter to close.")
 		_, _ = fmt.Fscanln(e.stdin)
 	}
-	return 2
+}
+
+func runSetup(ctx context.Context, e *env, dataDir string, c *config.Config) error {
+	addr := c.API
+	if addr == "" {
+		addr = "127.0.0.1:11435"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s for the setup page: %w (is a node running? set another address with orchmind config set api 127.0.0.1:PORT)", addr, err)
+	}
+	chosen := make(chan string, 1)
+	h := setup.New(setup.Config{Hub: newHub(e), DataDir: dataDir, Log: e.log,
+		Free: func() int64 { n, _ := sysmem.Available(); return n },
+		Chosen: func(s string) {
+			select {
+			case chosen <- s:
+			default:
+			}
+		}})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() { _ = srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Fprintf(e.stderr, "No base model is set yet: choose one on %s (Ctrl-C to stop)\n"+
+		"Or from the command line:\n"+
+		"  orchmind model list                         the models already on this computer (Ollama's, Hugging Face's, orchmind's)\n"+
+		"  orchmind model pull gemma3:1b               pull one (also hf:ORG/REPO, hf:ORG/REPO:Q4_K_M)\n"+
+		"  orchmind config set model ollama:gemma3:1b  make it the base; then `orchmind` starts the node\n", url)
+	openBrowser(e, url)
+	var spec string
+	select {
+	case <-ctx.Done():
+	case spec = <-chosen:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if spec == "" {
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "base %s chosen: starting the node\n", spec)
+	ue := *e
+	ue.args = []string{"--api", ln.Addr().String()}
+	return startNode(ctx, &ue, "node", false)
 }
