@@ -385,7 +385,9 @@ func runSetup(ctx context.Context, e *env, dataDir string, c *config.Config) err
 		"  orchmind model list                         the models already on this computer (Ollama's, Hugging Face's, orchmind's)\n"+
 		"  orchmind model pull gemma3:1b               pull one (also hf:ORG/REPO, hf:ORG/REPO:Q4_K_M)\n"+
 		"  orchmind config set model ollama:gemma3:1b  make it the base; then `orchmind` starts the node\n", url)
-	openBrowser(e, url)
+	if os.Getenv("ORCHMIND_NO_BROWSER") == "" {
+		openBrowser(e, url)
+	}
 	var spec string
 	select {
 	case <-ctx.Done():

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"orchmind/engine/quant"
 	"orchmind/engine/tokenizer"
 	"orchmind/node"
+	"orchmind/node/config"
 )
 
 // TestMain lets the tests run this package's main() as a subprocess (the
@@ -359,5 +362,106 @@ func TestFirstRunSavesConfig(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(home, "config.json"))
 	if err != nil || !strings.Contains(string(raw), gguf) || !strings.Contains(string(raw), "127.0.0.1/tcp/0") {
 		t.Fatalf("config.json: %s %v", raw, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBareFirstRun: `orchmind` alone in a fresh data folder serves the
+// first-run page; choosing a base found in Ollama's store saves it and
+// starts the node on the same address.
+func TestBareFirstRun(t *testing.T) {
+	home := hubEnv(t, "http://127.0.0.1:1", "http://127.0.0.1:1")
+	t.Setenv("ORCHMIND_NO_BROWSER", "1")
+	store := os.Getenv("OLLAMA_MODELS")
+	reg := hubtest.NewOllama()
+	defer reg.Close()
+	blobData := tinyBase(t)
+	manifest, digest := reg.Add("library", "tiny", "1b", blobData)
+	for p, b := range map[string][]byte{
+		filepath.Join(store, "blobs", "sha256-"+strings.TrimPrefix(digest, "sha256:")):   blobData,
+		filepath.Join(store, "manifests", "registry.ollama.ai", "library", "tiny", "1b"): manifest,
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"config", "set", "api", "127.0.0.1:0"}, {"config", "set", "listen", "/ip4/127.0.0.1/tcp/0"}, {"config", "set", "mdns", "false"}} {
+		if code, _, errOut := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, strings.NewReader(""), io.Discard, &errOut) }()
+	var url string
+	for i := 0; url == "" && i < 400; i++ {
+		if _, rest, ok := strings.Cut(errOut.String(), "choose one on "); ok {
+			url = strings.Fields(rest)[0]
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if url == "" {
+		t.Fatalf("no setup page announced: %s", errOut.String())
+	}
+	resp, err := http.Get(url + "api/setup/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Local []struct{ Spec string } }
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if len(m.Local) != 1 || m.Local[0].Spec != "ollama:tiny:1b" {
+		t.Fatalf("local models: %+v", m)
+	}
+	resp, err = http.Post(url+"api/setup/use", "application/json", strings.NewReader(`{"name":"ollama:tiny:1b"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("use: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var base string
+	for i := 0; base == "" && i < 600; i++ {
+		if r, err := http.Get(url + "api/info"); err == nil {
+			var info struct {
+				Base *struct{ Name string } `json:"base"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&info)
+			r.Body.Close()
+			if info.Base != nil {
+				base = info.Base.Name
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if base != "tiny:1b" {
+		t.Fatalf("node base %q after choosing; stderr: %s", base, errOut.String())
+	}
+	cancel()
+	if c := <-done; c != 0 {
+		t.Fatalf("exit %d: %s", c, errOut.String())
+	}
+	if c, _, _ := config.Load(home); c.Model != "ollama:tiny:1b" {
+		t.Errorf("config model %q", c.Model)
 	}
 }
