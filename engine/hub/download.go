@@ -112,6 +112,16 @@ func (h *Hub) download(ctx context.Context, f file, add func(int64)) error {
 	if digest == "" {
 		digest = "git-sha1:" + f.gitSHA1
 	}
+	out, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	defer out.Close()
+	if err := lockFile(out); errors.Is(err, errLocked) {
+		return fmt.Errorf("%s is being downloaded by another orchmind process: wait for it to finish (or stop it) and pull again", partial)
+	} else if err != nil {
+		return fmt.Errorf("download: lock %s: %w", partial, err)
+	}
 	st := loadState(statePath, partial, f.size, digest)
 	if st == nil {
 		st = &partialState{URL: f.url, Size: f.size, Digest: digest}
@@ -126,20 +136,17 @@ func (h *Hub) download(ctx context.Context, f file, add func(int64)) error {
 			}
 			n = par
 		}
-		step := (f.size + n - 1) / n
-		for s := int64(0); s < f.size || (f.size == 0 && len(st.Ranges) == 0); s += step {
+		step := max((f.size+n-1)/n, 1)
+		for s := int64(0); s < f.size; s += step {
 			st.Ranges = append(st.Ranges, prange{Start: s, End: min(s+step, f.size)})
-			if f.size == 0 {
-				break
-			}
 		}
-		_ = os.Remove(partial)
+		if err := out.Truncate(0); err != nil {
+			return fmt.Errorf("download: %w", err)
+		}
+		if err := checkSpace(filepath.Dir(f.dst), f.size); err != nil {
+			return err
+		}
 	}
-	out, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	defer out.Close()
 	if fi, err := out.Stat(); err == nil && fi.Size() != f.size {
 		if err := out.Truncate(f.size); err != nil {
 			return fmt.Errorf("download: %w", err)

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -406,5 +408,38 @@ func TestPullHFGated(t *testing.T) {
 	h.HFToken = "hf_secret"
 	if _, err := h.Pull(t.Context(), "hf:meta-llama/Llama-3.2-1B", nil); err != nil {
 		t.Fatalf("with the token: %v", err)
+	}
+}
+
+// TestPullLocked: a second pull of a file being downloaded is refused
+// rather than writing the same .partial at once.
+func TestPullLocked(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no flock")
+	}
+	data := randomBytes(256<<10, 8)
+	o := hubtest.NewOllama()
+	defer o.Close()
+	o.Add("library", "slow", "1b", data)
+	o.Delay.Store(int64(20 * time.Millisecond))
+	h := testHub(t)
+	h.OllamaRegistry = o.URL
+	started := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Pull(t.Context(), "slow:1b", func(int64, int64) { once.Do(func() { close(started) }) })
+		errc <- err
+	}()
+	<-started
+	h2 := *h
+	h2.Client = nil
+	_, err := h2.Pull(t.Context(), "slow:1b", nil)
+	if err == nil || !strings.Contains(err.Error(), "another orchmind process") {
+		t.Errorf("second pull at once: %v", err)
+	}
+	o.Delay.Store(0)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
