@@ -3,7 +3,9 @@
 # (pinned in node/ui/e2e/package-lock.json) when missing, then drives
 # upload → plan → train → chat → adapters list, then hostile pages (another
 # loopback origin, a sandboxed frame) post at the API and must all be
-# refused (docs/security.md). Screenshots: artifacts/e2e/.
+# refused (docs/security.md); then the first-run page (firstrun.mjs: a fresh
+# data folder, a local Ollama store, a pull from a fake registry with
+# progress). Screenshots: artifacts/e2e/.
 # Usage: scripts/e2e.sh BIN MODEL
 set -euo pipefail
 BIN=${1:?orchmind binary}
@@ -28,3 +30,4 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 ( cd node/ui/e2e && npm ci --no-audit --no-fund --silent )
 CHROMIUM="$CHROMIUM" node node/ui/e2e/e2e.mjs "$BIN" "$MODEL" examples/facts.jsonl artifacts/e2e
+node node/ui/e2e/firstrun.mjs "$BIN" "$MODEL" artifacts/e2e
