@@ -30,4 +30,4 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 ( cd node/ui/e2e && npm ci --no-audit --no-fund --silent )
 CHROMIUM="$CHROMIUM" node node/ui/e2e/e2e.mjs "$BIN" "$MODEL" examples/facts.jsonl artifacts/e2e
-node node/ui/e2e/firstrun.mjs "$BIN" "$MODEL" artifacts/e2e
+CHROMIUM="$CHROMIUM" node node/ui/e2e/firstrun.mjs "$BIN" "$MODEL" artifacts/e2e
