@@ -222,6 +222,16 @@ func (h *Hub) download(ctx context.Context, f file, add func(int64)) error {
 	<-saverDone
 	serr := save()
 	if err := errors.Join(errs...); err != nil {
+		var got int64
+		for i := range done {
+			got += done[i].Load()
+		}
+		if got == 0 {
+			// Nothing to resume: leave nothing behind.
+			out.Close()
+			_ = os.Remove(partial)
+			_ = os.Remove(statePath)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -409,6 +409,19 @@ func TestPullHFGated(t *testing.T) {
 	if _, err := h.Pull(t.Context(), "hf:meta-llama/Llama-3.2-1B", nil); err != nil {
 		t.Fatalf("with the token: %v", err)
 	}
+	// As on Hugging Face itself: the API answers, the files are refused.
+	repo2, _ := hfRepo(t)
+	repo2.Token, repo2.FilesOnly = "hf_secret", true
+	srv.Add("google/gemma-3-1b-it", repo2)
+	h2 := testHub(t)
+	h2.HFEndpoint = srv.URL
+	_, err = h2.Pull(t.Context(), "hf:google/gemma-3-1b-it", nil)
+	if !errors.As(err, &ae) || ae.Status != 401 || !strings.Contains(err.Error(), srv.URL+"/google/gemma-3-1b-it") || !strings.Contains(err.Error(), "HF_TOKEN") {
+		t.Fatalf("gated files: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(h2.ModelsDir, "huggingface", "models--google--gemma-3-1b-it", "snapshots", "*", "*")); len(m) != 0 {
+		t.Errorf("files kept from a refused pull: %v", m)
+	}
 }
 
 // TestPullLocked: a second pull of a file being downloaded is refused

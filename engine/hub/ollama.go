@@ -153,7 +153,8 @@ func (h *Hub) PullOllama(ctx context.Context, name string, progress Progress) (R
 	}
 	root := filepath.Join(h.ModelsDir, "ollama")
 	base := strings.TrimRight(h.OllamaRegistry, "/")
-	if base == "" {
+	if base == "" || (n.Host != DefaultOllamaHost && base == "https://"+DefaultOllamaHost) {
+		// A name with its own registry host is pulled from that host.
 		base = "https://" + n.Host
 	}
 	murl := fmt.Sprintf("%s/v2/%s/%s/manifests/%s", base, n.Namespace, n.Model, n.Tag)

@@ -215,6 +215,9 @@ type HFRepo struct {
 	// Token, when set, makes the repo gated: requests without
 	// "Authorization: Bearer Token" get 401, with another token 403.
 	Token string
+	// FilesOnly gates only the file downloads, as Hugging Face does for
+	// gated models: the API (revision, tree) answers everyone.
+	FilesOnly bool
 }
 
 // HF is a fake Hugging Face: /api/models/<repo>/revision/<rev>,
@@ -314,7 +317,7 @@ func (h *HF) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"Repository not found"}`, http.StatusUnauthorized)
 			return
 		}
-		if !h.auth(w, r, repo) {
+		if !repo.FilesOnly && !h.auth(w, r, repo) {
 			return
 		}
 		kind, rev, _ := strings.Cut(rest, "/")
