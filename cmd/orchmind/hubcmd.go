@@ -95,8 +95,14 @@ func modelPull(ctx context.Context, e *env) error {
 	bar := newProgressBar(e.stderr)
 	r, err := h.Pull(ctx, name, bar.update)
 	bar.finish()
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("pull interrupted: run `orchmind model pull %s` again to resume where it stopped", name)
+	}
 	if err != nil {
 		return err
+	}
+	if r.Here {
+		fmt.Fprintf(e.stderr, "%s is already on this computer (%s): nothing to download\n", r.Name, r.Source)
 	}
 	spec := "ollama:" + strings.TrimPrefix(r.Name, "ollama:")
 	if s, _ := hub.Scheme(name); s == "hf" {

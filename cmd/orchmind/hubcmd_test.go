@@ -159,11 +159,11 @@ func TestModelPullGatedCLI(t *testing.T) {
 func TestModelPullResumesAfterKill9(t *testing.T) {
 	reg := hubtest.NewOllama()
 	defer reg.Close()
-	data := bytes.Repeat(tinyBase(t), 1)
-	data = append(data, make([]byte, 3<<20)...) // trailing bytes: the loader ignores them, the download does not
+	data := tinyBase(t)
+	data = append(data, make([]byte, 6<<20)...) // trailing bytes: the loader ignores them, the download does not
 	_, digest := reg.Add("user", "big", "q4", data)
 	home := hubEnv(t, reg.URL, "http://127.0.0.1:1")
-	reg.Delay.Store(int64(5 * time.Millisecond)) // ~3 MB/s
+	reg.Delay.Store(int64(10 * time.Millisecond)) // ~1.6 MB/s: about 4 s for the whole blob
 
 	cmd := exec.Command(os.Args[0], "model", "pull", "user/big:q4")
 	cmd.Env = append(os.Environ(), "ORCHMIND_TEST_MAIN=1")

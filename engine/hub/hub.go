@@ -97,6 +97,8 @@ type Resolved struct {
 	Name string
 	// Source says whose store it is in: "orchmind", "ollama" or "hf-cache".
 	Source string
+	// Here is set by Pull when the base was on this computer already.
+	Here bool
 }
 
 // ErrNotFound is wrapped by Resolve's error when the name is valid but no

@@ -359,6 +359,9 @@ func TestPullHF(t *testing.T) {
 	if r2, err := h.Resolve("hf:org/tiny"); err != nil || r2.Path != snap {
 		t.Fatalf("resolve after pull: %+v %v", r2, err)
 	}
+	if _, err := h.Pull(t.Context(), "hf:org/tiny-GGUF", nil); err == nil || !strings.Contains(err.Error(), "hf:org/tiny-GGUF:QUANT") {
+		t.Errorf("GGUF repo without quant: %v", err)
+	}
 	r, err = h.Pull(t.Context(), "hf:org/tiny-GGUF:Q8_0", nil)
 	if err != nil || filepath.Base(r.Path) != "tiny-Q8_0.gguf" {
 		t.Fatalf("GGUF by quant: %+v %v", r, err)
@@ -368,9 +371,6 @@ func TestPullHF(t *testing.T) {
 	}
 	if _, err := h.Pull(t.Context(), "hf:org/tiny-GGUF:Q2_K", nil); err == nil || !strings.Contains(err.Error(), "tiny-Q4_K_M.gguf") {
 		t.Errorf("missing quant: %v", err)
-	}
-	if _, err := h.Pull(t.Context(), "hf:org/tiny-GGUF", nil); err == nil || !strings.Contains(err.Error(), "hf:org/tiny-GGUF:QUANT") {
-		t.Errorf("GGUF repo without quant: %v", err)
 	}
 	// A corrupt LFS file is refused and nothing is renamed into place.
 	srv.Corrupt.Store(true)
@@ -454,5 +454,31 @@ func TestPullLocked(t *testing.T) {
 	o.Delay.Store(0)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPullFindsOllamaCopy: a model Ollama already has is not downloaded
+// again.
+func TestPullFindsOllamaCopy(t *testing.T) {
+	data := tinyGGUF(t, quant.F32)
+	o := hubtest.NewOllama()
+	defer o.Close()
+	manifest, digest := o.Add("library", "tiny", "1b", data)
+	store := t.TempDir()
+	blob := filepath.Join(store, "blobs", strings.Replace(digest, ":", "-", 1))
+	mp := filepath.Join(store, "manifests", "registry.ollama.ai", "library", "tiny", "1b")
+	for p, b := range map[string][]byte{blob: data, mp: manifest} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := testHub(t)
+	h.OllamaDirs, h.OllamaRegistry = []string{store}, o.URL
+	r, err := h.Pull(t.Context(), "tiny:1b", nil)
+	if err != nil || !r.Here || r.Path != blob || o.BlobBytes.Load() != 0 {
+		t.Fatalf("pull of a model Ollama has: %+v %v, %d bytes fetched", r, err, o.BlobBytes.Load())
 	}
 }

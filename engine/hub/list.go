@@ -217,9 +217,19 @@ func describeFolder(dir string, e Entry) Entry {
 
 // Pull downloads the base named spec: hf:ORG/REPO[:QUANT] from Hugging
 // Face, anything else (ollama:NAME or a bare NAME) from the Ollama
-// registry.
+// registry. A base already on this computer (orchmind's folder, Ollama's
+// store, the Hugging Face cache) is not downloaded again: Resolved.Here
+// says so.
 func (h *Hub) Pull(ctx context.Context, spec string, progress Progress) (Resolved, error) {
 	scheme, rest := Scheme(spec)
+	full := spec
+	if scheme == "" {
+		full = "ollama:" + spec
+	}
+	if r, err := h.Resolve(full); err == nil {
+		r.Here = true
+		return r, nil
+	}
 	if scheme == "hf" {
 		return h.PullHF(ctx, rest, progress)
 	}
