@@ -306,27 +306,39 @@ func nodeConfig(e *env, fs *flag.FlagSet) error {
 		return fmt.Errorf("%w: no base model: pass --model NAME once, or set it: orchmind config set model ollama:gemma3:1b (see orchmind model list; orchmind model pull NAME)", errUsage)
 	}
 	if !exists && given["model"] {
-		nc := &config.Config{}
-		for flagName, key := range map[string]string{"model": "model", "tokenizer": "tokenizer", "quant": "quant", "api": "api", "adapters-dir": "adapters-dir"} {
-			if given[flagName] {
-				if err := nc.Set(key, fs.Lookup(flagName).Value.String()); err != nil {
-					return fmt.Errorf("%w: --%s: %v", errUsage, flagName, err)
-				}
-			}
+		if err := saveFirstRun(fs, given, dataDir); err != nil {
+			fmt.Fprintf(e.stderr, "note: the settings of this first run were not saved (%v); set them with orchmind config set KEY VALUE\n", err)
+		} else {
+			fmt.Fprintf(e.stderr, "first run: saved these settings to %s; next time `orchmind node` alone is enough (orchmind config set KEY VALUE changes them)\n", config.Path(dataDir))
 		}
-		for flagName, key := range map[string]string{"listen": "listen", "bootstrap": "bootstrap", "room": "rooms"} {
-			if given[flagName] {
-				if err := nc.Set(key, *(fs.Lookup(flagName).Value.(*adapterFlag))...); err != nil {
-					return fmt.Errorf("%w: --%s: %v", errUsage, flagName, err)
-				}
-			}
-		}
-		if err := nc.Save(dataDir); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "first run: saved these settings to %s; next time `orchmind node` alone is enough (orchmind config set KEY VALUE changes them)\n", config.Path(dataDir))
 	}
 	return nil
+}
+
+// saveFirstRun writes the flags given to the first run as the data
+// folder's config.
+func saveFirstRun(fs *flag.FlagSet, given map[string]bool, dataDir string) error {
+	nc := &config.Config{}
+	for flagName, key := range map[string]string{"model": "model", "tokenizer": "tokenizer", "quant": "quant", "api": "api", "adapters-dir": "adapters-dir"} {
+		if given[flagName] {
+			if err := nc.Set(key, fs.Lookup(flagName).Value.String()); err != nil {
+				return fmt.Errorf("--%s: %w", flagName, err)
+			}
+		}
+	}
+	for flagName, key := range map[string]string{"listen": "listen", "bootstrap": "bootstrap", "room": "rooms"} {
+		if given[flagName] {
+			if err := nc.Set(key, *(fs.Lookup(flagName).Value.(*adapterFlag))...); err != nil {
+				return fmt.Errorf("--%s: %w", flagName, err)
+			}
+		}
+	}
+	if given["no-mdns"] && fs.Lookup("no-mdns").Value.String() == "true" {
+		if err := nc.Set("mdns", "false"); err != nil {
+			return err
+		}
+	}
+	return nc.Save(dataDir)
 }
 
 // runBare is `orchmind` with no arguments (a double-click on Windows): it
