@@ -144,7 +144,7 @@ func (h *Hub) hfGet(ctx context.Context, repo, u string, out any) (http.Header, 
 	}
 	resp, err := h.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("hugging face %s: %w", h.HFEndpoint, err)
+		return nil, fmt.Errorf("cannot reach Hugging Face at %s: %w (check the network connection; HF_ENDPOINT names a mirror)", h.HFEndpoint, err)
 	}
 	defer resp.Body.Close()
 	switch {

@@ -165,7 +165,7 @@ func (h *Hub) PullOllama(ctx context.Context, name string, progress Progress) (R
 	req.Header.Set("Accept", ManifestMediaType)
 	resp, err := h.client().Do(req)
 	if err != nil {
-		return Resolved{}, fmt.Errorf("ollama registry %s: %w", base, err)
+		return Resolved{}, fmt.Errorf("cannot reach the Ollama registry %s: %w (check the network connection; ORCHMIND_OLLAMA_REGISTRY names another registry)", base, err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	resp.Body.Close()
