@@ -2,6 +2,38 @@
 // The first-run page: list bases, pull one with progress, make it the base.
 const $ = (id) => document.getElementById(id);
 
+const T = {
+  en: {
+    intro: 'First run: choose the base model your specialists will be trained on.',
+    local: 'On this computer', none: "No base models found in orchmind's folder, Ollama's store or the Hugging Face cache.",
+    model: 'Model', from: 'From', size: 'Size', arch: 'Architecture', quant: 'Quantization', fits: 'Fits for training',
+    rec: 'Recommended small bases', name: 'Name', download: 'Download', other: 'Or pull another:', pull: 'Pull', use: 'Use',
+    pulling: 'Pulling', free: (n) => n + ' of memory free for training.', yes: 'yes', no: 'no', needs: 'needs',
+    asking: 'asking the registry…', of: 'of', done: 'done: ', starting: (m) => 'Starting the node with ' + m + '…',
+    stopped: 'the pull stopped before the end: try again (it resumes)',
+  },
+  pt: {
+    intro: 'Primeira execução: escolha o modelo base sobre o qual seus especialistas serão treinados.',
+    local: 'Neste computador', none: 'Nenhum modelo base encontrado na pasta do orchmind, no Ollama ou no cache do Hugging Face.',
+    model: 'Modelo', from: 'Origem', size: 'Tamanho', arch: 'Arquitetura', quant: 'Quantização', fits: 'Cabe para treinar',
+    rec: 'Modelos base pequenos recomendados', name: 'Nome', download: 'Download', other: 'Ou baixe outro:', pull: 'Baixar', use: 'Usar',
+    pulling: 'Baixando', free: (n) => n + ' de memória livre para treinar.', yes: 'sim', no: 'não', needs: 'precisa de',
+    asking: 'consultando o registro…', of: 'de', done: 'pronto: ', starting: (m) => 'Iniciando o nó com ' + m + '…',
+    stopped: 'o download parou antes do fim: tente de novo (ele continua de onde parou)',
+  },
+};
+let lang = localStorage.getItem('orchmind.lang') || ((navigator.language || '').toLowerCase().startsWith('pt') ? 'pt' : 'en');
+const t = (k, ...a) => { const v = (T[lang] || T.en)[k] ?? T.en[k] ?? k; return typeof v === 'function' ? v(...a) : v; };
+let last = null;
+
+function applyLang() {
+  document.documentElement.lang = lang === 'pt' ? 'pt-BR' : 'en';
+  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  $('lang').textContent = lang === 'pt' ? 'EN' : 'PT';
+  if (last) render(last);
+}
+$('lang').addEventListener('click', () => { lang = lang === 'pt' ? 'en' : 'pt'; localStorage.setItem('orchmind.lang', lang); applyLang(); });
+
 function human(n) {
   if (n >= 1e9) return (n / 1e9).toFixed(1) + ' GB';
   if (n >= 1e6) return (n / 1e6).toFixed(0) + ' MB';
@@ -16,9 +48,9 @@ function showError(msg) {
 }
 
 function fitsText(m) {
-  if (m.fits === 'yes') return 'yes (needs ~' + human(m.need) + ')';
-  if (m.fits === 'no') return 'no: needs ~' + human(m.need);
-  return '? (needs ~' + human(m.need) + ')';
+  if (m.fits === 'yes') return t('yes') + ' (' + t('needs') + ' ~' + human(m.need) + ')';
+  if (m.fits === 'no') return t('no') + ': ' + t('needs') + ' ~' + human(m.need);
+  return '? (' + t('needs') + ' ~' + human(m.need) + ')';
 }
 
 function cell(tr, text, cls) {
@@ -42,7 +74,12 @@ async function load() {
   const r = await fetch('/api/setup/models');
   const d = await r.json();
   if (!r.ok) throw new Error(d.error || r.statusText);
-  $('free').textContent = d.free > 0 ? human(d.free) + ' of memory free for training.' : '';
+  last = d;
+  render(d);
+}
+
+function render(d) {
+  $('free').textContent = d.free > 0 ? t('free', human(d.free)) : '';
   const lb = $('local').querySelector('tbody');
   lb.replaceChildren();
   $('local').hidden = d.local.length === 0;
@@ -56,7 +93,7 @@ async function load() {
     cell(tr, m.problem ? '? (' + m.problem + ')' : (m.arch || '-'));
     cell(tr, m.quant || '-');
     cell(tr, fitsText(m), m.fits === 'no' ? 'no' : '');
-    button(cell(tr, ''), 'Use', () => use(m.spec));
+    button(cell(tr, ''), t('use'), () => use(m.spec));
     lb.appendChild(tr);
   }
   const rb = $('recommended').querySelector('tbody');
@@ -69,8 +106,8 @@ async function load() {
     cell(tr, human(m.size));
     cell(tr, fitsText(m), m.fits === 'no' ? 'no' : '');
     const td = cell(tr, '');
-    if (m.here) button(td, 'Use', () => use(m.spec));
-    else button(td, 'Pull', () => pull(m.spec));
+    if (m.here) button(td, t('use'), () => use(m.spec));
+    else button(td, t('pull'), () => pull(m.spec));
     rb.appendChild(tr);
   }
 }
@@ -85,7 +122,7 @@ async function pull(name) {
   $('pulling').hidden = false;
   $('pull-name').textContent = name;
   $('pull-bar').value = 0;
-  $('pull-text').textContent = 'asking the registry…';
+  $('pull-text').textContent = t('asking');
   try {
     const r = await fetch('/api/setup/pull', {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name }),
@@ -115,7 +152,7 @@ async function pull(name) {
         if (event === 'progress') {
           $('pull-bar').max = d.total || 1;
           $('pull-bar').value = d.done;
-          $('pull-text').textContent = human(d.done) + ' of ' + human(d.total);
+          $('pull-text').textContent = human(d.done) + ' ' + t('of') + ' ' + human(d.total);
         } else if (event === 'error') {
           throw new Error(d.error);
         } else if (event === 'done') {
@@ -123,9 +160,9 @@ async function pull(name) {
         }
       }
     }
-    if (!result) throw new Error('the pull stopped before the end: try again (it resumes)');
+    if (!result) throw new Error(t('stopped'));
     $('pull-bar').value = $('pull-bar').max;
-    $('pull-text').textContent = 'done: ' + result.path;
+    $('pull-text').textContent = t('done') + result.path;
     await use(result.spec);
   } catch (e) {
     showError(String(e.message || e));
@@ -142,7 +179,7 @@ async function use(spec) {
     });
     const d = await r.json();
     if (!r.ok) throw new Error(d.error || r.statusText);
-    $('status').textContent = 'Starting the node with ' + d.model + '…';
+    $('status').textContent = t('starting', d.model);
     waitForNode();
   } catch (e) {
     showError(String(e.message || e));
@@ -171,4 +208,5 @@ $('other').addEventListener('submit', (ev) => {
   if (n) pull(n);
 });
 
+applyLang();
 load().catch((e) => showError(String(e.message || e)));

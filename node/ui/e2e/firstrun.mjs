@@ -3,7 +3,7 @@
 //    does, and the recommended bases; one is pulled from a local fake Ollama
 //    registry (slowed down) with a moving progress bar, then the node starts
 //    on it and the page becomes the node's UI.
-// 2. In another fresh folder, the local model is picked with "Use".
+// 2. In another fresh folder, in Portuguese, the local model is picked with "Use".
 // Usage: node firstrun.mjs ORCHMIND_BIN MODEL ARTIFACTS_DIR
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
@@ -106,6 +106,9 @@ const pulled = await firstRun('pull', async (page) => {
 });
 if (!pulled.startsWith('gemma3:270m')) fail('after pulling, the node runs ' + pulled);
 const picked = await firstRun('local', async (page) => {
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('#local-title').textContent === 'Neste computador');
+  await page.screenshot({ path: join(artifacts, 'firstrun-3-pt.png'), fullPage: true });
   await page.click('#local tr[data-spec="ollama:tiny:1b"] button');
 });
 if (!picked.startsWith('tiny:1b')) fail('after picking the local model, the node runs ' + picked);
