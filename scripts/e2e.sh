@@ -3,7 +3,9 @@
 # (pinned in node/ui/e2e/package-lock.json) when missing, then drives
 # upload → plan → train → chat → adapters list, then hostile pages (another
 # loopback origin, a sandboxed frame) post at the API and must all be
-# refused (docs/security.md). Screenshots: artifacts/e2e/.
+# refused (docs/security.md); then the first-run page (firstrun.mjs: a fresh
+# data folder, a local Ollama store, a pull from a fake registry with
+# progress). Screenshots: artifacts/e2e/.
 # With --prepare it only installs (the part that needs the network), so that
 # `make e2e` can run the test itself in a loopback-only network namespace
 # (scripts/netns.sh); without, it installs what is missing, then runs.
@@ -39,3 +41,4 @@ if [ "$want" != "$have" ]; then
 fi
 [ -z "$PREPARE" ] || exit 0
 CHROMIUM="$CHROMIUM" node node/ui/e2e/e2e.mjs "$BIN" "$MODEL" examples/facts.jsonl artifacts/e2e
+CHROMIUM="$CHROMIUM" node node/ui/e2e/firstrun.mjs "$BIN" "$MODEL" artifacts/e2e

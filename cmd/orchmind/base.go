@@ -30,7 +30,7 @@ var quantNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"}
 func addBaseFlags(c *cobra.Command) baseFlags {
 	fs := c.Flags()
 	b := baseFlags{
-		model:     fs.String("model", "", "base model: a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
+		model:     fs.String("model", "", "base model: ollama:NAME[:TAG] or hf:ORG/REPO[:QUANT] (found in Ollama's store, the Hugging Face cache or orchmind's models; see orchmind model list), a .gguf file, a Hugging Face model folder, or a llama2.c checkpoint (.bin)"),
 		tokenizer: fs.String("tokenizer", "", tokenizerHelp),
 		quant:     fs.String("quant", "", "hold the weights as "+strings.Join(quantNames[:len(quantNames)-1], ", ")+" or "+quantNames[len(quantNames)-1]+", quantizing on load (default: as stored)"),
 	}

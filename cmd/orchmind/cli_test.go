@@ -196,6 +196,24 @@ func TestFlagsAfterArguments(t *testing.T) {
 				t.Errorf("exit %d, request %v, stdout %q, stderr %q", code, q, out, errOut)
 			}
 		},
+		"config": func(t *testing.T) {
+			home := t.TempDir()
+			if code, _, errOut := runCLI(t, "config", "set", "api", "127.0.0.1:12345", "--data-dir", home); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if code, out, errOut := runCLI(t, "config", "get", "api", "--data-dir", home); code != 0 || strings.TrimSpace(out) != "127.0.0.1:12345" {
+				t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		},
+		"model pull": func(t *testing.T) {
+			// A name that cannot be pulled, with the flag after it: the
+			// flag is read (the error names no flag problem) and the
+			// name is refused as a name.
+			code, _, errOut := runCLI(t, "model", "pull", "hf:", "--data-dir", t.TempDir())
+			if code == 0 || strings.Contains(errOut, "unknown flag") || strings.Contains(errOut, "give one model name") {
+				t.Errorf("exit %d, stderr %q", code, errOut)
+			}
+		},
 		"model info": func(t *testing.T) {
 			code, out, errOut := runCLI(t, "model", "info", tiny, "--quant", "q8_0")
 			if code != 0 || !strings.Contains(out, "Q8_0 ×") {
@@ -269,7 +287,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"model"}, "orchmind model: usage: use orchmind model info PATH"},
+		{[]string{"model"}, "orchmind model: usage: use orchmind model list"},
 		{[]string{"export"}, "orchmind export: usage: orchmind export ollama"},
 		{[]string{"export", "zip"}, `unknown export target "zip"`},
 		{[]string{"room"}, "orchmind room: usage: orchmind room create prints"},
@@ -282,7 +300,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"generate", "-n", "-2", "--model", "m"}, "must not be negative"},
 		{[]string{"modle"}, `did you mean model`},
 		{[]string{"search", "x", "--api", "ftp://h"}, "scheme must be http or https"},
-		{[]string{}, "Usage: orchmind <command>"},
 	} {
 		code, stdout, stderr := runCLI(t, c.args...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {

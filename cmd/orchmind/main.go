@@ -40,6 +40,9 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, version: buildVersion()}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(e.getenv)}))
+	if len(args) == 0 {
+		return runBare(ctx, e)
+	}
 	root := newRoot(e)
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil

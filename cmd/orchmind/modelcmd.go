@@ -18,9 +18,9 @@ import (
 )
 
 func modelCmd(e *env) *cobra.Command {
-	return parentCmd("model <command>", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]",
-		"use orchmind model info PATH or orchmind model convert IN --out X.gguf [--quant TYPE]",
-		"unknown model command %q (use info or convert)", modelInfoCmd(e), modelConvertCmd(e))
+	return parentCmd("model <command>", "model list: the bases on this computer; model pull NAME (gemma3:1b, hf:ORG/REPO[:Q4_K_M]); model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]",
+		"use orchmind model list, model pull NAME, model info PATH or model convert IN --out X.gguf [--quant TYPE]",
+		"unknown model command %q (use list, pull, info or convert)", modelListCmd(e), modelPullCmd(e), modelInfoCmd(e), modelConvertCmd(e))
 }
 
 func modelInfoCmd(e *env) *cobra.Command {

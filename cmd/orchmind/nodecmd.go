@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"orchmind/internal/appdir"
 	"orchmind/node"
 )
 
@@ -17,21 +17,18 @@ func defaultDataDir(getenv func(string) string) string {
 	if d := getenv("ORCHMIND_HOME"); d != "" {
 		return d
 	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "orchmind")
-	}
-	return ".orchmind"
+	return appdir.Dir()
 }
 
 // localOnlyHelp is the --local-only flag's help, shared by node and ui.
 const localOnlyHelp = "talk to nothing but the peers given with --bootstrap (and those they introduce): no router port mapping, mDNS, AutoNAT, relays or hole punching; listen on 127.0.0.1 unless --listen says otherwise (tests, demos, CI)"
 
-const nodeSynopsis = "--model M [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]… [--room CODE]…"
+const nodeSynopsis = "[--model M] [--data-dir DIR] [--api 127.0.0.1:11435] [--listen MULTIADDR]… [--bootstrap MULTIADDR]… [--room CODE]…"
 
 func nodeCmd(e *env) *cobra.Command {
 	c := verb("node "+nodeSynopsis, "run the node: base model, content store, libp2p swarm, local API and web UI", noArgs)
 	nf := addNodeFlags(c, e)
-	c.RunE = func(c *cobra.Command, _ []string) error { return nf.start(c.Context(), e, false) }
+	c.RunE = func(c *cobra.Command, _ []string) error { return nf.start(c.Context(), e, c.Flags(), false) }
 	return c
 }
 
@@ -48,7 +45,7 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 	nf := nodeFlags{
 		base:       addBaseFlags(c),
 		dataDir:    fs.String("data-dir", defaultDataDir(e.getenv), "folder for the node key and the content store ($ORCHMIND_HOME)"),
-		adapterDir: fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled)"),
+		adapterDir: fs.String("adapters-dir", "lora_adapters", "folder of local adapters (trained and pulled; default: <data-dir>/adapters unless ./lora_adapters exists)"),
 		apiAddr:    fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI"),
 		token:      fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\""),
 		rooms:      repeatable(c, "room", "join the private room of this code (repeatable; see orchmind room create); \"-\" reads codes from stdin, one per line, and "+RoomEnv+" adds codes (comma-separated), out of the process list"),
@@ -64,7 +61,10 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 }
 
 // start runs the node until ctx is done; open opens the web UI.
-func (nf nodeFlags) start(ctx context.Context, e *env, open bool) error {
+func (nf nodeFlags) start(ctx context.Context, e *env, fs *pflag.FlagSet, open bool) error {
+	if err := nodeConfig(e, fs); err != nil {
+		return err
+	}
 	rooms, err := roomCodes(e, *nf.rooms, true)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ func uiCmd(e *env) *cobra.Command {
 			openBrowser(e, u+"/")
 			return nil
 		}
-		return nf.start(c.Context(), e, true)
+		return nf.start(c.Context(), e, c.Flags(), true)
 	}
 	return c
 }

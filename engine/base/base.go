@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"orchmind/engine/hub"
 	"orchmind/engine/model"
 	"orchmind/engine/quant"
 	"orchmind/engine/tokenizer"
+	"orchmind/internal/appdir"
 )
 
 // Base is a loaded base model with its tokenizer and identity.
@@ -49,9 +51,22 @@ const DocEndKey = "orchmind.document_end"
 // llama2.c tokenizer.bin), else the GGUF file's own vocabulary (SentencePiece
 // or byte-level BPE), else the Hugging Face folder's tokenizer.json or
 // tokenizer.model, else tok<vocab>.bin or tokenizer.bin beside the model.
+//
+// path may also name a model by ollama:NAME[:TAG] or hf:ORG/REPO[:QUANT]:
+// it is then found in orchmind's models folder, Ollama's store or the
+// Hugging Face cache (see hub.Hub.Resolve) and loaded where it lies (an
+// Ollama blob is mapped in place, not copied).
 func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	if path == "" {
-		return nil, fmt.Errorf("no base model given: pass the path of a .gguf file, a Hugging Face model folder or a llama2.c checkpoint (.bin)")
+		return nil, fmt.Errorf("no base model given: pass ollama:NAME, hf:ORG/REPO, or the path of a .gguf file, a Hugging Face model folder or a llama2.c checkpoint (.bin)")
+	}
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if hub.IsSpec(path) {
+		r, err := hub.FromEnv(appdir.Models()).Resolve(path)
+		if err != nil {
+			return nil, err
+		}
+		path, name = r.Path, r.Name
 	}
 	m, gf, err := model.Load(path, typ)
 	if err != nil {
@@ -81,7 +96,7 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	if typ == model.AsStored {
 		typ = m.Layers[0].Wq.Type
 	}
-	b := &Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m, Tok: tok,
+	b := &Base{Path: path, Name: name, Model: m, Tok: tok,
 		Train: tok, Type: typ, Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
 	b.ChatTemplate, err = chatTemplate(path, gf)
 	if err != nil {
