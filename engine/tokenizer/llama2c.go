@@ -51,6 +51,11 @@ func ParseLlama2C(data []byte, vocabSize int) (*Llama2C, error) {
 	if maxLen <= 0 || maxLen > 1<<16 {
 		return nil, fmt.Errorf("max token length %d is out of range: not a llama2.c tokenizer.bin", maxLen)
 	}
+	// Each token takes at least 8 bytes (score, length): check before
+	// allocating what the model header claims.
+	if room := (len(data) - 4) / 8; vocabSize > room {
+		return nil, fmt.Errorf("truncated: %d bytes hold at most %d tokens, the model says %d; the tokenizer does not belong to the model or is incomplete", len(data), room, vocabSize)
+	}
 	t := &Llama2C{
 		vocab:  make([]string, vocabSize),
 		scores: make([]float32, vocabSize),

@@ -1,0 +1,38 @@
+package fuzzcheck
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Allocated runs f and returns the bytes the program allocated meanwhile.
+// Fuzz workers run one input at a time, so this is what f allocated (plus
+// noise from runtime goroutines, far below the bounds used here).
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Bounded runs f and fails t when it allocated more than perByte bytes per
+// input byte plus fixed bytes: a short hostile input must not make a parser
+// reserve what its header claims.
+func Bounded(t testing.TB, inputLen int, perByte, fixed uint64, f func()) {
+	t.Helper()
+	n := Allocated(f)
+	if limit := uint64(inputLen)*perByte + fixed; n > limit {
+		t.Fatalf("allocated %d bytes for %d bytes of input (limit %d): a header may be sizing a buffer", n, inputLen, limit)
+	}
+}
+
+// OneLine fails t when err's message spans several lines: errors are shown
+// to users as one line.
+func OneLine(t testing.TB, err error) {
+	t.Helper()
+	if err != nil && strings.ContainsAny(err.Error(), "\r\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
+}
