@@ -105,7 +105,7 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	c.SeqLen, e = geti("context_length", 2048)
 	errs = append(errs, e)
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; ")) // one line
 	}
 	// Every block has at least nine tensors: check the claimed count
 	// against the file before allocating the blocks.
