@@ -41,8 +41,8 @@ func LoadLlama2C(path string, vocabSize int) (*Llama2C, error) {
 
 // ParseLlama2C parses the bytes of a llama2.c tokenizer.bin.
 func ParseLlama2C(data []byte, vocabSize int) (*Llama2C, error) {
-	if vocabSize <= 0 || vocabSize > 1<<22 {
-		return nil, fmt.Errorf("vocabulary size %d is out of range", vocabSize)
+	if vocabSize < 3 || vocabSize > 1<<22 {
+		return nil, fmt.Errorf("vocabulary size %d is out of range (3 to %d: <unk>, BOS and EOS come first)", vocabSize, 1<<22)
 	}
 	if len(data) < 4 {
 		return nil, fmt.Errorf("truncated: %d bytes, not a llama2.c tokenizer.bin", len(data))
@@ -127,11 +127,15 @@ func (t *Llama2C) Encode(text string, addBOS, addEOS bool) []int {
 			toks = append(toks, id)
 		} else {
 			for _, b := range []byte(text[i : i+size]) {
-				// run.c maps byte b to id b+3; use the vocabulary's own <0xNN> when present.
-				if id := t.byteID[b]; id >= 0 {
+				// run.c maps byte b to id b+3; use the vocabulary's own <0xNN> when present,
+				// and <unk> (0) when b+3 is past a small vocabulary without byte pieces.
+				switch id := t.byteID[b]; {
+				case id >= 0:
 					toks = append(toks, id)
-				} else {
+				case int(b)+3 < len(t.vocab):
 					toks = append(toks, int(b)+3)
+				default:
+					toks = append(toks, 0)
 				}
 			}
 		}

@@ -66,6 +66,11 @@ func FuzzParseLlama2C(f *testing.F) {
 		if len(ids) < 2 || ids[0] != tok.BOS() || ids[len(ids)-1] != tok.EOS() {
 			t.Fatalf("Encode(%q, BOS, EOS) = %v", text, ids)
 		}
+		for _, id := range ids {
+			if id < 0 || id >= tok.VocabSize() {
+				t.Fatalf("Encode(%q) gave id %d outside the vocabulary of %d", text, id, tok.VocabSize())
+			}
+		}
 		_ = tok.Decode(append(ids, -1, 1<<40))
 	})
 }
