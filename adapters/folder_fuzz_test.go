@@ -6,8 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
+
+	"orchmind/internal/fuzzcheck"
 )
 
 // fuzzFolderSeeds returns the three files of real adapter folders:
@@ -47,8 +48,13 @@ func FuzzReadFolder(f *testing.F) {
 	for _, s := range fuzzFolderSeeds(f) {
 		f.Add(s[0], s[1], s[2], s[2] != nil)
 	}
+	tmp := fuzzcheck.Dir(f)
 	f.Fuzz(func(t *testing.T, cfg, st, man []byte, withManifest bool) {
-		dir := t.TempDir()
+		fuzzcheck.Reset(t, tmp)
+		dir := filepath.Join(tmp, "in")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		write := func(name string, b []byte) {
 			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 				t.Fatal(err)
@@ -65,9 +71,7 @@ func FuzzReadFolder(f *testing.F) {
 			t.Fatalf("ReadFolder error %v but CheckFolder error %v", err, cerr)
 		}
 		for _, e := range []error{err, cerr} {
-			if e != nil && strings.ContainsAny(e.Error(), "\r\n") {
-				t.Fatalf("error is not one line: %q", e)
-			}
+			fuzzcheck.OneLine(t, e)
 		}
 		if err != nil {
 			return
@@ -78,7 +82,7 @@ func FuzzReadFolder(f *testing.F) {
 		if err := a.Validate(); err != nil {
 			t.Fatalf("ReadFolder accepted an adapter that fails Validate: %v", err)
 		}
-		out := filepath.Join(t.TempDir(), "again")
+		out := filepath.Join(tmp, "again")
 		var mm Manifest
 		if m != nil {
 			mm = *m

@@ -104,8 +104,9 @@ func FuzzLoadHFTokenizerJSON(f *testing.F) {
 		}
 		f.Add(raw, cfgs[i%2], i%2 == 1, "I'VE 12345 said:\n\n  the theing<|endoftext|>ação")
 	}
+	dir := fuzzcheck.Dir(f)
 	f.Fuzz(func(t *testing.T, tj, cfg []byte, withCfg bool, text string) {
-		dir := t.TempDir()
+		fuzzcheck.Reset(t, dir)
 		path := filepath.Join(dir, "tokenizer.json")
 		if err := os.WriteFile(path, tj, 0o644); err != nil {
 			t.Fatal(err)

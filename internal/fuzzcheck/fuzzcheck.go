@@ -1,6 +1,8 @@
 package fuzzcheck
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -34,5 +36,35 @@ func OneLine(t testing.TB, err error) {
 	t.Helper()
 	if err != nil && strings.ContainsAny(err.Error(), "\r\n") {
 		t.Fatalf("error is not one line: %q", err)
+	}
+}
+
+// Dir returns an empty folder for a fuzz target's files, in memory
+// (/dev/shm) when the system has it: each input writes and deletes files,
+// and on a busy disk that I/O, not the code under test, would set the
+// pace. Call Reset(dir) at the start of each input. The folder is removed
+// when the fuzz target ends.
+func Dir(f *testing.F) string {
+	f.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "orchmind-fuzz-"); err == nil {
+			f.Cleanup(func() { _ = os.RemoveAll(d) })
+			return d
+		}
+	}
+	return f.TempDir()
+}
+
+// Reset empties dir (made by Dir) for the next input.
+func Reset(t testing.TB, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

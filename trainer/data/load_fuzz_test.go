@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"orchmind/engine/chat"
+	"orchmind/internal/fuzzcheck"
 	"orchmind/internal/testshared"
 )
 
@@ -45,8 +46,8 @@ func firstLines(b []byte, n int) []byte {
 // conversation ending with a non-empty assistant turn; every built example
 // has a mask as long as its tokens, within MaxSeqLen, with something to
 // learn.
-func fuzzLoad(t *testing.T, name string, data []byte) {
-	dir := t.TempDir()
+func fuzzLoad(t *testing.T, dir, name string, data []byte) {
+	fuzzcheck.Reset(t, dir)
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -123,12 +124,13 @@ func FuzzLoadText(f *testing.F) {
 	if b := sharedSeed("data/fortunes-br/brasil.txt"); b != nil {
 		f.Add(firstLines(b, 40), false)
 	}
+	dir := fuzzcheck.Dir(f)
 	f.Fuzz(func(t *testing.T, data []byte, md bool) {
 		name := "in.txt"
 		if md {
 			name = "in.md"
 		}
-		fuzzLoad(t, name, data)
+		fuzzLoad(t, dir, name, data)
 	})
 }
 
@@ -146,7 +148,8 @@ not json
 	if b := sharedSeed("data/alpaca_seed/seed_tasks.jsonl"); b != nil {
 		f.Add(firstLines(b, 4))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, "in.jsonl", data) })
+	dir := fuzzcheck.Dir(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, dir, "in.jsonl", data) })
 }
 
 // FuzzLoadJSON fuzzes .json files: arrays of the JSONL shapes, one object,
@@ -179,7 +182,8 @@ func FuzzLoadJSON(f *testing.F) {
 			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, "in.json", data) })
+	dir := fuzzcheck.Dir(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, dir, "in.json", data) })
 }
 
 // FuzzLoadChatGPT fuzzes ChatGPT data exports (conversations.json): the
@@ -188,5 +192,6 @@ func FuzzLoadChatGPT(f *testing.F) {
 	f.Add([]byte(gptExport))
 	f.Add([]byte(`[{"title": "loop", "mapping": {"a": {"message": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["q"]}}, "parent": "b", "children": ["b"]},
  "b": {"message": {"author": {"role": "assistant"}, "content": {"content_type": "text", "parts": ["r"]}}, "parent": "a", "children": ["a"]}}}]`))
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, "conversations.json", data) })
+	dir := fuzzcheck.Dir(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzLoad(t, dir, "conversations.json", data) })
 }
