@@ -105,7 +105,12 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	c.SeqLen, e = geti("context_length", 2048)
 	errs = append(errs, e)
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; ")) // one line
+	}
+	// Every block has at least nine tensors: check the claimed count
+	// against the file before allocating the blocks.
+	if c.Layers > len(f.Tensors)/9 {
+		return nil, fmt.Errorf("metadata %s.block_count = %d but the file holds only %d tensors (at least 9 per block): the file is inconsistent", arch, c.Layers, len(f.Tensors))
 	}
 	c.NormEps, c.RopeTheta = 1e-5, 10000
 	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {

@@ -154,6 +154,11 @@ func (hf *hfTokenizer) build() (*BPE, error) {
 	if n > 1<<24 {
 		return nil, fmt.Errorf("tokenizer: token id %d is implausibly large for a vocabulary", n-1)
 	}
+	// Ids beyond the tokens defined leave unused slots; a few are normal
+	// (padding to a round size), a vocabulary of mostly holes is damage.
+	if defined := len(hf.Model.Vocab) + len(hf.AddedTokens); n > 2*defined+1024 {
+		return nil, fmt.Errorf("tokenizer: token ids go up to %d but only %d tokens are defined; the vocabulary is damaged", n-1, defined)
+	}
 	tokens := make([]string, n)
 	types := make([]int32, n)
 	filled := make([]bool, n)

@@ -72,8 +72,8 @@ func LoadLlama2C(path string, vocabSize int) (*Llama2C, error) {
 
 // ParseLlama2C parses the bytes of a llama2.c tokenizer.bin.
 func ParseLlama2C(data []byte, vocabSize int) (*Llama2C, error) {
-	if vocabSize <= 0 || vocabSize > 1<<22 {
-		return nil, fmt.Errorf("vocabulary size %d is out of range", vocabSize)
+	if vocabSize < 3 || vocabSize > 1<<22 {
+		return nil, fmt.Errorf("vocabulary size %d is out of range (3 to %d: <unk>, BOS and EOS come first)", vocabSize, 1<<22)
 	}
 	if len(data) < 4 {
 		return nil, fmt.Errorf("truncated: %d bytes, not a llama2.c tokenizer.bin", len(data))
@@ -81,6 +81,11 @@ func ParseLlama2C(data []byte, vocabSize int) (*Llama2C, error) {
 	maxLen := int(int32(binary.LittleEndian.Uint32(data)))
 	if maxLen <= 0 || maxLen > 1<<16 {
 		return nil, fmt.Errorf("max token length %d is out of range: not a llama2.c tokenizer.bin", maxLen)
+	}
+	// Each token takes at least 8 bytes (score, length): check before
+	// allocating what the model header claims.
+	if room := (len(data) - 4) / 8; vocabSize > room {
+		return nil, fmt.Errorf("truncated: %d bytes hold at most %d tokens, the model says %d; the tokenizer does not belong to the model or is incomplete", len(data), room, vocabSize)
 	}
 	t := &Llama2C{
 		vocab:  make([]string, vocabSize),
@@ -289,11 +294,15 @@ func (t *Llama2C) encodePiece(out []int, piece string, prefix bool, sc *spmScrat
 			add(id)
 		} else {
 			for _, b := range []byte(piece[i : i+size]) {
-				// run.c maps byte b to id b+3; use the vocabulary's own <0xNN> when present.
-				if id := t.byteID[b]; id >= 0 {
+				// run.c maps byte b to id b+3; use the vocabulary's own <0xNN> when present,
+				// and <unk> (0) when b+3 is past a small vocabulary without byte pieces.
+				switch id := t.byteID[b]; {
+				case id >= 0:
 					add(id)
-				} else {
+				case int(b)+3 < len(t.vocab):
 					add(int(b) + 3)
+				default:
+					add(0)
 				}
 			}
 		}
