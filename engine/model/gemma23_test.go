@@ -167,7 +167,9 @@ func TestGGUFGemma23RoundTrip(t *testing.T) {
 			var names []string
 			var mats []*tensor.Matrix
 			var vecs [][]float32
-			m.EachTensor(func(n string, w *tensor.Matrix, v []float32) { names, mats, vecs = append(names, n), append(mats, w), append(vecs, v) })
+			m.EachTensor(func(n string, w *tensor.Matrix, v []float32) {
+				names, mats, vecs = append(names, n), append(mats, w), append(vecs, v)
+			})
 			i := 0
 			g.EachTensor(func(n string, w *tensor.Matrix, v []float32) {
 				if n != names[i] {

@@ -1,0 +1,123 @@
+package lora
+
+import (
+	"math"
+	"testing"
+
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/trainer/hparams"
+)
+
+// inferenceLoss is the summed next-token cross-entropy of s.IDs computed
+// with the inference path (model.State, the adapter plugged in).
+func inferenceLoss(t *testing.T, m *model.Model, a Weighted, ids []int) float64 {
+	t.Helper()
+	plug, err := NewPlug(m, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := m.NewState()
+	st.SetDelta(plug)
+	var ref float64
+	for pos := 0; pos+1 < len(ids); pos++ {
+		lg := st.Forward(ids[pos], pos)
+		mx := lg[0]
+		for _, v := range lg {
+			mx = max(mx, v)
+		}
+		var z float64
+		for _, v := range lg {
+			z += math.Exp(float64(v - mx))
+		}
+		ref += float64(mx) + math.Log(z) - float64(lg[ids[pos+1]])
+	}
+	return ref
+}
+
+// TestGemmaEngineMatchesInference: the training forward pass of Gemma 2
+// and 3 (sandwich norms, sliding windows shorter than the sequence, two
+// RoPE bases, soft caps) gives the loss of the inference path, in float32
+// and through quantized weights.
+func TestGemmaEngineMatchesInference(t *testing.T) {
+	for _, arch := range []string{model.ArchGemma3, model.ArchGemma2} {
+		for _, typ := range []quant.Type{quant.F32, quant.Q8_0} {
+			c := gemmaTiny(arch)
+			c.Dim, c.HiddenDim, c.Vocab = 32, 48, 40 // whole Q8_0 blocks
+			m := randomModel(t, c, typ, 3)
+			a := randomAdapter(t, m, 4, 4)
+			e, err := NewEngine(m, a, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := randomSeq(20, c.Vocab, 9)
+			s.Mask = nil
+			sum, n, err := e.Loss(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := inferenceLoss(t, m, Weighted{a, 1}, s.IDs)
+			if n != len(s.IDs)-1 || math.Abs(sum-ref) > 1e-4*math.Abs(ref) {
+				t.Errorf("%s %s: engine loss %.7g over %d tokens, inference %.7g", arch, typ, sum, n, ref)
+			}
+		}
+	}
+}
+
+// TestLossInChunks: with a 262,144-token vocabulary the loss takes the
+// logits of 32 tokens at a time (32 MiB), never the sequence's; the loss
+// and gradients equal those of a run whose chunks hold every token.
+func TestLossInChunks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 262,144-token vocabulary: skipped in -short")
+	}
+	c := model.Config{Dim: 16, HiddenDim: 24, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 262144, SeqLen: 128, NormEps: 1e-6,
+		RopeTheta: 10000, SharedClassifier: true}
+	if r := hparams.LossRows(c.Vocab); r != 32 {
+		t.Fatalf("LossRows(262144) = %d, want 32", r)
+	}
+	m := randomModel(t, c, quant.Q8_0, 5)
+	a := randomAdapter(t, m, 2, 6)
+	s := randomSeq(100, c.Vocab, 7)
+	run := func(rows int) (float64, *Engine) {
+		e, err := NewEngine(m, a, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.grow(len(s.IDs))
+		if rows > 0 {
+			e.lossRows, e.dlog = rows, make([]float32, rows*c.Vocab)
+			e.hrow = make([]float32, rows*c.Dim)
+		}
+		sum, _, err := e.Accumulate(s, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum, e
+	}
+	sum, e := run(0)
+	logitBytes := int64(4 * hparams.LossRows(c.Vocab) * c.Vocab)
+	if logitBytes > hparams.LossBytes || e.ActivationBytes() < logitBytes {
+		t.Fatalf("logits take %d bytes (limit %d), the engine reports %d in all", logitBytes, hparams.LossBytes, e.ActivationBytes())
+	}
+	hm := hparams.Model{Layers: c.Layers, Dim: c.Dim, HiddenDim: c.HiddenDim, Heads: c.Heads, KVDim: c.KVDim(), QDim: c.QDim(), KVHeads: c.KVHeads, Vocab: c.Vocab}
+	if est, got := hparams.ActivationBytes(hm, 2, len(s.IDs), false, false), e.ActivationBytes(); float64(est) < 0.9*float64(got) || float64(est) > 1.1*float64(got) {
+		t.Fatalf("estimate %d bytes, engine holds %d", est, got)
+	}
+	whole, f := run(len(s.IDs))
+	if math.Abs(sum-whole) > 1e-6*math.Abs(whole) {
+		t.Fatalf("loss %.9g in chunks, %.9g at once", sum, whole)
+	}
+	for k, g := range e.Grads.Pairs {
+		h := f.Grads.Pairs[k]
+		var scale float64
+		for _, v := range h.A {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for i := range g.A {
+			if math.Abs(float64(g.A[i]-h.A[i])) > 1e-3*scale { // float32 summation order
+				t.Fatalf("%v: ∂A[%d] %g in chunks, %g at once", k, i, g.A[i], h.A[i])
+			}
+		}
+	}
+}
