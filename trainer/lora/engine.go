@@ -56,15 +56,15 @@ type Engine struct {
 	cos, sin   []float32 // RoPE tables [maxT, headDim/2]
 	cosL, sinL []float32 // the same for sliding layers where their RoPE differs (Gemma 3), else nil
 	maxT       int
-	bytes    int64 // allocated by grow
-	caches   []layerCache
-	xin      [][]float32 // per layer input (checkpoint mode)
-	x, xL    []float32
-	xf, dx   []float32
-	inv      []float32
-	dxf      []float32
-	segStart []int
-	pos      []int
+	bytes      int64 // allocated by grow
+	caches     []layerCache
+	xin        [][]float32 // per layer input (checkpoint mode)
+	x, xL      []float32
+	xf, dx     []float32
+	inv        []float32
+	dxf        []float32
+	segStart   []int
+	pos        []int
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, ut, loraTmp                         []float32
