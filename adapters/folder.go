@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,7 +245,12 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 	for _, m := range cfg.TargetModules {
 		a.TargetModules = append(a.TargetModules, Module(m))
 	}
+	vision := 0
 	for _, t := range ts {
+		if IsPEFTVisionName(t.Name) {
+			vision++ // Gemma 3's vision tower: orchmind runs the text model
+			continue
+		}
 		k, isA, err := ParsePEFTName(t.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
@@ -268,6 +274,9 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 			}
 			p.Out, p.B = t.Shape[0], t.Data
 		}
+	}
+	if vision > 0 {
+		slog.Info("adapter: LoRA tensors of the vision tower and projector skipped: orchmind runs the text model", "dir", dir, "tensors", vision)
 	}
 	if err := a.validate(!shapesOnly); err != nil {
 		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)

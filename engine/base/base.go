@@ -65,8 +65,9 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 		return nil, fmt.Errorf("load tokenizer for %s: %w", path, err)
 	}
 	_, bpe := tok.(*BPETokenizer)
-	if n := tok.VocabSize(); n != m.Vocab && (!bpe || n > m.Vocab) {
-		// (Byte-level BPE models often have more embedding rows than tokens.)
+	if n := tok.VocabSize(); n != m.Vocab && (!bpe || n > m.Vocab) && (m.Arch != model.ArchGemma3 || gf == nil || n < m.Vocab) {
+		// (Byte-level BPE models often have more embedding rows than tokens;
+		// Ollama's gemma3 files list multimodal tokens past the rows.)
 		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", n, m.Vocab)
 	}
 	if typ == model.AsStored {
