@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"orchmind/engine/gguf"
 	"orchmind/engine/model"
 	"orchmind/engine/quant"
 	"orchmind/trainer/hparams"
@@ -118,6 +119,101 @@ func TestLossInChunks(t *testing.T) {
 			if math.Abs(float64(g.A[i]-h.A[i])) > 1e-3*scale { // float32 summation order
 				t.Fatalf("%v: ∂A[%d] %g in chunks, %g at once", k, i, g.A[i], h.A[i])
 			}
+		}
+	}
+}
+
+// TestGGUFLoRAGemmaAsLlamaCpp applies the GGUF LoRA file of a Gemma 2/3
+// adapter to the GGUF base file the way llama.cpp's loader does (each
+// blk.N.X.weight += alpha/r · lora_b·lora_a, in the files' own row order:
+// rotate-half q/k rows for gemma2/gemma3) and requires the result to give
+// the logits of the base with the adapter plugged in.
+func TestGGUFLoRAGemmaAsLlamaCpp(t *testing.T) {
+	for _, arch := range []string{model.ArchGemma3, model.ArchGemma2} {
+		c := gemmaTiny(arch)
+		m := randomModel(t, c, quant.F32, 2)
+		a := randomAdapter(t, m, 3, 8)
+		dir := t.TempDir()
+		bp, lp, mp := dir+"/base.gguf", dir+"/lora.gguf", dir+"/merged.gguf"
+		if err := model.WriteGGUF(bp, m, "tiny", model.AsStored, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteGGUF(lp, a, "tiny", m.Config); err != nil {
+			t.Fatal(err)
+		}
+		bf, err := gguf.Open(bp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lf, err := gguf.Open(lp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lf.Metadata["general.architecture"] != arch || lf.Metadata["general.type"] != "adapter" {
+			t.Fatalf("%s LoRA file metadata %v", arch, lf.Metadata)
+		}
+		alpha, _ := lf.Float("adapter.lora.alpha")
+		var kvs []gguf.KV
+		for _, k := range bf.Keys {
+			kvs = append(kvs, gguf.KV{Key: k, Value: bf.Metadata[k]})
+		}
+		var ts []gguf.WriteTensor
+		applied := 0
+		for _, x := range bf.Tensors {
+			data := x.Data
+			la, okA := lf.Tensor(x.Name + ".lora_a")
+			lb, okB := lf.Tensor(x.Name + ".lora_b")
+			if okA && okB {
+				in, out, r := int(x.Dims[0]), int(x.Dims[1]), int(la.Dims[1])
+				w := make([]float32, in*out)
+				A, B := make([]float32, r*in), make([]float32, out*r)
+				if quant.Dequantize(x.Type, x.Data, w) != nil || quant.Dequantize(la.Type, la.Data, A) != nil || quant.Dequantize(lb.Type, lb.Data, B) != nil {
+					t.Fatal("dequantize")
+				}
+				s := float32(alpha) / float32(r)
+				for o := range out {
+					for j := range r {
+						f := s * B[o*r+j]
+						for i := range in {
+							w[o*in+i] += f * A[j*in+i]
+						}
+					}
+				}
+				data, _ = quant.Quantize(quant.F32, w, nil)
+				applied++
+			}
+			ts = append(ts, gguf.WriteTensor{Name: x.Name, Dims: x.Dims, Type: x.Type, Data: data})
+		}
+		if applied != len(a.Pairs) {
+			t.Fatalf("%s: %d LoRA pairs applied, the adapter has %d", arch, applied, len(a.Pairs))
+		}
+		if err := gguf.Write(mp, kvs, ts); err != nil {
+			t.Fatal(err)
+		}
+		bf.Close()
+		lf.Close()
+		merged, mf, err := model.LoadGGUF(mp, model.AsStored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plug, err := NewPlug(m, Weighted{a, 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s1, s2 := m.NewState(), merged.NewState()
+		s1.SetDelta(plug)
+		ids := randomSeq(10, c.Vocab, 4).IDs
+		var worst, scale float64
+		for pos, id := range ids {
+			x, y := s1.Forward(id, pos), s2.Forward(id, pos)
+			for i := range x {
+				worst = max(worst, math.Abs(float64(x[i]-y[i])))
+				scale = max(scale, math.Abs(float64(x[i])))
+			}
+		}
+		mf.Close()
+		if worst > 1e-4*scale {
+			t.Errorf("%s: llama.cpp-style merge of the GGUF LoRA differs from the plugged adapter by %g (logits up to %g)", arch, worst, scale)
 		}
 	}
 }
