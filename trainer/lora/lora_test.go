@@ -383,12 +383,25 @@ func TestLRSchedule(t *testing.T) {
 // them: batch 8 × 256 tokens, r=16 on all seven projections, forward,
 // backward, clipping and AdamW, on random weights held Q8_0 or Q4_0. Run
 // one configuration per process (make bench-train) so peak-rss-MB is its own.
+// gemma3Dims is a Gemma 3 text model's config of the given width, MLP
+// width and depth (heads of 256 as all Gemma 3 sizes have).
+func gemma3Dims(dim, ffn, layers int) model.Config {
+	return model.Config{Dim: dim, HiddenDim: ffn, Layers: layers, Heads: 4, KVHeads: 1, HeadSize: 256, Vocab: 262144, SeqLen: 256,
+		NormEps: 1e-6, RopeTheta: 1e6, Arch: model.ArchGemma3, SharedClassifier: true, SlidingWindow: 512, SlidingPattern: 6,
+		RopeLocalTheta: 10000, QueryScale: 256}
+}
+
 func BenchmarkTrainStep(b *testing.B) {
 	dims := map[string]model.Config{
 		"stories15M":  {Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, Vocab: 32000, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true},
 		"smollm-135M": {Dim: 576, HiddenDim: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true},
+		// Gemma 3 270M and 1B: 4 heads of 256, one key/value head, a window
+		// of 512 (the whole 256-token sequence) on 5 of every 6 layers,
+		// the 262,144-token vocabulary.
+		"gemma3-270M": gemma3Dims(640, 2048, 18),
+		"gemma3-1B":   gemma3Dims(1152, 6912, 26),
 	}
-	for _, name := range []string{"stories15M", "smollm-135M"} {
+	for _, name := range []string{"stories15M", "smollm-135M", "gemma3-270M", "gemma3-1B"} {
 		for _, v := range []struct {
 			typ  quant.Type
 			bf16 bool
