@@ -98,7 +98,7 @@ func PEFTTensors(a *Adapter) ([]Tensor, error) {
 	var ts []Tensor
 	for _, k := range a.SortedKeys() {
 		p := a.Pairs[k]
-		an, bn, err := PEFTNames(k)
+		an, bn, err := PEFTNamesIn(k, a.TextModel)
 		if err != nil {
 			return nil, err
 		}
@@ -255,6 +255,7 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 		if err != nil {
 			return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
 		}
+		a.TextModel = PEFTTextModel(t.Name)
 		if len(t.Shape) != 2 {
 			return nil, nil, fmt.Errorf("read adapter: %s: tensor %s has shape %v, want 2-D", st, t.Name, t.Shape)
 		}

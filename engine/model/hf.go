@@ -499,6 +499,7 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 		}
 	}
 	if pre != "model." {
+		m.HFTextModel = strings.TrimSuffix(pre, ".")
 		vision := 0
 		for n := range where {
 			if !strings.HasPrefix(n, pre) && n != lmHead && n != "lm_head.weight" {

@@ -281,6 +281,11 @@ type Model struct {
 	// vision tower of a multimodal Gemma 3), for `model info`; "" for
 	// nothing.
 	Skipped string
+	// HFTextModel is where a Hugging Face multimodal checkpoint keeps the
+	// language model ("model.language_model" or "language_model.model" in
+	// Gemma 3's), so that PEFT adapters written for it carry those names;
+	// "" for a …ForCausalLM and every other file.
+	HFTextModel string
 }
 
 // RopeInvFreq returns the angle per position of each pair i of a head in a

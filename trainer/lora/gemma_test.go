@@ -2,8 +2,11 @@ package lora
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
+	"orchmind/adapters"
 	"orchmind/engine/gguf"
 	"orchmind/engine/model"
 	"orchmind/engine/quant"
@@ -215,5 +218,49 @@ func TestGGUFLoRAGemmaAsLlamaCpp(t *testing.T) {
 		if worst > 1e-4*scale {
 			t.Errorf("%s: llama.cpp-style merge of the GGUF LoRA differs from the plugged adapter by %g (logits up to %g)", arch, worst, scale)
 		}
+	}
+}
+
+// TestPEFTGemma3Multimodal: an adapter for the base loaded from Gemma 3's
+// multimodal Hugging Face folder is written with that checkpoint's PEFT
+// names (model.language_model.layers…) and reads back to the same pairs;
+// the names of either transformers version read the same.
+func TestPEFTGemma3Multimodal(t *testing.T) {
+	dir := "../../testdata/hf/tiny-gemma3-mm-torch"
+	m, err := model.LoadHF(dir, quant.F32)
+	if err != nil {
+		t.Skipf("no fixture: %v", err)
+	}
+	if m.HFTextModel != "language_model.model" {
+		t.Fatalf("HFTextModel %q", m.HFTextModel)
+	}
+	a := randomAdapter(t, m, 2, 3)
+	out := t.TempDir() + "/ad"
+	if err := WritePEFT(out, a, adapters.Manifest{Name: "x"}, m); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := adapters.ReadFolder(out, adapters.SafetensorsCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.TextModel != "language_model.model" {
+		t.Fatalf("written with text model %q", raw.TextModel)
+	}
+	back, _, err := ReadPEFT(out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, p := range a.Pairs {
+		q := back.Pairs[k]
+		if q == nil || !slices.Equal(p.A, q.A) || !slices.Equal(p.B, q.B) {
+			t.Fatalf("%v differs after PEFT", k)
+		}
+	}
+	ts, _, err := adapters.SafetensorsCodec{}.ReadTensors(out + "/" + adapters.SafetensorsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ts[0].Name, "base_model.model.language_model.model.layers.") {
+		t.Fatalf("tensor name %q", ts[0].Name)
 	}
 }
