@@ -113,7 +113,7 @@ bench-swarm: deps
 	$(NETNS) $(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
-## projections, AdamW) at stories15M and SmolLM-135M dimensions, random
+## projections, AdamW) at stories15M, SmolLM-135M and Gemma 3 270M/1B dimensions, random
 ## weights held Q8_0 and Q4_0, float32 (f32) and, on CPUs with AMX tiles,
 ## with the base's products in bfloat16 (bf16); one process per
 ## configuration so peak RSS is its own.
@@ -122,14 +122,16 @@ bench-swarm: deps
 ## workload runs in PyTorch right after, on the same cores, for the ratio.
 TORCH_PYTHON ?= python3
 bench-train:
-	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0; do \
+	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0 gemma3-270M/Q8_0 gemma3-270M/Q4_0 gemma3-1B/Q8_0 gemma3-1B/Q4_0; do \
 	  for p in f32 bf16; do \
-	    $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x ./trainer/lora/ | grep -E '^Benchmark|no AMX' || true; \
+	    $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x -timeout 60m ./trainer/lora/ | grep -E '^Benchmark|no AMX' || true; \
 	  done; \
 	done
 	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \
 	  echo "PyTorch reference (scripts/torch_lora_bench.py, 2 threads):"; \
 	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 stories15M 3; \
+	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_270M 1; \
+	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_1B 1; \
 	else echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; fi
 
 ## demo: the whole story on loopback: node A trains and publishes, node B

@@ -43,6 +43,12 @@ type Adapter struct {
 	BaseFingerprint string
 	BaseName        string
 	Pairs           map[Key]*Pair
+	// TextModel is where PEFT finds the language model's layers inside
+	// the base: "" for model.layers (…ForCausalLM), or
+	// "model.language_model" / "language_model.model" for the text model of
+	// Gemma 3's multimodal checkpoint (transformers ≥ 4.52 / earlier). It
+	// names the tensors written and is set from those read.
+	TextModel string
 }
 
 // Validate checks shapes and settings.
@@ -108,18 +114,61 @@ func PEFTModulePath(m Module) (string, bool) {
 
 // PEFTNames returns the PEFT safetensors key names of lora_A ([r, in]) and
 // lora_B ([out, r]) for k.
-func PEFTNames(k Key) (a, b string, err error) {
+func PEFTNames(k Key) (a, b string, err error) { return PEFTNamesIn(k, "") }
+
+// PEFTNamesIn is PEFTNames for a language model at textModel inside the
+// base (see Adapter.TextModel; "" is model).
+func PEFTNamesIn(k Key, textModel string) (a, b string, err error) {
 	sub, ok := PEFTModulePath(k.Module)
 	if !ok {
 		return "", "", fmt.Errorf("unknown target module %q", k.Module)
 	}
-	base := fmt.Sprintf("base_model.model.model.layers.%d.%s", k.Layer, sub)
+	if textModel == "" {
+		textModel = "model"
+	}
+	base := fmt.Sprintf("base_model.model.%s.layers.%d.%s", textModel, k.Layer, sub)
 	return base + ".lora_A.weight", base + ".lora_B.weight", nil
 }
 
+// peftTextPrefixes are where PEFT puts the language model's layers: a
+// …ForCausalLM (model.layers) or the text model of Gemma 3's multimodal
+// checkpoint, named language_model.model.layers before transformers 4.52
+// and model.language_model.layers after.
+var peftTextPrefixes = []string{"base_model.model.model.layers.", "base_model.model.language_model.model.layers.", "base_model.model.model.language_model.layers."}
+
+// PEFTTextModel returns where the language model of the PEFT tensor name
+// lives (see Adapter.TextModel): "" for model.layers.
+func PEFTTextModel(name string) string {
+	for _, p := range peftTextPrefixes[1:] {
+		if strings.HasPrefix(name, p) {
+			return strings.TrimSuffix(strings.TrimPrefix(p, "base_model.model."), ".layers.")
+		}
+	}
+	return ""
+}
+
+// IsPEFTVisionName reports whether name is a LoRA tensor on the vision
+// tower or multimodal projector of a multimodal checkpoint (Gemma 3), which
+// orchmind does not run.
+func IsPEFTVisionName(name string) bool {
+	for _, p := range []string{"base_model.model.vision_tower.", "base_model.model.multi_modal_projector.", "base_model.model.model.vision_tower.", "base_model.model.model.multi_modal_projector."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParsePEFTName is the inverse of PEFTNames; isA tells lora_A from lora_B.
+// It also takes the names of the language model inside Gemma 3's
+// multimodal checkpoint (either transformers naming).
 func ParsePEFTName(name string) (k Key, isA bool, err error) {
 	var rest string
+	for _, p := range peftTextPrefixes[1:] {
+		if strings.HasPrefix(name, p) {
+			name = peftTextPrefixes[0] + strings.TrimPrefix(name, p)
+		}
+	}
 	if _, err := fmt.Sscanf(name, "base_model.model.model.layers.%d.%s", &k.Layer, &rest); err != nil {
 		return Key{}, false, fmt.Errorf("not a PEFT LoRA tensor name: %q", name)
 	}

@@ -172,3 +172,28 @@ func TestFolderRefusesHugeManifests(t *testing.T) {
 		})
 	}
 }
+
+// TestParsePEFTNameGemma3: LoRA tensors on the language model of Gemma 3's
+// multimodal checkpoint, in either transformers naming, map to the same
+// keys as a …ForCausalLM's; vision-tower ones are recognised to be skipped.
+func TestParsePEFTNameGemma3(t *testing.T) {
+	for _, n := range []string{
+		"base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight",
+		"base_model.model.language_model.model.layers.3.self_attn.q_proj.lora_A.weight",
+		"base_model.model.model.language_model.layers.3.self_attn.q_proj.lora_A.weight",
+	} {
+		k, isA, err := ParsePEFTName(n)
+		if err != nil || !isA || k != (Key{Layer: 3, Module: Q}) {
+			t.Errorf("%s: %+v %v %v", n, k, isA, err)
+		}
+		if IsPEFTVisionName(n) {
+			t.Errorf("%s taken for the vision tower", n)
+		}
+	}
+	for _, n := range []string{"base_model.model.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.lora_A.weight",
+		"base_model.model.model.multi_modal_projector.mm_input_projection.lora_B.weight"} {
+		if !IsPEFTVisionName(n) {
+			t.Errorf("%s not recognised as the vision tower's", n)
+		}
+	}
+}

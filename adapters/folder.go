@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,7 @@ func PEFTTensors(a *Adapter) ([]Tensor, error) {
 	var ts []Tensor
 	for _, k := range a.SortedKeys() {
 		p := a.Pairs[k]
-		an, bn, err := PEFTNames(k)
+		an, bn, err := PEFTNamesIn(k, a.TextModel)
 		if err != nil {
 			return nil, err
 		}
@@ -250,11 +251,17 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 	for _, m := range cfg.TargetModules {
 		a.TargetModules = append(a.TargetModules, Module(m))
 	}
+	vision := 0
 	for _, t := range ts {
+		if IsPEFTVisionName(t.Name) {
+			vision++ // Gemma 3's vision tower: orchmind runs the text model
+			continue
+		}
 		k, isA, err := ParsePEFTName(t.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read adapter: %s: %w", st, err)
 		}
+		a.TextModel = PEFTTextModel(t.Name)
 		if len(t.Shape) != 2 {
 			return nil, nil, fmt.Errorf("read adapter: %s: tensor %s has shape %v, want 2-D", st, t.Name, t.Shape)
 		}
@@ -274,6 +281,9 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 			}
 			p.Out, p.B = t.Shape[0], t.Data
 		}
+	}
+	if vision > 0 {
+		slog.Info("adapter: LoRA tensors of the vision tower and projector skipped: orchmind runs the text model", "dir", dir, "tensors", vision)
 	}
 	if err := a.validate(!shapesOnly); err != nil {
 		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)

@@ -10,7 +10,14 @@ random weights, PEFT-style LoRA (W x + B(A x)·α/r, r=16, α=32) on all seven
 projections, batch 8 × seq 256, shifted causal-LM loss, AdamW (lr 2e-4) over
 the LoRA parameters; 1 warm-up step, then N timed steps.
 
-Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M] [STEPS]
+gemma3_270M and gemma3_1B have Gemma 3's structure as transformers'
+modeling_gemma3 runs it: embeddings × √width, RMSNorm × (1 + w) before and
+after attention and the MLP, per-head q/k norms, heads of 256 (4 query, 1
+key/value), query_pre_attn_scalar 256, 5 sliding-window layers (window 512,
+RoPE base 10,000) to 1 global (1,000,000), GeGLU with tanh GELU, the tied
+262,144-token classifier.
+
+Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M|gemma3_270M|gemma3_1B] [STEPS]
 Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib.
 """
 import json
@@ -26,7 +33,10 @@ import torch.nn.functional as Fn
 CONFIGS = {
     "stories15M": dict(dim=288, ffn=768, layers=6, heads=6, kv=6, vocab=32000, tied=False),
     "smollm135M": dict(dim=576, ffn=1536, layers=30, heads=9, kv=3, vocab=49152, tied=True),
+    "gemma3_270M": dict(dim=640, ffn=2048, layers=18, heads=4, kv=1, vocab=262144, tied=True, gemma3=True),
+    "gemma3_1B": dict(dim=1152, ffn=6912, layers=26, heads=4, kv=1, vocab=262144, tied=True, gemma3=True),
 }
+HEAD_DIM_G3, WINDOW_G3 = 256, 512
 R, ALPHA, BATCH, SEQ = 16, 32, 8, 256
 
 
@@ -43,12 +53,67 @@ class LoraLinear(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, d):
+    def __init__(self, d, gemma=False):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(d), requires_grad=False)
+        self.gemma = gemma
+        self.weight = nn.Parameter(torch.zeros(d) if gemma else torch.ones(d), requires_grad=False)
 
     def forward(self, x):
-        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+        n = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        return n * (1.0 + self.weight) if self.gemma else self.weight * n
+
+
+class Gemma3Layer(nn.Module):
+    def __init__(self, c, sliding):
+        super().__init__()
+        d, hd = c["dim"], HEAD_DIM_G3
+        self.h, self.kv, self.hd, self.sliding = c["heads"], c["kv"], hd, sliding
+        self.q, self.k = LoraLinear(d, self.h * hd), LoraLinear(d, self.kv * hd)
+        self.v, self.o = LoraLinear(d, self.kv * hd), LoraLinear(self.h * hd, d)
+        self.gate, self.up, self.down = LoraLinear(d, c["ffn"]), LoraLinear(d, c["ffn"]), LoraLinear(c["ffn"], d)
+        self.n_in, self.n_post_attn = RMSNorm(d, True), RMSNorm(d, True)
+        self.n_pre_ffw, self.n_post_ffw = RMSNorm(d, True), RMSNorm(d, True)
+        self.q_norm, self.k_norm = RMSNorm(hd, True), RMSNorm(hd, True)
+
+    def forward(self, x, rope, masks):
+        B, S, _ = x.shape
+        cos, sin = rope[self.sliding]
+        h = self.n_in(x)
+        q = self.q_norm(self.q(h).view(B, S, self.h, self.hd)).transpose(1, 2)
+        k = self.k_norm(self.k(h).view(B, S, self.kv, self.hd)).transpose(1, 2)
+        v = self.v(h).view(B, S, self.kv, self.hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.h // self.kv, dim=1)
+        v = v.repeat_interleave(self.h // self.kv, dim=1)
+        att = torch.softmax(q @ k.transpose(-1, -2) * 256 ** -0.5 + masks[self.sliding], dim=-1)
+        x = x + self.n_post_attn(self.o((att @ v).transpose(1, 2).reshape(B, S, -1)))
+        h = self.n_pre_ffw(x)
+        return x + self.n_post_ffw(self.down(Fn.gelu(self.gate(h), approximate="tanh") * self.up(h)))
+
+
+class Gemma3Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.emb = nn.Parameter(torch.randn(c["vocab"], c["dim"]) * 0.02, requires_grad=False)
+        self.layers = nn.ModuleList(Gemma3Layer(c, (i + 1) % 6 != 0) for i in range(c["layers"]))
+        self.norm = RMSNorm(c["dim"], True)
+
+    def forward(self, ids):
+        S, hd = ids.shape[1], HEAD_DIM_G3
+        rope = {}
+        for sliding, theta in ((True, 10000.0), (False, 1000000.0)):
+            inv = 1.0 / (theta ** (torch.arange(0, hd, 2).float() / hd))
+            fr = torch.outer(torch.arange(S).float(), inv)
+            emb = torch.cat((fr, fr), -1)
+            rope[sliding] = (emb.cos(), emb.sin())
+        causal = torch.full((S, S), float("-inf")).triu(1)
+        qi, ki = torch.arange(S).view(S, 1), torch.arange(S).view(1, S)
+        masks = {False: causal, True: causal.masked_fill(ki <= qi - WINDOW_G3, float("-inf"))}
+        x = self.emb[ids] * self.c["dim"] ** 0.5
+        for layer in self.layers:
+            x = layer(x, rope, masks)
+        return Fn.linear(self.norm(x), self.emb)
 
 
 def rotate_half(x):
@@ -110,7 +175,7 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     c = CONFIGS[name]
-    model = Model(c)
+    model = Gemma3Model(c) if c.get("gemma3") else Model(c)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4)
     x = torch.randint(0, c["vocab"], (BATCH, SEQ))

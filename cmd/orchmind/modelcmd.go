@@ -92,6 +92,27 @@ func modelInfo(e *env, path, tok, qt string) error {
 	if m.RopeFactors != nil {
 		fmt.Fprintf(tw, "rope scaling\tper-pair frequency factors %g … %g (Llama 3.1+)\n", m.RopeFactors[0], m.RopeFactors[len(m.RopeFactors)-1])
 	}
+	if c.SlidingWindow > 0 {
+		n := 0
+		for l := range c.Layers {
+			if c.Sliding(l) {
+				n++
+			}
+		}
+		fmt.Fprintf(tw, "attention	%d of %d layers slide over the last %d positions, the others are global\n", n, c.Layers, c.SlidingWindow)
+	}
+	if c.RopeLocalTheta > 0 && c.RopeLocalTheta != c.RopeTheta {
+		fmt.Fprintf(tw, "rope theta, sliding layers	%g\n", c.RopeLocalTheta)
+	}
+	if c.RopeScale > 1 {
+		fmt.Fprintf(tw, "rope scaling	linear ×%g (global layers)\n", c.RopeScale)
+	}
+	if c.AttnSoftcap > 0 || c.FinalSoftcap > 0 {
+		fmt.Fprintf(tw, "soft-capping	attention scores %g, logits %g (0: none)\n", c.AttnSoftcap, c.FinalSoftcap)
+	}
+	if m.Skipped != "" {
+		fmt.Fprintf(tw, "skipped	%s\n", m.Skipped)
+	}
 	fmt.Fprintf(tw, "classifier\t%s\n", map[bool]string{true: "shared with the embedding", false: "separate"}[c.SharedClassifier])
 	fmt.Fprintf(tw, "parameters\t%d\n", params)
 	fmt.Fprintf(tw, "tensor types\t%s\n", strings.Join(tl, ", "))

@@ -90,7 +90,9 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	// Models often have a few more embedding rows than tokens (padded to a
 	// multiple: Gemma 3 4B has 262,208 rows for 262,144 tokens; byte-level
 	// BPE models more).
-	if n := tok.VocabSize(); n > m.Vocab || (bpe == nil && m.Vocab-n > maxPadRows) {
+	// Ollama's gemma3 files list multimodal tokens past the rows.
+	ollamaGemma3 := m.Arch == model.ArchGemma3 && gf != nil
+	if n := tok.VocabSize(); (n > m.Vocab && !ollamaGemma3) || (bpe == nil && m.Vocab-n > maxPadRows) {
 		return nil, fmt.Errorf("the tokenizer has %d tokens but the model %d: pass the model's own tokenizer", n, m.Vocab)
 	}
 	if typ == model.AsStored {

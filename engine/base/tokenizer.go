@@ -239,6 +239,22 @@ func VocabOf(tok model.Tokenizer, vocab int) (*model.Vocab, error) {
 	default:
 		return nil, fmt.Errorf("the tokenizer %T cannot be written into a GGUF file", tok)
 	}
+	if len(v.Tokens) > vocab && len(v.Types) == len(v.Tokens) {
+		// Special tokens past the embedding's rows (the multimodal tokens
+		// of Ollama's gemma3 files) are dropped, as llama.cpp does: text
+		// never produces them and the model has no row for them.
+		extra := true
+		for i, ty := range v.Types[vocab:] {
+			tk := v.Tokens[vocab+i]
+			extra = extra && (ty == tokenizer.TokenControl || ty == tokenizer.TokenUserDefined || (strings.HasPrefix(tk, "<") && strings.HasSuffix(tk, ">")))
+		}
+		if extra {
+			v.Tokens, v.Types = v.Tokens[:vocab], v.Types[:vocab]
+			if v.Scores != nil {
+				v.Scores = v.Scores[:vocab]
+			}
+		}
+	}
 	if len(v.Tokens) > vocab {
 		return nil, fmt.Errorf("the tokenizer has %d tokens, more than the model's %d rows", len(v.Tokens), vocab)
 	}

@@ -56,6 +56,16 @@ func digest(m *Model, withData bool) string {
 	} else {
 		u(0)
 	}
+	if c.Arch == ArchGemma2 || c.Arch == ArchGemma3 {
+		// What else shapes their forward pass (absent for older
+		// architectures, whose fingerprints stay as they were).
+		u(uint64(c.HeadDim()))
+		u(uint64(c.SlidingWindow))
+		u(uint64(c.SlidingPattern))
+		for _, v := range []float32{c.RopeLocalTheta, c.RopeScale, c.AttnSoftcap, c.FinalSoftcap, c.QueryScale} {
+			u(math.Float64bits(float64(v)))
+		}
+	}
 	m.EachTensor(func(name string, w *tensor.Matrix, norm []float32) {
 		s(name)
 		if w != nil {
@@ -107,10 +117,16 @@ func (m *Model) EachTensor(f func(name string, w *tensor.Matrix, norm []float32)
 			f(p+"attn_k_norm.weight", nil, L.KNorm)
 		}
 		f(p+"attn_output.weight", L.Wo, nil)
+		if L.PostAttnNorm != nil {
+			f(p+"post_attention_norm.weight", nil, L.PostAttnNorm)
+		}
 		f(p+"ffn_norm.weight", nil, L.FFNNorm)
 		f(p+"ffn_gate.weight", L.Gate, nil)
 		f(p+"ffn_up.weight", L.Up, nil)
 		f(p+"ffn_down.weight", L.Down, nil)
+		if L.PostFFNNorm != nil {
+			f(p+"post_ffw_norm.weight", nil, L.PostFFNNorm)
+		}
 	}
 	f("output_norm.weight", nil, m.FinalNorm)
 	if !m.SharedClassifier {

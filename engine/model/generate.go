@@ -48,6 +48,11 @@ func Generate(ctx context.Context, m *Model, tok Tokenizer, prompt string, s Sam
 	if len(ids) == 0 {
 		return errors.New("the prompt is empty and this model has no BOS token to start from: give some text to continue")
 	}
+	for _, id := range ids {
+		if id < 0 || id >= m.Vocab {
+			return fmt.Errorf("the prompt has token %d, outside the model's vocabulary of %d (a multimodal token the text model does not know): remove it", id, m.Vocab)
+		}
+	}
 	if len(ids) > m.SeqLen {
 		return fmt.Errorf("the prompt is %d tokens, longer than the model's context of %d", len(ids), m.SeqLen)
 	}

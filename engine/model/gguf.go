@@ -70,8 +70,12 @@ func LoadGGUF(path string, typ quant.Type) (*Model, *gguf.File, error) {
 // FromGGUF builds a model from a parsed GGUF file.
 func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != ArchLlama && arch != ArchQwen2 && arch != ArchGemma && arch != ArchQwen3 {
-		return nil, fmt.Errorf("architecture %q is not supported yet (orchmind runs llama, qwen2, qwen3 and gemma GGUF models)", arch)
+	switch arch {
+	case ArchLlama, ArchQwen2, ArchGemma, ArchQwen3, ArchGemma2, ArchGemma3:
+	case "gemma3n":
+		return nil, fmt.Errorf("architecture %q (Gemma 3n: per-layer embeddings, AltUp, LAuReL) is not supported; orchmind runs %s", arch, SupportedArchs)
+	default:
+		return nil, fmt.Errorf("architecture %q is not supported yet; orchmind runs %s", arch, SupportedArchs)
 	}
 	geti := func(k string, def int) (int, error) {
 		v, ok := f.Uint(arch + "." + k)
@@ -113,11 +117,20 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return nil, fmt.Errorf("metadata %s.block_count = %d but the file holds only %d tensors (at least 9 per block): the file is inconsistent", arch, c.Layers, len(f.Tensors))
 	}
 	c.NormEps, c.RopeTheta = 1e-5, 10000
+	if c.Arch == ArchGemma2 || c.Arch == ArchGemma3 {
+		c.NormEps = 1e-6 // Ollama's gemma3 files leave it out
+	}
+	if c.Arch == ArchGemma3 {
+		c.RopeTheta = 1e6
+	}
 	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		c.NormEps = float32(v)
 	}
-	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
-		c.RopeTheta = float32(v)
+	for _, k := range []string{".rope.freq_base", ".rope.global.freq_base"} { // the second: Ollama's gemma3
+		if v, ok := f.Float(arch + k); ok {
+			c.RopeTheta = float32(v)
+			break
+		}
 	}
 	if kl, ok := f.Uint(arch + ".attention.key_length"); ok && (c.Dim%c.Heads != 0 || int(kl) != c.Dim/c.Heads) {
 		// Heads of another width than width/heads (Qwen3, Gemma 7B).
@@ -139,7 +152,21 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return nil, fmt.Errorf("RoPE covers %d of the %d dimensions of each head (%s.rope.dimension_count); orchmind rotates whole heads only", n, c.HeadDim(), arch)
 	}
 	if s, ok := f.String(arch + ".rope.scaling.type"); ok && s != "" && s != "none" {
-		return nil, fmt.Errorf("RoPE scaling %q is not supported yet: use a model without rope scaling", s)
+		if s != "linear" {
+			return nil, fmt.Errorf("RoPE scaling %q is not supported yet: use a model without rope scaling (or with linear scaling)", s)
+		}
+		v, ok := f.Float(arch + ".rope.scaling.factor")
+		if !ok || !(v >= 1) || v > 1<<16 {
+			return nil, fmt.Errorf("%s.rope.scaling.type is linear but %s.rope.scaling.factor is missing or below 1", arch, arch)
+		}
+		if v > 1 {
+			c.RopeScale = float32(v)
+		}
+	}
+	if c.Arch == ArchGemma2 || c.Arch == ArchGemma3 {
+		if err := gemmaGGUFConfig(f, &c); err != nil {
+			return nil, err
+		}
 	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok || len(emb.Dims) != 2 {
@@ -152,7 +179,9 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 	if n, ok := f.Uint(arch + ".vocab_size"); ok && int(n) != c.Vocab {
 		return nil, fmt.Errorf("%s.vocab_size is %d but token_embd.weight has %d rows: the file is inconsistent", arch, n, c.Vocab)
 	}
-	if toks, ok := f.Metadata["tokenizer.ggml.tokens"].([]any); ok && len(toks) != c.Vocab {
+	if toks, ok := f.Metadata["tokenizer.ggml.tokens"].([]any); ok && len(toks) != c.Vocab && (c.Arch != ArchGemma3 || len(toks) < c.Vocab) {
+		// (Ollama's gemma3 files list multimodal tokens past the embedding's
+		// rows; text never produces them.)
 		return nil, fmt.Errorf("the file's tokenizer has %d tokens but token_embd.weight has %d rows: the file is inconsistent", len(toks), c.Vocab)
 	}
 	_, hasOut := f.Tensor("output.weight")
@@ -260,6 +289,10 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 			L := &m.Layers[l]
 			L.QNorm, L.KNorm = vecN(p+"attn_q_norm.weight", c.HeadDim()), vecN(p+"attn_k_norm.weight", c.HeadDim())
 		}
+		if c.SandwichNorm() {
+			L := &m.Layers[l]
+			L.PostAttnNorm, L.PostFFNNorm = vec(p+"post_attention_norm.weight"), vec(p+"post_ffw_norm.weight")
+		}
 	}
 	m.FinalNorm = vec("output_norm.weight")
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
@@ -279,15 +312,100 @@ func FromGGUF(f *gguf.File, typ quant.Type) (*Model, error) {
 		return nil, err
 	}
 	var unused []string
+	vision := 0
 	for _, t := range f.Tensors {
-		if !used[t.Name] {
+		switch {
+		case used[t.Name]:
+		case c.Arch == ArchGemma3 && (strings.HasPrefix(t.Name, "v.") || strings.HasPrefix(t.Name, "mm.")):
+			vision++ // Ollama's gemma3 files carry the vision tower too
+		default:
 			unused = append(unused, t.Name)
 		}
 	}
 	if len(unused) > 0 {
-		slog.Warn("GGUF tensors ignored: orchmind runs the plain llama/qwen2/qwen3/gemma architectures", "file", f.Path, "tensors", unused)
+		shown := unused[:min(len(unused), 8)]
+		more := ""
+		if len(unused) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(unused)-len(shown))
+		}
+		return nil, fmt.Errorf("the file's architecture is %s but it holds tensors a %s model has not: %s%s; it is a variant orchmind does not run (orchmind runs %s)", arch, arch, strings.Join(shown, ", "), more, SupportedArchs)
+	}
+	if vision > 0 {
+		m.Skipped = fmt.Sprintf("%d tensors of the vision tower and multimodal projector (v.*, mm.*; orchmind runs the text model)", vision)
+		slog.Info("model: gemma3 vision tensors skipped: orchmind runs the text model", "file", f.Path, "tensors", vision)
 	}
 	return m, nil
+}
+
+// gemmaGGUFConfig reads what Gemma 2 and 3 add to Gemma from a GGUF file's
+// metadata, with llama.cpp's defaults and names (and the names of Ollama's
+// gemma3 files): sliding window, soft-capping, the local RoPE base.
+func gemmaGGUFConfig(f *gguf.File, c *Config) error {
+	a := c.Arch
+	fl := func(keys ...string) (float64, bool) {
+		for _, k := range keys {
+			if v, ok := f.Float(a + "." + k); ok {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if a == ArchGemma2 {
+		// llama.cpp: window 4096 unless the file says, every other layer,
+		// scores capped at 50 and logits at 30 unless the file says.
+		c.SlidingWindow, c.SlidingPattern, c.AttnSoftcap, c.FinalSoftcap = 4096, 2, 50, 30
+		if v, ok := fl("attn_logit_softcapping"); ok {
+			c.AttnSoftcap = float32(v)
+		}
+	} else {
+		// llama.cpp: sliding layers only where the file gives a window,
+		// 5 of every 6, RoPE base 10,000 there; no soft-capping unless the
+		// file says.
+		c.SlidingPattern, c.RopeLocalTheta = 6, 10000
+		if v, ok := fl("rope.freq_base_swa", "rope.local.freq_base"); ok {
+			c.RopeLocalTheta = float32(v)
+		}
+		if _, ok := f.String(a + ".rope.scaling.type"); !ok && c.SeqLen >= 131072 {
+			// Ollama's converter dropped the linear scaling of Gemma 3 4B
+			// and larger (factor 8 in their config.json): llama.cpp puts it
+			// back for files of their context length, and so does this.
+			_, global := f.Float(a + ".rope.global.freq_base")
+			_, eps := f.Float(a + ".attention.layer_norm_rms_epsilon")
+			if global || !eps || hasTensorPrefix(f, "v.") {
+				c.RopeScale = 8
+			}
+		}
+	}
+	if v, ok := f.Uint(a + ".attention.sliding_window"); ok {
+		if v > 1<<24 {
+			return fmt.Errorf("metadata %s.attention.sliding_window = %d is absurd", a, v)
+		}
+		c.SlidingWindow = int(v)
+	}
+	if v, ok := f.Uint(a + ".attention.sliding_window_pattern"); ok && v > 0 && v < 1<<16 {
+		c.SlidingPattern = int(v)
+	}
+	if v, ok := fl("final_logit_softcapping"); ok {
+		c.FinalSoftcap = float32(v)
+	}
+	for _, v := range []float32{c.AttnSoftcap, c.FinalSoftcap, c.RopeLocalTheta} {
+		if v < 0 || math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s: soft-capping and RoPE bases must be positive numbers, got %g", a, v)
+		}
+	}
+	// query_pre_attn_scalar: llama.cpp derives it (Dim/Heads for the 27B
+	// models, 46 or 62 layers; HeadDim otherwise); orchmind's files say it.
+	c.QueryScale = float32(c.HeadDim())
+	if (a == ArchGemma2 && c.Layers == 46) || (a == ArchGemma3 && c.Layers == 62) {
+		c.QueryScale = float32(c.Dim / c.Heads)
+	}
+	if v, ok := fl("attention.query_pre_attn_scalar"); ok {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("metadata %s.attention.query_pre_attn_scalar = %g must be positive", a, v)
+		}
+		c.QueryScale = float32(v)
+	}
+	return nil
 }
 
 // Vocab is a tokenizer vocabulary to store in a GGUF file: SentencePiece
@@ -366,6 +484,32 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 		kvs = append(kvs, gguf.KV{Key: a + ".attention.key_length", Value: uint32(c.HeadSize)},
 			gguf.KV{Key: a + ".attention.value_length", Value: uint32(c.HeadSize)})
 	}
+	if c.RopeScale > 1 {
+		kvs = append(kvs, gguf.KV{Key: a + ".rope.scaling.type", Value: "linear"},
+			gguf.KV{Key: a + ".rope.scaling.factor", Value: c.RopeScale})
+	}
+	if c.Arch == ArchGemma2 || c.Arch == ArchGemma3 {
+		// llama.cpp's names; query_pre_attn_scalar is orchmind's own key
+		// (llama.cpp derives it from the model's size).
+		kvs = append(kvs, gguf.KV{Key: a + ".attention.sliding_window", Value: uint32(c.SlidingWindow)},
+			gguf.KV{Key: a + ".attention.query_pre_attn_scalar", Value: c.QueryScale})
+		if c.Arch == ArchGemma2 {
+			kvs = append(kvs, gguf.KV{Key: a + ".attn_logit_softcapping", Value: c.AttnSoftcap})
+		}
+		if c.Arch == ArchGemma2 || c.FinalSoftcap > 0 {
+			kvs = append(kvs, gguf.KV{Key: a + ".final_logit_softcapping", Value: c.FinalSoftcap})
+		}
+		if c.Arch == ArchGemma3 {
+			local := c.RopeLocalTheta
+			if local == 0 {
+				local = c.RopeTheta
+			}
+			kvs = append(kvs, gguf.KV{Key: a + ".rope.freq_base_swa", Value: local})
+		}
+		if want := map[string]int{ArchGemma2: 2, ArchGemma3: 6}[c.Arch]; c.SlidingPattern != want {
+			kvs = append(kvs, gguf.KV{Key: a + ".attention.sliding_window_pattern", Value: uint32(c.SlidingPattern)})
+		}
+	}
 	// Qwen2 files keep q/k rows in rotate-half (NEOX) order: undo the
 	// interleaving the loaders applied.
 	neoxHeads := func(n string) int {
@@ -437,4 +581,14 @@ func WriteGGUF(path string, m *Model, name string, typ quant.Type, vocab *Vocab,
 		return err
 	}
 	return gguf.Write(path, kvs, ts)
+}
+
+// hasTensorPrefix reports whether a tensor of f is named prefix….
+func hasTensorPrefix(f *gguf.File, prefix string) bool {
+	for _, t := range f.Tensors {
+		if strings.HasPrefix(t.Name, prefix) {
+			return true
+		}
+	}
+	return false
 }

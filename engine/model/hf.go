@@ -51,6 +51,34 @@ type hfConfig struct {
 	UseSlidingWindow      *bool          `json:"use_sliding_window"` // Qwen2
 	RopeScaling           map[string]any `json:"rope_scaling"`
 	RopeParameters        map[string]any `json:"rope_parameters"` // transformers ≥ 5
+	// Gemma 2 and 3.
+	QueryPreAttnScalar    *float64 `json:"query_pre_attn_scalar"`
+	AttnLogitSoftcapping  *float64 `json:"attn_logit_softcapping"`
+	FinalLogitSoftcapping *float64 `json:"final_logit_softcapping"`
+	RopeLocalBaseFreq     *float64 `json:"rope_local_base_freq"`
+	SlidingWindowPattern  *int     `json:"sliding_window_pattern"`
+	LayerTypes            []string `json:"layer_types"`
+}
+
+// gemmaDefaults returns the config that transformers' Gemma2Config or
+// Gemma3TextConfig assumes for each field a config.json leaves out (the
+// text_config of Gemma 3 4B lists only a few).
+func gemmaDefaults(mt string) hfConfig {
+	i := func(v int) *int { return &v }
+	f := func(v float64) *float64 { return &v }
+	b := true
+	act := "gelu_pytorch_tanh"
+	h := hfConfig{HiddenSize: 2304, IntermediateSize: 9216, NumHiddenLayers: 26, NumAttentionHeads: 8,
+		NumKeyValueHeads: i(4), HeadDim: i(256), RMSNormEps: f(1e-6), TieWordEmbeddings: &b,
+		HiddenActivation: &act, QueryPreAttnScalar: f(256), SlidingWindow: i(4096)}
+	if mt == "gemma2" {
+		h.VocabSize, h.MaxPositionEmbeddings = 256000, i(8192)
+		h.AttnLogitSoftcapping, h.FinalLogitSoftcapping = f(50), f(30)
+		return h
+	}
+	h.VocabSize, h.MaxPositionEmbeddings = 262208, i(131072) // rope_theta 1e6: see parseHFConfigRope
+	h.RopeLocalBaseFreq, h.SlidingWindowPattern = f(10000), i(6)
+	return h
 }
 
 // hfModelTypes are the config.json model_type values LoadHF accepts: the
@@ -61,6 +89,11 @@ var hfModelTypes = map[string]string{
 	"Qwen2ForCausalLM":   "qwen2",
 	"GemmaForCausalLM":   "gemma",
 	"Qwen3ForCausalLM":   "qwen3",
+	"Gemma2ForCausalLM":  "gemma2",
+	"Gemma3ForCausalLM":  "gemma3_text",
+	// The text model of the multimodal Gemma 3 (4B and larger); the vision
+	// tower and projector are skipped.
+	"Gemma3ForConditionalGeneration": "gemma3",
 }
 
 // ReadHFConfig reads dir/config.json of a Hugging Face Llama-family model
@@ -116,15 +149,32 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 			}
 		}
 	}
-	const known = "orchmind loads Llama-family models (model_type llama, mistral, qwen2, qwen3 or gemma: Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5, Qwen3, Gemma)"
+	const known = "orchmind loads model_type llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text and gemma3 (its text model): Llama 2/3, SmolLM, TinyLlama, Mistral, Qwen2/2.5, Qwen3, Gemma 1/2/3"
+	if mt == "gemma3" {
+		// Gemma3ForConditionalGeneration: the language model's config is
+		// text_config; the vision tower is not run.
+		var outer struct {
+			TextConfig json.RawMessage `json:"text_config"`
+		}
+		if err := json.Unmarshal(data, &outer); err != nil || len(outer.TextConfig) == 0 || string(outer.TextConfig) == "null" {
+			return Config{}, nil, errors.New("model_type gemma3 without a text_config: a Gemma3ForConditionalGeneration config.json holds the language model's settings in text_config")
+		}
+		data, mt = outer.TextConfig, "gemma3_text"
+	}
 	switch mt {
 	case "llama", "mistral", "qwen2", "qwen3", "gemma":
+	case "gemma2", "gemma3_text":
+		h = gemmaDefaults(mt)
+		if err := json.Unmarshal(data, &h); err != nil {
+			return Config{}, nil, fmt.Errorf("not valid JSON for a model config: %w", err)
+		}
 	case "":
 		return Config{}, nil, fmt.Errorf("no model_type and no known architecture (%v): %s", h.Architectures, known)
 	default:
 		return Config{}, nil, fmt.Errorf("model_type %q is not supported: %s", mt, known)
 	}
-	if mt == "gemma" {
+	gemma := mt == "gemma" || mt == "gemma2" || mt == "gemma3_text"
+	if gemma {
 		// Gemma's MLP is GeGLU with the tanh approximation of GELU
 		// (transformers runs gelu_pytorch_tanh even where an early
 		// config.json says hidden_act "gelu").
@@ -160,7 +210,22 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 	}
 	theta := h.RopeTheta
 	var l3 *llama3Rope
-	for _, rope := range []map[string]any{h.RopeScaling, h.RopeParameters} {
+	localTheta := h.RopeLocalBaseFreq
+	ropeParams := h.RopeParameters
+	if full, ok := ropeParams["full_attention"].(map[string]any); ok {
+		// transformers ≥ 5 keeps one set of RoPE parameters per layer
+		// type (Gemma 3: global and sliding layers).
+		if sl, ok := ropeParams["sliding_attention"].(map[string]any); ok {
+			if v, ok := sl["rope_theta"].(float64); ok {
+				localTheta = &v
+			}
+			if k, _ := sl["rope_type"].(string); k != "" && k != "default" {
+				return Config{}, nil, fmt.Errorf("RoPE scaling %q on sliding-window layers is not supported", k)
+			}
+		}
+		ropeParams = full
+	}
+	for _, rope := range []map[string]any{h.RopeScaling, ropeParams} {
 		if rope == nil {
 			continue
 		}
@@ -182,20 +247,36 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 			if !(l3.factor >= 1) || !(l3.low > 0) || !(l3.high > l3.low) || l3.original <= 0 {
 				return Config{}, nil, fmt.Errorf("rope_scaling llama3 with factor %g, low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %d is not valid", l3.factor, l3.low, l3.high, l3.original)
 			}
+		case "linear":
+			f, ok := rope["factor"].(float64)
+			if !ok || !(f >= 1) || f > 1<<16 {
+				return Config{}, nil, fmt.Errorf("rope_scaling linear needs a factor ≥ 1, got %v", rope["factor"])
+			}
+			c.RopeScale = float32(f)
 		default:
-			return Config{}, nil, fmt.Errorf("RoPE scaling %q is not supported yet: only plain RoPE and Llama 3's llama3 scaling run here", kind)
+			return Config{}, nil, fmt.Errorf("RoPE scaling %q is not supported yet: only plain RoPE, linear and Llama 3's llama3 scaling run here", kind)
 		}
 		if v, ok := rope["rope_theta"].(float64); ok && theta == nil {
 			theta = &v
 		}
 	}
+	if theta == nil && mt == "gemma3_text" {
+		v := 1e6 // Gemma3TextConfig's default
+		theta = &v
+	}
 	if theta != nil {
 		c.RopeTheta = float32(*theta)
 	}
 	c.SharedClassifier = h.TieWordEmbeddings != nil && *h.TieWordEmbeddings
-	if mt == "gemma" {
+	if gemma {
 		c.Arch = ArchGemma
 		c.SharedClassifier = h.TieWordEmbeddings == nil || *h.TieWordEmbeddings // Gemma ties by default
+	}
+	if mt == "gemma2" || mt == "gemma3_text" {
+		if err := gemmaConfig(&c, &h, mt, localTheta); err != nil {
+			return Config{}, nil, err
+		}
+		h.SlidingWindow = nil // run as sliding-window attention, not a shorter context
 	}
 	if mt == "qwen2" || mt == "qwen3" {
 		c.Arch = ArchQwen2
@@ -235,6 +316,78 @@ func parseHFConfigRope(data []byte) (Config, *llama3Rope, error) {
 		c.SeqLen = *h.SlidingWindow
 	}
 	return c, l3, nil
+}
+
+// gemmaConfig fills in c what Gemma 2 and 3 add to Gemma (model_type mt):
+// sliding-window layers, soft-capping, query_pre_attn_scalar, the local
+// RoPE base.
+func gemmaConfig(c *Config, h *hfConfig, mt string, localTheta *float64) error {
+	c.Arch, c.SlidingPattern = ArchGemma2, 2
+	if mt == "gemma3_text" {
+		c.Arch, c.SlidingPattern = ArchGemma3, 6
+		if h.SlidingWindowPattern != nil {
+			c.SlidingPattern = *h.SlidingWindowPattern
+		}
+		if localTheta != nil {
+			c.RopeLocalTheta = float32(*localTheta)
+		}
+		if !(c.RopeLocalTheta >= 0) || math.IsInf(float64(c.RopeLocalTheta), 0) {
+			return fmt.Errorf("rope_local_base_freq %g must be positive", c.RopeLocalTheta)
+		}
+	}
+	if h.SlidingWindow != nil {
+		c.SlidingWindow = *h.SlidingWindow
+	}
+	if c.SlidingWindow < 0 || c.SlidingPattern < 0 {
+		return fmt.Errorf("sliding_window %d and sliding_window_pattern %d must not be negative", c.SlidingWindow, c.SlidingPattern)
+	}
+	if h.LayerTypes != nil {
+		// transformers ≥ 4.53 lists each layer's kind; the engine runs the
+		// periodic patterns Gemma uses (every n-th layer global).
+		if len(h.LayerTypes) != c.Layers {
+			return fmt.Errorf("layer_types lists %d layers for num_hidden_layers %d", len(h.LayerTypes), c.Layers)
+		}
+		pattern := 0
+		for i, t := range h.LayerTypes {
+			if t == "full_attention" {
+				pattern = i + 1
+				break
+			}
+		}
+		if pattern == 0 {
+			pattern = 1 // every layer slides
+		}
+		for i, t := range h.LayerTypes {
+			want := "full_attention"
+			if pattern == 1 || i%pattern < pattern-1 {
+				want = "sliding_attention"
+			}
+			if t != want {
+				return fmt.Errorf("layer_types %v: layer %d is %q where a repeating pattern of %d would make it %q; orchmind runs periodic local/global patterns only", h.LayerTypes, i, t, pattern, want)
+			}
+		}
+		c.SlidingPattern = pattern
+	}
+	if h.QueryPreAttnScalar != nil {
+		if !(*h.QueryPreAttnScalar > 0) || math.IsInf(*h.QueryPreAttnScalar, 0) {
+			return fmt.Errorf("query_pre_attn_scalar %g must be positive", *h.QueryPreAttnScalar)
+		}
+		c.QueryScale = float32(*h.QueryPreAttnScalar)
+	}
+	for _, x := range []struct {
+		name string
+		v    *float64
+		dst  *float32
+	}{{"attn_logit_softcapping", h.AttnLogitSoftcapping, &c.AttnSoftcap}, {"final_logit_softcapping", h.FinalLogitSoftcapping, &c.FinalSoftcap}} {
+		if x.v == nil {
+			continue
+		}
+		if *x.v < 0 || math.IsNaN(*x.v) || math.IsInf(*x.v, 0) {
+			return fmt.Errorf("%s %g must be positive (or null for none)", x.name, *x.v)
+		}
+		*x.dst = float32(*x.v)
+	}
+	return nil
 }
 
 // hfTensor is one tensor LoadHF needs: its name, the shape config.json
@@ -280,26 +433,47 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 		m.RopeFactors = Llama3RopeFactors(c.RopeTheta, c.HeadDim(), rope.factor, rope.low, rope.high, rope.original)
 	}
 	kv := c.KVDim()
-	want := []hfTensor{{name: "model.embed_tokens.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Embed}}
+	// The language model's tensors are under model. (…ForCausalLM) or,
+	// in Gemma3ForConditionalGeneration, under language_model.model.
+	// (transformers < 4.52) or model.language_model. (later).
+	pre, lmHead := "model.", "lm_head.weight"
+	for _, p := range []string{"model.language_model.", "language_model.model."} {
+		if _, ok := where[p+"embed_tokens.weight"]; ok {
+			pre = p
+			if _, ok := where["language_model.lm_head.weight"]; ok {
+				lmHead = "language_model.lm_head.weight"
+			}
+		}
+	}
+	want := []hfTensor{{name: pre + "embed_tokens.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Embed}}
+	ffnNorm := "post_attention_layernorm.weight"
+	if c.SandwichNorm() {
+		ffnNorm = "pre_feedforward_layernorm.weight"
+	}
 	for l := range c.Layers {
 		L := &m.Layers[l]
-		p := fmt.Sprintf("model.layers.%d.", l)
+		p := fmt.Sprintf("%slayers.%d.", pre, l)
 		want = append(want,
 			hfTensor{name: p + "input_layernorm.weight", rows: c.Dim, vec: &L.AttnNorm},
 			hfTensor{name: p + "self_attn.q_proj.weight", rows: c.QDim(), cols: c.Dim, ropeHeads: c.Heads, mat: &L.Wq},
 			hfTensor{name: p + "self_attn.k_proj.weight", rows: kv, cols: c.Dim, ropeHeads: c.KVHeads, mat: &L.Wk},
 			hfTensor{name: p + "self_attn.v_proj.weight", rows: kv, cols: c.Dim, mat: &L.Wv},
 			hfTensor{name: p + "self_attn.o_proj.weight", rows: c.Dim, cols: c.QDim(), mat: &L.Wo},
-			hfTensor{name: p + "post_attention_layernorm.weight", rows: c.Dim, vec: &L.FFNNorm},
+			hfTensor{name: p + ffnNorm, rows: c.Dim, vec: &L.FFNNorm},
 			hfTensor{name: p + "mlp.gate_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Gate},
 			hfTensor{name: p + "mlp.up_proj.weight", rows: c.HiddenDim, cols: c.Dim, mat: &L.Up},
 			hfTensor{name: p + "mlp.down_proj.weight", rows: c.Dim, cols: c.HiddenDim, mat: &L.Down},
 		)
+		if c.SandwichNorm() {
+			want = append(want,
+				hfTensor{name: p + "post_attention_layernorm.weight", rows: c.Dim, vec: &L.PostAttnNorm},
+				hfTensor{name: p + "post_feedforward_layernorm.weight", rows: c.Dim, vec: &L.PostFFNNorm})
+		}
 	}
 	if c.QKNorm() {
 		for l := range c.Layers {
 			L := &m.Layers[l]
-			p := fmt.Sprintf("model.layers.%d.self_attn.", l)
+			p := fmt.Sprintf("%slayers.%d.self_attn.", pre, l)
 			want = append(want,
 				hfTensor{name: p + "q_norm.weight", rows: c.HeadDim(), ropeHeads: 1, vec: &L.QNorm},
 				hfTensor{name: p + "k_norm.weight", rows: c.HeadDim(), ropeHeads: 1, vec: &L.KNorm})
@@ -308,20 +482,33 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	if c.QKVBias() {
 		for l := range c.Layers {
 			L := &m.Layers[l]
-			p := fmt.Sprintf("model.layers.%d.self_attn.", l)
+			p := fmt.Sprintf("%slayers.%d.self_attn.", pre, l)
 			want = append(want,
 				hfTensor{name: p + "q_proj.bias", rows: c.QDim(), ropeHeads: c.Heads, vec: &L.Bias[ProjQ]},
 				hfTensor{name: p + "k_proj.bias", rows: kv, ropeHeads: c.KVHeads, vec: &L.Bias[ProjK]},
 				hfTensor{name: p + "v_proj.bias", rows: kv, vec: &L.Bias[ProjV]})
 		}
 	}
-	want = append(want, hfTensor{name: "model.norm.weight", rows: c.Dim, vec: &m.FinalNorm})
+	want = append(want, hfTensor{name: pre + "norm.weight", rows: c.Dim, vec: &m.FinalNorm})
 	if !c.SharedClassifier {
-		if _, ok := where["lm_head.weight"]; ok {
-			want = append(want, hfTensor{name: "lm_head.weight", rows: c.Vocab, cols: c.Dim, mat: &m.Output})
+		if _, ok := where[lmHead]; ok {
+			want = append(want, hfTensor{name: lmHead, rows: c.Vocab, cols: c.Dim, mat: &m.Output})
 		} else {
 			slog.Debug("model: no lm_head.weight, the output projection shares the token embedding", "dir", dir)
 			m.SharedClassifier = true
+		}
+	}
+	if pre != "model." {
+		m.HFTextModel = strings.TrimSuffix(pre, ".")
+		vision := 0
+		for n := range where {
+			if !strings.HasPrefix(n, pre) && n != lmHead && n != "lm_head.weight" {
+				vision++
+			}
+		}
+		if vision > 0 {
+			m.Skipped = fmt.Sprintf("%d tensors of the vision tower and multimodal projector (orchmind runs the text model)", vision)
+			slog.Info("model: Gemma 3 vision tower and projector skipped: orchmind runs the text model", "dir", dir, "tensors", vision)
 		}
 	}
 
@@ -362,12 +549,14 @@ func LoadHF(dir string, typ quant.Type) (*Model, error) {
 	if m.SharedClassifier {
 		m.Output = m.Embed
 	}
-	if c.Arch == ArchGemma {
-		// Gemma's RMSNorm scales by 1 + weight; GGUF files store the sum
-		// (llama.cpp's converter adds the 1), and so does the engine.
+	if c.GemmaFamily() {
+		// Gemma's RMSNorm scales by 1 + weight (every norm of Gemma 2 and 3
+		// too, q/k norms included); GGUF files store the sum (llama.cpp's
+		// converter adds the 1), and so does the engine.
 		norms := [][]float32{m.FinalNorm}
 		for l := range m.Layers {
-			norms = append(norms, m.Layers[l].AttnNorm, m.Layers[l].FFNNorm)
+			L := &m.Layers[l]
+			norms = append(norms, L.AttnNorm, L.FFNNorm, L.PostAttnNorm, L.PostFFNNorm, L.QNorm, L.KNorm)
 		}
 		for _, v := range norms {
 			for i := range v {

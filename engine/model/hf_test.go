@@ -635,7 +635,7 @@ func TestReadHFConfig(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		{func(c map[string]any) { c["model_type"] = "gemma2" }, `model_type "gemma2" is not supported`},
+		{func(c map[string]any) { c["model_type"] = "gemma3n" }, `model_type "gemma3n" is not supported: orchmind loads model_type llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text and gemma3`},
 		{func(c map[string]any) {
 			c["model_type"] = "gemma"
 			c["hidden_activation"] = "relu"
@@ -645,7 +645,8 @@ func TestReadHFConfig(t *testing.T) {
 		{func(c map[string]any) {
 			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
 		}, `rope_scaling llama3 with factor 32, low_freq_factor 4, high_freq_factor 1`},
-		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "linear", "factor": 2.0} }, `"linear"`},
+		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "linear", "factor": 0.5} }, `rope_scaling linear needs a factor ≥ 1`},
+		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "dynamic", "factor": 2.0} }, `"dynamic"`},
 		{func(c map[string]any) { c["rope_parameters"] = map[string]any{"rope_type": "yarn"} }, `"yarn"`},
 		{func(c map[string]any) { c["hidden_act"] = "gelu" }, "hidden_act"},
 		{func(c map[string]any) { c["attention_bias"] = true }, "attention_bias"},

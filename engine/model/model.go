@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"math"
 
 	"orchmind/engine/parallel"
@@ -25,6 +24,27 @@ type Config struct {
 	// Dim/Heads (Qwen3: 16 heads of 128 in a width of 1024); 0 means
 	// Dim/Heads. Query and attention-output widths are Heads·HeadDim().
 	HeadSize int
+
+	// SlidingWindow is the number of positions (the query's own included)
+	// a sliding-window layer attends to; 0: every layer is global. Which
+	// layers slide is SlidingPattern's business (see Sliding).
+	SlidingWindow int
+	// SlidingPattern makes every SlidingPattern-th layer global and the
+	// others sliding (Gemma 2: 2, Gemma 3: 6); 0 or 1 with a window: every
+	// layer slides.
+	SlidingPattern int
+	// RopeLocalTheta is the RoPE base of sliding layers where it differs
+	// from RopeTheta (Gemma 3: 10,000 against 1,000,000); 0: RopeTheta.
+	RopeLocalTheta float32
+	// RopeScale divides the RoPE frequencies of global layers (linear
+	// scaling, Gemma 3 4B and larger: 8); 0 or 1: none.
+	RopeScale float32
+	// AttnSoftcap and FinalSoftcap cap attention scores and the output
+	// logits at ±c with tanh(x/c)·c (Gemma 2: 50 and 30); 0: no cap.
+	AttnSoftcap, FinalSoftcap float32
+	// QueryScale is query_pre_attn_scalar: attention scores are divided by
+	// √QueryScale instead of √HeadDim (Gemma 2/3); 0: HeadDim.
+	QueryScale float32
 }
 
 // Architectures the engine runs.
@@ -33,7 +53,52 @@ const (
 	ArchQwen2 = "qwen2"
 	ArchGemma = "gemma"
 	ArchQwen3 = "qwen3"
+	// ArchGemma2 is Gemma 2: Gemma with sandwich norms, soft-capping and
+	// sliding-window attention on every other layer.
+	ArchGemma2 = "gemma2"
+	// ArchGemma3 is Gemma 3 (text): Gemma 2 without soft-capping, with
+	// per-head q/k norms and 5 sliding : 1 global layers on two RoPE bases.
+	ArchGemma3 = "gemma3"
 )
+
+// SupportedArchs lists the architectures the engine runs, for messages.
+const SupportedArchs = "llama (Llama 2/3, SmolLM, TinyLlama, Mistral), qwen2, qwen3, gemma, gemma2, gemma3 (text)"
+
+// GemmaFamily reports whether the architecture is Gemma 1, 2 or 3: GeGLU,
+// embeddings × √Dim, norms that scale by 1 + w in Hugging Face files.
+func (c Config) GemmaFamily() bool {
+	return c.Arch == ArchGemma || c.Arch == ArchGemma2 || c.Arch == ArchGemma3
+}
+
+// SandwichNorm reports whether each block also normalises the outputs of
+// attention and of the MLP before adding them to the residual stream
+// (Gemma 2 and 3: post-attention and post-feed-forward norms).
+func (c Config) SandwichNorm() bool { return c.Arch == ArchGemma2 || c.Arch == ArchGemma3 }
+
+// Sliding reports whether layer l attends only to the last SlidingWindow
+// positions.
+func (c Config) Sliding(l int) bool {
+	if c.SlidingWindow <= 0 {
+		return false
+	}
+	if c.SlidingPattern <= 1 {
+		return true
+	}
+	return l%c.SlidingPattern < c.SlidingPattern-1
+}
+
+// AttnScale is the factor attention scores q·k are multiplied by:
+// 1/√QueryScale, or 1/√HeadDim.
+func (c Config) AttnScale() float32 {
+	if c.QueryScale > 0 {
+		return float32(1 / math.Sqrt(float64(c.QueryScale)))
+	}
+	return float32(1 / math.Sqrt(float64(c.HeadDim())))
+}
+
+// SoftCap caps x at ±c smoothly: tanh(x/c)·c (Gemma 2's attention and
+// output logits).
+func SoftCap(x, c float32) float32 { return float32(math.Tanh(float64(x/c))) * c }
 
 // NeoxRope reports whether the architecture's files keep q/k rows in the
 // rotate-half ("NEOX") RoPE order in GGUF, as llama.cpp runs them (Qwen2,
@@ -41,23 +106,23 @@ const (
 // back on write. (Hugging Face folders are rotate-half for every
 // architecture.)
 func (c Config) NeoxRope() bool {
-	return c.Arch == ArchQwen2 || c.Arch == ArchGemma || c.Arch == ArchQwen3
+	return c.Arch == ArchQwen2 || c.Arch == ArchQwen3 || c.GemmaFamily()
 }
 
 // QKNorm reports whether each query and key head is RMS-normalised (with
 // its own weights of HeadDim values) between the projection and RoPE:
-// Qwen3.
-func (c Config) QKNorm() bool { return c.Arch == ArchQwen3 }
+// Qwen3 and Gemma 3.
+func (c Config) QKNorm() bool { return c.Arch == ArchQwen3 || c.Arch == ArchGemma3 }
 
 // GELU reports whether the MLP gates with GELU (the tanh approximation,
 // PyTorch's gelu(approximate="tanh")) instead of SiLU: Gemma's GeGLU.
-func (c Config) GELU() bool { return c.Arch == ArchGemma }
+func (c Config) GELU() bool { return c.GemmaFamily() }
 
 // EmbedScale is the factor token embeddings are multiplied by before the
 // first block: √Dim for Gemma, 1 otherwise. (The tied classifier uses the
 // embeddings unscaled.)
 func (c Config) EmbedScale() float32 {
-	if c.Arch == ArchGemma {
+	if c.GemmaFamily() {
 		return float32(math.Sqrt(float64(c.Dim)))
 	}
 	return 1
@@ -99,9 +164,13 @@ type Layer struct {
 	// the same row order as the matrix; nil for none.
 	Bias [NumProj][]float32
 	// QNorm and KNorm are the per-head RMSNorm weights of queries and keys
-	// (HeadDim values, in the interleaved RoPE order), Qwen3 only; nil
-	// otherwise.
+	// (HeadDim values, in the interleaved RoPE order), Qwen3 and Gemma 3
+	// only; nil otherwise.
 	QNorm, KNorm []float32
+	// PostAttnNorm and PostFFNNorm normalise the outputs of attention and
+	// of the MLP before the residual adds them (Gemma 2/3's sandwich
+	// norms); nil otherwise. FFNNorm is then the pre-feed-forward norm.
+	PostAttnNorm, PostFFNNorm []float32
 }
 
 // NormHeads RMS-normalises each of the rows·heads heads of x (head width
@@ -208,11 +277,20 @@ type Model struct {
 	// head (HeadDim/2 values): Llama 3.1+ "llama3" RoPE scaling, stored in
 	// GGUF as rope_freqs.weight.
 	RopeFactors []float32
+	// Skipped says what the file held that the engine does not run (the
+	// vision tower of a multimodal Gemma 3), for `model info`; "" for
+	// nothing.
+	Skipped string
+	// HFTextModel is where a Hugging Face multimodal checkpoint keeps the
+	// language model ("model.language_model" or "language_model.model" in
+	// Gemma 3's), so that PEFT adapters written for it carry those names;
+	// "" for a …ForCausalLM and every other file.
+	HFTextModel string
 }
 
-// RopeInvFreq returns the angle per position of each pair i of a head:
-// theta^(−2i/HeadDim), divided by RopeFactors[i] when the model scales
-// RoPE frequencies.
+// RopeInvFreq returns the angle per position of each pair i of a head in a
+// global layer: theta^(−2i/HeadDim), divided by RopeFactors[i] when the
+// model scales RoPE frequencies and by RopeScale (linear scaling).
 func (m *Model) RopeInvFreq() []float64 {
 	hd := m.HeadDim()
 	f := make([]float64, hd/2)
@@ -221,6 +299,28 @@ func (m *Model) RopeInvFreq() []float64 {
 		if m.RopeFactors != nil {
 			f[i] /= float64(m.RopeFactors[i])
 		}
+		if m.RopeScale > 0 {
+			f[i] /= float64(m.RopeScale)
+		}
+	}
+	return f
+}
+
+// LocalRopeInvFreq is RopeInvFreq for sliding-window layers where it
+// differs from the global layers' (Gemma 3: base RopeLocalTheta, no
+// scaling); nil where every layer uses RopeInvFreq.
+func (m *Model) LocalRopeInvFreq() []float64 {
+	if m.SlidingWindow <= 0 || ((m.RopeLocalTheta == 0 || m.RopeLocalTheta == m.RopeTheta) && (m.RopeScale == 0 || m.RopeScale == 1) && m.RopeFactors == nil) {
+		return nil
+	}
+	theta := m.RopeLocalTheta
+	if theta == 0 {
+		theta = m.RopeTheta
+	}
+	hd := m.HeadDim()
+	f := make([]float64, hd/2)
+	for i := range f {
+		f[i] = 1 / math.Pow(float64(theta), float64(2*i)/float64(hd))
 	}
 	return f
 }
@@ -253,12 +353,12 @@ func Llama3RopeFactors(theta float32, headDim int, factor, lowFreq, highFreq flo
 // State is one sequence being run through the model: its KV cache and
 // scratch buffers.
 type State struct {
-	m            *Model
-	keys, values [][]float32 // per layer: [positions held, KVDim]; grown as positions are used, up to SeqLen
-	positions    int         // positions keys and values hold
-	delta        Delta
-	invFreq      []float64 // RoPE angle per position of each pair of a head (Model.RopeInvFreq)
-	one          [1]int
+	m        *Model
+	kv       []kvCache // per layer
+	delta    Delta
+	invFreq  []float64 // RoPE angle per position of each pair of a head (Model.RopeInvFreq)
+	invLocal []float64 // the same for sliding layers where it differs (Model.LocalRopeInvFreq)
+	one      [1]int
 
 	// Scratch for a batch of up to cap tokens (grown as needed), row-major.
 	cap                    int
@@ -266,7 +366,49 @@ type State struct {
 	ao                     []float32 // attention output [n, QDim]
 	sg                     []float32 // sigmoid of the gate
 	k, v, cos, sin         []float32
+	cosL, sinL             []float32 // RoPE of sliding layers (invLocal)
 	att, logits            []float32
+}
+
+// kvCache holds one layer's keys and values, KVDim values per position. A
+// global layer's grows with the positions run (up to SeqLen); a sliding
+// layer's is a ring of ring positions, enough for its window and one
+// prefill batch, so its memory stays bounded however long the chat.
+type kvCache struct {
+	k, v []float32
+	ring int // > 0: position p lives in slot p % ring
+}
+
+// slot is where position pos lives.
+func (c *kvCache) slot(pos int) int {
+	if c.ring > 0 {
+		return pos % c.ring
+	}
+	return pos
+}
+
+// reserve makes room for positions up to end (exclusive), width values each.
+func (c *kvCache) reserve(end, width, seqLen int) {
+	if c.ring > 0 {
+		end = c.ring
+	}
+	if len(c.k) >= end*width {
+		return
+	}
+	n := min(max(end, 2*len(c.k)/max(width, 1), 64), max(seqLen, end))
+	k, v := make([]float32, n*width), make([]float32, n*width)
+	copy(k, c.k)
+	copy(v, c.v)
+	c.k, c.v = k, v
+}
+
+// CacheBytes is the memory the State's KV cache holds now.
+func (s *State) CacheBytes() int64 {
+	var n int64
+	for _, c := range s.kv {
+		n += 4 * int64(len(c.k)+len(c.v))
+	}
+	return n
 }
 
 // SetDelta plugs d (nil: none) into every later Forward of this State.
@@ -282,47 +424,30 @@ func (s *State) linear(l int, p Proj, out, x []float32, n int) {
 	}
 }
 
-// NewState makes a State for a sequence of up to SeqLen positions. Its KV
-// cache holds only the positions used so far, growing as later ones are
-// run (Reserve sets room ahead): the memory follows the sequence actually
-// run, not the context length the model's file claims.
+// NewState prepares a sequence of up to SeqLen positions. The KV cache
+// grows as positions are run; sliding-window layers keep only their window.
 func (m *Model) NewState() *State {
 	c := m.Config
-	s := &State{m: m, keys: make([][]float32, c.Layers), values: make([][]float32, c.Layers),
-		logits: make([]float32, c.Vocab), invFreq: m.RopeInvFreq()}
+	s := &State{m: m, logits: make([]float32, c.Vocab), invFreq: m.RopeInvFreq(), invLocal: m.LocalRopeInvFreq()}
+	s.kv = make([]kvCache, c.Layers)
+	for l := range s.kv {
+		if c.Sliding(l) && c.SlidingWindow+prefillBatch < c.SeqLen {
+			s.kv[l].ring = c.SlidingWindow + prefillBatch
+		}
+	}
 	s.grow(1)
 	return s
 }
 
-// minPositions is the KV cache's first size, in positions.
-const minPositions = 64
-
 // Reserve makes the KV cache hold n positions (at most SeqLen) without
 // growing again: for a caller that knows the prompt and how many tokens it
-// will generate.
-func (s *State) Reserve(n int) { s.room(min(n, s.m.SeqLen)) }
-
-// room makes the KV cache and the attention scratch hold n positions,
-// doubling (up to SeqLen) so that a sequence run one token at a time
-// copies its cache only a logarithmic number of times.
-func (s *State) room(n int) {
-	if n <= s.positions {
-		return
-	}
+// will generate. Sliding-window layers keep only their window whatever n.
+func (s *State) Reserve(n int) {
 	c := s.m.Config
-	if n > c.SeqLen {
-		panic(fmt.Sprintf("model: position %d beyond the context of %d", n-1, c.SeqLen))
+	n = min(n, c.SeqLen)
+	for l := range s.kv {
+		s.kv[l].reserve(n, c.KVDim(), c.SeqLen)
 	}
-	size := min(max(n, 2*s.positions, minPositions), c.SeqLen)
-	kv := c.KVDim()
-	for l := range s.keys {
-		k, v := make([]float32, size*kv), make([]float32, size*kv)
-		copy(k, s.keys[l])
-		copy(v, s.values[l])
-		s.keys[l], s.values[l] = k, v
-	}
-	s.att = make([]float32, size)
-	s.positions = size
 }
 
 // grow makes the scratch buffers hold n tokens.
@@ -337,6 +462,9 @@ func (s *State) grow(n int) {
 	s.hb, s.hb2, s.sg = make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim), make([]float32, n*c.HiddenDim)
 	s.k, s.v = make([]float32, n*c.KVDim()), make([]float32, n*c.KVDim())
 	s.cos, s.sin = make([]float32, n*len(s.invFreq)), make([]float32, n*len(s.invFreq))
+	if s.invLocal != nil {
+		s.cosL, s.sinL = make([]float32, n*len(s.invLocal)), make([]float32, n*len(s.invLocal))
+	}
 }
 
 // Forward runs token at position pos (0 ≤ pos < SeqLen, positions fed in
@@ -367,13 +495,32 @@ func (s *State) Prefill(ids []int, pos0 int) []float32 {
 	return logits
 }
 
+// ropeTables fills cos and sin [n, len(inv)] for positions pos0….
+func ropeTables(cos, sin []float32, inv []float64, pos0, n int) {
+	half := len(inv)
+	for i := range n {
+		for j, f := range inv {
+			sn, cs := math.Sincos(float64(pos0+i) * f)
+			cos[i*half+j], sin[i*half+j] = float32(cs), float32(sn)
+		}
+	}
+}
+
+// normRows RMS-normalises the n rows of x (width len(w)) in place.
+func normRows(x, w []float32, n int, eps float32) {
+	d := len(w)
+	for i := range n {
+		RMSNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
+	}
+}
+
 // run takes the tokens ids at positions pos0… through every layer together
 // and returns the logits of the last one.
 func (s *State) run(ids []int, pos0 int) []float32 {
 	m, c := s.m, s.m.Config
 	n, dim, kvDim, hid, qd := len(ids), c.Dim, c.KVDim(), c.HiddenDim, c.QDim()
 	s.grow(n)
-	s.room(pos0 + n)
+
 	x, xb, xb2, q, k, v, hb, hb2 := s.x[:n*dim], s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*qd], s.k[:n*kvDim], s.v[:n*kvDim], s.hb[:n*hid], s.hb2[:n*hid]
 	half := len(s.invFreq)
 	scale := c.EmbedScale()
@@ -384,10 +531,10 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 				x[i*dim+j] *= scale
 			}
 		}
-		for j, f := range s.invFreq {
-			sin, cos := math.Sincos(float64(pos0+i) * f)
-			s.cos[i*half+j], s.sin[i*half+j] = float32(cos), float32(sin)
-		}
+	}
+	ropeTables(s.cos, s.sin, s.invFreq, pos0, n)
+	if s.invLocal != nil {
+		ropeTables(s.cosL, s.sinL, s.invLocal, pos0, n)
 	}
 	for l := range m.Layers {
 		L := &m.Layers[l]
@@ -399,16 +546,28 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		s.linear(l, ProjV, v, xb, n)
 		NormHeads(q, L.QNorm, n, c.Heads, c.NormEps)
 		NormHeads(k, L.KNorm, n, c.KVHeads, c.NormEps)
+		cosT, sinT := s.cos, s.sin
+		if s.invLocal != nil && c.Sliding(l) {
+			cosT, sinT = s.cosL, s.sinL
+		}
 		for i := range n {
-			cs, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+			cs, sn := cosT[i*half:(i+1)*half], sinT[i*half:(i+1)*half]
 			rotate(q[i*qd:(i+1)*qd], cs, sn)
 			rotate(k[i*kvDim:(i+1)*kvDim], cs, sn)
 		}
-		copy(s.keys[l][pos0*kvDim:], k)
-		copy(s.values[l][pos0*kvDim:], v)
+		kc := &s.kv[l]
+		kc.reserve(pos0+n, kvDim, c.SeqLen)
+		for i := range n {
+			o := kc.slot(pos0+i) * kvDim
+			copy(kc.k[o:o+kvDim], k[i*kvDim:(i+1)*kvDim])
+			copy(kc.v[o:o+kvDim], v[i*kvDim:(i+1)*kvDim])
+		}
 		ao := s.ao[:n*qd]
 		s.attend(l, q, ao, n, pos0)
 		s.linear(l, ProjO, xb2, ao, n)
+		if L.PostAttnNorm != nil {
+			normRows(xb2, L.PostAttnNorm, n, c.NormEps)
+		}
 		for i := range x {
 			x[i] += xb2[i]
 		}
@@ -429,6 +588,9 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 			}
 		}
 		s.linear(l, ProjDown, xb, hb, n)
+		if L.PostFFNNorm != nil {
+			normRows(xb, L.PostFFNNorm, n, c.NormEps)
+		}
 		for i := range x {
 			x[i] += xb[i]
 		}
@@ -436,33 +598,55 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 	last := x[(n-1)*dim:]
 	RMSNorm(last, last, m.FinalNorm, c.NormEps)
 	tensor.MatMul(s.logits, last, 1, m.Output)
+	if c.FinalSoftcap > 0 {
+		for i, v := range s.logits {
+			s.logits[i] = SoftCap(v, c.FinalSoftcap)
+		}
+	}
 	return s.logits
 }
 
 // attend writes into out [n, QDim] causal attention of the n queries q
-// [n, QDim] (positions pos0…) over the cached keys and values of layer l.
+// [n, QDim] (positions pos0…) over the cached keys and values of layer l:
+// the last SlidingWindow positions on a sliding layer, scores soft-capped
+// where the model says so.
 func (s *State) attend(l int, q, out []float32, n, pos0 int) {
 	c := s.m.Config
 	dim, hd, kvDim := c.QDim(), c.HeadDim(), c.KVDim()
 	group := c.Heads / c.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	keys, values := s.keys[l], s.values[l]
+	scale := c.AttnScale()
+	kc := &s.kv[l]
+	keys, values := kc.k, kc.v
+	sliding := c.Sliding(l)
+	capC := c.AttnSoftcap
 	head := func(i, h int, att []float32) {
 		pos := pos0 + i
+		from := 0
+		if sliding {
+			from = max(0, pos-c.SlidingWindow+1)
+		}
 		qh := q[i*dim+h*hd : i*dim+(h+1)*hd]
 		kvOff := (h / group) * hd
-		att = att[:pos+1]
-		for t := 0; t <= pos; t++ {
-			att[t] = tensor.Dot(qh, keys[t*kvDim+kvOff:]) * scale
+		att = att[:pos+1-from]
+		for t := from; t <= pos; t++ {
+			a := tensor.Dot(qh, keys[kc.slot(t)*kvDim+kvOff:]) * scale
+			if capC > 0 {
+				a = SoftCap(a, capC)
+			}
+			att[t-from] = a
 		}
 		Softmax(att)
 		o := out[i*dim+h*hd : i*dim+(h+1)*hd]
 		clear(o)
-		for t := 0; t <= pos; t++ {
-			tensor.Axpy(att[t], values[t*kvDim+kvOff:t*kvDim+kvOff+hd], o)
+		for t := from; t <= pos; t++ {
+			so := kc.slot(t)*kvDim + kvOff
+			tensor.Axpy(att[t-from], values[so:so+hd], o)
 		}
 	}
 	if n == 1 {
+		if len(s.att) < pos0+1 {
+			s.att = make([]float32, max(pos0+1, 2*len(s.att)))
+		}
 		for h := range c.Heads {
 			head(0, h, s.att)
 		}

@@ -33,13 +33,13 @@ func Random(c Config, typ quant.Type, seed uint64) (*Model, error) {
 		return m
 	}
 	ones := func() []float32 {
-		v := make([]float32, c.Dim)
+		v := make([]float32, max(c.Dim, c.HeadDim()))
 		for i := range v {
 			v[i] = 1
 		}
 		return v
 	}
-	m := &Model{Config: c, Layers: make([]Layer, c.Layers), FinalNorm: ones()}
+	m := &Model{Config: c, Layers: make([]Layer, c.Layers), FinalNorm: ones()[:c.Dim]}
 	m.Embed = mat(c.Vocab, c.Dim)
 	m.Output = m.Embed
 	if !c.SharedClassifier {
@@ -48,8 +48,12 @@ func Random(c Config, typ quant.Type, seed uint64) (*Model, error) {
 	for l := range m.Layers {
 		m.Layers[l] = Layer{AttnNorm: ones(), FFNNorm: ones(), Wq: mat(c.QDim(), c.Dim), Wk: mat(c.KVDim(), c.Dim),
 			Wv: mat(c.KVDim(), c.Dim), Wo: mat(c.Dim, c.QDim()), Gate: mat(c.HiddenDim, c.Dim), Up: mat(c.HiddenDim, c.Dim), Down: mat(c.Dim, c.HiddenDim)}
+		m.Layers[l].AttnNorm, m.Layers[l].FFNNorm = m.Layers[l].AttnNorm[:c.Dim], m.Layers[l].FFNNorm[:c.Dim]
 		if c.QKNorm() {
 			m.Layers[l].QNorm, m.Layers[l].KNorm = ones()[:c.HeadDim()], ones()[:c.HeadDim()]
+		}
+		if c.SandwichNorm() {
+			m.Layers[l].PostAttnNorm, m.Layers[l].PostFFNNorm = ones()[:c.Dim], ones()[:c.Dim]
 		}
 	}
 	if err != nil {

@@ -40,6 +40,12 @@ type Model struct {
 	// before them and an inverse RMS per head.
 	KVHeads int
 	QKNorm  bool
+	// Vocab sizes the loss's logits (held for LossRows tokens at a time).
+	Vocab int
+	// SandwichNorm (Gemma 2/3: norms after attention and the MLP),
+	// AttnSoftcap (Gemma 2: capped attention scores, kept for the backward
+	// pass) and FinalSoftcap (capped logits) add to the activations.
+	SandwichNorm, AttnSoftcap, FinalSoftcap bool
 	// FreeMemory is the memory free for training on this machine in bytes
 	// (0 = unknown: gradient checkpointing is then only used when asked for).
 	FreeMemory int64
@@ -361,6 +367,10 @@ func (p *Plan) chooseCheckpoint(m Model, forced *bool) {
 // rank-r LoRA down-projections, and with dropout the masks and dropped
 // inputs; with checkpointing, each layer's input plus one layer's cache;
 // and the scratch of the backward pass.
+//
+// The loss over the vocabulary is computed LossRows tokens at a time, so
+// its logits never take more than about LossBytes (twice that with
+// soft-capped logits), whatever the batch, sequence or vocabulary.
 func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	d, kv, f, h := int64(m.Dim), int64(m.KVDim), int64(m.HiddenDim), int64(m.Heads)
 	q := d // the width of q and the attention output
@@ -372,16 +382,43 @@ func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	if m.QKNorm {
 		perLayer += t * (q + kv + h + int64(m.KVHeads))
 	}
+	if m.SandwichNorm {
+		perLayer += t * (2*d + 2)
+	}
+	if m.AttnSoftcap {
+		perLayer += h * t * t
+	}
 	if dropout {
 		perLayer += 2 * t * (5*d + q + f)
 	}
 	hd := q / max(h, 1)
 	scratch := t*(5*d+1) + t*(3*f+d+2*q) + t*(2*kv+max(d, f)+r) + 2*r*max(d, f, kv, q) + 2*kv*t + t*(6*hd) + t*t
+	if m.SandwichNorm {
+		scratch += t * d
+	}
+	if m.Vocab > 0 {
+		rows := int64(LossRows(m.Vocab))
+		logits := rows * int64(m.Vocab)
+		if m.FinalSoftcap {
+			logits *= 2
+		}
+		scratch += logits + rows*d
+	}
 	cached := layers * perLayer
 	if checkpoint {
 		cached = layers*t*d + perLayer
 	}
 	return 4 * (cached + scratch)
+}
+
+// LossBytes bounds the logits the loss holds at once: 32 MiB.
+const LossBytes = 32 << 20
+
+// LossRows is how many tokens' logits the loss computes at once for a
+// vocabulary of vocab: 128, or fewer where that would take more than
+// LossBytes (32 for Gemma's 262,144 tokens).
+func LossRows(vocab int) int {
+	return max(1, min(128, LossBytes/4/max(vocab, 1)))
 }
 
 // gib formats bytes for the plan's explanations.

@@ -270,3 +270,22 @@ func TestOneSetOfNames(t *testing.T) {
 		}
 	}
 }
+
+// TestLossMemory: the loss over Gemma's 262,144-token vocabulary adds at
+// most 32 MiB of logits (plus one row of inputs per token it holds) to the
+// estimate whatever the sequence, not batch × sequence × vocabulary.
+func TestLossMemory(t *testing.T) {
+	if LossRows(32000) != 128 || LossRows(262144) != 32 || LossRows(1<<30) != 1 {
+		t.Fatalf("LossRows: %d %d %d", LossRows(32000), LossRows(262144), LossRows(1<<30))
+	}
+	g := Model{Layers: 26, Dim: 1152, HiddenDim: 6912, Heads: 4, KVDim: 256, QDim: 1024, KVHeads: 1, QKNorm: true, SandwichNorm: true}
+	without := ActivationBytes(g, 16, 256, false, true)
+	g.Vocab = 262144
+	with := ActivationBytes(g, 16, 256, false, true)
+	if d := with - without; d <= 0 || d > LossBytes+32*1152*4 {
+		t.Fatalf("the 262k loss adds %d bytes", d)
+	}
+	if long := ActivationBytes(g, 16, 2048, false, true) - ActivationBytes(Model{Layers: 26, Dim: 1152, HiddenDim: 6912, Heads: 4, KVDim: 256, QDim: 1024, KVHeads: 1, QKNorm: true, SandwichNorm: true}, 16, 2048, false, true); long != with-without {
+		t.Fatalf("the loss's memory grows with the sequence: %d at 2048 tokens, %d at 256", long, with-without)
+	}
+}

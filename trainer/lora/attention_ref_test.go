@@ -131,9 +131,9 @@ func TestAttentionMatchesRowByRow(t *testing.T) {
 	e.attentionBackRef(lc, T, dAo, wq, wk, wv)
 	clear(lc.ao)
 	clear(lc.p)
-	e.attention(lc, T)
+	e.attention(0, lc, T)
 	gq, gk, gv := make([]float32, T*D), make([]float32, T*KV), make([]float32, T*KV)
-	e.attentionBack(lc, T, dAo, gq, gk, gv)
+	e.attentionBack(0, lc, T, dAo, gq, gk, gv)
 	for _, x := range []struct {
 		name      string
 		got, want []float32

@@ -8,6 +8,7 @@ import (
 	"orchmind/adapters"
 	"orchmind/engine/model"
 	"orchmind/engine/tensor"
+	"orchmind/trainer/hparams"
 )
 
 // Seq is one training sequence.
@@ -52,17 +53,18 @@ type Engine struct {
 	BF16        bool
 	seed, draws uint64
 
-	cos, sin []float32 // RoPE tables [maxT, headDim/2]
-	maxT     int
-	bytes    int64 // allocated by grow
-	caches   []layerCache
-	xin      [][]float32 // per layer input (checkpoint mode)
-	x, xL    []float32
-	xf, dx   []float32
-	inv      []float32
-	dxf      []float32
-	segStart []int
-	pos      []int
+	cos, sin   []float32 // RoPE tables [maxT, headDim/2]
+	cosL, sinL []float32 // the same for sliding layers where their RoPE differs (Gemma 3), else nil
+	maxT       int
+	bytes      int64 // allocated by grow
+	caches     []layerCache
+	xin        [][]float32 // per layer input (checkpoint mode)
+	x, xL      []float32
+	xf, dx     []float32
+	inv        []float32
+	dxf        []float32
+	segStart   []int
+	pos        []int
 	// backward scratch
 	dAct, dH3, dXn, dAo, dq, dk, dv, tmpIn []float32
 	g, ut, loraTmp                         []float32
@@ -72,6 +74,9 @@ type Engine struct {
 	dbt                                    []float32
 	rows                                   []int
 	hrow, dlog                             []float32
+	capped                                 []float32 // soft-capped logits of a chunk (Gemma 2)
+	dPost                                  []float32 // gradient through a sandwich norm
+	lossRows                               int       // tokens the loss takes at once (hparams.LossRows)
 }
 
 // attScratch holds one head's operands for the attention matrix products.
@@ -91,6 +96,11 @@ type layerCache struct {
 	xd                                            [model.NumProj][]float32 // dropped-out LoRA input
 	// Qwen3's per-head norms: q and k before them and their inverse RMS.
 	qpre, kpre, qinv, kinv []float32
+	// Gemma 2/3's sandwich norms: the attention and MLP outputs before
+	// their post-norms, and the inverse RMS.
+	attnPre, mlpPre, invPA, invPF []float32
+	// th holds tanh(score/cap) of soft-capped attention [heads, T, T].
+	th []float32
 }
 
 // NewEngine prepares training of ad (its A and B are updated in place by
@@ -158,6 +168,12 @@ func (e *Engine) grow(T int) {
 		if c.QKNorm() {
 			lc.qpre, lc.kpre, lc.qinv, lc.kinv = f(T*QD), f(T*KV), f(T*H), f(T*c.KVHeads)
 		}
+		if c.SandwichNorm() {
+			lc.attnPre, lc.mlpPre, lc.invPA, lc.invPF = f(T*D), f(T*D), f(T), f(T)
+		}
+		if c.AttnSoftcap > 0 {
+			lc.th = f(H * T * T)
+		}
 		for p := range model.NumProj {
 			lc.u[p] = f(T * r)
 			if e.Dropout > 0 {
@@ -181,16 +197,31 @@ func (e *Engine) grow(T int) {
 	e.dkt, e.dvt = f(KV*T), f(KV*T)
 	hd := c.HeadDim()
 	e.att = attScratch{qh: f(T * hd), oh: f(T * hd), kg: f(T * hd), ds: f(T * T), qT: f(hd * T), doT: f(hd * T), tmp: f(hd * T)}
+	if c.SandwichNorm() {
+		e.dPost = f(T * D)
+	}
+	// The loss: logits for lossRows tokens at a time (hparams.LossRows).
+	e.lossRows = hparams.LossRows(c.Vocab)
+	e.hrow, e.dlog = f(e.lossRows*D), f(e.lossRows*c.Vocab)
+	if c.FinalSoftcap > 0 {
+		e.capped = f(e.lossRows * c.Vocab)
+	}
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	// RoPE tables for positions 0 … T-1 (positions restart at each packed
 	// example, so none is larger).
-	e.cos, e.sin = f(T*hd/2), f(T*hd/2)
-	inv := e.m.RopeInvFreq()
-	for pos := range T {
-		for i, freq := range inv {
-			sn, cs := math.Sincos(float64(pos) * freq)
-			e.cos[pos*hd/2+i], e.sin[pos*hd/2+i] = float32(cs), float32(sn)
+	table := func(inv []float64) (cos, sin []float32) {
+		cos, sin = f(T*hd/2), f(T*hd/2)
+		for pos := range T {
+			for i, freq := range inv {
+				sn, cs := math.Sincos(float64(pos) * freq)
+				cos[pos*hd/2+i], sin[pos*hd/2+i] = float32(cs), float32(sn)
+			}
 		}
+		return cos, sin
+	}
+	e.cos, e.sin = table(e.m.RopeInvFreq())
+	if inv := e.m.LocalRopeInvFreq(); inv != nil {
+		e.cosL, e.sinL = table(inv)
 	}
 	e.maxT = T
 }
@@ -324,11 +355,15 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 		rmsRows(c.q, c.qinv, c.qpre, L.QNorm, T*cfg.Heads, hd, cfg.NormEps)
 		rmsRows(c.k, c.kinv, c.kpre, L.KNorm, T*cfg.KVHeads, hd, cfg.NormEps)
 	}
-	e.rope(c.q, T, cfg.Heads, false)
-	e.rope(c.k, T, cfg.KVHeads, false)
-	e.attention(c, T)
+	e.rope(l, c.q, T, cfg.Heads, false)
+	e.rope(l, c.k, T, cfg.KVHeads, false)
+	e.attention(l, c, T)
 	out := e.tmpIn[:T*D]
 	e.linear(l, model.ProjO, c, out, c.ao, T, train)
+	if L.PostAttnNorm != nil {
+		copy(c.attnPre, out)
+		rmsRows(out, c.invPA, c.attnPre, L.PostAttnNorm, T, D, cfg.NormEps)
+	}
 	for i, v := range out {
 		x[i] += v
 	}
@@ -348,6 +383,10 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 		}
 	}
 	e.linear(l, model.ProjDown, c, out, c.act, T, train)
+	if L.PostFFNNorm != nil {
+		copy(c.mlpPre, out)
+		rmsRows(out, c.invPF, c.mlpPre, L.PostFFNNorm, T, D, cfg.NormEps)
+	}
 	for i, v := range out {
 		x[i] += v
 	}
@@ -413,14 +452,19 @@ func (e *Engine) linear(l int, p model.Proj, c *layerCache, out, in []float32, T
 	tensor.Axpy(e.scale, up, out[:T*pair.Out])
 }
 
-// rope rotates the heads of x [T, heads·headDim] to their positions
-// (interleaved pairs, as model.RoPE), or back when inverse is set.
-func (e *Engine) rope(x []float32, T, heads int, inverse bool) {
+// rope rotates the heads of x [T, heads·headDim] of layer l to their
+// positions (interleaved pairs, as model.RoPE, with the layer's RoPE
+// table), or back when inverse is set.
+func (e *Engine) rope(l int, x []float32, T, heads int, inverse bool) {
 	hd := e.m.HeadDim()
 	half := hd / 2
+	cos, sin := e.cos, e.sin
+	if e.cosL != nil && e.m.Sliding(l) {
+		cos, sin = e.cosL, e.sinL
+	}
 	for t := range T {
-		cs := e.cos[e.pos[t]*half : (e.pos[t]+1)*half]
-		sn := e.sin[e.pos[t]*half : (e.pos[t]+1)*half]
+		cs := cos[e.pos[t]*half : (e.pos[t]+1)*half]
+		sn := sin[e.pos[t]*half : (e.pos[t]+1)*half]
 		row := x[t*heads*hd : (t+1)*heads*hd]
 		for h := range heads {
 			v := row[h*hd : (h+1)*hd]
@@ -437,15 +481,27 @@ func (e *Engine) rope(x []float32, T, heads int, inverse bool) {
 	}
 }
 
-// attention computes c.ao from c.q, c.k, c.v with a causal mask that also
-// stops at example boundaries, keeping the probabilities in c.p. Keys and
-// values are transposed per head ([headDim, T]) so every inner loop runs
-// over positions: long vectors even when heads are narrow.
-func (e *Engine) attention(c *layerCache, T int) {
+// rowStart is the first position query t of layer l attends to: its
+// example's start, or later on a sliding-window layer.
+func (e *Engine) rowStart(l, t int) int {
+	s := e.segStart[t]
+	if e.m.Sliding(l) {
+		s = max(s, t-e.m.SlidingWindow+1)
+	}
+	return s
+}
+
+// attention computes c.ao from c.q, c.k, c.v of layer l with a causal mask
+// that also stops at example boundaries (and at the window of a sliding
+// layer), keeping the probabilities in c.p (and tanh of soft-capped scores
+// in c.th). Keys and values are transposed per head ([headDim, T]) so every
+// inner loop runs over positions: long vectors even when heads are narrow.
+func (e *Engine) attention(l int, c *layerCache, T int) {
 	cfg := e.m.Config
 	D, KV, hd, H := cfg.QDim(), cfg.KVDim(), cfg.HeadDim(), cfg.Heads // D: the width of q and of the output
 	group := H / cfg.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale := cfg.AttnScale()
+	capC := cfg.AttnSoftcap
 	for t := range T {
 		for i := range KV {
 			c.kt[i*T+t] = c.k[t*KV+i]
@@ -466,9 +522,16 @@ func (e *Engine) attention(c *layerCache, T int) {
 			e.actMatMul(p, qh, T, kmat)
 			for t := range T {
 				row := p[t*T : (t+1)*T]
-				s0 := e.segStart[t]
+				s0 := e.rowStart(l, t)
 				clear(row[:s0])
 				clear(row[t+1:])
+				if capC > 0 {
+					th := c.th[h*T*T+t*T : h*T*T+(t+1)*T]
+					for s := s0; s <= t; s++ {
+						th[s] = float32(math.Tanh(float64(row[s] / capC)))
+						row[s] = th[s] * capC
+					}
+				}
 				softmax(row[s0 : t+1])
 			}
 			e.actMatMul(oh, p, T, vmat)
@@ -517,10 +580,8 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 	if grad {
 		clear(e.dxf[:T*D])
 	}
-	const chunk = 128
-	if len(e.hrow) < chunk*D {
-		e.hrow, e.dlog = make([]float32, chunk*D), make([]float32, chunk*V)
-	}
+	chunk := e.lossRows // logits for this many tokens at a time, never the whole sequence's
+	capC := e.m.FinalSoftcap
 	var sum float64
 	for c0 := 0; c0 < len(e.rows); c0 += chunk {
 		rows := e.rows[c0:min(c0+chunk, len(e.rows))]
@@ -530,6 +591,14 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 		}
 		logits := e.dlog[:n*V]
 		e.baseMatMul(logits, e.hrow[:n*D], n, e.m.Output)
+		if capC > 0 {
+			// Soft-capped logits z = tanh(l/c)·c; e.capped keeps z/c for
+			// the derivative 1 − (z/c)².
+			for j, v := range logits {
+				th := float32(math.Tanh(float64(v / capC)))
+				e.capped[j], logits[j] = th, th*capC
+			}
+		}
 		for i, t := range rows {
 			lg := logits[i*V : (i+1)*V]
 			target := s.IDs[t+1]
@@ -543,6 +612,11 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 					lg[j] *= f
 				}
 				lg[target] -= weight
+				if capC > 0 {
+					for j, th := range e.capped[i*V : (i+1)*V] {
+						lg[j] *= 1 - th*th
+					}
+				}
 			}
 		}
 		if grad {
@@ -572,7 +646,13 @@ func (e *Engine) backward(s Seq) {
 		}
 		// MLP: x += Down(act(Gate·xn2) ⊙ Up·xn2), act SiLU (or GELU)
 		dAct, dH3 := e.dAct[:T*F], e.dH3[:T*F]
-		e.linearBack(l, model.ProjDown, c, dAct, dx, c.act, T, false)
+		dy := dx // the gradient of the MLP's output (and below of attention's)
+		if L.PostFFNNorm != nil {
+			dy = e.dPost[:T*D]
+			clear(dy)
+			rmsBack(dy, dx, c.mlpPre, L.PostFFNNorm, c.invPF, T, D)
+		}
+		e.linearBack(l, model.ProjDown, c, dAct, dy, c.act, T, false)
 		if cfg.GELU() {
 			for i, a := range c.h1[:T*F] {
 				d := dAct[i]
@@ -595,11 +675,17 @@ func (e *Engine) backward(s Seq) {
 		rmsBack(dx, dXn, c.xmid, L.FFNNorm, c.inv2, T, D)
 		// attention: x += O·attn(rope(Q·xn1), rope(K·xn1), V·xn1)
 		dAo := e.dAo[:T*cfg.QDim()]
-		e.linearBack(l, model.ProjO, c, dAo, dx, c.ao, T, false)
+		dy = dx
+		if L.PostAttnNorm != nil {
+			dy = e.dPost[:T*D]
+			clear(dy)
+			rmsBack(dy, dx, c.attnPre, L.PostAttnNorm, c.invPA, T, D)
+		}
+		e.linearBack(l, model.ProjO, c, dAo, dy, c.ao, T, false)
 		dq, dk, dv := e.dq[:T*cfg.QDim()], e.dk[:T*KV], e.dv[:T*KV]
-		e.attentionBack(c, T, dAo, dq, dk, dv)
-		e.rope(dq, T, cfg.Heads, true)
-		e.rope(dk, T, cfg.KVHeads, true)
+		e.attentionBack(l, c, T, dAo, dq, dk, dv)
+		e.rope(l, dq, T, cfg.Heads, true)
+		e.rope(l, dk, T, cfg.KVHeads, true)
 		if cfg.QKNorm() {
 			// Back through the per-head norms: dq and dk become the
 			// gradients of the projections' outputs.
@@ -677,11 +763,12 @@ func (e *Engine) linearBack(l int, p model.Proj, c *layerCache, din, dy, in []fl
 
 // attentionBack turns the gradient of the attention output into gradients
 // of the (rotated) queries, keys and values.
-func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) {
+func (e *Engine) attentionBack(l int, c *layerCache, T int, dAo, dq, dk, dv []float32) {
 	cfg := e.m.Config
 	D, KV, hd, H := cfg.QDim(), cfg.KVDim(), cfg.HeadDim(), cfg.Heads // D: the width of q and of the output
 	group := H / cfg.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale := cfg.AttnScale()
+	capped := cfg.AttnSoftcap > 0
 	dkt, dvt := e.dkt[:KV*T], e.dvt[:KV*T]
 	clear(dkt)
 	clear(dvt)
@@ -699,11 +786,17 @@ func (e *Engine) attentionBack(c *layerCache, T int, dAo, dq, dk, dv []float32) 
 			gatherHead(doh, dAo, T, D, h*hd, hd, 1)
 			e.actMatMul(dS, doh, T, vmat) // dP = dO·Vᵀ
 			for t := range T {
-				s0 := e.segStart[t]
+				s0 := e.rowStart(l, t)
 				pr, dr := p[t*T+s0:t*T+t+1], dS[t*T+s0:t*T+t+1]
 				sum := tensor.Dot(pr, dr)
 				for s := range dr {
 					dr[s] = pr[s] * (dr[s] - sum) * scale // dS, with the 1/√hd
+				}
+				if capped {
+					// Through the soft cap: d(tanh(s/c)·c)/ds = 1 − tanh².
+					for s, th := range c.th[h*T*T+t*T+s0 : h*T*T+t*T+t+1] {
+						dr[s] *= 1 - th*th
+					}
 				}
 				clear(dS[t*T : t*T+s0])
 				clear(dS[t*T+t+1 : (t+1)*T])

@@ -87,8 +87,16 @@ func ReadPEFT(dir string, m *model.Model) (*adapters.Adapter, *adapters.Manifest
 
 // WritePEFT writes a (in the model's layout) as a PEFT adapter folder in
 // Hugging Face layout, atomically.
+//
+// For a base loaded from Gemma 3's multimodal Hugging Face checkpoint the
+// tensors are named after its language model (model.language_model.layers…)
+// unless a says otherwise, so PEFT loads them on that checkpoint.
 func WritePEFT(dir string, a *adapters.Adapter, man adapters.Manifest, m *model.Model) error {
-	return adapters.WriteFolder(dir, permuteB(a, m.Config, true), man, adapters.SafetensorsCodec{})
+	out := permuteB(a, m.Config, true)
+	if out.TextModel == "" {
+		out.TextModel = m.HFTextModel
+	}
+	return adapters.WriteFolder(dir, out, man, adapters.SafetensorsCodec{})
 }
 
 // FromPEFTLayout returns a (read from PEFT files, Hugging Face layout) in

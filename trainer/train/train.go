@@ -93,6 +93,7 @@ func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, err
 		hparams.Dataset{Examples: first.Summary.Examples, Tokens: first.Summary.Tokens, LongestTokens: first.Summary.Longest},
 		hparams.Model{Params: Params(m), Layers: len(m.Layers), Dim: m.Dim, ContextLen: m.SeqLen,
 			HiddenDim: m.HiddenDim, Heads: m.Heads, KVDim: m.KVDim(), QDim: m.QDim(), KVHeads: m.KVHeads, QKNorm: m.QKNorm(), FreeMemory: freeMemory(cfg),
+			Vocab: m.Vocab, SandwichNorm: m.SandwichNorm(), AttnSoftcap: m.AttnSoftcap > 0, FinalSoftcap: m.FinalSoftcap > 0,
 			BF16Tiles: tensor.BF16Tiles()},
 		cfg.Overrides)
 	if err != nil {
