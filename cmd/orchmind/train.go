@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"orchmind/engine/chat"
+	"orchmind/engine/tensor"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/progress"
@@ -52,7 +53,7 @@ func runTrain(ctx context.Context, e *env) error {
 		o.GradCheckpoint = &v
 		return nil
 	})
-	fs.StringVar(&o.Precision, "precision", "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles, else f32), f32 or bf16")
+	fs.StringVar(&o.Precision, "precision", "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles or AVX512-BF16, else f32), f32 or bf16")
 	targets := fs.String("targets", "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
 	if err := parseFlags(fs, e); err != nil {
 		return err
@@ -107,6 +108,7 @@ func runTrain(ctx context.Context, e *env) error {
 				return
 			}
 			printPlan(stderr, p, s)
+			fmt.Fprintln(stderr, tensor.ISASummary())
 		},
 	})
 	bus.Close()
