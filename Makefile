@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: e2e test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools
+.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools
 
 all: build
 
@@ -71,6 +71,17 @@ bench:
 	  echo "== ORCHMIND_ISA=$$isa"; \
 	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
 	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'; \
+	done
+
+## test-isa: the kernel, model and training tests once per kernel set this
+## CPU has (ORCHMIND_ISA; BENCH_ISAS to choose): the kernel tests compare
+## every set with pure Go in any case, this runs the model and the trainer
+## on each set too.
+test-isa:
+	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
+	for isa in $$isas; do \
+	  echo "== ORCHMIND_ISA=$$isa"; \
+	  ORCHMIND_ISA=$$isa $(GO) test -count=1 ./engine/tensor/ ./engine/model/ ./trainer/lora/ ./trainer/train/ || exit 1; \
 	done
 
 ## bench-serve: adapter swap latency and generation with 0, 1, 3 adapters
