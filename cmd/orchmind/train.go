@@ -108,7 +108,7 @@ func runTrain(ctx context.Context, e *env) error {
 				return
 			}
 			printPlan(stderr, p, s)
-			fmt.Fprintln(stderr, tensor.ISASummary())
+			fmt.Fprintln(stderr, "kernels", tensor.ISASummary())
 		},
 	})
 	bus.Close()

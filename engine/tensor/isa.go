@@ -99,13 +99,17 @@ func ISA() string { return chosen.level }
 // ORCHMIND_ISA accepts here.
 func ISAs() []string { return slices.Clone(chosen.cpu) }
 
-// ISASummary is one line for the command line: the set in use, what its
-// float32 and bfloat16 products run on, and the sets this CPU has.
+// ISASummary describes the kernel set in one line for the command line:
+// its name, what its float32 and bfloat16 products run on, and the sets
+// this CPU has, e.g. "avx512bf16 (float32 kernels avx512, bfloat16
+// products with VDPBF16PS: --precision auto is bf16; this CPU has generic,
+// avx2, avx512, avx512bf16; ORCHMIND_ISA chooses)".
 func ISASummary() string {
-	bf := "float32"
+	bf := "no bfloat16 products: --precision auto is f32"
 	if BF16Tiles() {
-		bf = "bf16 via " + chosen.level
+		bf = map[string]string{ISAAMX: "bfloat16 products on AMX tiles", ISAAVX512BF16: "bfloat16 products with VDPBF16PS"}[chosen.level] +
+			": --precision auto is bf16"
 	}
-	return fmt.Sprintf("kernels %s (float32 kernels %s, --precision auto → %s; this CPU has %s; ORCHMIND_ISA chooses)",
+	return fmt.Sprintf("%s (float32 kernels %s, %s; this CPU has %s; ORCHMIND_ISA chooses)",
 		chosen.level, active.name, bf, strings.Join(chosen.cpu, ", "))
 }

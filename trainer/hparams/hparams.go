@@ -322,7 +322,7 @@ func (p *Plan) choosePrecision(m Model, forced string) error {
 			p.Why[FieldPrecision] = "bf16: the frozen base's products in bfloat16 on this CPU (AMX tiles or AVX512-BF16), faster steps; the adapter, its gradients and AdamW stay float32 (--precision f32 for float32 throughout)"
 		} else {
 			p.Precision = PrecisionF32
-			p.Why[FieldPrecision] = "f32: float32 throughout (bf16 needs a CPU with AMX tiles or AVX512-BF16)"
+			p.Why[FieldPrecision] = "f32: float32 throughout (bf16 needs a CPU with AMX tiles or AVX512-BF16, and ORCHMIND_ISA not below them)"
 		}
 	default:
 		return fmt.Errorf("hparams: precision %q: use auto, f32 or bf16", forced)
