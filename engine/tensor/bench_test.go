@@ -338,3 +338,85 @@ func median(v []float64) float64 {
 func minOf(v []float64) float64 { return slices.Min(v) }
 
 func maxOf(v []float64) float64 { return slices.Max(v) }
+
+// BenchmarkKernelSetsAB times every float32 kernel set this CPU has on the
+// same call, round robin within each iteration (so all sets see the same
+// load on a shared machine), at generation (n = 1) and training (n = 256)
+// shapes. It reports each set's median GFLOP/s and its median speed-up
+// over avx2 (over generic where there is no avx2) per round.
+//
+//	go test -run '^$' -bench KernelSetsAB -benchtime 5x ./engine/tensor/
+func BenchmarkKernelSetsAB(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 7))
+	ks := availableKernels()
+	base := 0
+	for i, k := range ks {
+		if k.name == "avx2" {
+			base = i
+		}
+	}
+	for _, c := range []struct {
+		benchCase
+		n  int
+		tr bool
+	}{
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 1, false},
+		{benchCase{quant.Q4_0, 1536, 576, nil}, 1, false},
+		{benchCase{quant.Q4_K, 2048, 2048, nil}, 1, false},
+		{benchCase{quant.Q8_0, 32000, 288, nil}, 1, false},
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 256, false},
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 256, true},
+	} {
+		op := "MatMul"
+		if c.tr {
+			op = "MatMulT"
+		}
+		b.Run(fmt.Sprintf("%s_%s_%dx%d_n%d", op, c.typ, c.rows, c.cols, c.n), func(b *testing.B) {
+			m := benchMatrix(b, c.benchCase)
+			nIn, nOut := c.cols, c.rows
+			if c.tr {
+				nIn, nOut = nOut, nIn
+			}
+			in, out := randVals(r, c.n*nIn), make([]float32, c.n*nOut)
+			run := func(k *kernels) time.Duration {
+				reps := 1
+				if c.n == 1 {
+					reps = 20 // a call of microseconds: time several
+				}
+				t0 := time.Now()
+				for range reps {
+					if c.tr {
+						matMulT(k, out, in, c.n, m)
+					} else {
+						matMul(k, out, in, c.n, m)
+					}
+				}
+				return time.Since(t0) / time.Duration(reps)
+			}
+			for _, k := range ks {
+				run(k) // warm-up
+			}
+			times := make([][]float64, len(ks))
+			speed := make([][]float64, len(ks))
+			for b.Loop() {
+				for range 3 {
+					t := make([]float64, len(ks))
+					for i, k := range ks {
+						t[i] = run(k).Seconds()
+						times[i] = append(times[i], t[i])
+					}
+					for i := range ks {
+						speed[i] = append(speed[i], t[base]/t[i])
+					}
+				}
+			}
+			flop := 2 * float64(c.rows*c.cols*c.n)
+			for i, k := range ks {
+				b.ReportMetric(flop/median(times[i])/1e9, k.name+"-GFLOP/s")
+				if i != base {
+					b.ReportMetric(median(speed[i]), k.name+"/"+ks[base].name)
+				}
+			}
+		})
+	}
+}
