@@ -9,7 +9,8 @@
 # ~/.cache/orchmind/node-llama-cpp-3.21.1) once; writes the benchmark GGUFs
 # of orchmind's BenchmarkInference (random weights) into a temporary
 # folder while orchmind measures them with GOMAXPROCS=THREADS, then runs
-# llama.cpp on the very same files with THREADS threads. At 2 threads on a
+# llama.cpp on the very same files with THREADS threads; REPS rounds of
+# both, alternated, so both see the same load on a shared machine. At 2 threads on a
 # 2-core machine llama.cpp's spinning pool fights node's own threads
 # (/work/shared/notes/references.md): compare at 1 thread there too.
 set -eu
@@ -26,10 +27,16 @@ fi
 cp "$root/scripts/llama_cpp_bench.mjs" "$cache/"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-echo "orchmind ($(cd "$root" && go run ./engine/tensor/internal/isas | awk '{print "CPU sets: " $0}'); ORCHMIND_ISA=${ORCHMIND_ISA:-best}), GOMAXPROCS=$threads:"
-(cd "$root" && ORCHMIND_BENCH_GGUF_DIR="$dir" GOMAXPROCS=$threads go test -run '^$' \
-	-bench "Inference/$pattern" -benchtime 3x ./engine/model/ | grep '^Benchmark')
-for f in "$dir"/*.gguf; do
-	echo "llama.cpp (node-llama-cpp 3.21.1), $threads threads, $(basename "$f"):"
-	(cd "$cache" && node llama_cpp_bench.mjs "$f" "$threads" "$reps")
+echo "# CPU sets: $(cd "$root" && go run ./engine/tensor/internal/isas); ORCHMIND_ISA=${ORCHMIND_ISA:-best}; $threads threads; $reps alternated rounds"
+(cd "$root" && go test -c -o "$dir/model.test" ./engine/model/)
+r=0
+while [ "$r" -lt "$reps" ]; do
+	r=$((r + 1))
+	echo "## round $r: orchmind (GOMAXPROCS=$threads)"
+	(cd "$root/engine/model" && ORCHMIND_BENCH_GGUF_DIR="$dir" GOMAXPROCS=$threads "$dir/model.test" -test.run '^$' \
+		-test.bench "Inference/$pattern" -test.benchtime 3x | grep '^Benchmark')
+	for f in "$dir"/*.gguf; do
+		echo "## round $r: llama.cpp (node-llama-cpp 3.21.1), $threads threads, $(basename "$f")"
+		(cd "$cache" && node llama_cpp_bench.mjs "$f" "$threads" 1)
+	done
 done
