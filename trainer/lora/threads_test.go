@@ -26,6 +26,9 @@ func allocsPerStep(step func()) float64 {
 // are one per parallel call, not one per worker. One thread takes fewer
 // (nothing is split), which is fine.
 func TestStepAllocationsFlatInThreads(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items at random: allocation counts are not comparable")
+	}
 	c := model.Config{Dim: 288, HiddenDim: 768, Layers: 2, Heads: 6, KVHeads: 6, Vocab: 4000, SeqLen: 128,
 		NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}
 	m := randomModel(t, c, quant.Q8_0, 1)
