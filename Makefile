@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: e2e test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
+.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
 	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run
 
 # NETNS runs a command in a fresh network namespace with only loopback up
@@ -87,16 +87,36 @@ unit-run:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 
 ## bench: matmul kernels at stories15M and SmolLM-135M sizes (Q8_0, Q4_0) and
-## Llama-3.2-1B sizes (Q4_K, Q6_K, Q5_K beside Q4_0, Q8_0), SIMD vs pure Go
-## side by side, GFLOP/s; prompt processing and generation tokens/s at
-## those dimensions and at a 150M-parameter K-quant-friendly model
-## (random weights read from GGUF; set ORCHMIND_BENCH_GGUF_DIR=dir to keep
-## the files for other runtimes); and generation on the default base with
+## Llama-3.2-1B sizes (Q4_K, Q6_K, Q5_K beside Q4_0, Q8_0), every kernel
+## set the CPU has side by side (generic = pure Go, avx2, avx512, neon, and
+## the bfloat16 sets for n >= 32), GFLOP/s; then, once per kernel set
+## (ORCHMIND_ISA, BENCH_ISAS="avx2 avx512" to choose; default every set
+## this CPU has), prompt processing and generation tokens/s at those
+## dimensions and at a 150M-parameter K-quant-friendly model (random
+## weights read from GGUF; set ORCHMIND_BENCH_GGUF_DIR=dir to keep the
+## files for other runtimes), and generation on the default base with
 ## adapters.
+BENCH_ISAS ?=
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./engine/tensor/ | grep '^Benchmark'
-	$(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'
-	$(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'
+	$(GO) test -run '^$$' -bench 'BF16Peak|BF16VsF32' -benchtime 5x ./engine/tensor/ | grep '^Benchmark' || true
+	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
+	for isa in $$isas; do \
+	  echo "== ORCHMIND_ISA=$$isa"; \
+	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
+	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'; \
+	done
+
+## test-isa: the kernel, model and training tests once per kernel set this
+## CPU has (ORCHMIND_ISA; BENCH_ISAS to choose): the kernel tests compare
+## every set with pure Go in any case, this runs the model and the trainer
+## on each set too.
+test-isa:
+	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
+	for isa in $$isas; do \
+	  echo "== ORCHMIND_ISA=$$isa"; \
+	  ORCHMIND_ISA=$$isa $(GO) test -count=1 ./engine/tensor/ ./engine/model/ ./trainer/lora/ ./trainer/train/ || exit 1; \
+	done
 
 ## bench-serve: adapter swap latency and generation with 0, 1, 3 adapters
 ## and one baked, side by side.
@@ -113,18 +133,24 @@ bench-swarm: deps
 	$(NETNS) $(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
-## projections, AdamW) at stories15M, SmolLM-135M and Gemma 3 270M/1B dimensions, random
-## weights held Q8_0 and Q4_0, float32 (f32) and, on CPUs with AMX tiles,
-## with the base's products in bfloat16 (bf16); one process per
+## projections, AdamW) at stories15M, SmolLM-135M and Gemma 3 270M/1B dimensions,
+## random weights held Q8_0 and Q4_0, float32 (f32) and, on kernel sets with
+## bfloat16 products (amx, avx512bf16), with the base's products in
+## bfloat16 (bf16); once per kernel set (ORCHMIND_ISA; BENCH_ISAS="avx2
+## avx512bf16" to choose, default every set this CPU has); one process per
 ## configuration so peak RSS is its own.
 ## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3; on
 ## Debian: apt-get install python3-torch libopenblas0-pthread), the same
 ## workload runs in PyTorch right after, on the same cores, for the ratio.
 TORCH_PYTHON ?= python3
 bench-train:
-	@for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0 gemma3-270M/Q8_0 gemma3-270M/Q4_0 gemma3-1B/Q8_0 gemma3-1B/Q4_0; do \
-	  for p in f32 bf16; do \
-	    $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x -timeout 60m ./trainer/lora/ | grep -E '^Benchmark|no AMX' || true; \
+	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
+	for isa in $$isas; do \
+	  echo "== ORCHMIND_ISA=$$isa"; \
+	  for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0 gemma3-270M/Q8_0 gemma3-270M/Q4_0 gemma3-1B/Q8_0 gemma3-1B/Q4_0; do \
+	    for p in f32 bf16; do \
+	      ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x -timeout 60m ./trainer/lora/ | grep -E '^Benchmark' || true; \
+	    done; \
 	  done; \
 	done
 	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \

@@ -120,6 +120,7 @@ func modelInfo(e *env, path, tok, qt string) error {
 	fmt.Fprintf(tw, "tokenizer\t%s\n", tokLine)
 	fmt.Fprintf(tw, "fingerprint\t%s\n", b.Fingerprint)
 	fmt.Fprintf(tw, "shape id\t%s\n", b.ShapeID)
+	fmt.Fprintf(tw, "kernels\t%s\n", tensor.ISASummary())
 	return tw.Flush()
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/engine/chat"
+	"orchmind/engine/tensor"
 	"orchmind/trainer/data"
 	"orchmind/trainer/hparams"
 	"orchmind/trainer/progress"
@@ -48,7 +49,7 @@ func trainCmd(e *env) *cobra.Command {
 	optFloat(c, &o.StopTrainLoss, flagName(hparams.FieldStopTrainLoss), "stop when the mean train loss of an epoch falls below this")
 	optFloat(c, &o.Dropout, flagName(hparams.FieldDropout), "LoRA dropout")
 	optBool(c, &o.GradCheckpoint, flagName(hparams.FieldCheckpoint), "recompute activations in the backward pass: far less memory, ~30% more time; =false keeps them (default: on when they would take more than half the free memory)")
-	fs.StringVar(&o.Precision, flagName(hparams.FieldPrecision), "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles, else f32), f32 or bf16")
+	fs.StringVar(&o.Precision, flagName(hparams.FieldPrecision), "auto", "compute type of the frozen base's products: auto (bf16 where the CPU has AMX tiles or AVX512-BF16, else f32), f32 or bf16")
 	targets := fs.String(flagName(hparams.FieldTargetModules), "", "comma-separated target modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)")
 	// The hyperparameter flags are the JSON names of hparams.Overrides with
 	// dashes; the short names of earlier versions still work.
@@ -112,6 +113,7 @@ func trainCmd(e *env) *cobra.Command {
 					return
 				}
 				printPlan(stderr, p, s)
+				fmt.Fprintln(stderr, "kernels", tensor.ISASummary())
 			},
 		})
 		bus.Close()

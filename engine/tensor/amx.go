@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"unsafe"
 
@@ -38,6 +37,12 @@ type bf16Kernels struct {
 	gather func(dst []uint32, ldd int, src []uint32, lds int, pairs int)
 }
 
+// namedBF16 is a bfloat16 kernel set and the ISA level it belongs to.
+type namedBF16 struct {
+	name string
+	k    *bf16Kernels
+}
+
 // bf16MinN is the fewest input vectors for which the bfloat16 paths use the
 // tiles: a tile holds 32 of them, and below that padding wastes most of it.
 const bf16MinN = 32
@@ -50,18 +55,30 @@ const bf16KC = 512
 // (a 512×256 float32 scratch, 512 KiB).
 const bf16NC = 256
 
-var bf16Active = sync.OnceValue(func() *bf16Kernels {
-	if os.Getenv("ORCHMIND_NOSIMD") == "1" || os.Getenv("ORCHMIND_NOAMX") == "1" {
-		return nil
-	}
-	return amxKernels()
-})
+// bf16Active is the bfloat16 kernel set of the chosen ISA: AMX tiles for
+// amx, VDPBF16PS for avx512bf16 (where it beats the float32 kernels, see
+// bf16DotFaster), none below.
+var bf16Active = sync.OnceValue(func() *bf16Kernels { return bf16For(chosen.level) })
 
-// BF16Tiles reports whether MatMulBF16 and MatMulTBF16 run on bfloat16
-// matrix tiles (AMX: Intel Xeon of the 4th generation, Sapphire Rapids, and
-// later, on Linux); when false they are MatMul and MatMulT. The first call
-// asks the operating system for the tile state. ORCHMIND_NOAMX=1 (or
-// ORCHMIND_NOSIMD=1) in the environment turns the tiles off.
+// bf16For returns the bfloat16 kernels of a kernel set, or nil.
+func bf16For(level string) *bf16Kernels {
+	switch level {
+	case ISAAMX:
+		return amxKernels()
+	case ISAAVX512BF16:
+		if bf16DotFaster {
+			return avx512BF16Kernels()
+		}
+	}
+	return nil
+}
+
+// BF16Tiles reports whether MatMulBF16 and MatMulTBF16 take their products
+// in bfloat16, faster than float32: on AMX tiles (Intel Xeon of the 4th
+// generation, Sapphire Rapids, and later, on Linux) or with AVX512-BF16's
+// VDPBF16PS (AMD Zen 4 and later, Intel Cooper Lake); when false they are
+// MatMul and MatMulT. ORCHMIND_ISA below the set (ORCHMIND_NOAMX=1 for
+// AMX, ORCHMIND_NOSIMD=1) turns them off.
 func BF16Tiles() bool { return bf16Active() != nil }
 
 // MatMulBF16 is MatMul with the products taken in bfloat16: x and W are

@@ -3,7 +3,9 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"orchmind/engine/quant"
 )
@@ -94,8 +96,9 @@ func BenchmarkMatMulT(b *testing.B) {
 	benchKernels(b, func(k *kernels, out, dy []float32, n int, m *Matrix) { matMulT(k, out, dy, n, m) }, matMulTBF16, true)
 }
 
-// benchKernels runs f with every kernel set, then (for n ≥ 32 on CPUs with
-// AMX) the bfloat16 tile path bf16 as amx-bf16/.
+// benchKernels runs f with every kernel set, then (for n ≥ 32) the
+// bfloat16 path bf16 with every bfloat16 set the CPU has (amx-bf16/,
+// avx512bf16-bf16/).
 func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *Matrix), bf16 func(bk *bf16Kernels, out, in []float32, n int, m *Matrix), transposed bool) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, c := range benchCases() {
@@ -115,12 +118,15 @@ func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *
 					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
-			if bk := bf16Active(); bk != nil && n >= bf16MinN {
-				b.Run(fmt.Sprintf("%s_%dx%d_n%d/amx-bf16", c.typ, c.rows, c.cols, n), func(b *testing.B) {
+			if n < bf16MinN {
+				continue
+			}
+			for _, bs := range availableBF16() {
+				b.Run(fmt.Sprintf("%s_%dx%d_n%d/%s-bf16", c.typ, c.rows, c.cols, n, bs.name), func(b *testing.B) {
 					m := benchMatrix(b, c)
 					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
 					for b.Loop() {
-						bf16(bk, out, in, n, m)
+						bf16(bs.k, out, in, n, m)
 					}
 					flops := 2 * float64(c.rows*c.cols*n) * float64(b.N)
 					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -247,4 +253,170 @@ func BenchmarkRowKernels(b *testing.B) {
 		}
 	}
 	_ = sink
+}
+
+// abMedian runs a and b alternately reps times (after one warm-up each)
+// and returns the median and the spread (lowest, highest) of the time
+// ratio a/b over the pairs, and the median time of each. Alternating keeps
+// both sides under the same load: on a shared machine the ratio is the
+// figure to trust, not the absolute times.
+func abMedian(reps int, a, b func()) (ratio, lo, hi float64, ta, tb time.Duration) {
+	a()
+	b()
+	var rs []float64
+	var as, bs []time.Duration
+	for range reps {
+		t0 := time.Now()
+		a()
+		t1 := time.Now()
+		b()
+		t2 := time.Now()
+		as, bs = append(as, t1.Sub(t0)), append(bs, t2.Sub(t1))
+		rs = append(rs, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+	}
+	slices.Sort(rs)
+	slices.Sort(as)
+	slices.Sort(bs)
+	return rs[len(rs)/2], rs[0], rs[len(rs)-1], as[len(as)/2], bs[len(bs)/2]
+}
+
+// BenchmarkBF16VsF32 times the bfloat16 products of every bfloat16 set
+// against the float32 ones (the set's float32 kernels, avx512) on
+// training shapes (n = 256 tokens), alternating the two in each iteration;
+// it reports the median speed-up f32-time/bf16-time with its spread.
+//
+//	go test -run '^$' -bench BF16VsF32 -benchtime 5x ./engine/tensor/
+func BenchmarkBF16VsF32(b *testing.B) {
+	const n = 256
+	r := rand.New(rand.NewPCG(6, 6))
+	f32 := availableKernels()[len(availableKernels())-1]
+	for _, bs := range availableBF16() {
+		for _, sh := range []benchCase{{quant.Q8_0, 576, 576, nil}, {quant.Q8_0, 1536, 576, nil}, {quant.Q8_0, 576, 1536, nil}, {quant.Q4_K, 2048, 2048, nil}, {quant.F32, 256, 64, nil}} {
+			for _, tr := range []bool{false, true} {
+				op := "MatMul"
+				if tr {
+					op = "MatMulT"
+				}
+				b.Run(fmt.Sprintf("%s/%s_%s_%dx%d_n%d", bs.name, op, sh.typ, sh.rows, sh.cols, n), func(b *testing.B) {
+					m := benchMatrix(b, sh)
+					nIn, nOut := sh.cols, sh.rows
+					if tr {
+						nIn, nOut = nOut, nIn
+					}
+					in, out := randVals(r, n*nIn), make([]float32, n*nOut)
+					fa := func() { matMul(f32, out, in, n, m) }
+					fb := func() { matMulBF16(bs.k, out, in, n, m) }
+					if tr {
+						fa = func() { matMulT(f32, out, in, n, m) }
+						fb = func() { matMulTBF16(bs.k, out, in, n, m) }
+					}
+					var rs []float64
+					var ta, tb time.Duration
+					for b.Loop() {
+						ratio, _, _, a1, b1 := abMedian(5, fa, fb)
+						rs, ta, tb = append(rs, ratio), ta+a1, tb+b1
+					}
+					slices.Sort(rs)
+					flops := 2 * float64(sh.rows*sh.cols*n) * float64(b.N)
+					b.ReportMetric(flops/ta.Seconds()/1e9, f32.name+"-GFLOP/s")
+					b.ReportMetric(flops/tb.Seconds()/1e9, "bf16-GFLOP/s")
+					b.ReportMetric(rs[len(rs)/2], "speedup")
+					b.ReportMetric(rs[0], "speedup-min")
+					b.ReportMetric(rs[len(rs)-1], "speedup-max")
+				})
+			}
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func minOf(v []float64) float64 { return slices.Min(v) }
+
+func maxOf(v []float64) float64 { return slices.Max(v) }
+
+// BenchmarkKernelSetsAB times every float32 kernel set this CPU has on the
+// same call, round robin within each iteration (so all sets see the same
+// load on a shared machine), at generation (n = 1) and training (n = 256)
+// shapes. It reports each set's median GFLOP/s and its median speed-up
+// over avx2 (over generic where there is no avx2) per round.
+//
+//	go test -run '^$' -bench KernelSetsAB -benchtime 5x ./engine/tensor/
+func BenchmarkKernelSetsAB(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 7))
+	ks := availableKernels()
+	base := 0
+	for i, k := range ks {
+		if k.name == "avx2" {
+			base = i
+		}
+	}
+	for _, c := range []struct {
+		benchCase
+		n  int
+		tr bool
+	}{
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 1, false},
+		{benchCase{quant.Q4_0, 1536, 576, nil}, 1, false},
+		{benchCase{quant.Q4_K, 2048, 2048, nil}, 1, false},
+		{benchCase{quant.Q8_0, 32000, 288, nil}, 1, false},
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 256, false},
+		{benchCase{quant.Q8_0, 1536, 576, nil}, 256, true},
+	} {
+		op := "MatMul"
+		if c.tr {
+			op = "MatMulT"
+		}
+		b.Run(fmt.Sprintf("%s_%s_%dx%d_n%d", op, c.typ, c.rows, c.cols, c.n), func(b *testing.B) {
+			m := benchMatrix(b, c.benchCase)
+			nIn, nOut := c.cols, c.rows
+			if c.tr {
+				nIn, nOut = nOut, nIn
+			}
+			in, out := randVals(r, c.n*nIn), make([]float32, c.n*nOut)
+			run := func(k *kernels) time.Duration {
+				reps := 1
+				if c.n == 1 {
+					reps = 20 // a call of microseconds: time several
+				}
+				t0 := time.Now()
+				for range reps {
+					if c.tr {
+						matMulT(k, out, in, c.n, m)
+					} else {
+						matMul(k, out, in, c.n, m)
+					}
+				}
+				return time.Since(t0) / time.Duration(reps)
+			}
+			for _, k := range ks {
+				run(k) // warm-up
+			}
+			times := make([][]float64, len(ks))
+			speed := make([][]float64, len(ks))
+			for b.Loop() {
+				for range 3 {
+					t := make([]float64, len(ks))
+					for i, k := range ks {
+						t[i] = run(k).Seconds()
+						times[i] = append(times[i], t[i])
+					}
+					for i := range ks {
+						speed[i] = append(speed[i], t[base]/t[i])
+					}
+				}
+			}
+			flop := 2 * float64(c.rows*c.cols*c.n)
+			for i, k := range ks {
+				b.ReportMetric(flop/median(times[i])/1e9, k.name+"-GFLOP/s")
+				if i != base {
+					b.ReportMetric(median(speed[i]), k.name+"/"+ks[base].name)
+				}
+			}
+		})
+	}
 }

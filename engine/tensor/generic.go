@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"os"
+	"runtime"
 
 	"orchmind/engine/quant"
 )
@@ -75,22 +76,18 @@ var kquantGo = map[quant.Type]rowKernels{
 	quant.Q6_K: {dot: dotQ6KGo, dequant: dequantQ6KGo, axpy: axpyQ6KGo},
 }
 
-// active is the kernel set chosen once at init from the CPU's features;
-// ORCHMIND_NOSIMD=1 in the environment forces the pure-Go kernels.
-var active = chooseKernels()
+// active is the float32 kernel set of the set chosen once at start (see
+// ISA): ORCHMIND_ISA, ORCHMIND_NOSIMD=1 in the environment choose.
+var active = kernelsFor(chosen.level)
 
+// chooseKernels reads the environment again (for tests).
 func chooseKernels() *kernels {
-	if os.Getenv("ORCHMIND_NOSIMD") == "1" {
-		return generic
-	}
-	if k := simdKernels(); k != nil {
-		return k
-	}
-	return generic
+	return kernelsFor(chooseISA(os.Getenv, runtime.GOARCH, cpuISAs()).level)
 }
 
-// SIMD names the kernel set in use: "avx512", "avx2" (amd64), "neon"
-// (arm64) or "generic".
+// SIMD names the float32 kernel set in use: "avx512", "avx2" (amd64),
+// "neon" (arm64) or "generic". ISA names the whole set, bfloat16 products
+// included.
 func SIMD() string { return active.name }
 
 // dotGo returns Σ a[i]·b[i] over len(a) elements, accumulated in four

@@ -118,13 +118,17 @@ func matMul(k *kernels, out, x []float32, n int, w *Matrix) {
 	}
 	deq := k.dequantizer(w.Type)
 	parallelRows(rows, rows*cols*n, func(lo, hi int) {
-		row := make([]float32, cols)
-		var o [4]float32
+		// Pooled, the 4 outputs too (a local array would escape through
+		// the dot4 call): no allocation per worker and call.
+		rowBuf := getBuf(cols + 4)
+		defer putBuf(rowBuf)
+		row := (*rowBuf)[:cols]
+		o := (*[4]float32)((*rowBuf)[cols:])
 		for r := lo; r < hi; r++ {
 			deq(row, w.Data[r*rb:(r+1)*rb])
 			i := 0
 			for ; i+4 <= n; i += 4 {
-				k.dot4(row, x[i*cols:(i+4)*cols], cols, &o)
+				k.dot4(row, x[i*cols:(i+4)*cols], cols, o)
 				for j, v := range o {
 					out[(i+j)*rows+r] = v
 				}
@@ -156,7 +160,9 @@ func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 			o := out[lo*bs : hi*bs]
 			var tmp []float32
 			if rk.axpy == nil {
-				tmp = make([]float32, len(o))
+				tb := getBuf(len(o))
+				defer putBuf(tb)
+				tmp = *tb
 			}
 			for r := 0; r < rows; r++ {
 				g := dy[r]
@@ -175,7 +181,9 @@ func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 		return
 	}
 	parallelRows(n, rows*cols*n, func(lo, hi int) {
-		row := make([]float32, cols)
+		rowBuf := getBuf(cols)
+		defer putBuf(rowBuf)
+		row := *rowBuf
 		for r := 0; r < rows; r++ {
 			deq(row, w.Data[r*rb:(r+1)*rb])
 			for i := lo; i < hi; i++ {

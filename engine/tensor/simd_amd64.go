@@ -47,26 +47,56 @@ func hasF16C() bool {
 	return ecx&(1<<29) != 0
 }
 
-// simdKernels returns the fastest kernel set the CPU supports, or nil.
-func simdKernels() *kernels {
-	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA || !hasF16C() {
-		return nil
-	}
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ {
-		return asmAVX512.kernels()
-	}
-	return asmAVX2.kernels()
+// hasAVX2Set reports what the avx2 set needs: AVX2, FMA and F16C.
+func hasAVX2Set() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && hasF16C() }
+
+// hasAVX512Set reports what the avx512 set needs besides hasAVX2Set.
+func hasAVX512Set() bool {
+	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ
 }
 
-// availableKernels lists every kernel set this CPU can run, generic first,
-// for tests and benchmarks.
+// cpuISAs lists the kernel sets this CPU can run, lowest first. amx
+// asks Linux for the tile state (see amxPermit).
+func cpuISAs() []string {
+	s := []string{ISAGeneric}
+	if !hasAVX2Set() {
+		return s
+	}
+	s = append(s, ISAAVX2)
+	if !hasAVX512Set() {
+		return s
+	}
+	s = append(s, ISAAVX512)
+	if cpu.X86.HasAVX512BF16 {
+		s = append(s, ISAAVX512BF16)
+	}
+	if hasAMX() && amxPermit() {
+		s = append(s, ISAAMX)
+	}
+	return s
+}
+
+// kernelsFor returns the float32 kernels of a set: avx512bf16 and amx add
+// bfloat16 products to avx512's.
+func kernelsFor(level string) *kernels {
+	switch level {
+	case ISAAVX2:
+		return asmAVX2.kernels()
+	case ISAAVX512, ISAAVX512BF16, ISAAMX:
+		return asmAVX512.kernels()
+	}
+	return generic
+}
+
+// availableKernels lists every float32 kernel set this CPU can run,
+// generic first, for tests and benchmarks.
 func availableKernels() []*kernels {
 	ks := []*kernels{generic}
-	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA || !hasF16C() {
+	if !hasAVX2Set() {
 		return ks
 	}
 	ks = append(ks, asmAVX2.kernels())
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ {
+	if hasAVX512Set() {
 		ks = append(ks, asmAVX512.kernels())
 	}
 	return ks

@@ -39,12 +39,20 @@ func gemmTNEON(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k 
 // where it cannot ask).
 func hasNEON() bool { return cpu.ARM64.HasASIMD && cpu.ARM64.HasFP }
 
-// simdKernels returns the NEON kernels, or nil without Advanced SIMD.
-func simdKernels() *kernels {
-	if !hasNEON() {
-		return nil
+// cpuISAs lists the kernel sets this CPU can run, lowest first.
+func cpuISAs() []string {
+	if hasNEON() {
+		return []string{ISAGeneric, ISANEON}
 	}
-	return asmNEON.kernels()
+	return []string{ISAGeneric}
+}
+
+// kernelsFor returns the kernels of a set.
+func kernelsFor(level string) *kernels {
+	if level == ISANEON {
+		return asmNEON.kernels()
+	}
+	return generic
 }
 
 // availableKernels lists every kernel set this CPU can run, generic first,

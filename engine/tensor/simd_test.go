@@ -93,6 +93,8 @@ func TestKernelSetsAvailable(t *testing.T) {
 }
 
 func TestNoSIMDEnvForcesGeneric(t *testing.T) {
+	t.Setenv("ORCHMIND_ISA", "")
+	t.Setenv("ORCHMIND_NOAMX", "")
 	t.Setenv("ORCHMIND_NOSIMD", "1")
 	if k := chooseKernels(); k != generic {
 		t.Fatalf("ORCHMIND_NOSIMD=1 chose %q, want generic", k.name)

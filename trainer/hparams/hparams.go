@@ -49,8 +49,9 @@ type Model struct {
 	// FreeMemory is the memory free for training on this machine in bytes
 	// (0 = unknown: gradient checkpointing is then only used when asked for).
 	FreeMemory int64
-	// BF16Tiles reports that this CPU takes bfloat16 matrix products on
-	// tiles (AMX; tensor.BF16Tiles), which makes PrecisionBF16 the default.
+	// BF16Tiles reports that this CPU takes bfloat16 matrix products
+	// faster than float32 ones (AMX tiles or AVX512-BF16;
+	// tensor.BF16Tiles), which makes PrecisionBF16 the default.
 	BF16Tiles bool
 }
 
@@ -83,8 +84,8 @@ const (
 	// PrecisionF32 takes them in float32.
 	PrecisionF32 = "f32"
 	// PrecisionBF16 rounds their operands to bfloat16 and sums in float32,
-	// on AMX tiles (QLoRA's compute type); the adapter, its gradients and
-	// the optimiser stay float32.
+	// on AMX tiles or with AVX512-BF16 (QLoRA's compute type); the adapter,
+	// its gradients and the optimiser stay float32.
 	PrecisionBF16 = "bf16"
 )
 
@@ -307,7 +308,8 @@ func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
 }
 
 // choosePrecision takes the base's products in bfloat16 where the CPU has
-// tiles for them, in float32 elsewhere or when asked.
+// fast bfloat16 products (AMX tiles, AVX512-BF16), in float32 elsewhere or
+// when asked.
 func (p *Plan) choosePrecision(m Model, forced string) error {
 	switch forced {
 	case PrecisionF32:
@@ -318,15 +320,15 @@ func (p *Plan) choosePrecision(m Model, forced string) error {
 		p.Why[FieldPrecision] = "bf16: set by user"
 		if !m.BF16Tiles {
 			p.Precision = PrecisionF32
-			p.Why[FieldPrecision] = "f32: bf16 was asked for, but this CPU has no AMX tiles, where it would run as float32 anyway"
+			p.Why[FieldPrecision] = "f32: bf16 was asked for, but this CPU has no AMX tiles and no AVX512-BF16 (or ORCHMIND_ISA is below them), where it would run as float32 anyway"
 		}
 	case "", "auto":
 		if m.BF16Tiles {
 			p.Precision = PrecisionBF16
-			p.Why[FieldPrecision] = "bf16: the frozen base's products on this CPU's AMX tiles, about 1.5× faster steps; the adapter, its gradients and AdamW stay float32 (--precision f32 for float32 throughout)"
+			p.Why[FieldPrecision] = "bf16: the frozen base's products in bfloat16 on this CPU (AMX tiles or AVX512-BF16), faster steps; the adapter, its gradients and AdamW stay float32 (--precision f32 for float32 throughout)"
 		} else {
 			p.Precision = PrecisionF32
-			p.Why[FieldPrecision] = "f32: float32 throughout (bf16 needs a CPU with AMX tiles)"
+			p.Why[FieldPrecision] = "f32: float32 throughout (bf16 needs a CPU with AMX tiles or AVX512-BF16, and ORCHMIND_ISA not below them)"
 		}
 	default:
 		return fmt.Errorf("hparams: precision %q: use auto, f32 or bf16", forced)

@@ -211,7 +211,7 @@ func TestPrecisionRules(t *testing.T) {
 		want   string
 		why    string
 	}{
-		{true, "", PrecisionBF16, "AMX"},
+		{true, "", PrecisionBF16, "AVX512-BF16"},
 		{true, "auto", PrecisionBF16, "AMX"},
 		{false, "", PrecisionF32, "AMX"},
 		{true, "f32", PrecisionF32, "user"},

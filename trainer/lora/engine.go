@@ -46,8 +46,8 @@ type Engine struct {
 	// BF16 takes the frozen base's products (the seven projections and the
 	// classifier, forward and backward) and attention's (scores, values and
 	// their gradients) in bfloat16 with float32 sums, on the CPU's AMX tiles
-	// (see tensor.BF16Tiles; without them it changes nothing): QLoRA's
-	// compute type, several times faster there. The adapter's own products
+	// or with AVX512-BF16 (see tensor.BF16Tiles; without either it changes
+	// nothing): QLoRA's compute type, faster there. The adapter's own products
 	// and gradients, norms, softmax, the loss and the optimiser stay
 	// float32.
 	BF16        bool

@@ -413,7 +413,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			b.Run(sub, func(b *testing.B) {
 				if v.bf16 && !tensor.BF16Tiles() {
-					b.Skip("no AMX tiles on this CPU: bf16 would be the float32 run again")
+					b.Skipf("no bfloat16 products on this CPU or kernel set (%s): bf16 would be the float32 run again", tensor.ISASummary())
 				}
 				c := dims[name]
 				m := randomModel(b, c, typ, 1)
@@ -442,6 +442,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				}
 				b.ReportMetric(float64(batch*seq*b.N)/b.Elapsed().Seconds(), "tok/s")
 				b.ReportMetric(float64(peakRSS())/(1<<20), "peak-rss-MB")
+				b.Log(tensor.ISASummary())
 			})
 		}
 	}

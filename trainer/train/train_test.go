@@ -209,14 +209,15 @@ func (d docEnd) Encode(s string, bos, eos bool) []int {
 // the smart defaults come back word for word under greedy decoding, and the
 // base model does not know them.
 // TestLearnsFacts teaches a dozen facts under the smart defaults and asks
-// for them back greedily, in float32 and, on CPUs with AMX tiles, with the
+// for them back greedily, in float32 and, on CPUs with bfloat16 products
+// (AMX tiles, AVX512-BF16), with the
 // base's products in bfloat16.
 func TestLearnsFacts(t *testing.T) {
 	precisions := []string{hparams.PrecisionF32}
 	if tensor.BF16Tiles() {
 		precisions = append(precisions, hparams.PrecisionBF16)
 	} else {
-		t.Log("no AMX tiles on this CPU: bf16 training is not exercised")
+		t.Log("no bfloat16 products on this CPU (no AMX tiles, no AVX512-BF16): bf16 training is not exercised")
 	}
 	for _, prec := range precisions {
 		t.Run(prec, func(t *testing.T) { learnsFacts(t, prec) })

@@ -1,0 +1,10 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"orchmind/engine/tensor"
+)
+
+func main() { fmt.Println(strings.Join(tensor.ISAs(), " ")) }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package lora
+
+const raceEnabled = false
