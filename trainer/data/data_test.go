@@ -128,11 +128,11 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 	if s.Duplicates != 2 {
 		t.Errorf("duplicates %d, want 2", s.Duplicates)
 	}
-	if s.Truncated != 1 {
-		t.Errorf("truncated %d, want 1", s.Truncated)
+	if s.Shortened != 1 {
+		t.Errorf("shortened %d, want 1", s.Shortened)
 	}
-	// The truncated example lost its answer: skipped.
-	if s.Examples != 40 || s.Eval != 10 || s.Train != 30 {
+	// The long example's prompt is shortened, its answer kept.
+	if s.Examples != 41 || s.Eval != 10 || s.Train != 31 {
 		t.Errorf("summary %+v", s)
 	}
 	var reasons []string
@@ -140,7 +140,7 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 		reasons = append(reasons, sk.Where+" "+sk.Reason)
 	}
 	all := strings.Join(reasons, "\n")
-	for _, want := range []string{"d.jsonl:43 not a JSON object", "d.jsonl:44", "keys [bar, foo]", "no answer tokens left"} {
+	for _, want := range []string{"d.jsonl:43 not a JSON object", "d.jsonl:44", "keys [bar, foo]"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("skips lack %q:\n%s", want, all)
 		}
@@ -168,7 +168,7 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := write(t, dir, "empty/x.txt", "\n\n")
-	if _, err := Build(context.Background(), filepath.Dir(empty), byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "no training examples found") || !strings.Contains(err.Error(), "supported formats") {
+	if _, err := Build(context.Background(), filepath.Dir(empty), byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "no training examples found") || !strings.Contains(err.Error(), "no text") {
 		t.Errorf("empty: %v", err)
 	}
 	if _, err := Build(context.Background(), filepath.Join(dir, "missing"), byteEnc{}, Options{}); err == nil {
