@@ -43,29 +43,58 @@ type PEFTConfig struct {
 
 // Manifest is orchmind.json: everything about an adapter except its data.
 type Manifest struct {
-	Name                 string             `json:"name"`
-	Description          string             `json:"description,omitempty"`
-	Tags                 []string           `json:"tags,omitempty"`
-	Language             string             `json:"language,omitempty"`
-	BaseName             string             `json:"base_name"`
-	BaseFingerprint      string             `json:"base_fingerprint"`
-	BaseShapeFingerprint string             `json:"base_shape_fingerprint"`
-	Rank                 int                `json:"rank"`
-	Alpha                float32            `json:"alpha"`
-	TargetModules        []string           `json:"target_modules"`
-	Hyperparameters      map[string]any     `json:"hyperparameters,omitempty"`
-	DataSummary          any                `json:"data_summary,omitempty"`
-	TrainLossBefore      float64            `json:"train_loss_before,omitempty"`
-	TrainLossAfter       float64            `json:"train_loss_after,omitempty"`
-	EvalLossBefore       float64            `json:"eval_loss_before,omitempty"`
-	EvalLossAfter        float64            `json:"eval_loss_after,omitempty"`
-	TokensSeen           int64              `json:"tokens_seen,omitempty"`
-	TrainingSeconds      float64            `json:"training_seconds,omitempty"`
-	OrchmindVersion      string             `json:"orchmind_version"`
-	Created              time.Time          `json:"created"`
-	Parents              []string           `json:"parents"`
-	License              string             `json:"license,omitempty"`
-	Extra                map[string]float64 `json:"extra,omitempty"`
+	Name                 string         `json:"name"`
+	Description          string         `json:"description,omitempty"`
+	Tags                 []string       `json:"tags,omitempty"`
+	Language             string         `json:"language,omitempty"`
+	BaseName             string         `json:"base_name"`
+	BaseFingerprint      string         `json:"base_fingerprint"`
+	BaseShapeFingerprint string         `json:"base_shape_fingerprint"`
+	Rank                 int            `json:"rank"`
+	Alpha                float32        `json:"alpha"`
+	TargetModules        []string       `json:"target_modules"`
+	Hyperparameters      map[string]any `json:"hyperparameters,omitempty"`
+	DataSummary          any            `json:"data_summary,omitempty"`
+	// PromptTemplate names the chat template (engine/chat) the training
+	// data was formatted with; generation applies it to a plain question.
+	PromptTemplate  string             `json:"prompt_template,omitempty"`
+	TrainLossBefore float64            `json:"train_loss_before,omitempty"`
+	TrainLossAfter  float64            `json:"train_loss_after,omitempty"`
+	EvalLossBefore  float64            `json:"eval_loss_before,omitempty"`
+	EvalLossAfter   float64            `json:"eval_loss_after,omitempty"`
+	TokensSeen      int64              `json:"tokens_seen,omitempty"`
+	TrainingSeconds float64            `json:"training_seconds,omitempty"`
+	OrchmindVersion string             `json:"orchmind_version"`
+	Created         time.Time          `json:"created"`
+	Parents         []string           `json:"parents"`
+	License         string             `json:"license,omitempty"`
+	Extra           map[string]float64 `json:"extra,omitempty"`
+}
+
+// Template returns the prompt template the adapter was trained with:
+// PromptTemplate, else the "template" its data summary records (older
+// manifests), else "".
+func (m *Manifest) Template() string {
+	if m == nil {
+		return ""
+	}
+	if m.PromptTemplate != "" {
+		return m.PromptTemplate
+	}
+	if s, ok := m.DataSummary.(map[string]any); ok {
+		if t, ok := s["template"].(string); ok {
+			return t
+		}
+	}
+	if b, err := json.Marshal(m.DataSummary); err == nil {
+		var s struct {
+			Template string `json:"template"`
+		}
+		if json.Unmarshal(b, &s) == nil {
+			return s.Template
+		}
+	}
+	return ""
 }
 
 // Tensor is a named f32 tensor with a row-major shape.

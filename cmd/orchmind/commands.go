@@ -14,6 +14,7 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
 		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
+		{"chat", "talk with a model and its adapters in the terminal, turn by turn (/bye leaves)", runChat},
 		{"train", "train a LoRA adapter on your own data", runTrain},
 		{"serve", "run the local API and web UI on a base model (no swarm)", runServe}, {"ui", "open the web UI in the browser, starting the node (with the swarm) when none runs", runUI},
 		{"node", "run the node: base model, content store, libp2p swarm, local API and web UI", runNode},

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"orchmind/engine/model"
 )
 
 func runGenerate(ctx context.Context, e *env) error {
-	fs := newFlags(e, "generate", "--model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE] [--adapter DIR[:scale]]…")
+	fs := newFlags(e, "generate", "--model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE] [--adapter DIR[:scale]]… [--raw]")
 	bf := addBaseFlags(fs)
 	prompt := fs.String("prompt", "", "text to continue")
 	n := fs.Int("n", -1, "number of new tokens (default: up to 256 positions in all, prompt included, as llama2.c's run.c)")
@@ -21,6 +22,7 @@ func runGenerate(ctx context.Context, e *env) error {
 	topP := fs.Float64("top-p", 0, "sample among the most likely tokens whose probability adds up to P (0 = all)")
 	var ads adapterFlag
 	fs.Var(&ads, "adapter", "plug a LoRA adapter folder, DIR or DIR:scale (repeatable: adapters add up)")
+	raw := fs.Bool("raw", false, "continue the prompt as it is; without it a prompt to adapters is formatted as a question in the template they were trained with (recorded in orchmind.json) and only the answer is printed")
 	if err := parseFlags(fs, e); err != nil {
 		return err
 	}
@@ -39,10 +41,28 @@ func runGenerate(ctx context.Context, e *env) error {
 	if *seed == 0 {
 		*seed = rand.Uint64()
 	}
+	text, templated, err := askPrompt(e, ads, *prompt, *raw)
+	if err != nil {
+		return err
+	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	err = model.Generate(ctx, b.Model, b.Tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta, TopK: *topK, TopP: float32(*topP)},
+	echo := !templated // the prompt comes first; a templated one is not shown
+	started := false
+	err = model.Generate(ctx, b.Model, b.Tok, text, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta, TopK: *topK, TopP: float32(*topP)},
 		func(piece string) error {
+			if !echo {
+				echo = true
+				return nil
+			}
+			if templated && !started {
+				// The answer's first word piece carries the space that
+				// separates it from the question.
+				if piece = strings.TrimLeft(piece, " "); piece == "" {
+					return nil
+				}
+				started = true
+			}
 			if _, err := out.WriteString(piece); err != nil {
 				return err
 			}

@@ -40,6 +40,7 @@ func (j *job) save(r *Result) error {
 			"precision": p.Precision,
 		},
 		DataSummary:     r.Summary,
+		PromptTemplate:  r.Summary.Template,
 		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),
 		EvalLossBefore: finite(r.EvalLossBefore), EvalLossAfter: finite(r.EvalLossAfter),
 		TokensSeen: r.Tokens, TrainingSeconds: r.Duration.Seconds(),
