@@ -148,7 +148,7 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 	docN := 0
 	stop := func(r Record, i int) error {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("data stage stopped while tokenising %s (record %d of %d): %w", r.Where, i+1, len(recs), err)
+			return fmt.Errorf("data stage stopped while tokenising %s (record %d of %d): %w", r.Where, i+1, len(recs), stopCause(err))
 		}
 		return nil
 	}
@@ -236,7 +236,7 @@ func (c *Corpus) Fit(ctx context.Context, maxLen int, evalFraction float64, seed
 	for i := range c.items {
 		it := &c.items[i]
 		if i%64 == 0 && ctx.Err() != nil {
-			return nil, fmt.Errorf("data stage stopped while fitting %s: %w", it.rec.Where, ctx.Err())
+			return nil, fmt.Errorf("data stage stopped while fitting %s: %w", it.rec.Where, stopCause(ctx.Err()))
 		}
 		if it.rec.Messages == nil {
 			exs := c.fitText(it, maxLen)

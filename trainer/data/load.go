@@ -114,10 +114,24 @@ type loader struct {
 // stopped returns a non-nil error once the context is done.
 func (l *loader) stopped() error {
 	if err := l.ctx.Err(); err != nil {
-		return fmt.Errorf("data stage stopped at %s after %d records: %w", l.at, len(l.recs), err)
+		return fmt.Errorf("data stage stopped at %s after %d records: %w", l.at, len(l.recs), stopCause(err))
 	}
 	return nil
 }
+
+// Stopped wraps the context's error when the data stage was interrupted.
+type Stopped struct{ err error }
+
+func (s Stopped) Error() string {
+	if errors.Is(s.err, context.Canceled) {
+		return "interrupted (Ctrl-C or SIGTERM)"
+	}
+	return s.err.Error()
+}
+
+func (s Stopped) Unwrap() error { return s.err }
+
+func stopCause(err error) error { return Stopped{err} }
 
 func (l *loader) skip(where, reason string) { l.skips = append(l.skips, Skip{where, reason}) }
 
@@ -409,7 +423,7 @@ func loadJSONLCtx(ctx context.Context, p string, r io.Reader, opt LoadOptions) (
 	for sc.Scan() {
 		line++
 		if line%256 == 0 && ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("data stage stopped at %s:%d: %w", p, line, ctx.Err())
+			return nil, nil, fmt.Errorf("data stage stopped at %s:%d: %w", p, line, stopCause(ctx.Err()))
 		}
 		t := bytes.TrimSpace(sc.Bytes())
 		if line == 1 {

@@ -356,7 +356,7 @@ func (j *job) loop(ctx context.Context) (string, error) {
 		left := p.TotalSteps - j.st.Step
 		eta := time.Duration(float64(left) * elapsed / float64(max(j.st.Step-j.firstStep, 1)) * float64(time.Second))
 		ev := progress.Event{Phase: progress.PhaseTrain, Step: j.st.Step, Total: p.TotalSteps, Epoch: epoch + 1,
-			Percent: 100 * float64(j.st.Step) / float64(p.TotalSteps), Loss: mean(recent), LR: lr, TokensPS: tps, ETA: eta}
+			Percent: 100 * float64(j.st.Step) / float64(p.TotalSteps), Loss: loss, LossAvg: mean(recent), LR: lr, TokensPS: tps, ETA: eta}
 
 		endOfEpoch := j.st.Step%p.StepsPerEpoch == 0
 		if endOfEpoch {
