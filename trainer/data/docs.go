@@ -314,7 +314,7 @@ func voidElement(a atom.Atom) bool {
 func blockElement(a atom.Atom) bool {
 	switch a {
 	case atom.P, atom.Div, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Li, atom.Ul, atom.Ol, atom.Dl, atom.Dt, atom.Dd,
-		atom.Table, atom.Tr, atom.Blockquote, atom.Section, atom.Article, atom.Header, atom.Footer, atom.Nav, atom.Aside,
+		atom.Table, atom.Blockquote, atom.Section, atom.Article, atom.Header, atom.Footer, atom.Nav, atom.Aside,
 		atom.Main, atom.Figure, atom.Figcaption, atom.Hr, atom.Address, atom.Details, atom.Summary, atom.Form, atom.Fieldset, atom.Caption:
 		return true
 	}

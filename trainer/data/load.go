@@ -174,7 +174,7 @@ func (l *loader) load(path string) error {
 		if err := l.stopped(); err != nil {
 			return err
 		}
-		before := len(l.recs)
+		before, skipped := len(l.recs), len(l.skips)
 		if err := l.loadFile(p); err != nil {
 			if l.ctx.Err() != nil {
 				return l.stopped()
@@ -187,7 +187,7 @@ func (l *loader) load(path string) error {
 			return err
 		}
 		l.files++
-		if len(l.recs) == before && st.IsDir() {
+		if len(l.recs) == before && len(l.skips) == skipped && st.IsDir() {
 			l.skip(p, "no text or examples in it")
 		}
 	}
