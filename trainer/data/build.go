@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"orchmind/engine/chat"
 	"orchmind/engine/tokenizer"
+	"slices"
 	"strings"
 )
 
@@ -86,6 +87,66 @@ func Build(ctx context.Context, path string, enc tokenizer.Encoder, opt Options)
 	return c.Fit(ctx, opt.MaxSeqLen, opt.EvalFraction, opt.Seed)
 }
 
+// pieceEncoder hands the encoder text in pieces of at most pieceBytes,
+// cut at white space, and joins their tokens. Whether the space at a cut
+// goes with the next piece depends on the tokenizer: SentencePiece adds a
+// word-start mark to every piece itself, byte-level BPE needs the space.
+type pieceEncoder struct {
+	enc       tokenizer.Encoder
+	keepSpace bool
+}
+
+func newPieceEncoder(enc tokenizer.Encoder) *pieceEncoder {
+	ab := enc.Encode("a b", false, false)
+	split := append(enc.Encode("a", false, false), enc.Encode("b", false, false)...)
+	return &pieceEncoder{enc: enc, keepSpace: !slices.Equal(ab, split)}
+}
+
+// continued encodes a piece that follows the previous one after a space.
+func (p *pieceEncoder) continued(text string) []int {
+	if p.keepSpace {
+		text = " " + text
+	}
+	return p.encode(text, false, false)
+}
+
+// encode is Encode in bounded pieces.
+func (p *pieceEncoder) encode(text string, bos, eos bool) []int {
+	if len(text) <= pieceBytes {
+		return p.enc.Encode(text, bos, eos)
+	}
+	var out []int
+	if bos {
+		out = append(out, p.enc.BOS())
+	}
+	first := true
+	for len(text) > 0 {
+		n := len(text)
+		if n > pieceBytes {
+			n = strings.LastIndexAny(text[:pieceBytes], " \t\n")
+			if n < pieceBytes/2 {
+				n = pieceBytes
+				for n > 0 && !utf8Start(text[n]) {
+					n--
+				}
+			}
+		}
+		piece := text[:n]
+		text = text[n:]
+		if !first && !p.keepSpace {
+			piece = strings.TrimLeft(piece, " ")
+		}
+		if piece != "" {
+			out = append(out, p.enc.Encode(piece, false, false)...)
+		}
+		first = false
+	}
+	if eos {
+		out = append(out, p.enc.EOS())
+	}
+	return out
+}
+
 // item is one tokenised example before fitting to a sequence length.
 type item struct {
 	rec Record
@@ -105,6 +166,7 @@ func (it *item) length() int {
 type Corpus struct {
 	path  string
 	enc   tokenizer.Encoder
+	pe    *pieceEncoder
 	tmpl  chat.Template
 	items []item
 	sum   Summary
@@ -144,6 +206,8 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 	c := &Corpus{path: path, enc: enc, tmpl: opt.Template, sum: Summary{Files: files, Skipped: skips, Template: opt.Template.Name}}
 	seen := make(map[string]bool, len(recs))
 	sep := enc.Encode("\n\n", false, false)
+	pe := newPieceEncoder(enc)
+	c.pe = pe
 	var doc *item
 	docN := 0
 	stop := func(r Record, i int) error {
@@ -157,12 +221,12 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 			return nil, err
 		}
 		if r.Messages == nil && r.Doc != 0 {
-			ids := enc.Encode(r.Text, false, false)
-			n := len(ids)
 			if r.Cont && doc != nil && doc.rec.Doc == r.Doc {
-				doc.text = append(doc.text, ids...)
+				doc.text = append(doc.text, pe.continued(r.Text)...)
 				continue
 			}
+			ids := pe.encode(r.Text, false, false)
+			n := len(ids)
 			if doc != nil && doc.rec.Doc == r.Doc && docN+len(sep)+n+2 <= budget {
 				doc.text = append(append(doc.text, sep...), ids...)
 				docN += len(sep) + n
@@ -174,7 +238,7 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 		}
 		doc = nil
 		if r.Messages == nil {
-			c.items = append(c.items, item{rec: r, text: enc.Encode(r.Text, false, false)})
+			c.items = append(c.items, item{rec: r, text: pe.encode(r.Text, false, false)})
 			continue
 		}
 		prompt, completion, err := c.tmpl.Render(r.Messages)
@@ -188,7 +252,7 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 			continue
 		}
 		seen[key] = true
-		c.items = append(c.items, item{rec: r, prompt: enc.Encode(prompt, true, false), completion: enc.Encode(completion, false, true)})
+		c.items = append(c.items, item{rec: r, prompt: pe.encode(prompt, true, false), completion: pe.encode(completion, false, true)})
 	}
 	// Texts are de-duplicated after merging paragraphs.
 	kept := c.items[:0]
@@ -385,7 +449,7 @@ func (c *Corpus) fitChat(it *item, maxLen int) (Example, bool, string) {
 		if err != nil {
 			return nil, false
 		}
-		return c.enc.Encode(pr, true, false), true
+		return c.pe.encode(pr, true, false), true
 	}
 	// A chat's oldest turns go first (a leading system message stays).
 	for len(p)+len(comp) > maxLen {
