@@ -8,6 +8,7 @@ const T = {
     'train.intro': 'Drop your files (.txt, .md, .jsonl, .json, .csv, .pdf, .docx, .odt, .html) or pick a folder. Nothing leaves this computer.',
     'train.lossStep': 'loss at each step', 'train.lossAvg': 'average of the last steps', 'train.lossEval': 'loss on held-out examples', 'train.lossNow': 'now',
     'chat.new': 'New conversation', 'chat.you': 'You',
+    'sum.shortened': 'Long examples shortened (answers kept whole)',
     'train.drop': 'Drop files or a folder here, or click to choose files',
     'train.pickFiles': 'Choose files', 'train.pickFolder': 'Choose a folder',
     'train.name': 'Name of your specialist', 'train.analyse': 'Look at my data',
@@ -43,6 +44,7 @@ const T = {
     'train.intro': 'Solte seus arquivos (.txt, .md, .jsonl, .json, .csv, .pdf, .docx, .odt, .html) ou escolha uma pasta. Nada sai deste computador.',
     'train.lossStep': 'erro em cada passo', 'train.lossAvg': 'média dos últimos passos', 'train.lossEval': 'erro nos exemplos separados', 'train.lossNow': 'agora',
     'chat.new': 'Nova conversa', 'chat.you': 'Você',
+    'sum.shortened': 'Exemplos longos encurtados (respostas inteiras)',
     'train.drop': 'Solte arquivos ou uma pasta aqui, ou clique para escolher arquivos',
     'train.pickFiles': 'Escolher arquivos', 'train.pickFolder': 'Escolher uma pasta',
     'train.name': 'Nome do seu especialista', 'train.analyse': 'Analisar meus dados',
@@ -197,7 +199,8 @@ $('analyse').onclick = async () => {
     const s = p.summary, sd = $('summary');
     sd.replaceChildren();
     for (const [k, v] of [['sum.files', s.files], ['sum.examples', s.examples], ['sum.train', s.train], ['sum.eval', s.eval],
-      ['sum.tokens', s.tokens], ['sum.longest', s.longest], ['sum.duplicates', s.duplicates], ['sum.skipped', (s.skipped || []).length],
+      ['sum.tokens', s.tokens], ['sum.longest', s.longest], ['sum.shortened', s.shortened || 0], ['sum.duplicates', s.duplicates],
+      ['sum.skipped', (s.skipped || []).length + (s.skip_reasons ? ' (' + Object.entries(s.skip_reasons).map(([r, n]) => n + ' × ' + r).join('; ') + ')' : '')],
       ['sum.steps', p.plan.TotalSteps]]) sd.append(el('dt', { textContent: t(k) }), el('dd', { textContent: fmt(v) }));
     const tb = document.querySelector('#hp tbody');
     tb.replaceChildren();
