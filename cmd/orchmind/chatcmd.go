@@ -80,7 +80,7 @@ func askPrompt(e *env, specs []string, prompt string, raw bool) (text string, te
 	if !ok {
 		return prompt, false, nil
 	}
-	p, err := renderTurn(t, []chat.Message{{Role: "user", Content: prompt}})
+	p, err := renderTurn(t, []chat.Message{{Role: "user", Content: strings.TrimSpace(prompt)}})
 	if err != nil {
 		return "", false, err
 	}

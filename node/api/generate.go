@@ -291,7 +291,8 @@ type chatResponse struct {
 
 // chatPrompt renders the conversation up to the assistant's turn with the
 // template the selected adapters were trained with, else the configured
-// one.
+// one, dropping the oldest turns of a conversation too long for the
+// model's context.
 func (s *Server) chatPrompt(msgs []chat.Message, sel []registry.Selected) (string, error) {
 	if len(msgs) == 0 {
 		return "", badRequest("messages is empty: send at least one {\"role\": \"user\", \"content\": \"…\"}")
@@ -311,11 +312,34 @@ func (s *Server) chatPrompt(msgs []chat.Message, sel []registry.Selected) (strin
 		}
 	}
 	conv := append(append([]chat.Message(nil), msgs...), chat.Message{Role: "assistant"})
-	p, _, err := t.Render(conv)
-	if err != nil {
-		return "", badRequest("cannot format the conversation: %v", err)
+	for {
+		p, _, err := t.Render(conv)
+		if err != nil {
+			return "", badRequest("cannot format the conversation: %v", err)
+		}
+		// A long conversation loses its oldest turns (a leading system
+		// message stays) while the prompt would leave less than a quarter
+		// of the context for the answer.
+		m := s.cfg.Base.Model
+		if len(s.cfg.Base.Tok.Encode(p, true, false)) <= m.SeqLen*3/4 {
+			return p, nil
+		}
+		first := 0
+		if conv[0].Role == "system" {
+			first = 1
+		}
+		next := -1
+		for j := first + 1; j < len(conv)-1; j++ {
+			if conv[j].Role == "user" {
+				next = j
+				break
+			}
+		}
+		if next < 0 {
+			return p, nil // the last question alone: prepare says when it is too long
+		}
+		conv = append(conv[:first], conv[next:]...)
 	}
-	return p, nil
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {

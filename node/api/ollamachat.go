@@ -38,7 +38,7 @@ func (s *Server) templatedPrompt(prompt string, sel []registry.Selected, raw boo
 	if !ok {
 		return prompt, false, nil
 	}
-	p, _, err := t.Render([]chat.Message{{Role: "user", Content: prompt}, {Role: "assistant"}})
+	p, _, err := t.Render([]chat.Message{{Role: "user", Content: strings.TrimSpace(prompt)}, {Role: "assistant"}})
 	if err != nil {
 		return "", false, badRequest("cannot format the prompt with template %s: %v", t.Name, err)
 	}
