@@ -569,8 +569,8 @@ func parseCMap(b []byte) map[int]string {
 
 // pdfText interprets content streams into text.
 type pdfText struct {
-	doc   *pdfDoc
-	b     strings.Builder
+	doc *pdfDoc
+	b   strings.Builder
 	// text state
 	font             *pdfFont
 	fs, tc, tw, th   float64
