@@ -58,16 +58,25 @@ func PDFText(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read training data: %w", err)
 	}
+	text, err := pdfBytesText(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return text, nil
+}
+
+// pdfBytesText is PDFText on the file's bytes.
+func pdfBytesText(b []byte) (string, error) {
 	if !bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("%PDF-")) {
-		return "", fmt.Errorf("%s: not a PDF file (no %%PDF- header)", path)
+		return "", errors.New("not a PDF file (no %PDF- header)")
 	}
 	d := newPDFDoc(b)
 	if d.encrypted {
-		return "", fmt.Errorf("%s: the PDF is encrypted: save an unprotected copy (or export its text) first", path)
+		return "", errors.New("the PDF is encrypted: save an unprotected copy (or export its text) first")
 	}
 	pages := d.pages()
 	if len(pages) == 0 {
-		return "", fmt.Errorf("%s: no pages found: the PDF may be damaged", path)
+		return "", errors.New("no pages found: the PDF may be damaged")
 	}
 	var out strings.Builder
 	for _, pg := range pages {
@@ -83,7 +92,7 @@ func PDFText(path string) (string, error) {
 		}
 	}
 	if strings.TrimSpace(out.String()) == "" {
-		return "", fmt.Errorf("%s: %w", path, ErrNoTextLayer)
+		return "", ErrNoTextLayer
 	}
 	return expandLigatures.Replace(out.String()), nil
 }
@@ -194,7 +203,7 @@ func (d *pdfDoc) object(n int) any {
 		}
 	} else if at, ok := d.inStream[n]; ok {
 		if s, ok := d.object(at[0]).(*pdfStrm); ok {
-			if data, err := d.decode(s); err == nil && at[1] < len(data) {
+			if data, err := d.decode(s); err == nil && at[1] >= 0 && at[1] < len(data) {
 				lx := &pdfLexer{b: data, pos: at[1]}
 				v = lx.object(d)
 			}
@@ -622,7 +631,7 @@ func (w *pdfText) run(content []byte, res pdfDict, depth int) {
 			continue
 		}
 		num := func(i int) float64 {
-			if i < len(args) {
+			if i >= 0 && i < len(args) {
 				if f, ok := args[i].(float64); ok {
 					return f
 				}
