@@ -12,7 +12,7 @@ var version = "0.1.0-dev"
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
-		{"generate", "continue a prompt with a base model and optional adapters", runGenerate},
+		{"generate", "answer a prompt with a base model and optional adapters (asked in the adapters' training template; --raw continues the text as it is)", runGenerate},
 		{"model", "model info PATH: architecture, size, fingerprint; model convert IN --out X.gguf [--quant q8_0|q4_0|f16|f32]", runModel},
 		{"chat", "talk with a model and its adapters in the terminal, turn by turn (/bye leaves)", runChat},
 		{"train", "train a LoRA adapter on your own data", runTrain},

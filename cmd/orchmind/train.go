@@ -127,6 +127,7 @@ func runTrain(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
 		fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.Path, res.Dir)
+		fmt.Fprintf(e.stderr, "    or: orchmind chat --model %s --adapter %s\n", b.Path, res.Dir)
 	}
 	return nil
 }
