@@ -63,8 +63,8 @@ func TestFAQuADKeepsAnswers(t *testing.T) {
 	}
 	s := ds.Summary
 	kept := s.Examples + s.Duplicates
-	t.Logf("%d questions: %d examples kept (%d shortened, %d duplicates, %d skipped) at %d tokens; plan: %s",
-		questions, s.Examples, s.Shortened, s.Duplicates, len(s.Skipped), plan.MaxSeqLen, plan.Why[hparams.FieldMaxSeqLen])
+	t.Logf("%d questions: %d examples kept (%d shortened, %d duplicates, %d skipped: %v) at %d tokens; plan: %s",
+		questions, s.Examples, s.Shortened, s.Duplicates, len(s.Skipped), s.SkipReasons, plan.MaxSeqLen, plan.Why[hparams.FieldMaxSeqLen])
 	if float64(kept) < 0.95*float64(questions) {
 		t.Errorf("kept %d of %d questions, want at least 95%%", kept, questions)
 	}
