@@ -238,3 +238,21 @@ func TestPrecisionRules(t *testing.T) {
 		t.Errorf("precision fp8: error %v, want one naming the choices", err)
 	}
 }
+
+// TestSeqLenSaysWhatIsShortened: the sequence length follows the data up to
+// the model's context, and the plan counts the longer examples.
+func TestSeqLenSaysWhatIsShortened(t *testing.T) {
+	d := Dataset{Examples: 4, Tokens: 100 + 300 + 2000 + 3000, LongestTokens: 3000, Lengths: []int{100, 300, 2000, 3000}}
+	m := Model{Params: 1e6, Layers: 4, Dim: 64, ContextLen: 512}
+	p, err := Choose(d, m, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxSeqLen != 512 || !strings.Contains(p.Why[FieldMaxSeqLen], "2 of 4 examples are longer and are shortened") {
+		t.Errorf("seq %d: %q", p.MaxSeqLen, p.Why[FieldMaxSeqLen])
+	}
+	d = Dataset{Examples: 2, Tokens: 150, LongestTokens: 100, Lengths: []int{50, 100}}
+	if p, _ = Choose(d, m, Overrides{}); p.MaxSeqLen != 128 || strings.Contains(p.Why[FieldMaxSeqLen], "shortened") {
+		t.Errorf("short data: seq %d: %q", p.MaxSeqLen, p.Why[FieldMaxSeqLen])
+	}
+}
