@@ -492,8 +492,8 @@ func (c *Corpus) fitChat(it *item, maxLen int) (Example, bool, string) {
 			excess := len(p) + len(comp) - maxLen
 			perTok := float64(len(orig)) / float64(max(len(p), 1))
 			keep -= int(float64(excess)*perTok*1.1) + 4
-			if keep <= 0 {
-				break
+			if keep < 0 {
+				keep = 0 // last try: the question without its context
 			}
 			if question != "" {
 				msgs[last].Content = window(body, it.rec.AnswerStart, len(it.rec.Messages[len(it.rec.Messages)-1].Content), keep) + question
@@ -506,6 +506,9 @@ func (c *Corpus) fitChat(it *item, maxLen int) (Example, bool, string) {
 				break
 			}
 			p = np
+			if keep == 0 {
+				break
+			}
 		}
 	}
 	if len(p)+len(comp) > maxLen {
@@ -514,9 +517,9 @@ func (c *Corpus) fitChat(it *item, maxLen int) (Example, bool, string) {
 	return mk(p, comp), true, ""
 }
 
-// window keeps about keep bytes of s around [at, at+n) (the answer), cut
-// at spaces, with "…" where text was left out. Unknown at (-1) keeps the
-// start.
+// window keeps about keep bytes of s around [at, at+n) (the answer, kept
+// whole when keep allows), cut at spaces, with "…" where text was left
+// out. Unknown at (-1) keeps the start.
 func window(s string, at, n, keep int) string {
 	if keep >= len(s) {
 		return s
@@ -527,11 +530,13 @@ func window(s string, at, n, keep int) string {
 	lo := at + n/2 - keep/2
 	lo = max(0, min(lo, len(s)-keep))
 	hi := min(len(s), lo+keep)
-	if lo > at {
-		lo = at
-	}
-	if hi < at+n && at+n <= len(s) {
-		hi = at + n
+	if keep >= n { // the whole answer fits: keep it in view
+		if lo > at {
+			lo = at
+		}
+		if hi < at+n && at+n <= len(s) {
+			hi = at + n
+		}
 	}
 	for lo > 0 && lo < at && s[lo-1] != ' ' {
 		lo++

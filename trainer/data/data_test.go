@@ -2,8 +2,10 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,3 +228,60 @@ func TestSharedSets(t *testing.T) {
 		}
 	}
 }
+
+// TestSQuADContextAroundAnswer: a reading-comprehension example longer than
+// the sequence keeps the part of its passage around the answer and the
+// whole answer; a long chat loses its oldest turns first.
+func TestSQuADContextAroundAnswer(t *testing.T) {
+	dir := t.TempDir()
+	before := strings.Repeat("filler words before the fact. ", 20)
+	after := strings.Repeat("more filler after the fact. ", 20)
+	ctx := before + "The treasure is buried under the old oak tree." + after
+	at := len([]rune(before))
+	squad := `{"data":[{"paragraphs":[{"context":` + jsonString(ctx) + `,"qas":[{"question":"Where is the treasure?","answers":[{"text":"under the old oak tree","answer_start":` +
+		itoa(at+strings.Index("The treasure is buried under the old oak tree.", "under")) + `}]}]}]}]}`
+	p := write(t, dir, "s.json", squad)
+	ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Summary.Shortened != 1 || len(ds.Train) != 1 {
+		t.Fatalf("summary %+v", ds.Summary)
+	}
+	ex := ds.Train[0]
+	var prompt []byte
+	for i, id := range ex.IDs {
+		if !ex.Mask[i] && id >= 3 {
+			prompt = append(prompt, byte(id-3))
+		}
+	}
+	if len(ex.IDs) > 200 || decodeMasked(ex) != "under the old oak tree" ||
+		!strings.Contains(string(prompt), "buried under the old oak tree") || !strings.HasPrefix(string(prompt), "… ") ||
+		!strings.HasSuffix(string(prompt), "…\n\nWhere is the treasure?\n") {
+		t.Errorf("%d tokens, prompt %q, answer %q", len(ex.IDs), prompt, decodeMasked(ex))
+	}
+	chat := `{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"` + strings.Repeat("old question ", 10) + `"},{"role":"assistant","content":"` +
+		strings.Repeat("old answer ", 10) + `"},{"role":"user","content":"new question"},{"role":"assistant","content":"new answer"}]}`
+	p = write(t, dir, "c.jsonl", chat+"\n")
+	ds, err = Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = ds.Train[0]
+	var all []byte
+	for _, id := range ex.IDs {
+		if id >= 3 {
+			all = append(all, byte(id-3))
+		}
+	}
+	if ds.Summary.Shortened != 1 || string(all) != "be brief\nnew question\nnew answer" {
+		t.Errorf("chat shortened to %q (%+v)", all, ds.Summary)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }
