@@ -524,30 +524,31 @@ func window(s string, at, n, keep int) string {
 	if keep >= len(s) {
 		return s
 	}
+	if keep <= 0 {
+		return ""
+	}
 	if at < 0 || at > len(s) {
 		at, n = 0, 0
 	}
-	lo := at + n/2 - keep/2
-	lo = max(0, min(lo, len(s)-keep))
-	hi := min(len(s), lo+keep)
-	if keep >= n { // the whole answer fits: keep it in view
-		if lo > at {
-			lo = at
-		}
-		if hi < at+n && at+n <= len(s) {
-			hi = at + n
-		}
+	n = min(max(n, 0), len(s)-at)
+	lo := at // not room for the whole answer: start at it
+	if keep >= n {
+		lo = at + n/2 - keep/2
+		lo = min(max(lo, at+n-keep), at)
 	}
-	for lo > 0 && lo < at && s[lo-1] != ' ' {
+	lo = min(max(lo, 0), len(s)-keep)
+	hi := lo + keep
+	// Cut at spaces and character boundaries, inwards.
+	for lo > 0 && lo < hi && s[lo-1] != ' ' {
 		lo++
 	}
-	for hi < len(s) && hi > at+n && s[hi] != ' ' {
+	for hi < len(s) && hi > lo && s[hi] != ' ' {
 		hi--
 	}
-	for lo > 0 && !utf8Start(s[lo]) {
+	for lo < hi && !utf8Start(s[lo]) {
 		lo++
 	}
-	for hi < len(s) && !utf8Start(s[hi]) {
+	for hi < len(s) && hi > lo && !utf8Start(s[hi]) {
 		hi--
 	}
 	out := strings.TrimSpace(s[lo:hi])
@@ -565,6 +566,7 @@ func cutMiddle(s string, keep int) string {
 	if keep >= len(s) {
 		return s
 	}
+	keep = max(keep, 0)
 	head := keep / 2
 	tail := len(s) - (keep - head)
 	for head > 0 && !utf8Start(s[head]) {

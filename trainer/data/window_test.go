@@ -1,0 +1,32 @@
+package data
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzWindow: any cut keeps valid text, no longer than asked (plus the
+// marks), with the whole answer when there is room for it.
+func FuzzWindow(f *testing.F) {
+	f.Add("one two three four five six seven eight nine ten", 14, 9, 20)
+	f.Add("ação coração maçã pão", 5, 8, 3)
+	f.Add("abc", 0, 3, 0)
+	f.Fuzz(func(t *testing.T, s string, at, n, keep int) {
+		if !utf8.ValidString(s) || len(s) > 1<<12 || keep > 1<<13 || keep < -10 || n > 1<<13 || n < -10 || at < -10 || at > 1<<13 {
+			return
+		}
+		out := window(s, at, n, keep)
+		if !utf8.ValidString(out) {
+			t.Fatalf("invalid UTF-8 %q", out)
+		}
+		core := strings.TrimSuffix(strings.TrimPrefix(out, "… "), " …")
+		if keep < len(s) && len(core) > max(keep, 0) {
+			t.Fatalf("kept %d bytes of %d, asked %d", len(core), len(s), keep)
+		}
+		if at >= 0 && n > 0 && at+n <= len(s) && keep >= len(s) && !strings.Contains(out, s[at:at+n]) {
+			t.Fatalf("answer lost")
+		}
+		_ = cutMiddle(s, keep)
+	})
+}
