@@ -1,6 +1,7 @@
 package data
 
 import (
+	"orchmind/engine/chat"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -28,5 +29,35 @@ func FuzzWindow(f *testing.F) {
 			t.Fatalf("answer lost")
 		}
 		_ = cutMiddle(s, keep)
+	})
+}
+
+// FuzzFitChat: fitting a conversation to any length never cuts its answer
+// and never exceeds the length; when it cannot, it says why.
+func FuzzFitChat(f *testing.F) {
+	f.Add("a long passage about the treasure under the oak", "where?", "under the oak", 20, 30, true)
+	f.Add("x", "q", "a", 0, 3, false)
+	f.Fuzz(func(t *testing.T, ctx, question, answer string, at, maxLen int, squad bool) {
+		if len(ctx)+len(question)+len(answer) > 1<<12 || maxLen < 1 || maxLen > 1<<13 || strings.TrimSpace(answer) == "" {
+			return
+		}
+		enc := byteEnc{}
+		c := &Corpus{enc: enc, pe: newPieceEncoder(enc), tmpl: chat.Template{Name: "plain"}}
+		r := Record{Messages: []chat.Message{{Role: "user", Content: ctx + "\n\n" + question}, {Role: "assistant", Content: answer}}, AnswerStart: -1}
+		if squad {
+			r.Context, r.AnswerStart = ctx, at
+		}
+		pr, comp, err := c.tmpl.Render(r.Messages)
+		if err != nil {
+			return
+		}
+		it := &item{rec: r, prompt: enc.Encode(pr, true, false), completion: enc.Encode(comp, false, true)}
+		ex, _, reason := c.fitChat(it, maxLen)
+		if reason != "" {
+			return
+		}
+		if len(ex.IDs) > maxLen || decodeMasked(ex) != comp {
+			t.Fatalf("%d tokens for %d; trained %q, answer %q", len(ex.IDs), maxLen, decodeMasked(ex), comp)
+		}
 	})
 }
