@@ -189,10 +189,6 @@ func (c *Corpus) Lengths() []int {
 // checked between pieces, so a stop request is answered at once with where
 // it stopped.
 func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Options) (*Corpus, error) {
-	recs, files, skips, err := LoadContext(ctx, path, opt.Load)
-	if err != nil {
-		return nil, err
-	}
 	if opt.Template.Name == "" {
 		opt.Template = chat.Template{Name: "plain"}
 	}
@@ -203,56 +199,67 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 	if budget <= 0 {
 		budget = 256
 	}
-	c := &Corpus{path: path, enc: enc, tmpl: opt.Template, sum: Summary{Files: files, Skipped: skips, Template: opt.Template.Name}}
-	seen := make(map[string]bool, len(recs))
+	c := &Corpus{path: path, enc: enc, tmpl: opt.Template, sum: Summary{Template: opt.Template.Name}}
+	seen := map[string]bool{}
 	sep := enc.Encode("\n\n", false, false)
 	pe := newPieceEncoder(enc)
 	c.pe = pe
 	var doc *item
 	docN := 0
-	stop := func(r Record, i int) error {
+	var bad []Skip
+	n := 0
+	// Records are tokenised as the files are read: a text's characters are
+	// not kept once they are tokens.
+	l := &loader{ctx: ctx, opt: opt.Load}
+	l.sink = func(r Record) error {
+		n++
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("data stage stopped while tokenising %s (record %d of %d): %w", r.Where, i+1, len(recs), stopCause(err))
-		}
-		return nil
-	}
-	for i, r := range recs {
-		if err := stop(r, i); err != nil {
-			return nil, err
+			return fmt.Errorf("data stage stopped while tokenising %s (record %d): %w", r.Where, n, stopCause(err))
 		}
 		if r.Messages == nil && r.Doc != 0 {
 			if r.Cont && doc != nil && doc.rec.Doc == r.Doc {
 				doc.text = append(doc.text, pe.continued(r.Text)...)
-				continue
+				return nil
 			}
 			ids := pe.encode(r.Text, false, false)
-			n := len(ids)
-			if doc != nil && doc.rec.Doc == r.Doc && docN+len(sep)+n+2 <= budget {
+			if doc != nil && doc.rec.Doc == r.Doc && docN+len(sep)+len(ids)+2 <= budget {
 				doc.text = append(append(doc.text, sep...), ids...)
-				docN += len(sep) + n
-				continue
+				docN += len(sep) + len(ids)
+				return nil
 			}
+			r.Text = "" // the tokens are kept, not the text
 			c.items = append(c.items, item{rec: r, text: ids})
-			doc, docN = &c.items[len(c.items)-1], n
-			continue
+			doc, docN = &c.items[len(c.items)-1], len(ids)
+			return nil
 		}
 		doc = nil
 		if r.Messages == nil {
-			c.items = append(c.items, item{rec: r, text: pe.encode(r.Text, false, false)})
-			continue
+			ids := pe.encode(r.Text, false, false)
+			r.Text = ""
+			c.items = append(c.items, item{rec: r, text: ids})
+			return nil
 		}
 		prompt, completion, err := c.tmpl.Render(r.Messages)
 		if err != nil {
-			c.sum.Skipped = append(c.sum.Skipped, Skip{r.Where, err.Error()})
-			continue
+			bad = append(bad, Skip{r.Where, err.Error()})
+			return nil
 		}
 		key := normKey(r)
 		if seen[key] {
 			c.sum.Duplicates++
-			continue
+			return nil
 		}
 		seen[key] = true
 		c.items = append(c.items, item{rec: r, prompt: pe.encode(prompt, true, false), completion: pe.encode(completion, false, true)})
+		return nil
+	}
+	if err := l.load(path); err != nil {
+		return nil, err
+	}
+	c.sum.Files = l.files
+	c.sum.Skipped = append(l.skips, bad...)
+	if n == 0 {
+		return nil, noExamples(path, l.files, l.skips)
 	}
 	// Texts are de-duplicated after merging paragraphs.
 	kept := c.items[:0]
@@ -278,7 +285,7 @@ func Tokenize(ctx context.Context, path string, enc tokenizer.Encoder, opt Optio
 	}
 	c.sum.Conversations = len(convs)
 	if len(c.items) == 0 {
-		return nil, noExamples(path, files, c.sum.Skipped)
+		return nil, noExamples(path, l.files, c.sum.Skipped)
 	}
 	return c, nil
 }

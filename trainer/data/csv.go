@@ -63,8 +63,8 @@ func (l *loader) loadCSV(p string) error {
 		}
 		line, _ := r.FieldPos(0)
 		where := fmt.Sprintf("%s:%d", p, line)
+		l.line = line
 		if n%256 == 0 {
-			l.at = where
 			if err := l.stopped(); err != nil {
 				return err
 			}
@@ -87,7 +87,9 @@ func (l *loader) loadCSV(p string) error {
 			if len(cells) == 0 {
 				continue
 			}
-			l.recs = append(l.recs, Record{Text: strings.Join(cells, "\n"), Where: where})
+			if err := l.add(Record{Text: strings.Join(cells, "\n"), Where: where}); err != nil {
+				return err
+			}
 			continue
 		}
 		if qi >= len(row) || ai >= len(row) {
@@ -99,7 +101,9 @@ func (l *loader) loadCSV(p string) error {
 			l.skip(where, err.Error())
 			continue
 		}
-		l.recs = append(l.recs, rs...)
+		if err := l.add(rs...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

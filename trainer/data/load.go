@@ -82,7 +82,7 @@ func LoadContext(ctx context.Context, path string, opt LoadOptions) (recs []Reco
 	if err := l.load(path); err != nil {
 		return nil, l.files, l.skips, err
 	}
-	if len(l.recs) == 0 {
+	if l.n == 0 {
 		return nil, l.files, l.skips, noExamples(path, l.files, l.skips)
 	}
 	return l.recs, l.files, l.skips, nil
@@ -107,14 +107,39 @@ type loader struct {
 	skips []Skip
 	files int
 	doc   int
-	// at is the position being read, for the message when stopped.
-	at string
+	// at and line are the file and line being read, for the message when
+	// stopped (line 0: unknown).
+	at   string
+	line int
+	// sink, when set, takes each record as it is read instead of recs.
+	sink func(Record) error
+	// n counts the records.
+	n int
+}
+
+// add hands records to the sink, or keeps them.
+func (l *loader) add(rs ...Record) error {
+	for _, r := range rs {
+		l.n++
+		if l.sink == nil {
+			l.recs = append(l.recs, r)
+			continue
+		}
+		if err := l.sink(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stopped returns a non-nil error once the context is done.
 func (l *loader) stopped() error {
 	if err := l.ctx.Err(); err != nil {
-		return fmt.Errorf("data stage stopped at %s after %d records: %w", l.at, len(l.recs), stopCause(err))
+		at := l.at
+		if l.line > 0 {
+			at = fmt.Sprintf("%s:%d", l.at, l.line)
+		}
+		return fmt.Errorf("data stage stopped at %s after %d records: %w", at, l.n, stopCause(err))
 	}
 	return nil
 }
@@ -170,11 +195,11 @@ func (l *loader) load(path string) error {
 		paths = []string{path}
 	}
 	for _, p := range paths {
-		l.at = p
+		l.at, l.line = p, 0
 		if err := l.stopped(); err != nil {
 			return err
 		}
-		before, skipped := len(l.recs), len(l.skips)
+		before, skipped := l.n, len(l.skips)
 		if err := l.loadFile(p); err != nil {
 			if l.ctx.Err() != nil {
 				return l.stopped()
@@ -187,7 +212,7 @@ func (l *loader) load(path string) error {
 			return err
 		}
 		l.files++
-		if len(l.recs) == before && len(l.skips) == skipped && st.IsDir() {
+		if l.n == before && len(l.skips) == skipped && st.IsDir() {
 			l.skip(p, "no text or examples in it")
 		}
 	}
@@ -251,8 +276,11 @@ func (l *loader) loadFile(p string) error {
 				return fmt.Errorf("read training data: %w", err)
 			}
 			recs, skips, err := loadChatGPT(p, f)
-			l.recs, l.skips = append(l.recs, recs...), append(l.skips, skips...)
-			return err
+			l.skips = append(l.skips, skips...)
+			if err != nil {
+				return err
+			}
+			return l.add(recs...)
 		}
 		f.Close()
 	}
@@ -271,8 +299,11 @@ func (l *loader) loadFile(p string) error {
 	} else {
 		recs, skips, err = loadJSON(p, t)
 	}
-	l.recs, l.skips = append(l.recs, recs...), append(l.skips, skips...)
-	return err
+	l.skips = append(l.skips, skips...)
+	if err != nil {
+		return err
+	}
+	return l.add(recs...)
 }
 
 func (l *loader) loadJSONLFile(p string) error {
@@ -282,8 +313,11 @@ func (l *loader) loadJSONLFile(p string) error {
 	}
 	defer f.Close()
 	recs, skips, err := loadJSONLCtx(l.ctx, p, f, l.opt)
-	l.recs, l.skips = append(l.recs, recs...), append(l.skips, skips...)
-	return err
+	l.skips = append(l.skips, skips...)
+	if err != nil {
+		return err
+	}
+	return l.add(recs...)
 }
 
 // loadText streams a text file: paragraphs (blank-line separated) or
@@ -312,10 +346,11 @@ func (l *loader) textRecords(p string, r *bufio.Reader, fortunes, chunked bool) 
 	line, start := 0, 1
 	var cur strings.Builder
 	cont := false
+	var sinkErr error
 	emit := func(s string, more bool) {
 		t := strings.TrimSpace(s)
-		if t != "" {
-			l.recs = append(l.recs, Record{Text: t, Doc: doc, Cont: cont, Where: fmt.Sprintf("%s:%d", p, start)})
+		if t != "" && sinkErr == nil {
+			sinkErr = l.add(Record{Text: t, Doc: doc, Cont: cont, Where: fmt.Sprintf("%s:%d", p, start)})
 		}
 		cont = more && t != ""
 	}
@@ -341,8 +376,9 @@ func (l *loader) textRecords(p string, r *bufio.Reader, fortunes, chunked bool) 
 		}
 		if !inLine && len(part) > 0 {
 			line++
+			l.line = line
 			if line%256 == 0 {
-				l.at = fmt.Sprintf("%s:%d", p, line)
+				l.line = line
 				if err := l.stopped(); err != nil {
 					return err
 				}
@@ -354,6 +390,9 @@ func (l *loader) textRecords(p string, r *bufio.Reader, fortunes, chunked bool) 
 			if full && sep {
 				flush()
 				start = line + 1
+				if sinkErr != nil {
+					return sinkErr
+				}
 				if err == io.EOF {
 					break
 				}
@@ -365,7 +404,7 @@ func (l *loader) textRecords(p string, r *bufio.Reader, fortunes, chunked bool) 
 			cur.WriteString("\n")
 		}
 		for cur.Len() > pieceBytes {
-			l.at = fmt.Sprintf("%s:%d", p, line)
+			l.line = line
 			if err := l.stopped(); err != nil {
 				return err
 			}
@@ -383,12 +422,15 @@ func (l *loader) textRecords(p string, r *bufio.Reader, fortunes, chunked bool) 
 			cur.WriteString(rest)
 		}
 		inLine = !full
+		if sinkErr != nil {
+			return sinkErr
+		}
 		if err == io.EOF {
 			break
 		}
 	}
 	flush()
-	return nil
+	return sinkErr
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
