@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"orchmind/engine/chat"
 	"orchmind/engine/tokenizer"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -335,7 +336,7 @@ func (c *Corpus) Fit(ctx context.Context, maxLen int, evalFraction float64, seed
 		if i := strings.IndexAny(r, ":("); i > 0 {
 			r = strings.TrimSpace(r[:i])
 		}
-		sum.SkipReasons[r]++
+		sum.SkipReasons[digits.ReplaceAllString(r, "N")]++
 	}
 	if len(all) == 0 {
 		if tooLong > 0 {
@@ -584,6 +585,9 @@ func cutMiddle(s string, keep int) string {
 	}
 	return s[:head] + " … " + s[tail:]
 }
+
+// digits are replaced by N in the skip reasons counted together.
+var digits = regexp.MustCompile(`[0-9]+`)
 
 // idsKey identifies a token sequence for de-duplication.
 func idsKey(ids []int) string {

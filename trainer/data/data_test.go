@@ -285,3 +285,18 @@ func jsonString(s string) string {
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }
+
+// TestSkipReasonsGrouped: skip reasons that differ only in numbers are
+// counted together.
+func TestSkipReasonsGrouped(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "a.jsonl", `{"prompt":"q1","completion":"`+strings.Repeat("x", 40)+`"}`+"\n"+
+		`{"prompt":"q2","completion":"`+strings.Repeat("y", 50)+`"}`+"\n"+`{"prompt":"q3","completion":"ok"}`+"\n")
+	ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Summary.SkipReasons) != 1 || ds.Summary.SkipReasons["answer is N tokens, longer than the sequence length N"] != 2 {
+		t.Errorf("reasons %v", ds.Summary.SkipReasons)
+	}
+}
