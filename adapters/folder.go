@@ -60,7 +60,10 @@ type Manifest struct {
 	StepsRun   int    `json:"steps_run,omitempty"`
 	StopReason string `json:"stop_reason,omitempty"`
 	// Merge is set on adapters made by merging their Parents.
-	Merge           *Merge             `json:"merge,omitempty"`
+	Merge *Merge `json:"merge,omitempty"`
+	// PromptTemplate names the chat template (engine/chat) the training
+	// data was formatted with; generation applies it to a plain question.
+	PromptTemplate  string             `json:"prompt_template,omitempty"`
 	DataSummary     any                `json:"data_summary,omitempty"`
 	TrainLossBefore float64            `json:"train_loss_before,omitempty"`
 	TrainLossAfter  float64            `json:"train_loss_after,omitempty"`
@@ -73,6 +76,32 @@ type Manifest struct {
 	Parents         []string           `json:"parents"`
 	License         string             `json:"license,omitempty"`
 	Extra           map[string]float64 `json:"extra,omitempty"`
+}
+
+// Template returns the prompt template the adapter was trained with:
+// PromptTemplate, else the "template" its data summary records (older
+// manifests), else "".
+func (m *Manifest) Template() string {
+	if m == nil {
+		return ""
+	}
+	if m.PromptTemplate != "" {
+		return m.PromptTemplate
+	}
+	if s, ok := m.DataSummary.(map[string]any); ok {
+		if t, ok := s["template"].(string); ok {
+			return t
+		}
+	}
+	if b, err := json.Marshal(m.DataSummary); err == nil {
+		var s struct {
+			Template string `json:"template"`
+		}
+		if json.Unmarshal(b, &s) == nil {
+			return s.Template
+		}
+	}
+	return ""
 }
 
 // Tensor is a named f32 tensor with a row-major shape.

@@ -51,7 +51,7 @@ echo "== node B pulls, verifies and hot-plugs it"
 API=$(cat "$W/b/data/api")
 ask() { # adapter ("" = the base alone)
   curl -sf "$API/api/generate" -H 'Content-Type: application/json' \
-    -d '{"prompt": "Who helps the farmer?\n", "adapter": "'"$1"'", "stream": false, "options": {"temperature": 0, "num_predict": 24}}' |
+    -d '{"prompt": "Who helps the farmer?", "adapter": "'"$1"'", "stream": false, "options": {"temperature": 0, "num_predict": 24}}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["response"].replace("\n", " ").strip())'
 }
 BASE=$(ask "")

@@ -54,7 +54,7 @@ func TestConvertTrainExport(t *testing.T) {
 	orch(t, "export", "gguf", ad, "--model", g, "--out", merged)
 	prompt := "Who helps the farmer?\n"
 	a := orch(t, "generate", "--model", merged, "--temp", "0", "-n", "30", "--prompt", prompt)
-	b := orch(t, "generate", "--model", g, "--adapter", ad, "--temp", "0", "-n", "30", "--prompt", prompt)
+	b := orch(t, "generate", "--model", g, "--adapter", ad, "--raw", "--temp", "0", "-n", "30", "--prompt", prompt)
 	if a != b || !strings.Contains(a, "The kind girl helps the farmer.") {
 		t.Fatalf("merged GGUF says %q, base+adapter %q", a, b)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,8 +13,8 @@ import (
 )
 
 func generateCmd(e *env) *cobra.Command {
-	c := verb("generate --model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE] [--adapter DIR[:scale]]…",
-		"continue a prompt with a base model and optional adapters", noArgs)
+	c := verb("generate --model M [--tokenizer T] --prompt TEXT [-n N] [--temp T] [--seed S] [--quant TYPE] [--adapter DIR[:scale]]… [--raw]",
+		"answer a prompt with a base model and optional adapters (asked in the adapters' training template; --raw continues the text as it is)", noArgs)
 	bf := addBaseFlags(c)
 	fs := c.Flags()
 	prompt := fs.String("prompt", "", "text to continue")
@@ -23,6 +24,7 @@ func generateCmd(e *env) *cobra.Command {
 	topK := fs.Int("top-k", 0, "sample among the K most likely tokens (0 = all)")
 	topP := fs.Float64("top-p", 0, "sample among the most likely tokens whose probability adds up to P (0 = all)")
 	ads := repeatable(c, "adapter", "plug a LoRA adapter folder, DIR or DIR:scale (repeatable: adapters add up)")
+	raw := fs.Bool("raw", false, "continue the prompt as it is; without it a prompt to adapters is formatted as a question in the template they were trained with (recorded in orchmind.json) and only the answer is printed")
 	completeDirs(c, "adapter")
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		if *n < -1 || *temp < 0 || math.IsNaN(*temp) || *topK < 0 || !(*topP >= 0 && *topP <= 1) {
@@ -40,10 +42,28 @@ func generateCmd(e *env) *cobra.Command {
 		if *seed == 0 {
 			*seed = rand.Uint64()
 		}
+		text, templated, err := askPrompt(e, *ads, *prompt, *raw)
+		if err != nil {
+			return err
+		}
 		out := bufio.NewWriter(e.stdout)
 		defer out.Flush()
-		err = model.Generate(c.Context(), b.Model, b.Tok, *prompt, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta, TopK: *topK, TopP: float32(*topP)},
+		echo := !templated // the prompt comes first; a templated one is not shown
+		started := false
+		err = model.Generate(c.Context(), b.Model, b.Tok, text, model.Sampling{MaxNew: *n, Temperature: float32(*temp), Seed: *seed, Delta: delta, TopK: *topK, TopP: float32(*topP)},
 			func(piece string) error {
+				if !echo {
+					echo = true
+					return nil
+				}
+				if templated && !started {
+					// The answer's first word piece carries the space that
+					// separates it from the question.
+					if piece = strings.TrimLeft(piece, " "); piece == "" {
+						return nil
+					}
+					started = true
+				}
 				if _, err := out.WriteString(piece); err != nil {
 					return err
 				}

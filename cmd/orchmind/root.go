@@ -14,6 +14,7 @@ import (
 // its own file. A new verb is one more line here.
 var verbs = []func(*env) *cobra.Command{
 	adaptersCmd,
+	chatCmd,
 	configCmd,
 	exportCmd,
 	generateCmd,

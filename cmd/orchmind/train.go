@@ -26,7 +26,7 @@ func trainCmd(e *env) *cobra.Command {
 		"train a LoRA adapter on your own data", noArgs)
 	bf := addBaseFlags(c)
 	fs := c.Flags()
-	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD)")
+	dataPath := fs.String("data", "", "training data: a file or folder of .txt, .md, .jsonl, .json (prompt/completion, Alpaca, chat, SQuAD), .csv, .tsv, .pdf, .docx, .odt, .html")
 	name := fs.String("name", "", "adapter name (default: the data file or folder name)")
 	out := fs.String("out", "lora_adapters", "folder that receives the adapter folder <out>/<name>")
 	tmpl := fs.String("template", "", "chat template for conversations: "+strings.Join(chat.TemplateNames, ", ")+" (default: the one the model's chat template shows; plain for base models)")
@@ -35,6 +35,7 @@ func trainCmd(e *env) *cobra.Command {
 	resume := fs.Bool("resume", false, "continue an interrupted run from its checkpoint")
 	ckEvery := fs.Int("checkpoint-every", 0, "save a resumable checkpoint every N steps (0 = about every 5%)")
 	strict := fs.Bool("strict", false, "stop at the first malformed JSONL line instead of skipping it")
+	qCol, aCol := addColumnFlags(fs)
 	var o hparams.Overrides
 	optInt(c, &o.Epochs, flagName(hparams.FieldEpochs), "number of passes over the data")
 	optFloat(c, &o.LearningRate, flagName(hparams.FieldLearningRate), "peak learning rate")
@@ -105,7 +106,7 @@ func trainCmd(e *env) *cobra.Command {
 		}()
 		res, err := train.Run(c.Context(), train.Config{
 			Model: b.Model, Tokenizer: b.Train, Data: *dataPath, Template: t, Overrides: o, Name: *name, OutDir: *out,
-			Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, StopOnBadLine: *strict,
+			Seed: *seed, CheckpointEvery: *ckEvery, Resume: *resume, StopOnBadLine: *strict, QuestionColumn: *qCol, AnswerColumn: *aCol,
 			BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeID: b.ShapeID,
 			Version: e.version, Bus: bus, Log: e.log,
 			OnPlan: func(p hparams.Plan, s data.Summary) {
@@ -133,6 +134,7 @@ func trainCmd(e *env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stderr, "; %d steps, %d tokens in %s\n", res.Steps, res.Tokens, res.Duration.Round(1e8))
 			fmt.Fprintf(e.stderr, "try it: orchmind generate --model %s --adapter %s --temp 0 --prompt \"…\"\n", b.Path, res.Dir)
+			fmt.Fprintf(e.stderr, "    or: orchmind chat --model %s --adapter %s\n", b.Path, res.Dir)
 		}
 		return nil
 	}
@@ -152,8 +154,19 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 func printPlan(w io.Writer, p hparams.Plan, s data.Summary) {
-	fmt.Fprintf(w, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d truncated, %d duplicates, %d skipped, template %s\n",
-		s.Examples, s.Train, s.Eval, s.Tokens, s.MaskTokens, s.Longest, s.Truncated, s.Duplicates, len(s.Skipped), s.Template)
+	fmt.Fprintf(w, "data: %d examples (%d train, %d eval), %d tokens (%d in the loss), longest %d, %d shortened to %d tokens (answers kept), %d duplicates, %d skipped, template %s\n",
+		s.Examples, s.Train, s.Eval, s.Tokens, s.MaskTokens, s.Longest, s.Shortened, s.SeqLen, s.Duplicates, len(s.Skipped), s.Template)
+	if s.Split > 0 {
+		fmt.Fprintf(w, "long texts: %d split into %d overlapping pieces\n", s.Split, s.Pieces)
+	}
+	reasons := make([]string, 0, len(s.SkipReasons))
+	for r, n := range s.SkipReasons {
+		reasons = append(reasons, fmt.Sprintf("%d × %s", n, r))
+	}
+	sort.Strings(reasons)
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "skipped by reason: %s\n", strings.Join(reasons, "; "))
+	}
 	if s.Conversations > 0 {
 		fmt.Fprintf(w, "chat history: %d conversations, %d answers kept\n", s.Conversations, s.Turns)
 	}

@@ -182,6 +182,7 @@ func (s *Server) routes() []route {
 		{"GET", "/api/openapi.yaml", s.handleOpenAPI},
 		{"GET", "/api/info", s.handleInfo},
 		{"POST", "/api/generate", s.handleGenerate},
+		{"POST", "/api/chat", s.handleOllamaChat},
 		{"POST", "/v1/chat/completions", s.handleChat},
 		{"GET", "/v1/models", s.handleModels},
 		{"GET", "/api/adapters", s.handleAdapters},

@@ -37,6 +37,9 @@ type GenerateRequest struct {
 	Adapters []registry.Selected `json:"adapters,omitempty"`
 	Stream   *bool               `json:"stream,omitempty"`
 	Options  Options             `json:"options"`
+	// Raw continues the prompt as it is; otherwise a prompt to adapters
+	// that record their training template is formatted as a question in it.
+	Raw bool `json:"raw,omitempty"`
 }
 
 // GenerateChunk is one NDJSON line of a /api/generate response.
@@ -61,6 +64,8 @@ type genJob struct {
 	prompt    string
 	promptN   int
 	sampling  model.Sampling
+	// trimLead drops the space before the answer's first word.
+	trimLead bool
 }
 
 // selection turns the model string and adapter fields into adapters.
@@ -144,6 +149,11 @@ func (s *Server) run(ctx context.Context, j *genJob, emit func(string) error) (i
 			first = false
 			return nil
 		}
+		if j.trimLead && n == 0 && len(pending) == 0 {
+			if p = strings.TrimLeft(p, " "); p == "" {
+				return nil
+			}
+		}
 		n++
 		pending = append(pending, p...)
 		cut := utf8Cut(pending)
@@ -190,11 +200,17 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	j, err := s.prepare(name, req.Prompt, sel, req.Options)
+	prompt, templated, err := s.templatedPrompt(req.Prompt, sel, req.Raw)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	j, err := s.prepare(name, prompt, sel, req.Options)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	j.trimLead = templated
 	start := time.Now()
 	stream := req.Stream == nil || *req.Stream
 	if !stream {
@@ -273,9 +289,11 @@ type chatResponse struct {
 	Usage   *chatUsage   `json:"usage,omitempty"`
 }
 
-// chatPrompt renders the conversation with the configured template, up to
-// the assistant's turn.
-func (s *Server) chatPrompt(msgs []chat.Message) (string, error) {
+// chatPrompt renders the conversation up to the assistant's turn with the
+// template the selected adapters were trained with, else the configured
+// one, dropping the oldest turns of a conversation too long for the
+// model's context.
+func (s *Server) chatPrompt(msgs []chat.Message, sel []registry.Selected) (string, error) {
 	if len(msgs) == 0 {
 		return "", badRequest("messages is empty: send at least one {\"role\": \"user\", \"content\": \"…\"}")
 	}
@@ -286,16 +304,42 @@ func (s *Server) chatPrompt(msgs []chat.Message) (string, error) {
 			return "", badRequest("messages[%d].role %q: use system, user or assistant", i, m.Role)
 		}
 	}
-	t, err := s.cfg.Base.Template(s.cfg.ChatTemplate)
-	if err != nil {
-		return "", err
+	t, ok := s.adapterTemplate(sel)
+	if !ok {
+		var err error
+		if t, err = s.cfg.Base.Template(s.cfg.ChatTemplate); err != nil {
+			return "", err
+		}
 	}
 	conv := append(append([]chat.Message(nil), msgs...), chat.Message{Role: "assistant"})
-	p, _, err := t.Render(conv)
-	if err != nil {
-		return "", badRequest("cannot format the conversation: %v", err)
+	for {
+		p, _, err := t.Render(conv)
+		if err != nil {
+			return "", badRequest("cannot format the conversation: %v", err)
+		}
+		// A long conversation loses its oldest turns (a leading system
+		// message stays) while the prompt would leave less than a quarter
+		// of the context for the answer.
+		m := s.cfg.Base.Model
+		if len(s.cfg.Base.Tok.Encode(p, true, false)) <= m.SeqLen*3/4 {
+			return p, nil
+		}
+		first := 0
+		if conv[0].Role == "system" {
+			first = 1
+		}
+		next := -1
+		for j := first + 1; j < len(conv)-1; j++ {
+			if conv[j].Role == "user" {
+				next = j
+				break
+			}
+		}
+		if next < 0 {
+			return p, nil // the last question alone: prepare says when it is too long
+		}
+		conv = append(conv[:first], conv[next:]...)
 	}
-	return p, nil
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +353,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	prompt, err := s.chatPrompt(req.Messages)
+	prompt, err := s.chatPrompt(req.Messages, sel)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -323,6 +367,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	j.trimLead = true
 	id := fmt.Sprintf("chatcmpl-%x", rand.Uint64())
 	created := time.Now().Unix()
 	if !req.Stream {

@@ -2,8 +2,10 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,11 +130,11 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 	if s.Duplicates != 2 {
 		t.Errorf("duplicates %d, want 2", s.Duplicates)
 	}
-	if s.Truncated != 1 {
-		t.Errorf("truncated %d, want 1", s.Truncated)
+	if s.Shortened != 1 {
+		t.Errorf("shortened %d, want 1", s.Shortened)
 	}
-	// The truncated example lost its answer: skipped.
-	if s.Examples != 40 || s.Eval != 10 || s.Train != 30 {
+	// The long example's prompt is shortened, its answer kept.
+	if s.Examples != 41 || s.Eval != 10 || s.Train != 31 {
 		t.Errorf("summary %+v", s)
 	}
 	var reasons []string
@@ -140,7 +142,7 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 		reasons = append(reasons, sk.Where+" "+sk.Reason)
 	}
 	all := strings.Join(reasons, "\n")
-	for _, want := range []string{"d.jsonl:43 not a JSON object", "d.jsonl:44", "keys [bar, foo]", "no answer tokens left"} {
+	for _, want := range []string{"d.jsonl:43 not a JSON object", "d.jsonl:44", "keys [bar, foo]"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("skips lack %q:\n%s", want, all)
 		}
@@ -168,7 +170,7 @@ func TestDedupTruncateSplitSummary(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := write(t, dir, "empty/x.txt", "\n\n")
-	if _, err := Build(context.Background(), filepath.Dir(empty), byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "no training examples found") || !strings.Contains(err.Error(), "supported formats") {
+	if _, err := Build(context.Background(), filepath.Dir(empty), byteEnc{}, Options{}); err == nil || !strings.Contains(err.Error(), "no training examples found") || !strings.Contains(err.Error(), "no text") {
 		t.Errorf("empty: %v", err)
 	}
 	if _, err := Build(context.Background(), filepath.Join(dir, "missing"), byteEnc{}, Options{}); err == nil {
@@ -224,5 +226,77 @@ func TestSharedSets(t *testing.T) {
 		if ds.Summary.Examples < c.min {
 			t.Errorf("%s: only %d examples", c.rel, ds.Summary.Examples)
 		}
+	}
+}
+
+// TestSQuADContextAroundAnswer: a reading-comprehension example longer than
+// the sequence keeps the part of its passage around the answer and the
+// whole answer; a long chat loses its oldest turns first.
+func TestSQuADContextAroundAnswer(t *testing.T) {
+	dir := t.TempDir()
+	before := strings.Repeat("filler words before the fact. ", 20)
+	after := strings.Repeat("more filler after the fact. ", 20)
+	ctx := before + "The treasure is buried under the old oak tree." + after
+	at := len([]rune(before))
+	squad := `{"data":[{"paragraphs":[{"context":` + jsonString(ctx) + `,"qas":[{"question":"Where is the treasure?","answers":[{"text":"under the old oak tree","answer_start":` +
+		itoa(at+strings.Index("The treasure is buried under the old oak tree.", "under")) + `}]}]}]}]}`
+	p := write(t, dir, "s.json", squad)
+	ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Summary.Shortened != 1 || len(ds.Train) != 1 {
+		t.Fatalf("summary %+v", ds.Summary)
+	}
+	ex := ds.Train[0]
+	var prompt []byte
+	for i, id := range ex.IDs {
+		if !ex.Mask[i] && id >= 3 {
+			prompt = append(prompt, byte(id-3))
+		}
+	}
+	if len(ex.IDs) > 200 || decodeMasked(ex) != "under the old oak tree" ||
+		!strings.Contains(string(prompt), "buried under the old oak tree") || !strings.HasPrefix(string(prompt), "… ") ||
+		!strings.HasSuffix(string(prompt), "…\n\nWhere is the treasure?\n") {
+		t.Errorf("%d tokens, prompt %q, answer %q", len(ex.IDs), prompt, decodeMasked(ex))
+	}
+	chat := `{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"` + strings.Repeat("old question ", 10) + `"},{"role":"assistant","content":"` +
+		strings.Repeat("old answer ", 10) + `"},{"role":"user","content":"new question"},{"role":"assistant","content":"new answer"}]}`
+	p = write(t, dir, "c.jsonl", chat+"\n")
+	ds, err = Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = ds.Train[0]
+	var all []byte
+	for _, id := range ex.IDs {
+		if id >= 3 {
+			all = append(all, byte(id-3))
+		}
+	}
+	if ds.Summary.Shortened != 1 || string(all) != "be brief\nnew question\nnew answer" {
+		t.Errorf("chat shortened to %q (%+v)", all, ds.Summary)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }
+
+// TestSkipReasonsGrouped: skip reasons that differ only in numbers are
+// counted together.
+func TestSkipReasonsGrouped(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "a.jsonl", `{"prompt":"q1","completion":"`+strings.Repeat("x", 40)+`"}`+"\n"+
+		`{"prompt":"q2","completion":"`+strings.Repeat("y", 50)+`"}`+"\n"+`{"prompt":"q3","completion":"ok"}`+"\n")
+	ds, err := Build(context.Background(), p, byteEnc{}, Options{MaxSeqLen: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Summary.SkipReasons) != 1 || ds.Summary.SkipReasons["answer is N tokens, longer than the sequence length N"] != 2 {
+		t.Errorf("reasons %v", ds.Summary.SkipReasons)
 	}
 }

@@ -18,6 +18,9 @@ type Dataset struct {
 	// LongestTokens is the token length of the longest example (0 = unknown,
 	// the mean is used instead).
 	LongestTokens int
+	// Lengths, when known, holds every example's token length: the plan
+	// then says how many are longer than the sequence length it picks.
+	Lengths []int
 }
 
 // Model describes the base model in sizes only.
@@ -224,7 +227,7 @@ func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
 	p.LearningRate = lr
 
 	// Max sequence length: fits the longest example, rounded up to a
-	// power of two, capped by the model context.
+	// power of two, capped by the model context and by memory.
 	longest := d.LongestTokens
 	if longest <= 0 {
 		longest = 2 * mean
@@ -238,6 +241,19 @@ func Choose(d Dataset, m Model, o Overrides) (Plan, error) {
 	if m.ContextLen > 0 && seq > m.ContextLen {
 		p.MaxSeqLen = m.ContextLen
 		p.Why[FieldMaxSeqLen] = fmt.Sprintf("%d tokens: the model's context length (longest example is %d tokens)", m.ContextLen, longest)
+	}
+	if m.FreeMemory > 0 && m.HiddenDim > 0 && m.Heads > 0 && (o.GradCheckpoint == nil || *o.GradCheckpoint) {
+		capped := p.MaxSeqLen
+		for capped > 256 && ActivationBytes(m, rank, capped, false, true) > m.FreeMemory/2 {
+			capped /= 2
+		}
+		if capped < p.MaxSeqLen {
+			p.MaxSeqLen = capped
+			p.Why[FieldMaxSeqLen] = fmt.Sprintf("%d tokens: what the %s of free memory allows (longest example is %d tokens)", capped, gib(m.FreeMemory), longest)
+		}
+	}
+	if over := countOver(d.Lengths, p.MaxSeqLen); over > 0 {
+		p.Why[FieldMaxSeqLen] += fmt.Sprintf("; %d of %d examples are longer and are shortened (context cut, answers kept) or split with overlap", over, len(d.Lengths))
 	}
 
 	// Batch and gradient accumulation: tiny sets use every example every
@@ -423,6 +439,17 @@ func LossRows(vocab int) int {
 	return max(1, min(128, LossBytes/4/max(vocab, 1)))
 }
 
+// countOver counts the lengths above seq.
+func countOver(lengths []int, seq int) int {
+	n := 0
+	for _, l := range lengths {
+		if l > seq {
+			n++
+		}
+	}
+	return n
+}
+
 // gib formats bytes for the plan's explanations.
 func gib(b int64) string {
 	switch {
@@ -432,6 +459,20 @@ func gib(b int64) string {
 		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
 	}
 	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+}
+
+// Recount sets the step counts for train training examples, when fitting
+// the data to the plan's sequence length split or skipped some; the warm-up
+// follows unless o forces it.
+func (p *Plan) Recount(train int, o Overrides) {
+	per := max(p.BatchSize*p.GradAccum, 1)
+	p.StepsPerEpoch = (max(train, 1) + per - 1) / per
+	p.TotalSteps = p.StepsPerEpoch * p.Epochs
+	if o.WarmupSteps == nil {
+		w := min(max(p.TotalSteps*3/100, 1), 100)
+		p.WarmupSteps = w
+		p.Why[FieldWarmupSteps] = fmt.Sprintf("%d: about 3%% of %d total steps", w, p.TotalSteps)
+	}
 }
 
 // finishSteps computes steps and warm-up (warm-up unless overridden).

@@ -184,7 +184,7 @@ func TestGradCheckpointByMemory(t *testing.T) {
 		{"plenty of memory", 4 * full, nil, false, "off: activations take about"},
 		{"exactly half", 2 * full, nil, false, "off:"},
 		{"tight", 2*full - 1, nil, true, "on: activations would take about"},
-		{"very tight", ck / 2, nil, true, "lower --max-seq-len"},
+		{"very tight", ck / 2, nil, true, "on:"},
 		{"unknown", 0, nil, false, "unknown"},
 		{"forced on", 4 * full, &on, true, "set by user"},
 		{"forced off", ck / 2, &off, false, "set by user"},
@@ -194,6 +194,13 @@ func TestGradCheckpointByMemory(t *testing.T) {
 		p, err := Choose(d, m, Overrides{GradCheckpoint: c.forced})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.name == "very tight" {
+			// The plan shortens the sequence to what memory allows.
+			if p.MaxSeqLen >= 1024 || !strings.Contains(p.Why[FieldMaxSeqLen], "free memory allows") {
+				t.Errorf("very tight: seq %d (%q), want less than 1024 because of memory", p.MaxSeqLen, p.Why[FieldMaxSeqLen])
+			}
+			continue
 		}
 		if p.MaxSeqLen != 1024 || p.Dropout == 0 {
 			t.Fatalf("%s: plan has seq %d dropout %g; the test expects 1024 and dropout", c.name, p.MaxSeqLen, p.Dropout)
@@ -287,5 +294,23 @@ func TestLossMemory(t *testing.T) {
 	}
 	if long := ActivationBytes(g, 16, 2048, false, true) - ActivationBytes(Model{Layers: 26, Dim: 1152, HiddenDim: 6912, Heads: 4, KVDim: 256, QDim: 1024, KVHeads: 1, QKNorm: true, SandwichNorm: true}, 16, 2048, false, true); long != with-without {
 		t.Fatalf("the loss's memory grows with the sequence: %d at 2048 tokens, %d at 256", long, with-without)
+	}
+}
+
+// TestSeqLenSaysWhatIsShortened: the sequence length follows the data up to
+// the model's context, and the plan counts the longer examples.
+func TestSeqLenSaysWhatIsShortened(t *testing.T) {
+	d := Dataset{Examples: 4, Tokens: 100 + 300 + 2000 + 3000, LongestTokens: 3000, Lengths: []int{100, 300, 2000, 3000}}
+	m := Model{Params: 1e6, Layers: 4, Dim: 64, ContextLen: 512}
+	p, err := Choose(d, m, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxSeqLen != 512 || !strings.Contains(p.Why[FieldMaxSeqLen], "2 of 4 examples are longer and are shortened") {
+		t.Errorf("seq %d: %q", p.MaxSeqLen, p.Why[FieldMaxSeqLen])
+	}
+	d = Dataset{Examples: 2, Tokens: 150, LongestTokens: 100, Lengths: []int{50, 100}}
+	if p, _ = Choose(d, m, Overrides{}); p.MaxSeqLen != 128 || strings.Contains(p.Why[FieldMaxSeqLen], "shortened") {
+		t.Errorf("short data: seq %d: %q", p.MaxSeqLen, p.Why[FieldMaxSeqLen])
 	}
 }

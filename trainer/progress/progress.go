@@ -21,13 +21,17 @@ const (
 
 // Event is one progress report. Zero numeric fields mean "not known".
 type Event struct {
-	Time     time.Time     `json:"time"`
-	Phase    Phase         `json:"phase"`
-	Step     int           `json:"step,omitempty"`
-	Total    int           `json:"total,omitempty"`
-	Epoch    int           `json:"epoch,omitempty"`
-	Percent  float64       `json:"percent,omitempty"`
-	Loss     float64       `json:"loss,omitempty"`
+	Time    time.Time `json:"time"`
+	Phase   Phase     `json:"phase"`
+	Step    int       `json:"step,omitempty"`
+	Total   int       `json:"total,omitempty"`
+	Epoch   int       `json:"epoch,omitempty"`
+	Percent float64   `json:"percent,omitempty"`
+	// Loss is this step's training loss (mean per counted token); at the
+	// end, the adapter's loss on the training set, as the summary says.
+	Loss float64 `json:"loss,omitempty"`
+	// LossAvg is the mean of the last steps' losses, a smoothed line.
+	LossAvg  float64       `json:"loss_avg,omitempty"`
 	EvalLoss float64       `json:"eval_loss,omitempty"`
 	LR       float64       `json:"lr,omitempty"`
 	TokensPS float64       `json:"tokens_per_s,omitempty"`

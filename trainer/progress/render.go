@@ -192,6 +192,9 @@ func Line(e Event, barWidth int) string {
 	if e.Loss != 0 {
 		parts = append(parts, fmt.Sprintf("loss %.4f", e.Loss))
 	}
+	if e.LossAvg != 0 {
+		parts = append(parts, fmt.Sprintf("avg %.4f", e.LossAvg))
+	}
 	if e.EvalLoss != 0 {
 		parts = append(parts, fmt.Sprintf("eval %.4f", e.EvalLoss))
 	}

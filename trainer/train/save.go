@@ -41,6 +41,7 @@ func (j *job) save(r *Result) error {
 		Rank: j.ad.Rank, Alpha: j.ad.Alpha, TargetModules: mods,
 		Hyperparameters: &hp, StepsRun: r.Steps, StopReason: r.StopReason,
 		DataSummary:     r.Summary,
+		PromptTemplate:  r.Summary.Template,
 		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),
 		EvalLossBefore: finite(r.EvalLossBefore), EvalLossAfter: finite(r.EvalLossAfter),
 		TokensSeen: r.Tokens, TrainingSeconds: r.Duration.Seconds(),

@@ -44,6 +44,9 @@ type Config struct {
 	Resume bool
 	// StopOnBadLine stops at a malformed JSONL line instead of skipping it.
 	StopOnBadLine bool
+	// QuestionColumn and AnswerColumn name the CSV columns of questions
+	// and answers (empty: recognised by name).
+	QuestionColumn, AnswerColumn string
 	// Base identifies the base model in the manifest.
 	BaseName, BaseFingerprint, BaseShapeID string
 	// Extra writes additional files into the finished adapter folder (which
@@ -84,13 +87,20 @@ var ErrStopped = errors.New("training stopped")
 // Prepare builds the dataset and chooses the plan without training.
 func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, error) {
 	m := cfg.Model
-	opt := data.Options{Load: data.LoadOptions{StopOnBadLine: cfg.StopOnBadLine}, Template: cfg.Template, MaxSeqLen: m.SeqLen, Seed: cfg.Seed}
-	first, err := data.Build(ctx, cfg.Data, cfg.Tokenizer, opt)
+	opt := data.Options{Load: data.LoadOptions{StopOnBadLine: cfg.StopOnBadLine, QuestionColumn: cfg.QuestionColumn, AnswerColumn: cfg.AnswerColumn},
+		Template: cfg.Template, MaxSeqLen: m.SeqLen, Seed: cfg.Seed}
+	corpus, err := data.Tokenize(ctx, cfg.Data, cfg.Tokenizer, opt)
 	if err != nil {
 		return nil, hparams.Plan{}, err
 	}
+	lengths := corpus.Lengths()
+	tokens, longest := 0, 0
+	for _, n := range lengths {
+		tokens += min(n, m.SeqLen)
+		longest = max(longest, n)
+	}
 	plan, err := hparams.Choose(
-		hparams.Dataset{Examples: first.Summary.Examples, Tokens: first.Summary.Tokens, LongestTokens: first.Summary.Longest},
+		hparams.Dataset{Examples: len(lengths), Tokens: max(tokens, len(lengths)), LongestTokens: longest, Lengths: lengths},
 		hparams.Model{Params: Params(m), Layers: len(m.Layers), Dim: m.Dim, ContextLen: m.SeqLen,
 			HiddenDim: m.HiddenDim, Heads: m.Heads, KVDim: m.KVDim(), QDim: m.QDim(), KVHeads: m.KVHeads, QKNorm: m.QKNorm(), FreeMemory: freeMemory(cfg),
 			Vocab: m.Vocab, SandwichNorm: m.SandwichNorm(), AttnSoftcap: m.AttnSoftcap > 0, FinalSoftcap: m.FinalSoftcap > 0,
@@ -99,11 +109,15 @@ func Prepare(ctx context.Context, cfg *Config) (*data.Dataset, hparams.Plan, err
 	if err != nil {
 		return nil, plan, err
 	}
-	opt.MaxSeqLen = min(plan.MaxSeqLen, m.SeqLen)
-	opt.EvalFraction = plan.EvalFraction
-	ds, err := data.Build(ctx, cfg.Data, cfg.Tokenizer, opt)
+	plan.MaxSeqLen = min(plan.MaxSeqLen, m.SeqLen)
+	ds, err := corpus.Fit(ctx, plan.MaxSeqLen, plan.EvalFraction, cfg.Seed)
 	if err != nil {
 		return nil, plan, err
+	}
+	if ds.Summary.Examples != len(lengths) {
+		// Long texts were split or examples skipped: count the steps on
+		// the examples there are.
+		plan.Recount(ds.Summary.Train, cfg.Overrides)
 	}
 	return ds, plan, nil
 }
@@ -346,7 +360,7 @@ func (j *job) loop(ctx context.Context) (string, error) {
 		left := p.TotalSteps - j.st.Step
 		eta := time.Duration(float64(left) * elapsed / float64(max(j.st.Step-j.firstStep, 1)) * float64(time.Second))
 		ev := progress.Event{Phase: progress.PhaseTrain, Step: j.st.Step, Total: p.TotalSteps, Epoch: epoch + 1,
-			Percent: 100 * float64(j.st.Step) / float64(p.TotalSteps), Loss: mean(recent), LR: lr, TokensPS: tps, ETA: eta}
+			Percent: 100 * float64(j.st.Step) / float64(p.TotalSteps), Loss: loss, LossAvg: mean(recent), LR: lr, TokensPS: tps, ETA: eta}
 
 		endOfEpoch := j.st.Step%p.StepsPerEpoch == 0
 		if endOfEpoch {

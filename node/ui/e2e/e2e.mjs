@@ -84,6 +84,18 @@ try {
   const base = await page.textContent('#out-base');
   if (base.includes('The kind girl helps the farmer.')) fail('the base model already knew the answer: the test proves nothing');
   await page.screenshot({ path: join(artifacts, '3-chat.png'), fullPage: true });
+  // The conversation is kept: a second turn adds to it, in both columns.
+  await page.fill('#prompt', 'What is the name of the red dog?');
+  await page.click('#send');
+  await page.waitForFunction(() => document.querySelectorAll('#out-spec p').length === 4 && !document.querySelector('#send').disabled);
+  if ((await page.locator('#out-base p').count()) !== 4) fail('the base model\'s column did not keep the conversation');
+  // A new conversation starts empty and the plain question is answered as taught.
+  await page.click('#new-chat');
+  await page.fill('#prompt', 'What is the name of the red dog?');
+  await page.click('#send');
+  await page.waitForFunction(() => document.querySelector('#out-spec').textContent.includes('The red dog is named Max.'));
+  if ((await page.locator('#out-spec p').count()) !== 2) fail('New conversation did not start afresh');
+  await page.screenshot({ path: join(artifacts, '3b-conversation.png'), fullPage: true });
   await page.click('#tab-adapters');
   await page.waitForFunction(() => document.querySelector('#loaded').textContent.includes('facts'));
   await page.screenshot({ path: join(artifacts, '4-adapters.png'), fullPage: true });

@@ -5,7 +5,10 @@ const T = {
   en: {
     'tab.train': 'Train', 'tab.chat': 'Chat', 'tab.adapters': 'Adapters', 'tab.swarm': 'Swarm',
     'train.title': 'Teach the model your own texts',
-    'train.intro': 'Drop your files (.txt, .md, .jsonl, .json) or pick a folder. Nothing leaves this computer.',
+    'train.intro': 'Drop your files (.txt, .md, .jsonl, .json, .csv, .pdf, .docx, .odt, .html) or pick a folder. Nothing leaves this computer.',
+    'train.lossStep': 'loss at each step', 'train.lossAvg': 'average of the last steps', 'train.lossEval': 'loss on held-out examples', 'train.lossNow': 'now',
+    'chat.new': 'New conversation', 'chat.you': 'You',
+    'sum.shortened': 'Long examples shortened (answers kept whole)',
     'train.drop': 'Drop files or a folder here, or click to choose files',
     'train.pickFiles': 'Choose files', 'train.pickFolder': 'Choose a folder',
     'train.name': 'Name of your specialist', 'train.analyse': 'Look at my data',
@@ -38,7 +41,10 @@ const T = {
   pt: {
     'tab.train': 'Treinar', 'tab.chat': 'Conversar', 'tab.adapters': 'Adaptadores', 'tab.swarm': 'Rede',
     'train.title': 'Ensine o modelo com os seus próprios textos',
-    'train.intro': 'Solte seus arquivos (.txt, .md, .jsonl, .json) ou escolha uma pasta. Nada sai deste computador.',
+    'train.intro': 'Solte seus arquivos (.txt, .md, .jsonl, .json, .csv, .pdf, .docx, .odt, .html) ou escolha uma pasta. Nada sai deste computador.',
+    'train.lossStep': 'erro em cada passo', 'train.lossAvg': 'média dos últimos passos', 'train.lossEval': 'erro nos exemplos separados', 'train.lossNow': 'agora',
+    'chat.new': 'Nova conversa', 'chat.you': 'Você',
+    'sum.shortened': 'Exemplos longos encurtados (respostas inteiras)',
     'train.drop': 'Solte arquivos ou uma pasta aqui, ou clique para escolher arquivos',
     'train.pickFiles': 'Escolher arquivos', 'train.pickFolder': 'Escolher uma pasta',
     'train.name': 'Nome do seu especialista', 'train.analyse': 'Analisar meus dados',
@@ -195,7 +201,8 @@ $('analyse').onclick = async () => {
     const s = p.summary, sd = $('summary');
     sd.replaceChildren();
     for (const [k, v] of [['sum.files', s.files], ['sum.examples', s.examples], ['sum.train', s.train], ['sum.eval', s.eval],
-      ['sum.tokens', s.tokens], ['sum.longest', s.longest], ['sum.duplicates', s.duplicates], ['sum.skipped', (s.skipped || []).length],
+      ['sum.tokens', s.tokens], ['sum.longest', s.longest], ['sum.shortened', s.shortened || 0], ['sum.duplicates', s.duplicates],
+      ['sum.skipped', (s.skipped || []).length + (s.skip_reasons ? ' (' + Object.entries(s.skip_reasons).map(([r, n]) => n + ' × ' + r).join('; ') + ')' : '')],
       ['sum.steps', p.plan.total_steps]]) sd.append(el('dt', { textContent: t(k) }), el('dd', { textContent: fmt(v) }));
     const tb = document.querySelector('#hp tbody');
     tb.replaceChildren();
@@ -221,10 +228,10 @@ $('start').onclick = async () => {
   } catch (e) { showError(e.message); }
 };
 
-let losses = [], evals = [], jobID = null, source = null;
+let losses = [], avgs = [], evals = [], jobID = null, source = null;
 function follow(id) {
   if (source) source.close();
-  jobID = id; losses = []; evals = [];
+  jobID = id; losses = []; avgs = []; evals = [];
   $('progress-box').hidden = false; $('try').hidden = true; $('stop').disabled = false; $('start').disabled = true;
   $('train-msg').textContent = '';
   source = new EventSource(`/api/train/${id}/events`);
@@ -234,8 +241,12 @@ function follow(id) {
     $('phase').textContent = ev.phase + (ev.message ? ': ' + ev.message : '');
     if (ev.eta_ns) $('eta').textContent = fmtETA(ev.eta_ns);
     if (ev.tokens_per_s) $('tps').textContent = Math.round(ev.tokens_per_s);
-    if (ev.phase === 'train' && ev.loss) losses.push([ev.step, ev.loss]);
-    if (ev.eval_loss) evals.push([ev.step || 0, ev.eval_loss]);
+    // Each step's own loss, the smoothed line beside it, and the held-out
+    // loss when there is an eval split; the final event holds the figures
+    // of the summary.
+    if (ev.phase === 'train' && ev.loss) { losses.push([ev.step, ev.loss]); if (ev.loss_avg) avgs.push([ev.step, ev.loss_avg]); }
+    if (ev.eval_loss) evals.push([ev.step || (losses.length ? losses[losses.length - 1][0] : 0), ev.eval_loss]);
+    if (ev.loss) $('loss-now').textContent = ev.loss.toFixed(4) + (ev.eval_loss ? ' · ' + ev.eval_loss.toFixed(4) : '');
     drawChart();
   });
   source.addEventListener('job', m => {
@@ -257,7 +268,7 @@ $('try').onclick = async () => { await refreshAdapters(); $('chat-adapter').valu
 function drawChart() {
   const c = $('chart'), g = c.getContext('2d'), W = c.width, H = c.height, pad = 30;
   g.clearRect(0, 0, W, H);
-  const all = losses.concat(evals);
+  const all = losses.concat(avgs, evals);
   if (all.length < 2) return;
   const xs = all.map(p => p[0]), ys = all.map(p => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs) || 1, y0 = Math.min(...ys), y1 = Math.max(...ys);
@@ -265,17 +276,24 @@ function drawChart() {
   g.strokeStyle = '#d0d7de'; g.beginPath(); g.moveTo(pad, pad); g.lineTo(pad, H - pad); g.lineTo(W - pad, H - pad); g.stroke();
   g.fillStyle = '#57606a'; g.font = '12px sans-serif';
   g.fillText(y1.toFixed(3), 2, pad - 4); g.fillText(y0.toFixed(3), 2, H - pad + 14);
-  const line = (pts, color) => { if (pts.length < 1) return; g.strokeStyle = color; g.lineWidth = 2; g.beginPath(); pts.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1]))); g.stroke(); };
-  line(losses, '#0b62c4'); line(evals, '#d4a72c');
+  const line = (pts, color, width) => { if (pts.length < 1) return; g.strokeStyle = color; g.lineWidth = width; g.beginPath(); pts.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1]))); g.stroke(); };
+  line(losses, '#9ec5f0', 1); line(avgs, '#0b62c4', 2); line(evals, '#d4a72c', 2);
+  g.fillStyle = '#d4a72c'; evals.forEach(p => { g.beginPath(); g.arc(X(p[0]), Y(p[1]), 3, 0, 7); g.fill(); });
   c.setAttribute('aria-label', `loss ${losses.length ? losses[losses.length - 1][1].toFixed(3) : ''}`);
 }
 
 // --- chat ---
+// Each side keeps its conversation and sends it whole to /api/chat, which
+// formats it with the template the specialist was trained with.
+let convBase = [], convSpec = [];
+function bubble(out, who, text) {
+  const p = el('p', { className: who === 'you' ? 'you' : '', textContent: (who === 'you' ? t('chat.you') + ': ' : '') + text });
+  out.append(p);
+  return p;
+}
 async function stream(body, out) {
-  out.textContent = '';
-  // Chat completions render the message with the node's chat template, the
-  // same format the trainer used for prompt/completion data.
-  const r = await fetch('/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const p = bubble(out, 'model', '');
+  const r = await fetch('/api/chat', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (!r.ok) { const j = await r.json().catch(() => ({})); throw new Error(j.error || r.statusText); }
   const rd = r.body.getReader(), dec = new TextDecoder();
   let buf = '';
@@ -286,28 +304,37 @@ async function stream(body, out) {
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i); buf = buf.slice(i + 1);
-      if (!line.startsWith('data: ')) continue;
-      const data = line.slice(6);
-      if (data === '[DONE]') return;
-      const c = JSON.parse(data);
+      if (!line.trim()) continue;
+      const c = JSON.parse(line);
       if (c.error) throw new Error(c.error);
-      out.textContent += (c.choices[0].delta || {}).content || '';
+      p.textContent += (c.message || {}).content || '';
     }
   }
+  return p.textContent;
+}
+async function turn(conv, body, out) {
+  conv.push({ role: 'user', content: body.prompt });
+  bubble(out, 'you', body.prompt);
+  const answer = await stream({ ...body.req, messages: conv }, out);
+  conv.push({ role: 'assistant', content: answer.trim() });
 }
 $('send').onclick = async () => {
   showError('');
-  const prompt = $('prompt').value, n = parseInt($('chat-n').value, 10) || 64, ad = $('chat-adapter').value;
-  const req = { messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: n, stream: true };
+  const prompt = $('prompt').value.trim(), n = parseInt($('chat-n').value, 10) || 64, ad = $('chat-adapter').value;
+  if (!prompt) return;
+  const req = { options: { temperature: 0, num_predict: n }, stream: true };
   $('send').disabled = true;
   try {
     await Promise.all([
-      stream(req, $('out-base')),
-      ad ? stream({ ...req, adapter: ad }, $('out-spec')) : Promise.resolve($('out-spec').textContent = t('chat.none')),
+      turn(convBase, { prompt, req }, $('out-base')),
+      ad ? turn(convSpec, { prompt, req: { ...req, adapter: ad } }, $('out-spec')) : Promise.resolve($('out-spec').textContent = t('chat.none')),
     ]);
+    $('prompt').value = '';
   } catch (e) { showError(e.message); } finally { $('send').disabled = false; }
 };
-$('prompt').addEventListener('keydown', e => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('send').click(); });
+function newChat() { convBase = []; convSpec = []; $('out-base').replaceChildren(); $('out-spec').replaceChildren(); }
+$('new-chat').onclick = newChat;
+$('prompt').addEventListener('keydown', e => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('send').click(); } });
 
 // --- adapters ---
 async function refreshAdapters() {
@@ -340,7 +367,7 @@ async function refreshAdapters() {
     lb.append(el('tr', {}, el('td', { textContent: x.name }), el('td', { textContent: (x.base_name || '?') + (x.this_base ? '' : ' (' + t('ad.other') + ')') }), el('td', {}, load)));
   }
 }
-$('chat-adapter').onchange = () => { $('spec-title').textContent = t('chat.spec') + ': ' + $('chat-adapter').value; };
+$('chat-adapter').onchange = () => { $('spec-title').textContent = t('chat.spec') + ': ' + $('chat-adapter').value; newChat(); };
 $('load').onclick = async () => { showError(''); try { await api('POST', '/api/adapters/load', { path: $('load-path').value }); } catch (e) { showError(e.message); } refreshAdapters(); };
 
 // --- swarm ---
