@@ -533,35 +533,11 @@ func (t *BPE) mergeSyms(out []int, syms []bpeSym, sc *bpeScratch) []int {
 		if !ok {
 			return
 		}
-		h = append(h, bpeCand{rank: m.rank, left: left, leftID: syms[left].id, rID: syms[r].id, merged: m.id})
-		for i := len(h) - 1; i > 0; {
-			p := (i - 1) / 2
-			if !h[i].less(h[p]) {
-				break
-			}
-			h[i], h[p] = h[p], h[i]
-			i = p
-		}
+		h = heapPush(h, bpeCand{rank: m.rank, left: left, leftID: syms[left].id, rID: syms[r].id, merged: m.id}, bpeCand.less)
 	}
 	pop := func() bpeCand {
-		top := h[0]
-		last := len(h) - 1
-		h[0] = h[last]
-		h = h[:last]
-		for i := 0; ; {
-			l, r, m := 2*i+1, 2*i+2, i
-			if l < len(h) && h[l].less(h[m]) {
-				m = l
-			}
-			if r < len(h) && h[r].less(h[m]) {
-				m = r
-			}
-			if m == i {
-				break
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
+		var top bpeCand
+		top, h = heapPop(h, bpeCand.less)
 		return top
 	}
 	for i := range syms {

@@ -370,35 +370,11 @@ func (t *Llama2C) merge(out []int, syms []spmSym, sc *spmScratch) []int {
 		if !ok || !(t.scores[id] > -1e10) {
 			return
 		}
-		h = append(h, spmCand{score: t.scores[id], left: left, leftID: syms[left].id, rID: syms[r].id, merged: int32(id)})
-		for i := len(h) - 1; i > 0; {
-			p := (i - 1) / 2
-			if !h[i].before(h[p]) {
-				break
-			}
-			h[i], h[p] = h[p], h[i]
-			i = p
-		}
+		h = heapPush(h, spmCand{score: t.scores[id], left: left, leftID: syms[left].id, rID: syms[r].id, merged: int32(id)}, spmCand.before)
 	}
 	pop := func() spmCand {
-		top := h[0]
-		last := len(h) - 1
-		h[0] = h[last]
-		h = h[:last]
-		for i := 0; ; {
-			l, r, m := 2*i+1, 2*i+2, i
-			if l < len(h) && h[l].before(h[m]) {
-				m = l
-			}
-			if r < len(h) && h[r].before(h[m]) {
-				m = r
-			}
-			if m == i {
-				break
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
+		var top spmCand
+		top, h = heapPop(h, spmCand.before)
 		return top
 	}
 	for i := int32(0); i+1 < n; i++ {
