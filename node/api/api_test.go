@@ -312,7 +312,7 @@ func TestChatCompletions(t *testing.T) {
 		t.Fatalf("chat: %d", c)
 	}
 	if len(resp.Choices) != 1 || resp.Choices[0].Message == nil || resp.Object != "chat.completion" || resp.Usage.CompletionTokens == 0 {
-		t.Fatalf("chat response %+v", resp)
+		t.Fatalf("chat response %+v usage %+v msg %+v fr %v", resp, resp.Usage, resp.Choices[0].Message, *resp.Choices[0].FinishReason)
 	}
 	want := resp.Choices[0].Message.Content
 	b, _ := json.Marshal(map[string]any{"model": f.b.Name + "+alpha", "messages": msgs, "temperature": 0, "max_tokens": 10, "stream": true})

@@ -38,6 +38,10 @@ type TrainRequest struct {
 	Template  string            `json:"template,omitempty"`
 	Seed      uint64            `json:"seed,omitempty"`
 	Overrides hparams.Overrides `json:"overrides"`
+	// QuestionColumn and AnswerColumn name the question and answer
+	// columns of CSV/TSV data (both or neither; empty: found by name).
+	QuestionColumn string `json:"question_column,omitempty"`
+	AnswerColumn   string `json:"answer_column,omitempty"`
 }
 
 // newID returns a random 16-hex-digit id.
@@ -195,7 +199,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *TrainReques
 		files++
 	}
 	if files == 0 {
-		return badRequest("the upload has no files: add .txt, .md, .jsonl or .json files")
+		return badRequest("the upload has no files: add your documents (.txt, .md, .jsonl, .json, .csv, .tsv, .pdf, .docx, .odt or .html)")
 	}
 	if err := os.Rename(part, filepath.Join(s.cfg.DataDir, id)); err != nil {
 		return fmt.Errorf("store the upload: %w", err)
@@ -211,6 +215,10 @@ func setField(req *TrainRequest, k, v string) error {
 		req.Name = strings.TrimSpace(v)
 	case "template":
 		req.Template = v
+	case "question_column":
+		req.QuestionColumn = strings.TrimSpace(v)
+	case "answer_column":
+		req.AnswerColumn = strings.TrimSpace(v)
 	case "seed":
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		if err != nil {
@@ -257,7 +265,8 @@ func (s *Server) trainConfig(req TrainRequest, path string) (train.Config, error
 	b := s.cfg.Base
 	return train.Config{Model: b.Model, Tokenizer: b.Train, Data: path, Template: t, Overrides: req.Overrides,
 		Name: req.Name, OutDir: s.cfg.AdapterDir, Seed: seed, BaseName: b.Name, BaseFingerprint: b.Fingerprint,
-		BaseShapeID: b.ShapeID, Version: s.cfg.Version, Log: s.log}, nil
+		BaseShapeID: b.ShapeID, Version: s.cfg.Version, Log: s.log,
+		QuestionColumn: req.QuestionColumn, AnswerColumn: req.AnswerColumn}, nil
 }
 
 // PlanResponse is the answer of POST /api/train/plan.

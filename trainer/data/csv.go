@@ -147,7 +147,7 @@ func csvColumns(header []string, q, a string) (int, int, error) {
 		}
 		qi, ai := find(q), find(a)
 		if qi < 0 || ai < 0 {
-			return -1, -1, fmt.Errorf("columns %q and %q not both in the header [%s]: check --question-column and --answer-column", q, a, strings.Join(header, ", "))
+			return -1, -1, fmt.Errorf("columns %q and %q not both in the header [%s]: give the names of the question and answer columns as the header spells them (--question-column and --answer-column)", q, a, strings.Join(header, ", "))
 		}
 		return qi, ai, nil
 	}

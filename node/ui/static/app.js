@@ -12,6 +12,8 @@ const T = {
     'train.drop': 'Drop files or a folder here, or click to choose files',
     'train.pickFiles': 'Choose files', 'train.pickFolder': 'Choose a folder',
     'train.name': 'Name of your specialist', 'train.analyse': 'Look at my data',
+    'train.csvHelp': 'Spreadsheet columns (leave empty to find them by name: question/answer, pergunta/resposta, prompt/completion…)',
+    'train.qcol': 'Question column', 'train.acol': 'Answer column',
     'train.summary': 'Your data', 'train.settings': 'Settings chosen for you',
     'train.settingsHelp': 'You can change any of them; each one says why it was chosen.',
     'train.setting': 'Setting', 'train.value': 'Value', 'train.why': 'Why',
@@ -48,6 +50,8 @@ const T = {
     'train.drop': 'Solte arquivos ou uma pasta aqui, ou clique para escolher arquivos',
     'train.pickFiles': 'Escolher arquivos', 'train.pickFolder': 'Escolher uma pasta',
     'train.name': 'Nome do seu especialista', 'train.analyse': 'Analisar meus dados',
+    'train.csvHelp': 'Colunas da planilha (deixe vazio para achá-las pelo nome: question/answer, pergunta/resposta, prompt/completion…)',
+    'train.qcol': 'Coluna das perguntas', 'train.acol': 'Coluna das respostas',
     'train.summary': 'Seus dados', 'train.settings': 'Configurações escolhidas para você',
     'train.settingsHelp': 'Você pode mudar qualquer uma; cada uma diz por que foi escolhida.',
     'train.setting': 'Configuração', 'train.value': 'Valor', 'train.why': 'Por quê',
@@ -149,7 +153,9 @@ async function loadInfo() {
 // --- train ---
 let chosen = [];
 function setChosen(files) {
-  chosen = files.filter(f => /\.(txt|md|jsonl|json)$/i.test(f.name));
+  // The same extensions the node's data stage reads (trainer/data).
+  chosen = files.filter(f => /\.(txt|md|markdown|text|jsonl|json|csv|tsv|pdf|docx|odt|html?|xhtml)$/i.test(f.name));
+  $('csv-cols').hidden = !chosen.some(f => /\.(csv|tsv)$/i.test(f.name));
   $('chosen').textContent = t('train.chosen', chosen.length) + (chosen.length ? ': ' + chosen.slice(0, 5).map(f => f.name).join(', ') + (chosen.length > 5 ? '…' : '') : '');
   $('analyse').disabled = chosen.length === 0;
   if (!$('name').value && chosen.length) $('name').value = chosen[0].name.replace(/\..*$/, '').replace(/[^A-Za-z0-9._-]/g, '_');
@@ -192,6 +198,9 @@ $('analyse').onclick = async () => {
   showError('');
   const fd = new FormData();
   if ($('name').value) fd.append('name', $('name').value);
+  if (!$('csv-cols').hidden && $('qcol').value && $('acol').value) {
+    fd.append('question_column', $('qcol').value); fd.append('answer_column', $('acol').value);
+  }
   for (const f of chosen) fd.append('files', f, f.webkitRelativePath || f.name);
   $('analyse').disabled = true;
   try {
@@ -223,7 +232,9 @@ $('start').onclick = async () => {
     if (i.value !== '' && i.value !== i.dataset.orig) overrides[i.dataset.json] = i.dataset.kind === 'int' ? parseInt(i.value, 10) : parseFloat(i.value);
   });
   try {
-    const j = await api('POST', '/api/train', { upload, name: $('name').value, overrides });
+    const req = { upload, name: $('name').value, overrides };
+    if (!$('csv-cols').hidden && $('qcol').value && $('acol').value) { req.question_column = $('qcol').value; req.answer_column = $('acol').value; }
+    const j = await api('POST', '/api/train', req);
     follow(j.id);
   } catch (e) { showError(e.message); }
 };
