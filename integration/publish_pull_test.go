@@ -69,7 +69,8 @@ func adapterFolderB(t testing.TB, b *base.Base, rank int, i uint64) string {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2+i))
-	for _, p := range a.Pairs {
+	for _, k := range a.SortedKeys() { // map order would make the weights differ run to run
+		p := a.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.1)
 		}

@@ -114,7 +114,8 @@ func adapterFolder(t *testing.T, b *base.Base) string {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, p := range a.Pairs {
+	for _, k := range a.SortedKeys() { // map order would make the weights differ run to run
+		p := a.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.1)
 		}

@@ -49,7 +49,8 @@ func adapterDir(t *testing.T, b *base.Base, name string, seed uint64) string {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 2))
-	for _, p := range ad.Pairs {
+	for _, k := range ad.SortedKeys() { // map order would make the weights differ run to run
+		p := ad.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.1)
 		}

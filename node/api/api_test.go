@@ -49,7 +49,8 @@ func writeAdapter(t testing.TB, dir, name string, b *base.Base, seed uint64) str
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 3))
-	for _, p := range a.Pairs {
+	for _, k := range a.SortedKeys() { // map order would make the weights differ run to run
+		p := a.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.3)
 		}

@@ -38,7 +38,8 @@ func randomAdapter(t testing.TB, b *base.Base, rank int, seed uint64) *adapters.
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 9))
-	for _, p := range a.Pairs {
+	for _, k := range a.SortedKeys() { // map order would make the weights differ run to run
+		p := a.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.05)
 		}

@@ -98,7 +98,8 @@ func randomAdapter(t testing.TB, m *model.Model, rank int, seed uint64) *adapter
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 2))
-	for _, p := range a.Pairs {
+	for _, k := range a.SortedKeys() { // map order would make the weights differ run to run
+		p := a.Pairs[k]
 		for i := range p.B {
 			p.B[i] = float32(rng.NormFloat64() * 0.2)
 		}
