@@ -9,7 +9,7 @@
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { attackPage, sandboxPage, attacksPerPage } from './attack.mjs';
@@ -100,6 +100,33 @@ try {
   await page.waitForFunction(() => document.querySelector('#loaded').textContent.includes('facts'));
   await page.screenshot({ path: join(artifacts, '4-adapters.png'), fullPage: true });
   console.log('e2e: upload → plan → train 100% → chat → listed: ok; screenshots in ' + artifacts);
+
+  // Documents and spreadsheets: the picker keeps a .docx and a .csv (it
+  // once dropped everything but .txt/.md/.jsonl/.json), shows the column
+  // fields for the spreadsheet, and the plan reads both files.
+  {
+    const p = await browser.newPage();
+    p.setDefaultTimeout(120000);
+    await p.goto(url);
+    let csv = 'id;pedido_do_cliente;resposta_final\n';
+    for (let i = 0; i < 20; i++) csv += `${i};Qual é o pedido ${i}?;O pedido ${i} saiu hoje.\n`;
+    await p.setInputFiles('#files', [
+      { name: 'pedidos.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) },
+      { name: 'farm.docx', mimeType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', buffer: readFileSync('trainer/data/testdata/docs/farm.docx') },
+    ]);
+    await p.waitForSelector('#csv-cols:not([hidden])');
+    if (!(await p.textContent('#chosen')).startsWith('2 ')) fail('the picker did not keep the .csv and the .docx: ' + await p.textContent('#chosen'));
+    await p.fill('#qcol', 'pedido_do_cliente');
+    await p.fill('#acol', 'resposta_final');
+    await p.fill('#name', 'docs');
+    await p.click('#analyse');
+    await p.waitForSelector('#plan:not([hidden])');
+    const files = await p.textContent('#summary dd');
+    if (files.trim() !== '2') fail('the plan did not read both files: files = ' + files);
+    await p.screenshot({ path: join(artifacts, '4b-documents.png'), fullPage: true });
+    await p.close();
+    console.log('e2e: .csv with named columns + .docx → plan: ok');
+  }
 
   // --- hostile pages ---
   const uploadsBefore = readdirSync(join(adaptersDir, '.uploads')).length;
