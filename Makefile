@@ -71,6 +71,9 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	@# Home PCs run Windows and macOS too: their builds (tests included) must type-check.
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

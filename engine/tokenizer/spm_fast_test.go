@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -125,17 +124,6 @@ func TestEncodeMatchesQuadratic(t *testing.T) {
 }
 
 func head(ids []int) []int { return ids[:min(len(ids), 40)] }
-
-// cpuTime is the CPU time this process has used (user + system, all
-// threads): on a shared machine it measures the work, where the wall
-// clock also measures the neighbours.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // TestEncodeLinear: 1 MB of text in one paragraph (no blank line, no
 // newline; unique random words, so the piece cache does not help) encodes in well under the 2 s the issue allows through both
