@@ -15,14 +15,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	wire "orchmind/protocol"
 )
 
 // CatalogueProtocol is the stream protocol with which a node asks a peer
-// for the announcements it has kept.
-const CatalogueProtocol protocol.ID = "/orchmind/catalogue/1.0.0"
+// for the announcements it has kept. Its messages (a CBOR request, then
+// one frame per signed announcement) are package protocol's: see
+// protocol.WriteCatalogueRequest and protocol.ReadCatalogueResponse.
+const CatalogueProtocol protocol.ID = wire.CatalogueProtocolID
 
 // MaxCatalogueEntries bounds one catalogue response.
-const MaxCatalogueEntries = 1000
+const MaxCatalogueEntries = wire.MaxCatalogueLimit
 
 // catalogueTimeout bounds one whole catalogue exchange.
 const catalogueTimeout = 30 * time.Second
@@ -489,12 +493,12 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := writeCatalogueRequest(st, catalogueRequest{Base: base, Limit: limit}); err != nil {
+	if err := wire.WriteCatalogueRequest(st, wire.CatalogueRequest{BaseFingerprint: base, Limit: limit}); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("swarm: sending a catalogue request to %s: %w", p, err)
 	}
 	_ = st.CloseWrite()
-	raw, err := readCatalogueResponse(bufio.NewReader(st), limit)
+	raw, err := wire.ReadCatalogueResponse(bufio.NewReader(st), limit)
 	if err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("swarm: reading the catalogue of %s: %w", p, err)
@@ -518,23 +522,23 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 func (s *Swarm) serveCatalogue(st network.Stream) {
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(catalogueTimeout))
-	req, err := readCatalogueRequest(bufio.NewReader(st))
+	req, err := wire.ReadCatalogueRequest(bufio.NewReader(st))
 	if err != nil {
 		s.log.Debug("bad catalogue request", "peer", st.Conn().RemotePeer().String(), "err", err)
 		_ = st.Reset()
 		return
 	}
-	limit := req.Limit
-	if limit <= 0 || limit > MaxCatalogueEntries {
-		limit = MaxCatalogueEntries
-	}
-	items := s.catalog.serve(req.Base, limit)
+	items := s.catalog.serve(req.BaseFingerprint, req.EffectiveLimit())
 	raw := make([][]byte, len(items))
 	for i, r := range items {
 		raw[i] = r.Data
 	}
 	w := bufio.NewWriter(st)
-	if err := writeCatalogueResponse(w, raw); err != nil || w.Flush() != nil {
+	if err := wire.WriteCatalogueResponse(w, raw); err != nil || w.Flush() != nil {
 		_ = st.Reset()
 	}
 }
+
+// readFrame reads one length-prefixed frame of at most max bytes (the
+// framing of every orchmind stream protocol, protocol.ReadFrame).
+func readFrame(r *bufio.Reader, max int) ([]byte, error) { return wire.ReadFrame(r, max) }
