@@ -81,15 +81,8 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	if req.Path == "" {
-		s.fail(w, badRequest("path is empty: give an adapter folder (with adapter_config.json), or the name of one in %s", s.cfg.AdapterDir))
-		return
-	}
-	dir := req.Path
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(s.cfg.AdapterDir, dir)
-	}
-	if err := s.checkPath(r, dir); err != nil {
+	dir, err := s.adapterFolder(r, req.Path)
+	if err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -107,6 +100,22 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		info.Scale = *req.Scale
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// adapterFolder resolves the adapter folder p of a request: absolute, or
+// relative to the adapters folder; without the token it must lie inside
+// the adapters or data folder (checkPath).
+func (s *Server) adapterFolder(r *http.Request, p string) (string, error) {
+	if p == "" {
+		return "", badRequest("path is empty: give an adapter folder (with adapter_config.json), or the name of one in %s", s.cfg.AdapterDir)
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.cfg.AdapterDir, p)
+	}
+	if err := s.checkPath(r, p); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 // loadDir reads an adapter folder and registers it (under name when given,
@@ -296,9 +305,14 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// PublishRequest is the body of POST /api/swarm/publish.
+// PublishRequest is the body of POST /api/swarm/publish: a loaded
+// adapter (Name), or an adapter folder (Path), which is published from
+// disk without being loaded (only its manifest and tensor headers are
+// read).
 type PublishRequest struct {
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// Path is an adapter folder, as in LoadRequest.Path.
+	Path string `json:"path,omitempty"`
 	// Room, when set, is a private room code: the announcement is sealed
 	// for the room instead of published to everyone.
 	Room string `json:"room,omitempty"`
@@ -320,36 +334,56 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	info, err := s.reg.Get(req.Name)
-	if err != nil {
-		s.fail(w, err)
+	var dir, name string
+	var man *adapters.Manifest // nil: the node reads it from the folder
+	switch {
+	case req.Path != "" && req.Name != "":
+		s.fail(w, badRequest("give the adapter's name or its folder (path), not both"))
 		return
-	}
-	if info.Dir == "" {
-		s.fail(w, fmt.Errorf("%w: adapter %q has no folder on disk to publish", errUnusable, req.Name))
-		return
-	}
-	_, man, err := s.reg.Adapter(req.Name)
-	if err != nil {
-		s.fail(w, err)
-		return
+	case req.Path != "":
+		d, err := s.adapterFolder(r, req.Path)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			s.fail(w, fmt.Errorf("%w: no adapter folder at %s: give the folder that holds adapter_config.json", errNotFound, d))
+			return
+		}
+		dir, name = d, filepath.Base(filepath.Clean(d))
+	default:
+		info, err := s.reg.Get(req.Name)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if info.Dir == "" {
+			s.fail(w, fmt.Errorf("%w: adapter %q has no folder on disk to publish", errUnusable, req.Name))
+			return
+		}
+		if _, man, err = s.reg.Adapter(req.Name); err != nil {
+			s.fail(w, err)
+			return
+		}
+		dir, name = info.Dir, req.Name
 	}
 	var cid string
+	var err error
 	if req.Room != "" {
 		rp, ok := s.cfg.Swarm.(RoomPublisher)
 		if !ok {
 			s.fail(w, fmt.Errorf("%w: this node cannot publish into private rooms", errNoSwarm))
 			return
 		}
-		cid, err = rp.PublishRoom(r.Context(), info.Dir, man, req.Room)
+		cid, err = rp.PublishRoom(r.Context(), dir, man, req.Room)
 	} else {
-		cid, err = s.cfg.Swarm.Publish(r.Context(), info.Dir, man)
+		cid, err = s.cfg.Swarm.Publish(r.Context(), dir, man)
 	}
 	if err != nil {
-		s.fail(w, fmt.Errorf("publish %s: %w", req.Name, err))
+		s.fail(w, fmt.Errorf("publish %s: %w", name, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": req.Name, "cid": cid})
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "cid": cid})
 }
 
 func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {

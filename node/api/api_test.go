@@ -566,6 +566,19 @@ func TestSwarmDelegation(t *testing.T) {
 	if c := f.call(t, "POST", "/api/swarm/publish", NameRequest{"shared"}, &pub); c != 200 || pub["cid"] != "bafypublished" || len(sw.published) != 1 {
 		t.Fatalf("publish: %d %v", c, pub)
 	}
+	// A folder is published from disk: it is not loaded into the registry
+	// (its tensors are not read) to be published.
+	own := writeAdapter(t, f.dir, "own", f.b, 6)
+	if c := f.call(t, "POST", "/api/swarm/publish", PublishRequest{Path: "own"}, &pub); c != 200 || pub["name"] != "own" || len(sw.published) != 2 || sw.published[1] != own {
+		t.Fatalf("publish by folder: %d %v %v", c, pub, sw.published)
+	}
+	for _, i := range f.s.reg.List() {
+		if i.Name == "own" {
+			t.Fatal("publishing a folder loaded it into the registry")
+		}
+	}
+	f.wantErr(t, 400, "POST", "/api/swarm/publish", PublishRequest{Name: "shared", Path: "own"}, "not both")
+	f.wantErr(t, 404, "POST", "/api/swarm/publish", PublishRequest{Path: "missing"}, "no adapter folder")
 	var peers struct{ Peers []Peer }
 	if c := f.call(t, "GET", "/api/swarm/peers", nil, &peers); c != 200 || len(peers.Peers) != 1 {
 		t.Fatalf("peers: %d %+v", c, peers)
