@@ -12,7 +12,6 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/node/registry"
-	"orchmind/trainer/lora"
 )
 
 // LocalAdapter is an adapter folder in AdapterDir.
@@ -124,19 +123,14 @@ func (s *Server) loadDir(dir, name, cid string) (registry.Info, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return registry.Info{}, fmt.Errorf("%w: no adapter folder at %s: give the folder that holds adapter_config.json", errNotFound, dir)
 	}
-	a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+	a, man, err := s.reg.Read(dir)
 	if err != nil {
-		return registry.Info{}, fmt.Errorf("%w: %w (the folder must hold adapter_config.json and adapter_model.safetensors as written by orchmind train or PEFT; retrain or re-download it)", registry.ErrBadAdapter, err)
+		return registry.Info{}, err
 	}
-	a = lora.FromPEFTLayout(a, s.reg.Base().Model.Config)
 	if name == "" {
-		name = filepath.Base(filepath.Clean(dir))
-		if man != nil && registry.ValidName(man.Name) {
-			name = man.Name
-		}
+		name = registry.NameFor(dir, man)
 	}
-	abs, err := filepath.Abs(dir)
-	if err == nil {
+	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
 	return s.reg.Add(name, cid, dir, a, man)
@@ -288,14 +282,34 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest("cid is empty: give the CID of an adapter found with /api/swarm/search"))
 		return
 	}
-	dir, err := s.cfg.Swarm.Pull(r.Context(), req.CID)
+	load := req.Load == nil || *req.Load
+	// To plug it in, the registry's check is the pull's: the adapter the
+	// pull read is checked once, before the pull keeps it, and plugged in
+	// as read.
+	var accept Accept
+	var checked registry.Checked
+	if load {
+		accept = func(a *adapters.Adapter, man *adapters.Manifest) error {
+			name := req.Name
+			if name == "" {
+				name = registry.NameFor("adapter-"+req.CID[max(0, len(req.CID)-8):], man)
+			}
+			c, err := s.reg.Check(name, s.reg.Layout(a), man)
+			checked = c
+			return err
+		}
+	}
+	dir, err := s.cfg.Swarm.PullAdapter(r.Context(), req.CID, accept)
 	if err != nil {
 		s.fail(w, fmt.Errorf("pull %s: %w", req.CID, err))
 		return
 	}
 	out := map[string]any{"cid": req.CID, "dir": dir}
-	if req.Load == nil || *req.Load {
-		info, err := s.loadDir(dir, req.Name, req.CID)
+	if load {
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		info, err := s.reg.AddChecked(checked, req.CID, dir)
 		if err != nil {
 			s.fail(w, err)
 			return

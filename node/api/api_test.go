@@ -519,6 +519,8 @@ func TestConcurrentSwapHTTP(t *testing.T) {
 // another package's; this checks the API's delegation).
 type fakeSwarm struct {
 	dirs      map[string]string
+	tmp       string // where pulls write
+	pullReads int
 	published []string
 }
 
@@ -529,12 +531,37 @@ func (f *fakeSwarm) Search(_ context.Context, q SearchQuery) ([]Listing, error) 
 	}
 	return out, nil
 }
-func (f *fakeSwarm) Pull(_ context.Context, cid string) (string, error) {
+
+// PullAdapter copies the folder of cid as a pull writes it, reads it once
+// as the node does (in full and through accept, or only checked), then
+// takes the tensor file away from the copy it returns: an API that read
+// the pulled folder a second time would fail.
+func (f *fakeSwarm) PullAdapter(_ context.Context, cid string, accept Accept) (string, error) {
 	d, ok := f.dirs[cid]
 	if !ok {
 		return "", fmt.Errorf("no provider for %s", cid)
 	}
-	return d, nil
+	got := filepath.Join(f.tmp, cid)
+	_ = os.RemoveAll(got)
+	if err := os.CopyFS(got, os.DirFS(d)); err != nil {
+		return "", err
+	}
+	if accept != nil {
+		a, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
+		if err != nil {
+			return "", err
+		}
+		if err := accept(a, man); err != nil {
+			return "", err
+		}
+	} else if _, err := adapters.CheckFolder(got, adapters.SafetensorsCodec{}); err != nil {
+		return "", err
+	}
+	f.pullReads++
+	if err := os.Remove(filepath.Join(got, adapters.SafetensorsFile)); err != nil {
+		return "", err
+	}
+	return got, nil
 }
 func (f *fakeSwarm) Publish(_ context.Context, dir string, _ *adapters.Manifest) (string, error) {
 	f.published = append(f.published, dir)
@@ -543,7 +570,7 @@ func (f *fakeSwarm) Publish(_ context.Context, dir string, _ *adapters.Manifest)
 func (f *fakeSwarm) Peers(context.Context) ([]Peer, error) { return []Peer{{ID: "12D3KooWpeer"}}, nil }
 
 func TestSwarmDelegation(t *testing.T) {
-	sw := &fakeSwarm{dirs: map[string]string{}}
+	sw := &fakeSwarm{dirs: map[string]string{}, tmp: t.TempDir()}
 	f := newFixture(t, randomBase(t, 1), func(c *Config) { c.Swarm = sw })
 	sw.dirs["bafyshared"] = writeAdapter(t, t.TempDir(), "shared", f.b, 5)
 	var res struct {
@@ -555,8 +582,19 @@ func TestSwarmDelegation(t *testing.T) {
 	var pulled struct {
 		Adapter registry.Info `json:"adapter"`
 	}
-	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyshared"}, &pulled); c != 200 || pulled.Adapter.CID != "bafyshared" {
-		t.Fatalf("pull: %d %+v", c, pulled)
+	// The pulled folder is read once, by the pull, and plugged in as read
+	// (the fake takes its tensors away after that one read).
+	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyshared"}, &pulled); c != 200 || pulled.Adapter.CID != "bafyshared" || pulled.Adapter.Name != "shared" || pulled.Adapter.Params == 0 || sw.pullReads != 1 {
+		t.Fatalf("pull: %d %+v (%d reads)", c, pulled, sw.pullReads)
+	}
+	// The registry's check is the pull's: an adapter for another base is
+	// refused before the pull keeps it.
+	sw.dirs["bafyother"] = writeAdapter(t, t.TempDir(), "other", randomBase(t, 2), 5)
+	f.wantErr(t, 422, "POST", "/api/swarm/pull", PullRequest{CID: "bafyother"}, "another base")
+	// Without loading, the pull only checks the folder.
+	var kept map[string]any
+	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyother", Load: ptr(false)}, &kept); c != 200 || kept["adapter"] != nil {
+		t.Fatalf("pull without loading: %d %v", c, kept)
 	}
 	if _, last := f.generate(t, GenerateRequest{Prompt: "x", Adapter: "bafyshared", Options: Options{NumPredict: ptr(4)}}); last.Error != "" {
 		t.Fatal(last.Error)
