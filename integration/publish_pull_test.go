@@ -75,9 +75,8 @@ func adapterFolderB(t testing.TB, b *base.Base, rank int, i uint64) string {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "specialist")
-	man := adapters.Manifest{Name: "specialist", Description: "integration test adapter", Tags: []string{"test", fmt.Sprint("s", i)},
-		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: a.Rank, Alpha: a.Alpha,
-		TargetModules: []string{"q_proj"}, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: "specialist", Description: "integration test adapter", Tags: []string{"test", fmt.Sprint("s", i)}, BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: a.Rank, Alpha: a.Alpha, TargetModules: []string{"q_proj"}},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(dir, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}

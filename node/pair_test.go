@@ -55,9 +55,10 @@ func adapterDir(t *testing.T, b *base.Base, name string, seed uint64) string {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), name)
-	man := adapters.Manifest{Name: name, Description: "a node test adapter about " + name, Tags: []string{"test"},
-		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: ad.Rank, Alpha: ad.Alpha,
-		TargetModules: []string{"q_proj"}, Created: time.Now()}
+	man := adapters.Manifest{
+		Announced: adapters.Announced{Name: name, Description: "a node test adapter about " + name, Tags: []string{"test"},
+			BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: ad.Rank, Alpha: ad.Alpha, TargetModules: []string{"q_proj"}},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(dir, ad, man, b.Model); err != nil {
 		t.Fatal(err)
 	}

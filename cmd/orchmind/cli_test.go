@@ -149,7 +149,7 @@ func writeAdapter(t *testing.T, dir string, seed float32) {
 	}
 	a := &adapters.Adapter{Rank: 2, Alpha: 4, TargetModules: []adapters.Module{adapters.Q}, BaseName: "tiny", BaseFingerprint: "sha256:tiny",
 		Pairs: map[adapters.Key]*adapters.Pair{{Layer: 0, Module: adapters.Q}: p}}
-	if err := adapters.WriteFolder(dir, a, adapters.Manifest{Name: filepath.Base(dir), BaseName: "tiny", Rank: 2, Alpha: 4}, adapters.SafetensorsCodec{}); err != nil {
+	if err := adapters.WriteFolder(dir, a, adapters.Manifest{Announced: adapters.Announced{Name: filepath.Base(dir), BaseName: "tiny", Rank: 2, Alpha: 4}}, adapters.SafetensorsCodec{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -48,7 +47,7 @@ func (s *Server) local() []LocalAdapter {
 		}
 		abs, _ := filepath.Abs(dir)
 		la := LocalAdapter{Name: e.Name(), Dir: abs, ThisBase: true, Loaded: loaded[abs]}
-		if man, err := readManifest(dir); err == nil && man != nil {
+		if man, err := adapters.ReadManifest(dir); err == nil && man != nil {
 			la.BaseName, la.BaseFingerprint, la.Description = man.BaseName, man.BaseFingerprint, man.Description
 			la.ThisBase = man.BaseFingerprint == "" || man.BaseFingerprint == s.cfg.Base.Fingerprint
 		}
@@ -211,22 +210,6 @@ func (s *Server) handleBake(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
-}
-
-// readManifest reads orchmind.json in dir (nil, nil when absent).
-func readManifest(dir string) (*adapters.Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m adapters.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
 }
 
 // --- swarm ---

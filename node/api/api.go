@@ -20,18 +20,15 @@ import (
 	"orchmind/node/registry"
 )
 
-// Listing is one adapter announced in the swarm.
+// Listing is one adapter announced in the swarm: what its announcement
+// says of it (adapters.Announced, the fields of its orchmind.json that are
+// announced, under the same JSON names), its CID, publisher and size.
 type Listing struct {
-	CID             string   `json:"cid"`
-	Name            string   `json:"name"`
-	Description     string   `json:"description,omitempty"`
-	Tags            []string `json:"tags,omitempty"`
-	Language        string   `json:"language,omitempty"`
-	BaseName        string   `json:"base_name,omitempty"`
-	BaseFingerprint string   `json:"base_fingerprint,omitempty"`
-	Publisher       string   `json:"publisher,omitempty"`
-	Size            int64    `json:"size,omitempty"`
-	Providers       int      `json:"providers,omitempty"`
+	CID string `json:"cid"`
+	adapters.Announced
+	Publisher string `json:"publisher,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	Providers int    `json:"providers,omitempty"`
 }
 
 // SearchQuery filters swarm listings. An empty BaseFingerprint means any

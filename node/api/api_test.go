@@ -55,8 +55,8 @@ func writeAdapter(t testing.TB, dir, name string, b *base.Base, seed uint64) str
 		}
 	}
 	p := filepath.Join(dir, name)
-	man := adapters.Manifest{Name: name, BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID,
-		Rank: a.Rank, Alpha: a.Alpha, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: name, BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: a.Rank, Alpha: a.Alpha},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(p, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +527,7 @@ type fakeSwarm struct {
 func (f *fakeSwarm) Search(_ context.Context, q SearchQuery) ([]Listing, error) {
 	var out []Listing
 	for cid := range f.dirs {
-		out = append(out, Listing{CID: cid, Name: "shared", BaseFingerprint: q.BaseFingerprint})
+		out = append(out, Listing{CID: cid, Announced: adapters.Announced{Name: "shared", BaseFingerprint: q.BaseFingerprint}})
 	}
 	return out, nil
 }

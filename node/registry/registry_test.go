@@ -50,8 +50,8 @@ func randomAdapter(t testing.TB, b *base.Base, rank int, seed uint64) *adapters.
 func writeAdapter(t testing.TB, dir, name string, b *base.Base, a *adapters.Adapter) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	man := adapters.Manifest{Name: name, BaseName: b.Name, BaseFingerprint: a.BaseFingerprint, BaseShapeFingerprint: b.ShapeID,
-		Rank: a.Rank, Alpha: a.Alpha, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: name, BaseName: b.Name, BaseFingerprint: a.BaseFingerprint, Rank: a.Rank, Alpha: a.Alpha},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(p, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
