@@ -337,6 +337,48 @@ func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 	return nil
 }
 
+// Kept returns the public announcements of the catalogue (room ones left
+// out) in the order they arrived, with a number that changes whenever the
+// catalogue does: what a node saves to give back to RememberFrom after a
+// restart, and when it needs saving again.
+func (s *Swarm) Kept() ([]Received, uint64) {
+	c := s.catalog
+	c.mu.Lock()
+	entries := make([]*catEntry, 0, len(c.items))
+	for _, e := range c.items {
+		if !e.r.Private {
+			entries = append(entries, e)
+		}
+	}
+	seq := c.seq
+	c.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
+	out := make([]Received, len(entries))
+	for i, e := range entries {
+		out[i] = e.r
+	}
+	return out, seq
+}
+
+// RememberFrom adds an announcement that peer from delivered earlier (one
+// the node saved before a restart, see Kept) to the catalogue, after
+// validating it again, under the same quotas and eviction as when it
+// first arrived; from == this node's ID makes it the node's own. It does
+// not call OnAnnouncement.
+func (s *Swarm) RememberFrom(ctx context.Context, from peer.ID, signed []byte) error {
+	if from == "" {
+		from = s.host.ID()
+	}
+	ann, err := s.cfg.Validator(ctx, from, signed)
+	if err != nil {
+		return fmt.Errorf("swarm: not keeping an announcement that does not verify: %w", err)
+	}
+	if !s.catalog.add(Received{Announcement: ann, From: from, Data: signed}) {
+		return fmt.Errorf("swarm: not keeping an announcement by %s: a newer one is kept, or it is dated more than %s ahead", ann.Author, MaxClockSkew)
+	}
+	return nil
+}
+
 // RememberRoom adds an announcement that arrived in (or was sealed for) a
 // private room to the catalogue, after validating it: it is listed by
 // Catalogue with Private set and gives Fetch a provider, but it is never
