@@ -168,18 +168,8 @@ func TestPublishSearchPull(t *testing.T) {
 	}
 }
 
-func folderBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if st, err := d.Info(); err == nil {
-				n += st.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
+// folderBytes is the size of the files in dir (adapters.FolderSize).
+func folderBytes(dir string) int64 { return adapters.FolderSize(dir) }
 
 // TestPullAuthorOffline: a node that saw an announcement whose author has
 // since gone offline (the swarm is still there, but nobody else holds the

@@ -16,15 +16,7 @@ import (
 // startPeer starts a local-only node listening on loopback that dials boot.
 func startPeer(t *testing.T, b *base.Base, boot []string) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	n, err := Start(t.Context(), Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"), Base: b,
-		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, LocalOnly: true,
-		FindTimeout: 2 * time.Second, Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startAt(t, b, t.TempDir(), boot)
 }
 
 // pair starts two connected nodes of base b.
