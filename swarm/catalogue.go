@@ -325,9 +325,10 @@ func (s *Swarm) CatalogueOf(root cid.Cid) []Received {
 	return s.catalog.byRoot(root)
 }
 
-// Remember adds an announcement (e.g. one loaded from the node's store at
-// start) to the catalogue served to peers, after validating it. It does not
-// call OnAnnouncement.
+// Remember adds one of the node's own announcements (one it has just
+// published) to the catalogue served to peers, after validating it; it is
+// never evicted. It does not call OnAnnouncement. RememberFrom gives back
+// what the node saved before a restart.
 func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 	ann, err := s.cfg.Validator(ctx, s.host.ID(), signed)
 	if err != nil {
