@@ -59,6 +59,11 @@ type Info struct {
 	// Warning is set when the adapter was accepted without a full identity
 	// check (no base fingerprint recorded on one side).
 	Warning string `json:"warning,omitempty"`
+	// Manifest is what its orchmind.json announces of it (name, tags,
+	// language, license, …: the fields a search listing has), when it has
+	// one. The fields above describe the adapter as loaded (Name is the
+	// name it is registered under; the base and rank come from its files).
+	Manifest *adapters.Announced `json:"manifest,omitempty"`
 }
 
 type entry struct {
@@ -186,6 +191,8 @@ func (r *Registry) AddChecked(c Checked, cid, dir string) (Info, error) {
 	}
 	if man != nil {
 		info.Description = man.Description
+		ann := man.Announced
+		info.Manifest = &ann
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

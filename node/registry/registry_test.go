@@ -92,6 +92,10 @@ func TestLoadDeltaMatchesPlug(t *testing.T) {
 	if info.Warning != "" || info.Rank != 2 || info.Scale != 1 || info.Params == 0 {
 		t.Fatalf("info = %+v", info)
 	}
+	// What its orchmind.json announces comes with it, in the shared type.
+	if m := info.Manifest; m == nil || m.Name != "two" || m.BaseFingerprint != b.Fingerprint || m.Rank != 2 {
+		t.Fatalf("info.Manifest = %+v", info.Manifest)
+	}
 	if got := r.List(); len(got) != 2 || got[0].Name != "one" || got[1].Name != "two" {
 		t.Fatalf("List = %+v", got)
 	}
