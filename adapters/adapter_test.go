@@ -41,8 +41,8 @@ func sample() *Adapter {
 func TestFolderRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ad")
 	a := sample()
-	m := Manifest{Name: "facts", BaseFingerprint: a.BaseFingerprint, BaseName: a.BaseName, Rank: 2, Alpha: 4,
-		TargetModules: []string{"q_proj", "down_proj"}, TrainLossAfter: 0.01, Created: time.Unix(1700000000, 0).UTC(), OrchmindVersion: "dev"}
+	m := Manifest{Announced: Announced{Name: "facts", BaseFingerprint: a.BaseFingerprint, BaseName: a.BaseName, Rank: 2, Alpha: 4, TargetModules: []string{"q_proj", "down_proj"}},
+		TrainLossAfter: 0.01, Created: time.Unix(1700000000, 0).UTC(), OrchmindVersion: "dev"}
 	for range 2 { // second write replaces the first
 		if err := WriteFolder(dir, a, m, jsonCodec{}); err != nil {
 			t.Fatal(err)
@@ -149,7 +149,7 @@ func TestFolderRefusesHugeManifests(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "ad")
 			a := sample()
-			m := Manifest{Name: "facts", BaseFingerprint: a.BaseFingerprint, Rank: 2, Alpha: 4}
+			m := Manifest{Announced: Announced{Name: "facts", BaseFingerprint: a.BaseFingerprint, Rank: 2, Alpha: 4}}
 			if err := WriteFolder(dir, a, m, jsonCodec{}); err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 func TestSafetensorsFolderRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ad")
 	a := sample()
-	if err := WriteFolder(dir, a, Manifest{Name: "facts"}, SafetensorsCodec{}); err != nil {
+	if err := WriteFolder(dir, a, Manifest{Announced: Announced{Name: "facts"}}, SafetensorsCodec{}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := safetensors.Open(filepath.Join(dir, SafetensorsFile))
@@ -49,7 +49,7 @@ func TestCheckFolder(t *testing.T) {
 	write := func(a *Adapter, tensors func([]Tensor) []Tensor) string {
 		t.Helper()
 		dir := filepath.Join(t.TempDir(), "ad")
-		if err := WriteFolder(dir, a, Manifest{Name: "facts", BaseFingerprint: "sha256:abc"}, SafetensorsCodec{}); err != nil {
+		if err := WriteFolder(dir, a, Manifest{Announced: Announced{Name: "facts", BaseFingerprint: "sha256:abc"}}, SafetensorsCodec{}); err != nil {
 			t.Fatal(err)
 		}
 		if tensors != nil {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"orchmind/internal/atomicfile"
+	"orchmind/protocol"
 )
 
 // File names inside an adapter folder.
@@ -43,18 +45,19 @@ type PEFTConfig struct {
 	AutoMappingOfAdapter *string  `json:"auto_mapping"`
 }
 
+// Announced is the part of the manifest that is announced to the swarm and
+// listed by searches (name, description, tags, language, base, rank, alpha,
+// target modules, metrics, license): protocol.Manifest, the one type those
+// fields have from orchmind.json to the signed announcement to the API's
+// listing.
+type Announced = protocol.Manifest
+
 // Manifest is orchmind.json: everything about an adapter except its data.
+// Its announced fields (Announced, embedded) are JSON keys of the same
+// object, as they always were.
 type Manifest struct {
-	Name                 string           `json:"name"`
-	Description          string           `json:"description,omitempty"`
-	Tags                 []string         `json:"tags,omitempty"`
-	Language             string           `json:"language,omitempty"`
-	BaseName             string           `json:"base_name"`
-	BaseFingerprint      string           `json:"base_fingerprint"`
+	Announced
 	BaseShapeFingerprint string           `json:"base_shape_fingerprint"`
-	Rank                 int              `json:"rank"`
-	Alpha                float32          `json:"alpha"`
-	TargetModules        []string         `json:"target_modules"`
 	Hyperparameters      *Hyperparameters `json:"hyperparameters,omitempty"`
 	// StepsRun and StopReason say how training ended.
 	StepsRun   int    `json:"steps_run,omitempty"`
@@ -74,8 +77,25 @@ type Manifest struct {
 	OrchmindVersion string             `json:"orchmind_version"`
 	Created         time.Time          `json:"created"`
 	Parents         []string           `json:"parents"`
-	License         string             `json:"license,omitempty"`
 	Extra           map[string]float64 `json:"extra,omitempty"`
+}
+
+// Announce returns what is announced of the manifest: Announced, with the
+// losses recorded (train_loss_before … eval_loss_after, those not zero)
+// added to its metrics.
+func (m *Manifest) Announce() protocol.Manifest {
+	a := m.Announced
+	a.Metrics = maps.Clone(a.Metrics)
+	for k, v := range map[string]float64{"train_loss_before": m.TrainLossBefore, "train_loss_after": m.TrainLossAfter,
+		"eval_loss_before": m.EvalLossBefore, "eval_loss_after": m.EvalLossAfter} {
+		if v != 0 {
+			if a.Metrics == nil {
+				a.Metrics = map[string]float64{}
+			}
+			a.Metrics[k] = v
+		}
+	}
+	return a
 }
 
 // Template returns the prompt template the adapter was trained with:
@@ -317,22 +337,36 @@ func readFolder(dir string, codec TensorCodec, shapesOnly bool) (*Adapter, *Mani
 	if err := a.validate(!shapesOnly); err != nil {
 		return nil, nil, fmt.Errorf("read adapter %s: %w", dir, err)
 	}
-	var man *Manifest
-	mb, err := readSmallFile(filepath.Join(dir, ManifestFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	man, err := ReadManifest(dir)
+	if err != nil {
 		return nil, nil, fmt.Errorf("read adapter: %w", err)
 	}
-	if err == nil {
-		man = &Manifest{}
-		if err := json.Unmarshal(mb, man); err != nil {
-			return nil, nil, fmt.Errorf("read adapter: %s: %w", filepath.Join(dir, ManifestFile), err)
-		}
+	if man != nil {
 		a.BaseFingerprint = man.BaseFingerprint
 		if a.BaseName == "" {
 			a.BaseName = man.BaseName
 		}
 	}
 	return a, man, nil
+}
+
+// ReadManifest reads the orchmind.json of the adapter folder dir; it
+// returns nil and no error when there is none. A file over MaxJSONFileSize
+// or not JSON is an error naming the file.
+func ReadManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
+	b, err := readSmallFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
 }
 
 // MaxJSONFileSize bounds adapter_config.json and orchmind.json: both are a

@@ -17,8 +17,8 @@ import (
 func fuzzFolderSeeds(f *testing.F) (seeds [][3][]byte) {
 	dir := filepath.Join(f.TempDir(), "ad")
 	a := sample()
-	if err := WriteFolder(dir, a, Manifest{Name: "facts", BaseFingerprint: a.BaseFingerprint, BaseName: a.BaseName,
-		Rank: a.Rank, Alpha: a.Alpha, Tags: []string{"x"}, Hyperparameters: &Hyperparameters{LearningRate: 1e-3}}, SafetensorsCodec{}); err != nil {
+	if err := WriteFolder(dir, a, Manifest{Announced: Announced{Name: "facts", BaseFingerprint: a.BaseFingerprint, BaseName: a.BaseName, Rank: a.Rank, Alpha: a.Alpha, Tags: []string{"x"}},
+		Hyperparameters: &Hyperparameters{LearningRate: 1e-3}}, SafetensorsCodec{}); err != nil {
 		f.Fatal(err)
 	}
 	var files [3][]byte

@@ -76,9 +76,8 @@ func adapterFolderB(t testing.TB, b *base.Base, rank int, i uint64) string {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "specialist")
-	man := adapters.Manifest{Name: "specialist", Description: "integration test adapter", Tags: []string{"test", fmt.Sprint("s", i)},
-		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: a.Rank, Alpha: a.Alpha,
-		TargetModules: []string{"q_proj"}, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: "specialist", Description: "integration test adapter", Tags: []string{"test", fmt.Sprint("s", i)}, BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: a.Rank, Alpha: a.Alpha, TargetModules: []string{"q_proj"}},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(dir, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
@@ -170,18 +169,8 @@ func TestPublishSearchPull(t *testing.T) {
 	}
 }
 
-func folderBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if st, err := d.Info(); err == nil {
-				n += st.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
+// folderBytes is the size of the files in dir (adapters.FolderSize).
+func folderBytes(dir string) int64 { return adapters.FolderSize(dir) }
 
 // TestPullAuthorOffline: a node that saw an announcement whose author has
 // since gone offline (the swarm is still there, but nobody else holds the

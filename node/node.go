@@ -82,9 +82,12 @@ type Node struct {
 	rooms map[string]*joinedRoom // by topic
 	done  chan struct{}
 	once  sync.Once
-	// bg counts the node's background work (DHT provides); Close waits
-	// for it before closing the swarm and the store.
+	// bg counts the node's background work (DHT provides, saving the
+	// catalogue); Close waits for it before closing the swarm and the store.
 	bg sync.WaitGroup
+	// savedSeq is the catalogue's change number at the last save (used by
+	// the saver in bg, then by Close).
+	savedSeq uint64
 }
 
 // APIFile is the file in the data dir that holds the API address.
@@ -101,7 +104,8 @@ const TokenFile = "api-token"
 // models this node runs, far below what fills a home disk.
 const DefaultMaxPullSize = 2 << 30
 
-// Start opens the store, starts the swarm and serves the API.
+// Start opens the store, starts the swarm (giving it back the
+// announcements seen before, saved in the store) and serves the API.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" || cfg.Base == nil {
 		return nil, errors.New("node: a data folder and a base model are needed")
@@ -166,6 +170,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.sw, err = swarm.New(ctx, scfg); err != nil {
 		return nil, err
 	}
+	n.restoreAnnouncements(ctx)
+	n.keepSaving()
 	localToken := rand.Text()
 	if err := atomicfile.WriteFile(filepath.Join(cfg.DataDir, TokenFile), []byte(localToken+"\n"), 0o600); err != nil {
 		return nil, err
@@ -218,6 +224,9 @@ func (n *Node) Close() error {
 	}
 	n.bg.Wait()
 	if n.sw != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		n.saveAnnouncements(ctx)
+		cancel()
 		errs = append(errs, n.sw.Close())
 	}
 	if n.store != nil {

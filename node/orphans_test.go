@@ -121,8 +121,8 @@ func adapterFolder(t *testing.T, b *base.Base) string {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "specialist")
-	man := adapters.Manifest{Name: "specialist", BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID,
-		Rank: a.Rank, Alpha: a.Alpha, TargetModules: []string{"q_proj"}, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: "specialist", BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: a.Rank, Alpha: a.Alpha, TargetModules: []string{"q_proj"}},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(dir, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}

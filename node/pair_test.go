@@ -16,15 +16,7 @@ import (
 // startPeer starts a local-only node listening on loopback that dials boot.
 func startPeer(t *testing.T, b *base.Base, boot []string) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	n, err := Start(t.Context(), Config{DataDir: filepath.Join(dir, "data"), AdapterDir: filepath.Join(dir, "adapters"), Base: b,
-		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot, APIAddr: "127.0.0.1:0", DHTServer: true, LocalOnly: true,
-		FindTimeout: 2 * time.Second, Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startAt(t, b, t.TempDir(), boot)
 }
 
 // pair starts two connected nodes of base b.
@@ -56,9 +48,10 @@ func adapterDir(t *testing.T, b *base.Base, name string, seed uint64) string {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), name)
-	man := adapters.Manifest{Name: name, Description: "a node test adapter about " + name, Tags: []string{"test"},
-		BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID, Rank: ad.Rank, Alpha: ad.Alpha,
-		TargetModules: []string{"q_proj"}, Created: time.Now()}
+	man := adapters.Manifest{
+		Announced: adapters.Announced{Name: name, Description: "a node test adapter about " + name, Tags: []string{"test"},
+			BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: ad.Rank, Alpha: ad.Alpha, TargetModules: []string{"q_proj"}},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(dir, ad, man, b.Model); err != nil {
 		t.Fatal(err)
 	}

@@ -80,17 +80,7 @@ func (n *Node) prepare(ctx context.Context, dir string, man *adapters.Manifest) 
 		return cid.Undef, nil, err
 	}
 	n.provide(root)
-	metrics := map[string]float64{}
-	for k, v := range map[string]float64{"train_loss_before": man.TrainLossBefore, "train_loss_after": man.TrainLossAfter,
-		"eval_loss_before": man.EvalLossBefore, "eval_loss_after": man.EvalLossAfter} {
-		if v != 0 {
-			metrics[k] = v
-		}
-	}
-	a := protocol.Announcement{Root: root, Size: uint64(size), Created: time.Now(), Manifest: protocol.Manifest{
-		Name: man.Name, Description: man.Description, Tags: man.Tags, Language: man.Language,
-		BaseFingerprint: man.BaseFingerprint, BaseName: man.BaseName, Rank: man.Rank, Alpha: man.Alpha,
-		TargetModules: man.TargetModules, Metrics: metrics, License: man.License}}
+	a := protocol.Announcement{Root: root, Size: uint64(size), Created: time.Now(), Manifest: man.Announce()}
 	signed, err := protocol.Sign(a, n.key)
 	if err != nil {
 		return cid.Undef, nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"orchmind/adapters"
+	"orchmind/node/api"
 	"orchmind/store"
 	"orchmind/swarm"
 )
@@ -97,16 +98,23 @@ func (k *keptBlocks) have(c cid.Cid) (blocks.Block, bool) {
 	}
 }
 
-// Pull fetches the adapter with root c from the swarm — from its
+// Pull is PullAdapter with the node's own base check: it returns the
+// folder the adapter was written to.
+func (n *Node) Pull(ctx context.Context, c string) (string, error) {
+	return n.PullAdapter(ctx, c, nil)
+}
+
+// PullAdapter fetches the adapter with root c from the swarm — from its
 // announcement's author, reached by peer ID, or else from providers found
 // in the DHT (see swarm.Fetch) — with every block hash-checked on arrival,
 // writes it out from the fetched blocks as they are stored (the export
-// runs beside the fetch), checks that it is a usable adapter for this
-// node's base (adapters.CheckFolder: every check of ReadFolder, without
-// reading the tensors back), pins it, moves it into the adapter folder
-// under its manifest name, and provides it in the DHT so that others can
-// fetch it from here too.
-func (n *Node) Pull(ctx context.Context, c string) (string, error) {
+// runs beside the fetch), reads the folder once — checks that it is a
+// usable adapter (adapters.CheckFolder: every check of ReadFolder, without
+// reading the tensors back) for this node's base, or, when accept is given,
+// reads it in full and lets accept check it instead —, pins it, moves it
+// into the adapter folder under its manifest name, and provides it in the
+// DHT so that others can fetch it from here too.
+func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
@@ -192,20 +200,13 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
 	mark(&tExport)
-	// Every check of ReadFolder, without reading the 10 MB of tensors back
-	// and converting them: only the manifest is used here.
-	man, err := adapters.CheckFolder(got, adapters.SafetensorsCodec{})
+	man, err := n.readPulled(root, got, accept)
 	if err != nil {
-		return "", fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
+		return "", err
 	}
 	name := "adapter-" + root.String()[len(root.String())-8:]
 	if man != nil && adapters.ValidName(man.Name) {
 		name = man.Name
-	}
-	b := n.cfg.Base
-	if man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
-		return "", fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
-			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}
 	mark(&tRead)
 	if err := n.store.PinHeld(ctx, root); err != nil {
@@ -229,6 +230,33 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 	n.provide(root)
 	n.log.Info("pulled", "root", root.String(), "dir", dst, "find", tFind, "fetch", tFetch, "export", tExport, "read", tRead, "pin", tPin)
 	return dst, nil
+}
+
+// readPulled reads the fetched folder dir once and checks it: without
+// accept, every check of ReadFolder without reading the 10 MB of tensors
+// back (only the manifest is used) and that it is for this node's base;
+// with accept, in full, and accept's check instead.
+func (n *Node) readPulled(root cid.Cid, dir string, accept api.Accept) (*adapters.Manifest, error) {
+	if accept != nil {
+		a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
+		}
+		if err := accept(a, man); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", root, err)
+		}
+		return man, nil
+	}
+	man, err := adapters.CheckFolder(dir, adapters.SafetensorsCodec{})
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
+	}
+	b := n.cfg.Base
+	if man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
+		return nil, fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
+			root, man.Name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
+	}
+	return man, nil
 }
 
 // findSource looks, for up to FindTimeout, for a peer to pull root from:

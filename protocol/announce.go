@@ -71,19 +71,28 @@ type Version struct {
 // String returns "major.minor".
 func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
-// Manifest is the part of an adapter's orchmind.json that is announced.
+// Manifest is the part of an adapter's orchmind.json that is announced:
+// the one model of an adapter's public description, from the folder
+// (adapters.Manifest embeds it, so these are orchmind.json's keys) through
+// the signed announcement (its wire form is wireManifest) to the HTTP API's
+// search listing (api.Listing embeds it). A field added here is read from
+// orchmind.json, announced and listed; give it a key in wireManifest and a
+// bound in validate.
 type Manifest struct {
-	Name            string
-	Description     string
-	Tags            []string
-	Language        string
-	BaseFingerprint string
-	BaseName        string
-	Rank            int
-	Alpha           float32
-	TargetModules   []string
-	Metrics         map[string]float64
-	License         string
+	Name            string   `json:"name"`
+	Description     string   `json:"description,omitempty"`
+	Tags            []string `json:"tags,omitempty"`
+	Language        string   `json:"language,omitempty"`
+	BaseName        string   `json:"base_name"`
+	BaseFingerprint string   `json:"base_fingerprint"`
+	Rank            int      `json:"rank"`
+	Alpha           float32  `json:"alpha"`
+	TargetModules   []string `json:"target_modules"`
+	// Metrics are named figures (train_loss_after, …); orchmind.json keeps
+	// the losses as fields of their own (adapters.Manifest.Announce merges
+	// them in).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	License string             `json:"license,omitempty"`
 }
 
 // Announcement says that Author offers the adapter whose UnixFS DAG has the
@@ -139,8 +148,8 @@ type wireManifest struct {
 	Description     string             `cbor:"2,keyasint,omitempty"`
 	Tags            []string           `cbor:"3,keyasint,omitempty"`
 	Language        string             `cbor:"4,keyasint,omitempty"`
+	BaseName        string             `cbor:"6,keyasint,omitempty"` // before 5 as in Manifest: the encoding sorts keys
 	BaseFingerprint string             `cbor:"5,keyasint"`
-	BaseName        string             `cbor:"6,keyasint,omitempty"`
 	Rank            int                `cbor:"7,keyasint"`
 	Alpha           float32            `cbor:"8,keyasint"`
 	TargetModules   []string           `cbor:"9,keyasint,omitempty"`

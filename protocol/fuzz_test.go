@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -52,24 +54,89 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzCatalogue checks the catalogue request and response readers on
-// arbitrary streams.
-func FuzzCatalogue(f *testing.F) {
-	var req bytes.Buffer
-	_ = WriteCatalogueRequest(&req, CatalogueRequest{BaseFingerprint: "sha256:ab", Limit: 10})
-	f.Add(req.Bytes())
-	var resp bytes.Buffer
-	_ = WriteCatalogueResponse(&resp, seedAnnouncements(f))
-	f.Add(resp.Bytes())
+// oneLine fails t when err's message spans lines.
+func oneLine(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.ContainsAny(err.Error(), "\r\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
+}
+
+// FuzzCatalogueRequest reads a catalogue request from arbitrary bytes: no
+// panic, one-line errors, nothing outside the limits accepted, and what is
+// accepted is written back and read again unchanged.
+func FuzzCatalogueRequest(f *testing.F) {
+	var buf bytes.Buffer
+	_ = WriteCatalogueRequest(&buf, CatalogueRequest{BaseFingerprint: "sha256:0123456789abcdef", Limit: 50})
+	f.Add(buf.Bytes())
+	buf.Reset()
+	_ = WriteCatalogueRequest(&buf, CatalogueRequest{})
+	f.Add(buf.Bytes())
+	f.Add([]byte("\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"))
+	f.Add([]byte("\x10{\"base\":\"b\",\"limit\":7}")) // the JSON request of early builds
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if r, err := ReadCatalogueRequest(bytes.NewReader(data)); err == nil {
-			if r.Limit < 0 || r.Limit > MaxCatalogueLimit || len(r.BaseFingerprint) > MaxFingerprintLen {
-				t.Fatalf("accepted request %+v", r)
+		req, err := ReadCatalogueRequest(bytes.NewReader(data))
+		if err != nil {
+			oneLine(t, err)
+			return
+		}
+		if req.Limit < 0 || req.Limit > MaxCatalogueLimit || len(req.BaseFingerprint) > MaxFingerprintLen || req.Version.Major != VersionMajor {
+			t.Fatalf("accepted request %+v", req)
+		}
+		if n := req.EffectiveLimit(); n < 1 || n > MaxCatalogueLimit {
+			t.Fatalf("effective limit %d", n)
+		}
+		var out bytes.Buffer
+		if err := WriteCatalogueRequest(&out, req); err != nil {
+			t.Fatalf("writing back %+v: %v", req, err)
+		}
+		again, err := ReadCatalogueRequest(&out)
+		if err != nil || again.BaseFingerprint != req.BaseFingerprint || again.Limit != req.Limit {
+			t.Fatalf("request %+v reads back as %+v, %v", req, again, err)
+		}
+	})
+}
+
+// FuzzCatalogueResponse reads catalogue responses from arbitrary bytes: no
+// panic, one-line errors, at most limit entries (0: MaxCatalogueLimit),
+// none empty or over MaxAnnouncementSize, a truncated response refused, and
+// what is accepted written back to the same entries.
+func FuzzCatalogueResponse(f *testing.F) {
+	var buf bytes.Buffer
+	_ = WriteCatalogueResponse(&buf, seedAnnouncements(f))
+	f.Add(buf.Bytes(), uint8(2))
+	f.Add([]byte{0}, uint8(0))
+	f.Add([]byte{3, 'a', 'b', 'c', 1, 'x', 0}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
+		want := int(limit)
+		if want == 0 {
+			want = MaxCatalogueLimit
+		}
+		items, err := ReadCatalogueResponse(bytes.NewReader(data), int(limit))
+		if err != nil {
+			oneLine(t, err)
+			return
+		}
+		if len(items) > want {
+			t.Fatalf("%d entries, limit %d", len(items), want)
+		}
+		for _, it := range items {
+			if len(it) == 0 || len(it) > MaxAnnouncementSize {
+				t.Fatalf("entry of %d bytes", len(it))
 			}
 		}
-		items, err := ReadCatalogueResponse(bytes.NewReader(data), 2)
-		if err == nil && len(items) > 2 {
-			t.Fatalf("%d items over the limit", len(items))
+		var out bytes.Buffer
+		if err := WriteCatalogueResponse(&out, items); err != nil {
+			t.Fatal(err)
+		}
+		// Lengths may arrive as non-minimal varints (harmless: the frames
+		// carry signed bytes), so compare values, not bytes.
+		again, err := ReadCatalogueResponse(bytes.NewReader(out.Bytes()), int(limit))
+		if err != nil || !reflect.DeepEqual(again, items) {
+			t.Fatalf("written back, reads as %d entries (%v), was %d", len(again), err, len(items))
+		}
+		if _, err := ReadCatalogueResponse(bytes.NewReader(out.Bytes()[:out.Len()-1]), int(limit)); err == nil {
+			t.Fatal("accepted a response without its end frame")
 		}
 	})
 }

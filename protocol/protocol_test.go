@@ -416,6 +416,14 @@ func TestCatalogueRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Empty items are not sent.
+	var holes bytes.Buffer
+	if err := WriteCatalogueResponse(&holes, [][]byte{items[0], {}, items[1], nil}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadCatalogueResponse(&holes, 3); err != nil || len(got) != 2 || !bytes.Equal(got[1], items[1]) {
+		t.Fatalf("a response with empty items reads as %d items, %v", len(got), err)
+	}
 	// More items than asked for.
 	if _, err := ReadCatalogueResponse(bytes.NewReader(wire), 2); err == nil {
 		t.Fatal("peer sending more than the limit accepted")

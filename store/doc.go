@@ -1,7 +1,8 @@
 // Package store is orchmind's content store: a badger (v4) database that
-// holds blocks keyed by CID, pins, garbage collection, a size quota and an
-// index of known adapters. *Store implements boxo's blockstore.Blockstore
-// (and GCLocker), so bitswap and a blockservice use it directly.
+// holds blocks keyed by CID, pins, garbage collection, a size quota and
+// the signed announcements the node has seen. *Store implements boxo's
+// blockstore.Blockstore (and GCLocker), so bitswap and a blockservice use
+// it directly.
 //
 // # Blocks
 //
@@ -92,13 +93,15 @@
 // counts each time) and stops at the first byte past a file's declared
 // size or the cap (ErrExportTooLarge).
 //
-// # Adapter index
+// # Saved announcements
 //
-// PutAdapter records, per root CID, the adapter's name, base fingerprint,
-// tags, author peer ID, creation time, size and manifest digest bytes (the
-// signed announcement). FindAdapters queries by base fingerprint, name, tag
-// or author (all optional, combined with AND), newest first, through
-// secondary index keys.
+// SaveAnnouncements keeps the node's catalogue of signed announcements
+// (the bytes as received and the peer that delivered each) so that a
+// restarted node still knows what it had seen; Announcements reads them
+// back. The store does not interpret them: the node verifies each again
+// when it loads it. A save replaces the whole list atomically (a new
+// generation of keys, then the pointer to it) and is bounded
+// (MaxSavedAnnouncements entries of at most MaxSavedAnnouncementSize).
 //
 // # Opening
 //

@@ -41,10 +41,9 @@ const (
 
 // Key prefixes in the badger database.
 const (
-	prefixBlock   = "b/" // b/<CIDv1 bytes> → block bytes
-	prefixPin     = "p/" // p/<CIDv1 bytes> → pin record (JSON)
-	prefixAdapter = "a/" // a/<CIDv1 bytes> → adapter record (JSON)
-	prefixIndex   = "i/" // i/<kind>/... → empty; see index.go
+	prefixBlock = "b/" // b/<CIDv1 bytes> → block bytes
+	prefixPin   = "p/" // p/<CIDv1 bytes> → pin record (JSON)
+	// n/ and m/announcements: saved announcements, see announcements.go.
 )
 
 // ErrCorrupt is wrapped by Get errors when a stored block no longer matches

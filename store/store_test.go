@@ -18,7 +18,6 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
-	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -299,90 +298,6 @@ func TestPinNeedsWholeDAG(t *testing.T) {
 	}
 	if has, _ := s.Has(ctx, stray.Cid()); !has {
 		t.Fatal("GC removed blocks despite stopping")
-	}
-}
-
-func TestAdapterIndex(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, t.TempDir(), Options{})
-	p1, _ := peer.Decode("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
-	p2, _ := peer.Decode("12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq")
-	t0 := time.Unix(1_790_000_000, 0)
-	mk := func(i int, name, base string, author peer.ID, tags ...string) Adapter {
-		return Adapter{
-			Root: rawBlock(t, []byte{byte(i)}).Cid(), Name: name, BaseFingerprint: base, Tags: tags,
-			Author: author, Created: t0.Add(time.Duration(i) * time.Minute), Size: uint64(100 * i),
-			Manifest: []byte{0xa1, byte(i)},
-		}
-	}
-	all := []Adapter{
-		mk(1, "pirate", "base-A", p1, "fun"),
-		mk(2, "legal", "base-A", p2, "law", "pt"),
-		mk(3, "pirate", "base-B", p2, "fun", "pt"),
-		mk(4, "poetry", "base-A", p1, "fun"),
-	}
-	for _, a := range all {
-		if err := s.PutAdapter(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	names := func(as []Adapter) string {
-		var out []string
-		for _, a := range as {
-			out = append(out, a.Name+"@"+a.BaseFingerprint)
-		}
-		return strings.Join(out, ",")
-	}
-	cases := []struct {
-		q    Query
-		want string
-	}{
-		{Query{}, "poetry@base-A,pirate@base-B,legal@base-A,pirate@base-A"},
-		{Query{BaseFingerprint: "base-A"}, "poetry@base-A,legal@base-A,pirate@base-A"},
-		{Query{Name: "pirate"}, "pirate@base-B,pirate@base-A"},
-		{Query{Tag: "fun"}, "poetry@base-A,pirate@base-B,pirate@base-A"},
-		{Query{Author: p2}, "pirate@base-B,legal@base-A"},
-		{Query{Tag: "pt", BaseFingerprint: "base-A"}, "legal@base-A"},
-		{Query{BaseFingerprint: "base-A", Limit: 2}, "poetry@base-A,legal@base-A"},
-		{Query{Name: "pirat"}, ""},
-	}
-	for _, c := range cases {
-		got, err := s.FindAdapters(ctx, c.q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if names(got) != c.want {
-			t.Errorf("FindAdapters(%+v) = %s, want %s", c.q, names(got), c.want)
-		}
-	}
-	got, err := s.GetAdapter(ctx, all[1].Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Author != p2 || got.Size != 200 || !got.Created.Equal(all[1].Created) || !bytes.Equal(got.Manifest, []byte{0xa1, 2}) || strings.Join(got.Tags, ",") != "law,pt" {
-		t.Fatalf("GetAdapter = %+v", got)
-	}
-	// Replacing an entry drops its old index keys.
-	re := all[0]
-	re.Tags = []string{"serious"}
-	if err := s.PutAdapter(ctx, re); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.FindAdapters(ctx, Query{Tag: "fun"}); names(got) != "poetry@base-A,pirate@base-B" {
-		t.Fatalf("after retag: %s", names(got))
-	}
-	if err := s.DeleteAdapter(ctx, all[2].Root); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetAdapter(ctx, all[2].Root); !errors.Is(err, ErrNoAdapter) {
-		t.Fatalf("GetAdapter after delete = %v", err)
-	}
-	if got, _ := s.FindAdapters(ctx, Query{Name: "pirate"}); names(got) != "pirate@base-A" {
-		t.Fatalf("after delete: %s", names(got))
-	}
-	bad := mk(9, "x\x00y", "b", p1)
-	if err := s.PutAdapter(ctx, bad); err == nil {
-		t.Fatal("NUL in name accepted")
 	}
 }
 

@@ -15,14 +15,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	wire "orchmind/protocol"
 )
 
 // CatalogueProtocol is the stream protocol with which a node asks a peer
-// for the announcements it has kept.
-const CatalogueProtocol protocol.ID = "/orchmind/catalogue/1.0.0"
+// for the announcements it has kept. Its messages (a CBOR request, then
+// one frame per signed announcement) are package protocol's: see
+// protocol.WriteCatalogueRequest and protocol.ReadCatalogueResponse.
+const CatalogueProtocol protocol.ID = wire.CatalogueProtocolID
 
 // MaxCatalogueEntries bounds one catalogue response.
-const MaxCatalogueEntries = 1000
+const MaxCatalogueEntries = wire.MaxCatalogueLimit
 
 // catalogueTimeout bounds one whole catalogue exchange.
 const catalogueTimeout = 30 * time.Second
@@ -321,15 +325,58 @@ func (s *Swarm) CatalogueOf(root cid.Cid) []Received {
 	return s.catalog.byRoot(root)
 }
 
-// Remember adds an announcement (e.g. one loaded from the node's store at
-// start) to the catalogue served to peers, after validating it. It does not
-// call OnAnnouncement.
+// Remember adds one of the node's own announcements (one it has just
+// published) to the catalogue served to peers, after validating it; it is
+// never evicted. It does not call OnAnnouncement. RememberFrom gives back
+// what the node saved before a restart.
 func (s *Swarm) Remember(ctx context.Context, signed []byte) error {
 	ann, err := s.cfg.Validator(ctx, s.host.ID(), signed)
 	if err != nil {
 		return fmt.Errorf("swarm: not keeping an announcement that does not verify: %w", err)
 	}
 	s.catalog.add(Received{Announcement: ann, From: s.host.ID(), Data: signed})
+	return nil
+}
+
+// Kept returns the public announcements of the catalogue (room ones left
+// out) in the order they arrived, with a number that changes whenever the
+// catalogue does: what a node saves to give back to RememberFrom after a
+// restart, and when it needs saving again.
+func (s *Swarm) Kept() ([]Received, uint64) {
+	c := s.catalog
+	c.mu.Lock()
+	entries := make([]*catEntry, 0, len(c.items))
+	for _, e := range c.items {
+		if !e.r.Private {
+			entries = append(entries, e)
+		}
+	}
+	seq := c.seq
+	c.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].seq < entries[j].seq })
+	out := make([]Received, len(entries))
+	for i, e := range entries {
+		out[i] = e.r
+	}
+	return out, seq
+}
+
+// RememberFrom adds an announcement that peer from delivered earlier (one
+// the node saved before a restart, see Kept) to the catalogue, after
+// validating it again, under the same quotas and eviction as when it
+// first arrived; from == this node's ID makes it the node's own. It does
+// not call OnAnnouncement.
+func (s *Swarm) RememberFrom(ctx context.Context, from peer.ID, signed []byte) error {
+	if from == "" {
+		from = s.host.ID()
+	}
+	ann, err := s.cfg.Validator(ctx, from, signed)
+	if err != nil {
+		return fmt.Errorf("swarm: not keeping an announcement that does not verify: %w", err)
+	}
+	if !s.catalog.add(Received{Announcement: ann, From: from, Data: signed}) {
+		return fmt.Errorf("swarm: not keeping an announcement by %s: a newer one is kept, or it is dated more than %s ahead", ann.Author, MaxClockSkew)
+	}
 	return nil
 }
 
@@ -489,12 +536,12 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := writeCatalogueRequest(st, catalogueRequest{Base: base, Limit: limit}); err != nil {
+	if err := wire.WriteCatalogueRequest(st, wire.CatalogueRequest{BaseFingerprint: base, Limit: limit}); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("swarm: sending a catalogue request to %s: %w", p, err)
 	}
 	_ = st.CloseWrite()
-	raw, err := readCatalogueResponse(bufio.NewReader(st), limit)
+	raw, err := wire.ReadCatalogueResponse(bufio.NewReader(st), limit)
 	if err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("swarm: reading the catalogue of %s: %w", p, err)
@@ -518,23 +565,23 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 func (s *Swarm) serveCatalogue(st network.Stream) {
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(catalogueTimeout))
-	req, err := readCatalogueRequest(bufio.NewReader(st))
+	req, err := wire.ReadCatalogueRequest(bufio.NewReader(st))
 	if err != nil {
 		s.log.Debug("bad catalogue request", "peer", st.Conn().RemotePeer().String(), "err", err)
 		_ = st.Reset()
 		return
 	}
-	limit := req.Limit
-	if limit <= 0 || limit > MaxCatalogueEntries {
-		limit = MaxCatalogueEntries
-	}
-	items := s.catalog.serve(req.Base, limit)
+	items := s.catalog.serve(req.BaseFingerprint, req.EffectiveLimit())
 	raw := make([][]byte, len(items))
 	for i, r := range items {
 		raw[i] = r.Data
 	}
 	w := bufio.NewWriter(st)
-	if err := writeCatalogueResponse(w, raw); err != nil || w.Flush() != nil {
+	if err := wire.WriteCatalogueResponse(w, raw); err != nil || w.Flush() != nil {
 		_ = st.Reset()
 	}
 }
+
+// readFrame reads one length-prefixed frame of at most max bytes (the
+// framing of every orchmind stream protocol, protocol.ReadFrame).
+func readFrame(r *bufio.Reader, max int) ([]byte, error) { return wire.ReadFrame(r, max) }

@@ -17,13 +17,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
+
+	wire "orchmind/protocol"
 )
 
 // CatalogueTopic carries every announcement.
 const CatalogueTopic = "/orchmind/catalogue/1"
-
-// MaxAnnouncementSize is the largest announcement accepted, in bytes.
-const MaxAnnouncementSize = 16 << 10
 
 // SeenTTL is how long an accepted announcement is remembered: the same
 // bytes arriving again on the same topic within it are dropped unforwarded.
@@ -239,7 +238,7 @@ func (g *gossip) validator(base string) pubsub.ValidatorEx {
 	self := g.s.host.ID()
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		log := g.s.log
-		if len(msg.Data) > MaxAnnouncementSize {
+		if len(msg.Data) > wire.MaxAnnouncementSize {
 			log.Debug("rejected an oversized announcement", "from", from.String(), "bytes", len(msg.Data))
 			return pubsub.ValidationReject
 		}
@@ -369,8 +368,8 @@ func (s *Swarm) PeerScores() map[peer.ID]float64 {
 // topic yet it waits up to two seconds for one, then publishes anyway (late
 // joiners get it from the catalogue exchange).
 func (s *Swarm) Announce(ctx context.Context, signed []byte) error {
-	if len(signed) > MaxAnnouncementSize {
-		return fmt.Errorf("swarm: announcement is %d bytes, the limit is %d; shorten its description or tags", len(signed), MaxAnnouncementSize)
+	if len(signed) > wire.MaxAnnouncementSize {
+		return fmt.Errorf("swarm: announcement is %d bytes, the limit is %d; shorten its description or tags", len(signed), wire.MaxAnnouncementSize)
 	}
 	ann, err := s.cfg.Validator(ctx, s.host.ID(), signed)
 	if err != nil {

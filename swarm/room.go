@@ -10,6 +10,8 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	wire "orchmind/protocol"
 )
 
 // Room is a joined private-room topic: its messages are sealed bytes that
@@ -39,7 +41,7 @@ func (s *Swarm) JoinRoom(ctx context.Context, topic string, open func([]byte) ([
 	}
 	self := s.host.ID()
 	validate := func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		if len(m.Data) > MaxAnnouncementSize+64 {
+		if len(m.Data) > wire.MaxAnnouncementSize+64 {
 			return pubsub.ValidationReject
 		}
 		// Replay check: the same sealed bytes again within SeenTTL — a

@@ -3,17 +3,14 @@ package swarm
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -22,87 +19,6 @@ func oneLine(t *testing.T, err error) {
 	if err != nil && strings.ContainsAny(err.Error(), "\r\n") {
 		t.Fatalf("error is not one line: %q", err)
 	}
-}
-
-func fuzzSignedAnn(tb testing.TB, seed byte) []byte {
-	tb.Helper()
-	key, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, _ := mh.Sum([]byte{seed}, mh.SHA2_256, -1)
-	return signTestAnn(tb, key, cid.NewCidV1(cid.DagProtobuf, h), "sha256:fp", time.UnixMilli(1_790_000_000_000))
-}
-
-// FuzzCatalogueRequest reads a catalogue request from arbitrary bytes: no
-// panic, one-line errors, never a frame over the request limit, and what is
-// accepted is written back and read again unchanged.
-func FuzzCatalogueRequest(f *testing.F) {
-	var buf bytes.Buffer
-	_ = writeCatalogueRequest(&buf, catalogueRequest{Base: "sha256:0123456789abcdef", Limit: 50})
-	f.Add(buf.Bytes())
-	buf.Reset()
-	_ = writeCatalogueRequest(&buf, catalogueRequest{})
-	f.Add(buf.Bytes())
-	f.Add([]byte("\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := readCatalogueRequest(bufio.NewReader(bytes.NewReader(data)))
-		if err != nil {
-			oneLine(t, err)
-			return
-		}
-		if b, _ := json.Marshal(req); len(b) > maxCatalogueRequest {
-			return // JSON escaping grew it past what a request may be
-		}
-		var out bytes.Buffer
-		if err := writeCatalogueRequest(&out, req); err != nil {
-			t.Fatalf("writing back %+v: %v", req, err)
-		}
-		again, err := readCatalogueRequest(bufio.NewReader(&out))
-		if err != nil || again != req {
-			t.Fatalf("request %+v reads back as %+v, %v", req, again, err)
-		}
-	})
-}
-
-// FuzzCatalogueResponse reads catalogue responses from arbitrary bytes: no
-// panic, one-line errors, at most limit entries, none empty or over
-// MaxAnnouncementSize, a truncated response refused, and what is accepted
-// written back byte for byte.
-func FuzzCatalogueResponse(f *testing.F) {
-	var buf bytes.Buffer
-	_ = writeCatalogueResponse(&buf, [][]byte{fuzzSignedAnn(f, 1), fuzzSignedAnn(f, 2)})
-	f.Add(buf.Bytes(), uint8(2))
-	f.Add([]byte{0}, uint8(0))
-	f.Add([]byte{3, 'a', 'b', 'c', 1, 'x', 0}, uint8(1))
-	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
-		items, err := readCatalogueResponse(bufio.NewReader(bytes.NewReader(data)), int(limit))
-		if err != nil {
-			oneLine(t, err)
-			return
-		}
-		if len(items) > int(limit) {
-			t.Fatalf("%d entries, limit %d", len(items), limit)
-		}
-		for _, it := range items {
-			if len(it) == 0 || len(it) > MaxAnnouncementSize {
-				t.Fatalf("entry of %d bytes", len(it))
-			}
-		}
-		var out bytes.Buffer
-		if err := writeCatalogueResponse(&out, items); err != nil {
-			t.Fatal(err)
-		}
-		// Lengths may arrive as non-minimal varints (harmless: the frames
-		// carry signed bytes), so compare values, not bytes.
-		again, err := readCatalogueResponse(bufio.NewReader(bytes.NewReader(out.Bytes())), int(limit))
-		if err != nil || !reflect.DeepEqual(again, items) {
-			t.Fatalf("written back, reads as %d entries (%v), was %d", len(again), err, len(items))
-		}
-		if _, err := readCatalogueResponse(bufio.NewReader(bytes.NewReader(out.Bytes()[:out.Len()-1])), int(limit)); err == nil {
-			t.Fatal("accepted a response without its end frame")
-		}
-	})
 }
 
 // FuzzBlockRequest reads BlocksProtocol requests from arbitrary bytes: no

@@ -179,10 +179,8 @@ func mergeAdapters(ctx context.Context, e *env, dirs []string, o mergeOptions) e
 	for i, m := range res.TargetModules {
 		mods[i] = string(m)
 	}
-	man := adapters.Manifest{Name: filepath.Base(o.out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint,
-		Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods, Parents: parents, OrchmindVersion: e.version,
-		Created: time.Now().UTC().Truncate(time.Second),
-		Merge:   &adapters.Merge{Method: o.method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: filepath.Base(o.out), BaseName: res.BaseName, BaseFingerprint: res.BaseFingerprint, Rank: res.Rank, Alpha: res.Alpha, TargetModules: mods},
+		Parents: parents, OrchmindVersion: e.version, Created: time.Now().UTC().Truncate(time.Second), Merge: &adapters.Merge{Method: o.method, Weights: ws, KeptEnergyMin: rep.MinEnergy}}
 	if err := adapters.WriteFolder(o.out, res, man, adapters.SafetensorsCodec{}); err != nil {
 		return err
 	}

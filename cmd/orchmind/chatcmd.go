@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -38,12 +37,8 @@ func adapterTemplate(e *env, specs []string) (chat.Template, bool) {
 	found := false
 	for _, spec := range specs {
 		dir := adapterDir(spec)
-		b, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
-		if err != nil {
-			continue
-		}
-		var man adapters.Manifest
-		if json.Unmarshal(b, &man) != nil {
+		man, err := adapters.ReadManifest(dir)
+		if err != nil || man == nil {
 			continue
 		}
 		name := man.Template()

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,23 +181,13 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 // trainedTemplate is the prompt template an adapter was trained with, as
 // its orchmind.json records it (plain when it says nothing).
 func trainedTemplate(dir string) (chat.Template, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return chat.Template{Name: "plain"}, nil
-	}
+	man, err := adapters.ReadManifest(dir)
 	if err != nil {
 		return chat.Template{}, err
 	}
-	var man struct {
-		DataSummary struct {
-			Template string `json:"template"`
-		} `json:"data_summary"`
-	}
-	if err := json.Unmarshal(raw, &man); err != nil {
-		return chat.Template{}, fmt.Errorf("%s: %w", filepath.Join(dir, adapters.ManifestFile), err)
-	}
-	if man.DataSummary.Template == "" {
+	name := man.Template()
+	if name == "" {
 		return chat.Template{Name: "plain"}, nil
 	}
-	return chat.TemplateByName(man.DataSummary.Template)
+	return chat.TemplateByName(name)
 }

@@ -41,16 +41,12 @@ func publishCmd(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var info struct {
-			Name string `json:"name"`
-		}
-		if err := cl.call(c.Context(), "POST", "/api/adapters/load", map[string]any{"path": dir}, &info); err != nil {
-			return err
-		}
+		// The node publishes the folder from disk: it is not loaded (its
+		// tensors are not read) to be published.
 		var out struct {
 			CID string `json:"cid"`
 		}
-		if err := cl.call(c.Context(), "POST", "/api/swarm/publish", map[string]any{"name": info.Name, "room": *roomCode}, &out); err != nil {
+		if err := cl.call(c.Context(), "POST", "/api/swarm/publish", map[string]any{"path": dir, "room": *roomCode}, &out); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, out.CID)

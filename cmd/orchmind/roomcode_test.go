@@ -22,8 +22,8 @@ func runCLIStdin(t *testing.T, stdin string, args ...string) (code int, stdout, 
 	return code, o.String(), e.String()
 }
 
-// fakeRoomNode answers the two API calls of orchmind publish and records the
-// room each publish asked for.
+// fakeRoomNode answers orchmind publish's API call and records the room
+// each publish asked for.
 func fakeRoomNode(t *testing.T) (url string, rooms func() []string) {
 	var mu sync.Mutex
 	var got []string
@@ -31,8 +31,6 @@ func fakeRoomNode(t *testing.T) (url string, rooms func() []string) {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		switch r.URL.Path {
-		case "/api/adapters/load":
-			_, _ = w.Write([]byte(`{"name": "facts"}`))
 		case "/api/swarm/publish":
 			mu.Lock()
 			got = append(got, body["room"].(string))

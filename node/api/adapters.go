@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"orchmind/adapters"
 	"orchmind/node/registry"
-	"orchmind/trainer/lora"
 )
 
 // LocalAdapter is an adapter folder in AdapterDir.
@@ -49,7 +47,7 @@ func (s *Server) local() []LocalAdapter {
 		}
 		abs, _ := filepath.Abs(dir)
 		la := LocalAdapter{Name: e.Name(), Dir: abs, ThisBase: true, Loaded: loaded[abs]}
-		if man, err := readManifest(dir); err == nil && man != nil {
+		if man, err := adapters.ReadManifest(dir); err == nil && man != nil {
 			la.BaseName, la.BaseFingerprint, la.Description = man.BaseName, man.BaseFingerprint, man.Description
 			la.ThisBase = man.BaseFingerprint == "" || man.BaseFingerprint == s.cfg.Base.Fingerprint
 		}
@@ -81,15 +79,8 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	if req.Path == "" {
-		s.fail(w, badRequest("path is empty: give an adapter folder (with adapter_config.json), or the name of one in %s", s.cfg.AdapterDir))
-		return
-	}
-	dir := req.Path
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(s.cfg.AdapterDir, dir)
-	}
-	if err := s.checkPath(r, dir); err != nil {
+	dir, err := s.adapterFolder(r, req.Path)
+	if err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -109,25 +100,36 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// adapterFolder resolves the adapter folder p of a request: absolute, or
+// relative to the adapters folder; without the token it must lie inside
+// the adapters or data folder (checkPath).
+func (s *Server) adapterFolder(r *http.Request, p string) (string, error) {
+	if p == "" {
+		return "", badRequest("path is empty: give an adapter folder (with adapter_config.json), or the name of one in %s", s.cfg.AdapterDir)
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.cfg.AdapterDir, p)
+	}
+	if err := s.checkPath(r, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
 // loadDir reads an adapter folder and registers it (under name when given,
 // with cid when known).
 func (s *Server) loadDir(dir, name, cid string) (registry.Info, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return registry.Info{}, fmt.Errorf("%w: no adapter folder at %s: give the folder that holds adapter_config.json", errNotFound, dir)
 	}
-	a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+	a, man, err := s.reg.Read(dir)
 	if err != nil {
-		return registry.Info{}, fmt.Errorf("%w: %w (the folder must hold adapter_config.json and adapter_model.safetensors as written by orchmind train or PEFT; retrain or re-download it)", registry.ErrBadAdapter, err)
+		return registry.Info{}, err
 	}
-	a = lora.FromPEFTLayout(a, s.reg.Base().Model.Config)
 	if name == "" {
-		name = filepath.Base(filepath.Clean(dir))
-		if man != nil && registry.ValidName(man.Name) {
-			name = man.Name
-		}
+		name = registry.NameFor(dir, man)
 	}
-	abs, err := filepath.Abs(dir)
-	if err == nil {
+	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
 	return s.reg.Add(name, cid, dir, a, man)
@@ -210,22 +212,6 @@ func (s *Server) handleBake(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-// readManifest reads orchmind.json in dir (nil, nil when absent).
-func readManifest(dir string) (*adapters.Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m adapters.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
 // --- swarm ---
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -279,14 +265,34 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest("cid is empty: give the CID of an adapter found with /api/swarm/search"))
 		return
 	}
-	dir, err := s.cfg.Swarm.Pull(r.Context(), req.CID)
+	load := req.Load == nil || *req.Load
+	// To plug it in, the registry's check is the pull's: the adapter the
+	// pull read is checked once, before the pull keeps it, and plugged in
+	// as read.
+	var accept Accept
+	var checked registry.Checked
+	if load {
+		accept = func(a *adapters.Adapter, man *adapters.Manifest) error {
+			name := req.Name
+			if name == "" {
+				name = registry.NameFor("adapter-"+req.CID[max(0, len(req.CID)-8):], man)
+			}
+			c, err := s.reg.Check(name, s.reg.Layout(a), man)
+			checked = c
+			return err
+		}
+	}
+	dir, err := s.cfg.Swarm.PullAdapter(r.Context(), req.CID, accept)
 	if err != nil {
 		s.fail(w, fmt.Errorf("pull %s: %w", req.CID, err))
 		return
 	}
 	out := map[string]any{"cid": req.CID, "dir": dir}
-	if req.Load == nil || *req.Load {
-		info, err := s.loadDir(dir, req.Name, req.CID)
+	if load {
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		info, err := s.reg.AddChecked(checked, req.CID, dir)
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -296,9 +302,14 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// PublishRequest is the body of POST /api/swarm/publish.
+// PublishRequest is the body of POST /api/swarm/publish: a loaded
+// adapter (Name), or an adapter folder (Path), which is published from
+// disk without being loaded (only its manifest and tensor headers are
+// read).
 type PublishRequest struct {
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// Path is an adapter folder, as in LoadRequest.Path.
+	Path string `json:"path,omitempty"`
 	// Room, when set, is a private room code: the announcement is sealed
 	// for the room instead of published to everyone.
 	Room string `json:"room,omitempty"`
@@ -320,36 +331,56 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	info, err := s.reg.Get(req.Name)
-	if err != nil {
-		s.fail(w, err)
+	var dir, name string
+	var man *adapters.Manifest // nil: the node reads it from the folder
+	switch {
+	case req.Path != "" && req.Name != "":
+		s.fail(w, badRequest("give the adapter's name or its folder (path), not both"))
 		return
-	}
-	if info.Dir == "" {
-		s.fail(w, fmt.Errorf("%w: adapter %q has no folder on disk to publish", errUnusable, req.Name))
-		return
-	}
-	_, man, err := s.reg.Adapter(req.Name)
-	if err != nil {
-		s.fail(w, err)
-		return
+	case req.Path != "":
+		d, err := s.adapterFolder(r, req.Path)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			s.fail(w, fmt.Errorf("%w: no adapter folder at %s: give the folder that holds adapter_config.json", errNotFound, d))
+			return
+		}
+		dir, name = d, filepath.Base(filepath.Clean(d))
+	default:
+		info, err := s.reg.Get(req.Name)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if info.Dir == "" {
+			s.fail(w, fmt.Errorf("%w: adapter %q has no folder on disk to publish", errUnusable, req.Name))
+			return
+		}
+		if _, man, err = s.reg.Adapter(req.Name); err != nil {
+			s.fail(w, err)
+			return
+		}
+		dir, name = info.Dir, req.Name
 	}
 	var cid string
+	var err error
 	if req.Room != "" {
 		rp, ok := s.cfg.Swarm.(RoomPublisher)
 		if !ok {
 			s.fail(w, fmt.Errorf("%w: this node cannot publish into private rooms", errNoSwarm))
 			return
 		}
-		cid, err = rp.PublishRoom(r.Context(), info.Dir, man, req.Room)
+		cid, err = rp.PublishRoom(r.Context(), dir, man, req.Room)
 	} else {
-		cid, err = s.cfg.Swarm.Publish(r.Context(), info.Dir, man)
+		cid, err = s.cfg.Swarm.Publish(r.Context(), dir, man)
 	}
 	if err != nil {
-		s.fail(w, fmt.Errorf("publish %s: %w", req.Name, err))
+		s.fail(w, fmt.Errorf("publish %s: %w", name, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": req.Name, "cid": cid})
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "cid": cid})
 }
 
 func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {

@@ -20,18 +20,15 @@ import (
 	"orchmind/node/registry"
 )
 
-// Listing is one adapter announced in the swarm.
+// Listing is one adapter announced in the swarm: what its announcement
+// says of it (adapters.Announced, the fields of its orchmind.json that are
+// announced, under the same JSON names), its CID, publisher and size.
 type Listing struct {
-	CID             string   `json:"cid"`
-	Name            string   `json:"name"`
-	Description     string   `json:"description,omitempty"`
-	Tags            []string `json:"tags,omitempty"`
-	Language        string   `json:"language,omitempty"`
-	BaseName        string   `json:"base_name,omitempty"`
-	BaseFingerprint string   `json:"base_fingerprint,omitempty"`
-	Publisher       string   `json:"publisher,omitempty"`
-	Size            int64    `json:"size,omitempty"`
-	Providers       int      `json:"providers,omitempty"`
+	CID string `json:"cid"`
+	adapters.Announced
+	Publisher string `json:"publisher,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	Providers int    `json:"providers,omitempty"`
 }
 
 // SearchQuery filters swarm listings. An empty BaseFingerprint means any
@@ -54,15 +51,24 @@ type Peer struct {
 type SwarmService interface {
 	// Search lists adapters announced in the swarm.
 	Search(ctx context.Context, q SearchQuery) ([]Listing, error)
-	// Pull fetches and verifies the adapter with this CID into a folder
-	// (a PEFT adapter folder) and returns the folder.
-	Pull(ctx context.Context, cid string) (dir string, err error)
+	// PullAdapter fetches and verifies the adapter with this CID into a
+	// folder (a PEFT adapter folder) and returns the folder. The folder is
+	// read once: with accept nil, only to check it (its tensor data is not
+	// read) and that it is for this node's base; otherwise in full, and
+	// accept, given what was read, replaces the base check — the pull fails,
+	// keeping nothing, when accept refuses it — so that a caller that plugs
+	// the adapter in neither reads the folder nor checks the base again.
+	PullAdapter(ctx context.Context, cid string, accept Accept) (dir string, err error)
 	// Publish stores the adapter folder dir and announces it; it returns
 	// the CID.
 	Publish(ctx context.Context, dir string, man *adapters.Manifest) (cid string, err error)
 	// Peers lists the connected peers.
 	Peers(ctx context.Context) ([]Peer, error)
 }
+
+// Accept takes the adapter a pull read from the folder it fetched (PEFT
+// layout, tensors included) and refuses it with an error.
+type Accept func(a *adapters.Adapter, man *adapters.Manifest) error
 
 // Config configures the API.
 type Config struct {

@@ -56,8 +56,8 @@ func writeAdapter(t testing.TB, dir, name string, b *base.Base, seed uint64) str
 		}
 	}
 	p := filepath.Join(dir, name)
-	man := adapters.Manifest{Name: name, BaseName: b.Name, BaseFingerprint: b.Fingerprint, BaseShapeFingerprint: b.ShapeID,
-		Rank: a.Rank, Alpha: a.Alpha, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: name, BaseName: b.Name, BaseFingerprint: b.Fingerprint, Rank: a.Rank, Alpha: a.Alpha},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(p, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
@@ -520,22 +520,49 @@ func TestConcurrentSwapHTTP(t *testing.T) {
 // another package's; this checks the API's delegation).
 type fakeSwarm struct {
 	dirs      map[string]string
+	tmp       string // where pulls write
+	pullReads int
 	published []string
 }
 
 func (f *fakeSwarm) Search(_ context.Context, q SearchQuery) ([]Listing, error) {
 	var out []Listing
 	for cid := range f.dirs {
-		out = append(out, Listing{CID: cid, Name: "shared", BaseFingerprint: q.BaseFingerprint})
+		out = append(out, Listing{CID: cid, Announced: adapters.Announced{Name: "shared", BaseFingerprint: q.BaseFingerprint}})
 	}
 	return out, nil
 }
-func (f *fakeSwarm) Pull(_ context.Context, cid string) (string, error) {
+
+// PullAdapter copies the folder of cid as a pull writes it, reads it once
+// as the node does (in full and through accept, or only checked), then
+// takes the tensor file away from the copy it returns: an API that read
+// the pulled folder a second time would fail.
+func (f *fakeSwarm) PullAdapter(_ context.Context, cid string, accept Accept) (string, error) {
 	d, ok := f.dirs[cid]
 	if !ok {
 		return "", fmt.Errorf("no provider for %s", cid)
 	}
-	return d, nil
+	got := filepath.Join(f.tmp, cid)
+	_ = os.RemoveAll(got)
+	if err := os.CopyFS(got, os.DirFS(d)); err != nil {
+		return "", err
+	}
+	if accept != nil {
+		a, man, err := adapters.ReadFolder(got, adapters.SafetensorsCodec{})
+		if err != nil {
+			return "", err
+		}
+		if err := accept(a, man); err != nil {
+			return "", err
+		}
+	} else if _, err := adapters.CheckFolder(got, adapters.SafetensorsCodec{}); err != nil {
+		return "", err
+	}
+	f.pullReads++
+	if err := os.Remove(filepath.Join(got, adapters.SafetensorsFile)); err != nil {
+		return "", err
+	}
+	return got, nil
 }
 func (f *fakeSwarm) Publish(_ context.Context, dir string, _ *adapters.Manifest) (string, error) {
 	f.published = append(f.published, dir)
@@ -544,7 +571,7 @@ func (f *fakeSwarm) Publish(_ context.Context, dir string, _ *adapters.Manifest)
 func (f *fakeSwarm) Peers(context.Context) ([]Peer, error) { return []Peer{{ID: "12D3KooWpeer"}}, nil }
 
 func TestSwarmDelegation(t *testing.T) {
-	sw := &fakeSwarm{dirs: map[string]string{}}
+	sw := &fakeSwarm{dirs: map[string]string{}, tmp: t.TempDir()}
 	f := newFixture(t, randomBase(t, 1), func(c *Config) { c.Swarm = sw })
 	sw.dirs["bafyshared"] = writeAdapter(t, t.TempDir(), "shared", f.b, 5)
 	var res struct {
@@ -556,8 +583,19 @@ func TestSwarmDelegation(t *testing.T) {
 	var pulled struct {
 		Adapter registry.Info `json:"adapter"`
 	}
-	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyshared"}, &pulled); c != 200 || pulled.Adapter.CID != "bafyshared" {
-		t.Fatalf("pull: %d %+v", c, pulled)
+	// The pulled folder is read once, by the pull, and plugged in as read
+	// (the fake takes its tensors away after that one read).
+	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyshared"}, &pulled); c != 200 || pulled.Adapter.CID != "bafyshared" || pulled.Adapter.Name != "shared" || pulled.Adapter.Params == 0 || sw.pullReads != 1 {
+		t.Fatalf("pull: %d %+v (%d reads)", c, pulled, sw.pullReads)
+	}
+	// The registry's check is the pull's: an adapter for another base is
+	// refused before the pull keeps it.
+	sw.dirs["bafyother"] = writeAdapter(t, t.TempDir(), "other", randomBase(t, 2), 5)
+	f.wantErr(t, 422, "POST", "/api/swarm/pull", PullRequest{CID: "bafyother"}, "another base")
+	// Without loading, the pull only checks the folder.
+	var kept map[string]any
+	if c := f.call(t, "POST", "/api/swarm/pull", PullRequest{CID: "bafyother", Load: ptr(false)}, &kept); c != 200 || kept["adapter"] != nil {
+		t.Fatalf("pull without loading: %d %v", c, kept)
 	}
 	if _, last := f.generate(t, GenerateRequest{Prompt: "x", Adapter: "bafyshared", Options: Options{NumPredict: ptr(4)}}); last.Error != "" {
 		t.Fatal(last.Error)
@@ -567,6 +605,19 @@ func TestSwarmDelegation(t *testing.T) {
 	if c := f.call(t, "POST", "/api/swarm/publish", NameRequest{"shared"}, &pub); c != 200 || pub["cid"] != "bafypublished" || len(sw.published) != 1 {
 		t.Fatalf("publish: %d %v", c, pub)
 	}
+	// A folder is published from disk: it is not loaded into the registry
+	// (its tensors are not read) to be published.
+	own := writeAdapter(t, f.dir, "own", f.b, 6)
+	if c := f.call(t, "POST", "/api/swarm/publish", PublishRequest{Path: "own"}, &pub); c != 200 || pub["name"] != "own" || len(sw.published) != 2 || sw.published[1] != own {
+		t.Fatalf("publish by folder: %d %v %v", c, pub, sw.published)
+	}
+	for _, i := range f.s.reg.List() {
+		if i.Name == "own" {
+			t.Fatal("publishing a folder loaded it into the registry")
+		}
+	}
+	f.wantErr(t, 400, "POST", "/api/swarm/publish", PublishRequest{Name: "shared", Path: "own"}, "not both")
+	f.wantErr(t, 404, "POST", "/api/swarm/publish", PublishRequest{Path: "missing"}, "no adapter folder")
 	var peers struct{ Peers []Peer }
 	if c := f.call(t, "GET", "/api/swarm/peers", nil, &peers); c != 200 || len(peers.Peers) != 1 {
 		t.Fatalf("peers: %d %+v", c, peers)

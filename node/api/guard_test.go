@@ -21,9 +21,9 @@ type recordingSwarm struct {
 	pulls int
 }
 
-func (r *recordingSwarm) Pull(ctx context.Context, cid string) (string, error) {
+func (r *recordingSwarm) PullAdapter(ctx context.Context, cid string, accept Accept) (string, error) {
 	r.pulls++
-	return r.fakeSwarm.Pull(ctx, cid)
+	return r.fakeSwarm.PullAdapter(ctx, cid, accept)
 }
 
 // forged is one request a hostile page (or a confused client) can make.
@@ -73,7 +73,7 @@ func (c forged) request(t *testing.T) *http.Request {
 // another loopback port, another site or a sandboxed frame) is refused,
 // and nothing is trained, loaded, uploaded, pulled or published.
 func TestCrossSiteRequestsRefused(t *testing.T) {
-	sw := &recordingSwarm{fakeSwarm: fakeSwarm{dirs: map[string]string{}}}
+	sw := &recordingSwarm{fakeSwarm: fakeSwarm{dirs: map[string]string{}, tmp: t.TempDir()}}
 	b := randomBase(t, 1)
 	dir := t.TempDir()
 	s, err := New(Config{Base: b, AdapterDir: dir, Swarm: sw})

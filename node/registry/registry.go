@@ -59,6 +59,11 @@ type Info struct {
 	// Warning is set when the adapter was accepted without a full identity
 	// check (no base fingerprint recorded on one side).
 	Warning string `json:"warning,omitempty"`
+	// Manifest is what its orchmind.json announces of it (name, tags,
+	// language, license, …: the fields a search listing has), when it has
+	// one. The fields above describe the adapter as loaded (Name is the
+	// name it is registered under; the base and rank come from its files).
+	Manifest *adapters.Announced `json:"manifest,omitempty"`
 }
 
 type entry struct {
@@ -92,35 +97,89 @@ func (r *Registry) Base() *base.Base { return r.base }
 // Load reads the PEFT adapter folder dir and adds it under its manifest name
 // (else the folder name).
 func (r *Registry) Load(dir string) (Info, error) {
-	a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+	a, man, err := r.Read(dir)
 	if err != nil {
-		return Info{}, fmt.Errorf("%w: %w (check that %s is an adapter folder with adapter_config.json and adapter_model.safetensors, as written by orchmind train or PEFT)", ErrBadAdapter, err, dir)
-	}
-	a = lora.FromPEFTLayout(a, r.base.Model.Config)
-	name := filepath.Base(filepath.Clean(dir))
-	if man != nil && man.Name != "" {
-		name = man.Name
+		return Info{}, err
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return r.Add(name, "", dir, a, man)
+	return r.Add(NameFor(dir, man), "", dir, a, man)
 }
+
+// Read reads the PEFT adapter folder dir (tensors included) into the
+// layout of the registry's base: the one read of a folder that is loaded.
+// Errors wrap ErrBadAdapter.
+func (r *Registry) Read(dir string) (*adapters.Adapter, *adapters.Manifest, error) {
+	a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w (the folder must hold adapter_config.json and adapter_model.safetensors as written by orchmind train or PEFT; retrain or re-download it)", ErrBadAdapter, err)
+	}
+	return r.Layout(a), man, nil
+}
+
+// Layout converts an adapter as read from a PEFT folder to the layout of
+// the registry's base (lora.FromPEFTLayout).
+func (r *Registry) Layout(a *adapters.Adapter) *adapters.Adapter {
+	return lora.FromPEFTLayout(a, r.base.Model.Config)
+}
+
+// NameFor is the name an adapter of folder dir is registered under when
+// none is given: its manifest name when valid, else the folder's name.
+func NameFor(dir string, man *adapters.Manifest) string {
+	if man != nil && ValidName(man.Name) {
+		return man.Name
+	}
+	return filepath.Base(filepath.Clean(dir))
+}
+
+// Checked is an adapter that passed Check against the registry's base:
+// AddChecked plugs it in without checking it again.
+type Checked struct {
+	name    string
+	a       *adapters.Adapter
+	man     *adapters.Manifest
+	warning string
+}
+
+// Name is the name the adapter was checked under.
+func (c Checked) Name() string { return c.name }
 
 // Add puts an adapter already in memory into the registry after checking it
 // against the base: a recorded base fingerprint different from the base's is
 // refused (both shown), a missing one is accepted with a warning when every
 // shape fits. cid may be empty; dir is informational.
 func (r *Registry) Add(name, cid, dir string, a *adapters.Adapter, man *adapters.Manifest) (Info, error) {
+	c, err := r.Check(name, a, man)
+	if err != nil {
+		return Info{}, err
+	}
+	return r.AddChecked(c, cid, dir)
+}
+
+// Check makes every check Add makes of an adapter — its name, and that it
+// fits the base — without adding it: a pull runs it before it keeps what
+// it fetched, and plugs the result in with AddChecked.
+func (r *Registry) Check(name string, a *adapters.Adapter, man *adapters.Manifest) (Checked, error) {
 	if !ValidName(name) {
-		return Info{}, fmt.Errorf("%w: name %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrBadRequest, name)
+		return Checked{}, fmt.Errorf("%w: name %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrBadRequest, name)
 	}
 	if a == nil {
-		return Info{}, fmt.Errorf("%w: %s: no adapter data", ErrBadAdapter, name)
+		return Checked{}, fmt.Errorf("%w: %s: no adapter data", ErrBadAdapter, name)
 	}
 	warning, err := r.check(name, a, man)
 	if err != nil {
-		return Info{}, err
+		return Checked{}, err
+	}
+	return Checked{name: name, a: a, man: man, warning: warning}, nil
+}
+
+// AddChecked puts an adapter that passed Check into the registry. cid may
+// be empty; dir is informational.
+func (r *Registry) AddChecked(c Checked, cid, dir string) (Info, error) {
+	name, a, man, warning := c.name, c.a, c.man, c.warning
+	if a == nil {
+		return Info{}, fmt.Errorf("%w: %s: the adapter was not checked", ErrBadAdapter, name)
 	}
 	info := Info{Name: name, CID: cid, Dir: dir, BaseName: a.BaseName, BaseFingerprint: a.BaseFingerprint,
 		Rank: a.Rank, Alpha: a.Alpha, Scale: 1, Loaded: time.Now().UTC(), Warning: warning}
@@ -132,6 +191,8 @@ func (r *Registry) Add(name, cid, dir string, a *adapters.Adapter, man *adapters
 	}
 	if man != nil {
 		info.Description = man.Description
+		ann := man.Announced
+		info.Manifest = &ann
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -51,8 +51,8 @@ func randomAdapter(t testing.TB, b *base.Base, rank int, seed uint64) *adapters.
 func writeAdapter(t testing.TB, dir, name string, b *base.Base, a *adapters.Adapter) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	man := adapters.Manifest{Name: name, BaseName: b.Name, BaseFingerprint: a.BaseFingerprint, BaseShapeFingerprint: b.ShapeID,
-		Rank: a.Rank, Alpha: a.Alpha, Created: time.Now()}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: name, BaseName: b.Name, BaseFingerprint: a.BaseFingerprint, Rank: a.Rank, Alpha: a.Alpha},
+		BaseShapeFingerprint: b.ShapeID, Created: time.Now()}
 	if err := lora.WritePEFT(p, a, man, b.Model); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,10 @@ func TestLoadDeltaMatchesPlug(t *testing.T) {
 	}
 	if info.Warning != "" || info.Rank != 2 || info.Scale != 1 || info.Params == 0 {
 		t.Fatalf("info = %+v", info)
+	}
+	// What its orchmind.json announces comes with it, in the shared type.
+	if m := info.Manifest; m == nil || m.Name != "two" || m.BaseFingerprint != b.Fingerprint || m.Rank != 2 {
+		t.Fatalf("info.Manifest = %+v", info.Manifest)
 	}
 	if got := r.List(); len(got) != 2 || got[0].Name != "one" || got[1].Name != "two" {
 		t.Fatalf("List = %+v", got)

@@ -236,7 +236,7 @@ func TestPEFTGemma3Multimodal(t *testing.T) {
 	}
 	a := randomAdapter(t, m, 2, 3)
 	out := t.TempDir() + "/ad"
-	if err := WritePEFT(out, a, adapters.Manifest{Name: "x"}, m); err != nil {
+	if err := WritePEFT(out, a, adapters.Manifest{Announced: adapters.Announced{Name: "x"}}, m); err != nil {
 		t.Fatal(err)
 	}
 	raw, _, err := adapters.ReadFolder(out, adapters.SafetensorsCodec{})

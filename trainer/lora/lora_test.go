@@ -453,7 +453,7 @@ func TestPEFTLayoutRoundTrip(t *testing.T) {
 	m := randomModel(t, tiny, quant.F32, 1)
 	a := randomAdapter(t, m, 3, 5)
 	dir := t.TempDir() + "/ad"
-	if err := WritePEFT(dir, a, adapters.Manifest{Name: "x"}, m); err != nil {
+	if err := WritePEFT(dir, a, adapters.Manifest{Announced: adapters.Announced{Name: "x"}}, m); err != nil {
 		t.Fatal(err)
 	}
 	raw, _, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})

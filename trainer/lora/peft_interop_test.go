@@ -63,7 +63,7 @@ func TestPEFTInteropFixture(t *testing.T) {
 		got.Logits = append(got.Logits, append([]float32(nil), st.Forward(id, pos)...))
 	}
 	dir := t.TempDir()
-	man := adapters.Manifest{Name: "peft-interop", BaseName: "tiny-llama-torch"}
+	man := adapters.Manifest{Announced: adapters.Announced{Name: "peft-interop", BaseName: "tiny-llama-torch"}}
 	if err := WritePEFT(filepath.Join(dir, "adapter"), a, man, m); err != nil {
 		t.Fatal(err)
 	}

@@ -37,9 +37,10 @@ func (j *job) save(r *Result) error {
 	hp := p.Hyperparameters
 	hp.Seed, hp.Optimizer, hp.Schedule, hp.GradClip = j.cfg.Seed, optimizerName, scheduleName, gradClip
 	man := adapters.Manifest{
-		Name: j.cfg.Name, BaseName: j.cfg.BaseName, BaseFingerprint: j.cfg.BaseFingerprint, BaseShapeFingerprint: j.cfg.BaseShapeID,
-		Rank: j.ad.Rank, Alpha: j.ad.Alpha, TargetModules: mods,
-		Hyperparameters: &hp, StepsRun: r.Steps, StopReason: r.StopReason,
+		Announced: adapters.Announced{Name: j.cfg.Name, BaseName: j.cfg.BaseName, BaseFingerprint: j.cfg.BaseFingerprint,
+			Rank: j.ad.Rank, Alpha: j.ad.Alpha, TargetModules: mods},
+		BaseShapeFingerprint: j.cfg.BaseShapeID,
+		Hyperparameters:      &hp, StepsRun: r.Steps, StopReason: r.StopReason,
 		DataSummary:     r.Summary,
 		PromptTemplate:  r.Summary.Template,
 		TrainLossBefore: finite(r.TrainLossBefore), TrainLossAfter: finite(r.TrainLossAfter),
