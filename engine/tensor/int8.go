@@ -1,0 +1,196 @@
+package tensor
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"orchmind/engine/quant"
+)
+
+// Integer dot products for generation (see SIMD.md, "Int8 dot products"):
+// the activation vector is quantized once per matrix-vector product to
+// int8 blocks of 32 values with one float32 scale (quant.Q8Act), and each
+// stored Q8_0 or Q4_0 row is multiplied with it block by block in 8-bit
+// integers, as llama.cpp does: Σ w·q per block as an exact int32, then
+// times the two scales. Training never runs this path: MatMul and
+// MatMulT keep float32 activations.
+
+// int8Dot returns Σ w·x over a row of whole blocks, x given as a Q8Act of
+// as many blocks.
+type int8Dot func(a *quant.Q8Act, row []byte) float32
+
+// int8Set is one implementation of the integer row dot products, by
+// weight type.
+type int8Set struct {
+	name string // "go", "avx2" (VPMADDUBSW) or "vnni" (VPDPBUSD)
+	insn string // what multiplies the bytes, for the summary
+	// quantize is quant.QuantizeAct, the same bytes (SIMD where the set
+	// has it).
+	quantize func(a *quant.Q8Act, x []float32) error
+	dots map[quant.Type]int8Dot
+}
+
+// int8Go is the pure-Go reference for every integer kernel.
+var int8Go = &int8Set{name: "go", insn: "Go int32 products", quantize: quant.QuantizeAct, dots: map[quant.Type]int8Dot{
+	quant.Q8_0: dotQ8_0Q8Go,
+	quant.Q4_0: dotQ4_0Q8Go,
+}}
+
+// blockSum8 is Σ w·q of one Q8_0 block (the 32 int8 after its scale).
+func blockSum8(w []byte, q []int8) int32 {
+	w, q = w[:quant.QK], q[:quant.QK]
+	var s int32
+	for i, v := range w {
+		s += int32(int8(v)) * int32(q[i])
+	}
+	return s
+}
+
+// blockSum4 is Σ (u−8)·q of one Q4_0 block's 16 bytes of nibbles u (low
+// nibbles are values 0–15, high nibbles 16–31).
+func blockSum4(w []byte, q []int8) int32 {
+	w, q = w[:quant.QK/2], q[:quant.QK]
+	var s int32
+	for i, v := range w {
+		s += (int32(v&15)-8)*int32(q[i]) + (int32(v>>4)-8)*int32(q[i+quant.QK/2])
+	}
+	return s
+}
+
+// dotQ8_0Q8Go is the reference Q8_0 × Q8Act dot product: per block the
+// exact integer sum times d_w·d_x, summed in block order.
+func dotQ8_0Q8Go(a *quant.Q8Act, row []byte) float32 {
+	const bb = 2 + quant.QK
+	var s float32
+	for b := range len(row) / bb {
+		blk := row[b*bb : (b+1)*bb]
+		s += f16(blk) * a.D[b] * float32(blockSum8(blk[2:], a.Q[b*quant.QK:]))
+	}
+	return s
+}
+
+// dotQ4_0Q8Go is the reference Q4_0 × Q8Act dot product.
+func dotQ4_0Q8Go(a *quant.Q8Act, row []byte) float32 {
+	const bb = 2 + quant.QK/2
+	var s float32
+	for b := range len(row) / bb {
+		blk := row[b*bb : (b+1)*bb]
+		s += f16(blk) * a.D[b] * float32(blockSum4(blk[2:], a.Q[b*quant.QK:]))
+	}
+	return s
+}
+
+// int8Choice is the integer path generation uses: the kernels of the
+// chosen set for the types where they beat the float32 fused dot (wins),
+// or none.
+type int8Choice struct {
+	set  *int8Set
+	wins []quant.Type
+	off  bool // ORCHMIND_INT8=off
+}
+
+// int8Chosen is read once at start: the set that matches the chosen
+// kernel set, limited to the types where it was measured faster (see
+// int8Wins), unless ORCHMIND_INT8=off.
+var int8Chosen = sync.OnceValue(func() int8Choice {
+	return chooseInt8(os.Getenv, chosen.level)
+})
+
+func chooseInt8(getenv func(string) string, level string) int8Choice {
+	if v := strings.ToLower(strings.TrimSpace(getenv("ORCHMIND_INT8"))); v == "off" || v == "0" {
+		return int8Choice{off: true}
+	}
+	s := int8For(level)
+	if s == nil {
+		return int8Choice{}
+	}
+	var wins []quant.Type
+	for _, t := range int8Wins[s.name] {
+		if s.dots[t] != nil {
+			wins = append(wins, t)
+		}
+	}
+	if len(wins) == 0 {
+		return int8Choice{}
+	}
+	return int8Choice{set: s, wins: wins}
+}
+
+// Int8Rows reports whether generation takes integer dot products with
+// rows of type t ([MatMulInt8] then differs from [MatMul]).
+func Int8Rows(t quant.Type) bool {
+	return slices.Contains(int8Chosen().wins, t)
+}
+
+// Int8Summary says in one line which path matrix-vector products of
+// generation run, e.g. "int8 dot products (VPDPBUSD) for Q8_0, Q4_0
+// rows; float32 for the rest (ORCHMIND_INT8=off for float32 only)".
+func Int8Summary() string {
+	c := int8Chosen()
+	switch {
+	case c.off:
+		return "float32 dot products (ORCHMIND_INT8=off)"
+	case c.set == nil:
+		return "float32 dot products (no integer kernels faster on " + chosen.level + ")"
+	}
+	names := make([]string, len(c.wins))
+	for i, t := range c.wins {
+		names[i] = t.String()
+	}
+	return fmt.Sprintf("int8 dot products (%s) for %s rows, float32 for the rest (ORCHMIND_INT8=off: float32 only)",
+		c.set.insn, strings.Join(names, ", "))
+}
+
+// MatMulInt8 is [MatMul] for inference: with fewer than 4 input vectors
+// and rows of a type where the chosen kernel set's integer dot products
+// win ([Int8Rows]), each input is quantized once to int8 blocks
+// (quant.QuantizeAct) and every output is an integer dot product with the
+// stored row; otherwise it is MatMul. Its results differ from MatMul's by
+// the activation's quantization (relative error about 0.4% per block at
+// worst, far less on average) and do not depend on the number of workers.
+func MatMulInt8(out, x []float32, n int, w *Matrix) {
+	c := int8Chosen()
+	if n >= 4 || !slices.Contains(c.wins, w.Type) {
+		MatMul(out, x, n, w)
+		return
+	}
+	matMulInt8(c.set, out, x, n, w)
+}
+
+// actPool holds quantized activations between calls.
+var actPool = sync.Pool{New: func() any { return new(quant.Q8Act) }}
+
+// matMulInt8 computes out[n×Rows] = x·Wᵀ with the integer kernels of s.
+func matMulInt8(s *int8Set, out, x []float32, n int, w *Matrix) {
+	dot := s.dots[w.Type]
+	rb := checkShapes("MatMulInt8", out, x, w.Rows, w.Cols, n, w)
+	rows, cols := w.Rows, w.Cols
+	if n == 0 || rows == 0 {
+		return
+	}
+	a := actPool.Get().(*quant.Q8Act)
+	defer actPool.Put(a)
+	for i := range n {
+		if err := s.quantize(a, x[i*cols:(i+1)*cols]); err != nil {
+			panic(fmt.Sprintf("tensor.MatMulInt8: %v", err)) // block types have whole blocks per row
+		}
+		o := out[i*rows : (i+1)*rows]
+		parallelRows(rows, rows*cols, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				o[r] = dot(a, w.Data[r*rb:(r+1)*rb])
+			}
+		})
+	}
+}
+
+// int8Wins lists, per integer kernel set, the row types where it beats
+// the float32 fused dot product of the same kernel set (measured with
+// BenchmarkMatVecInt8; see SIMD.md): only these run in generation.
+var int8Wins = map[string][]quant.Type{
+	"go":   {quant.Q8_0, quant.Q4_0},
+	"avx2": {quant.Q8_0, quant.Q4_0},
+	"vnni": {quant.Q8_0, quant.Q4_0},
+}

@@ -1,0 +1,292 @@
+// Hand-written: integer dot products of stored Q8_0/Q4_0 rows with an
+// activation vector quantized to int8 blocks (quant.Q8Act), for
+// generation (see int8.go and SIMD.md). One block of 32 values is one ymm
+// register. Per block the exact int32 sum Σ w·q is built in 8 lanes,
+// converted to float32 and added into the accumulator times d_w·d_x (d_w
+// the block's f16 scale, d_x the activation's). Two blocks per iteration
+// into two accumulators.
+//
+// avx2: VPMADDUBSW multiplies unsigned bytes by signed ones. Q8_0 weights
+// are signed, so the sign trick: |w| times q with w's sign applied
+// (VPABSB, VPSIGNB; |w| ≤ 128 and |q| ≤ 127 keep the int16 pair sums
+// below 32767), then VPMADDWD by ones. Q4_0's nibbles u are unsigned
+// already: Σ u·q, then Σ (u−8)·q = Σ u·q − 8·Σq with −8·Σq precomputed
+// per block (Q8Act.M8) added into lane 0.
+//
+// vnni: VPDPBUSD (AVX512-VNNI, EVEX ymm) sums four u8·s8 products into
+// each int32 lane. Q8_0 weights become unsigned by w+128 (XOR 0x80),
+// with −128·Σq (Q8Act.M128) as the lane-0 start; Q4_0 as above.
+
+#include "textflag.h"
+
+// Shared constants: int16 ones, nibble mask, 0x80 bytes.
+DATA int8ones<>+0(SB)/4, $0x00010001
+GLOBL int8ones<>(SB), RODATA|NOPTR, $4
+DATA int8nib<>+0(SB)/4, $0x0f0f0f0f
+GLOBL int8nib<>(SB), RODATA|NOPTR, $4
+DATA int8sgn<>+0(SB)/4, $0x80808080
+GLOBL int8sgn<>(SB), RODATA|NOPTR, $4
+
+// SCALE adds Y4 (8 int32 sums, converted here) times d_w (f16 at
+// woff(SI)) · d_x (float32 at doff(DX)) into acc. Clobbers Y5, Y6.
+#define SCALE(woff, doff, acc) \
+	VCVTDQ2PS Y4, Y4; \
+	VPBROADCASTW woff(SI), X5; \
+	VCVTPH2PS X5, Y5; \
+	VBROADCASTSS doff(DX), Y6; \
+	VMULPS Y6, Y5, Y5; \
+	VFMADD231PS Y5, Y4, acc
+
+// Q8AVX2 is one Q8_0 block at woff(SI) against q at qoff(DI).
+#define Q8AVX2(woff, qoff, doff, acc) \
+	VMOVDQU qoff(DI), Y2; \
+	VPABSB 2+woff(SI), Y3; \
+	VPSIGNB 2+woff(SI), Y2, Y2; \
+	VPMADDUBSW Y2, Y3, Y4; \
+	VPMADDWD Y15, Y4, Y4; \
+	SCALE(woff, doff, acc)
+
+// NIBBLES unpacks the Q4_0 block at woff(SI) into Y2: 32 bytes 0–15,
+// low nibbles first. Clobbers X3.
+#define NIBBLES(woff) \
+	VMOVDQU 2+woff(SI), X2; \
+	VPSRLW $4, X2, X3; \
+	VINSERTI128 $1, X3, Y2, Y2; \
+	VPAND Y14, Y2, Y2
+
+// Q4AVX2 is one Q4_0 block at woff(SI); moff(R8) holds −8·Σq.
+#define Q4AVX2(woff, qoff, doff, moff, acc) \
+	NIBBLES(woff); \
+	VPMADDUBSW qoff(DI), Y2, Y4; \
+	VPMADDWD Y15, Y4, Y4; \
+	VMOVD moff(R8), X7; \
+	VPADDD Y7, Y4, Y4; \
+	SCALE(woff, doff, acc)
+
+// Q8VNNI is one Q8_0 block; moff(R8) holds −128·Σq.
+#define Q8VNNI(woff, qoff, doff, moff, acc) \
+	VPXOR 2+woff(SI), Y13, Y2; \
+	VMOVD moff(R8), X4; \
+	VPDPBUSD qoff(DI), Y2, Y4; \
+	SCALE(woff, doff, acc)
+
+// Q4VNNI is one Q4_0 block; moff(R8) holds −8·Σq.
+#define Q4VNNI(woff, qoff, doff, moff, acc) \
+	NIBBLES(woff); \
+	VMOVD moff(R8), X4; \
+	VPDPBUSD qoff(DI), Y2, Y4; \
+	SCALE(woff, doff, acc)
+
+// LOAD reads the arguments and sets up constants and accumulators.
+#define LOAD \
+	MOVQ w+0(FP), SI; \
+	MOVQ q+8(FP), DI; \
+	MOVQ d+16(FP), DX; \
+	MOVQ m+24(FP), R8; \
+	MOVQ nb+32(FP), CX; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VPBROADCASTD int8ones<>(SB), Y15; \
+	VPBROADCASTD int8nib<>(SB), Y14; \
+	VPBROADCASTD int8sgn<>(SB), Y13
+
+// DONE adds the accumulators and returns their sum.
+#define DONE \
+	VADDPS Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS X1, X0, X0; \
+	VMOVHLPS X0, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VMOVSHDUP X0, X1; \
+	VADDSS X1, X0, X0; \
+	VZEROUPPER; \
+	MOVSS X0, ret+40(FP); \
+	RET
+
+// func dotQ8_0Q8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ8_0Q8AVX2(SB), NOSPLIT, $0-44
+	LOAD
+	CMPQ CX, $2
+	JLT  q8a_one
+q8a_two:
+	Q8AVX2(0, 0, 0, Y0)
+	Q8AVX2(34, 32, 4, Y1)
+	ADDQ $68, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q8a_two
+q8a_one:
+	TESTQ CX, CX
+	JZ   q8a_done
+	Q8AVX2(0, 0, 0, Y0)
+q8a_done:
+	DONE
+
+// func dotQ4_0Q8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ4_0Q8AVX2(SB), NOSPLIT, $0-44
+	LOAD
+	CMPQ CX, $2
+	JLT  q4a_one
+q4a_two:
+	Q4AVX2(0, 0, 0, 0, Y0)
+	Q4AVX2(18, 32, 4, 4, Y1)
+	ADDQ $36, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q4a_two
+q4a_one:
+	TESTQ CX, CX
+	JZ   q4a_done
+	Q4AVX2(0, 0, 0, 0, Y0)
+q4a_done:
+	DONE
+
+// func dotQ8_0Q8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ8_0Q8VNNI(SB), NOSPLIT, $0-44
+	LOAD
+	CMPQ CX, $2
+	JLT  q8v_one
+q8v_two:
+	Q8VNNI(0, 0, 0, 0, Y0)
+	Q8VNNI(34, 32, 4, 4, Y1)
+	ADDQ $68, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q8v_two
+q8v_one:
+	TESTQ CX, CX
+	JZ   q8v_done
+	Q8VNNI(0, 0, 0, 0, Y0)
+q8v_done:
+	DONE
+
+// func dotQ4_0Q8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ4_0Q8VNNI(SB), NOSPLIT, $0-44
+	LOAD
+	CMPQ CX, $2
+	JLT  q4v_one
+q4v_two:
+	Q4VNNI(0, 0, 0, 0, Y0)
+	Q4VNNI(18, 32, 4, 4, Y1)
+	ADDQ $36, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q4v_two
+q4v_one:
+	TESTQ CX, CX
+	JZ   q4v_done
+	Q4VNNI(0, 0, 0, 0, Y0)
+q4v_done:
+	DONE
+
+DATA int8abs<>+0(SB)/4, $0x7fffffff
+GLOBL int8abs<>(SB), RODATA|NOPTR, $4
+DATA int8c127<>+0(SB)/4, $0x42fe0000 // 127.0
+GLOBL int8c127<>(SB), RODATA|NOPTR, $4
+DATA int8one<>+0(SB)/4, $0x3f800000 // 1.0
+GLOBL int8one<>(SB), RODATA|NOPTR, $4
+// Dword order that undoes the lane interleaving of VPACKSSDW+VPACKSSWB.
+DATA int8perm<>+0(SB)/4, $0
+DATA int8perm<>+4(SB)/4, $4
+DATA int8perm<>+8(SB)/4, $1
+DATA int8perm<>+12(SB)/4, $5
+DATA int8perm<>+16(SB)/4, $2
+DATA int8perm<>+20(SB)/4, $6
+DATA int8perm<>+24(SB)/4, $3
+DATA int8perm<>+28(SB)/4, $7
+GLOBL int8perm<>(SB), RODATA|NOPTR, $32
+
+// func quantActAVX2(x *float32, q *int8, d *float32, m128 *int32, m8 *int32, nb int)
+//
+// quant.QuantizeAct over nb blocks, the same bytes: per block amax =
+// max|x|, d = amax/127, id = 1/d (0 when d = 0), q = x·id rounded to
+// nearest even (VCVTPS2DQ), M128 = −128·Σq, M8 = −8·Σq.
+TEXT ·quantActAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ m128+24(FP), R8
+	MOVQ m8+32(FP), R9
+	MOVQ nb+40(FP), CX
+	VBROADCASTSS int8abs<>(SB), Y15
+	VMOVSS int8c127<>(SB), X14
+	VMOVSS int8one<>(SB), X13
+	VMOVDQU int8perm<>(SB), Y12
+	VXORPS X11, X11, X11
+	TESTQ CX, CX
+	JZ   qa_done
+qa_block:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS Y15, Y0, Y4
+	VANDPS Y15, Y1, Y5
+	VANDPS Y15, Y2, Y6
+	VANDPS Y15, Y3, Y7
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y7, Y6, Y6
+	VMAXPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS X5, X4, X4
+	VMOVHLPS X4, X4, X5
+	VMAXPS X5, X4, X4
+	VMOVSHDUP X4, X5
+	VMAXSS X5, X4, X4      // amax
+	VDIVSS X14, X4, X5     // d = amax/127
+	VMOVSS X5, (DX)
+	VDIVSS X5, X13, X6     // 1/d
+	VCMPSS $4, X11, X5, X7 // d ≠ 0
+	VANDPS X7, X6, X6      // id
+	VBROADCASTSS X6, Y6
+	VMULPS Y6, Y0, Y0
+	VMULPS Y6, Y1, Y1
+	VMULPS Y6, Y2, Y2
+	VMULPS Y6, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPADDD Y1, Y0, Y7
+	VPADDD Y3, Y2, Y8
+	VPADDD Y8, Y7, Y7
+	VEXTRACTI128 $1, Y7, X8
+	VPADDD X8, X7, X7
+	VPSHUFD $0x4e, X7, X8
+	VPADDD X8, X7, X7
+	VPSHUFD $0xb1, X7, X8
+	VPADDD X8, X7, X7
+	VMOVD X7, AX           // Σq
+	MOVL AX, BX
+	SHLL $7, BX
+	NEGL BX
+	MOVL BX, (R8)
+	SHLL $3, AX
+	NEGL AX
+	MOVL AX, (R9)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y12, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  qa_block
+qa_done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,312 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"orchmind/engine/quant"
+)
+
+// randAct returns an activation of nb blocks with random int8 values in
+// [−127, 127] (the quantizer's range) and scales d (all 1 when unit).
+func randAct(r *rand.Rand, nb int, unit bool) *quant.Q8Act {
+	a := &quant.Q8Act{Q: make([]int8, nb*quant.QK), D: make([]float32, nb), M128: make([]int32, nb), M8: make([]int32, nb)}
+	for b := range nb {
+		var s int32
+		for i := range quant.QK {
+			q := int8(r.IntN(255) - 127)
+			a.Q[b*quant.QK+i] = q
+			s += int32(q)
+		}
+		a.D[b] = 1
+		if !unit {
+			a.D[b] = float32(r.Float64()*0.02 + 1e-4)
+		}
+		a.M128[b], a.M8[b] = -128*s, -8*s
+	}
+	return a
+}
+
+// randIntRow returns nb random blocks of typ (Q8_0 values over the whole
+// int8 range, −128 included; Q4_0 all nibbles) with scale 1 when unit.
+func randIntRow(r *rand.Rand, typ quant.Type, nb int, unit bool) []byte {
+	bb := typ.BlockBytes()
+	row := make([]byte, nb*bb)
+	for b := range nb {
+		blk := row[b*bb : (b+1)*bb]
+		for i := 2; i < bb; i++ {
+			blk[i] = byte(r.IntN(256))
+		}
+		h := quant.F32ToF16(1)
+		if !unit {
+			h = quant.F32ToF16(float32(r.Float64()*0.05 + 1e-3))
+		}
+		blk[0], blk[1] = byte(h), byte(h>>8)
+	}
+	return row
+}
+
+// intDot is Σ w·q over the row in int64, straight from the block layout.
+func intDot(typ quant.Type, row []byte, a *quant.Q8Act) int64 {
+	bb := typ.BlockBytes()
+	var s int64
+	for b := range len(row) / bb {
+		blk, q := row[b*bb+2:(b+1)*bb], a.Q[b*quant.QK:]
+		for i := range quant.QK {
+			var w int64
+			if typ == quant.Q8_0 {
+				w = int64(int8(blk[i]))
+			} else if i < 16 {
+				w = int64(blk[i]&15) - 8
+			} else {
+				w = int64(blk[i-16]>>4) - 8
+			}
+			s += w * int64(q[i])
+		}
+	}
+	return s
+}
+
+// With every scale 1 the kernels' result is the integer sum itself
+// (exactly representable in float32 at these sizes): every set must
+// return it exactly, whatever the block count and its parity.
+func TestInt8KernelsExactIntegerSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, s := range availableInt8() {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+			for _, nb := range []int{0, 1, 2, 3, 8, 17} {
+				for range 20 {
+					row, a := randIntRow(r, typ, nb, true), randAct(r, nb, true)
+					want := intDot(typ, row, a)
+					if got := s.dots[typ](a, row); float64(got) != float64(want) {
+						t.Fatalf("%s %s nb=%d: got %v, want the integer sum %d", s.name, typ, nb, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Extreme blocks: all weights −128 (Q8_0's |w| = 128 with the sign trick)
+// or 127 against activations all ±127 stay exact (no int16 saturation).
+func TestInt8KernelsExtremes(t *testing.T) {
+	for _, s := range availableInt8() {
+		for _, wv := range []int8{-128, 127, -1} {
+			for _, qv := range []int8{127, -127} {
+				row := make([]byte, 4*34)
+				a := &quant.Q8Act{Q: make([]int8, 4*32), D: []float32{1, 1, 1, 1}, M128: make([]int32, 4), M8: make([]int32, 4)}
+				for b := range 4 {
+					row[b*34], row[b*34+1] = 0x00, 0x3C // f16 1.0
+					for i := range 32 {
+						row[b*34+2+i] = byte(wv)
+						a.Q[b*32+i] = qv
+					}
+					a.M128[b], a.M8[b] = -128*32*int32(qv), -8*32*int32(qv)
+				}
+				want := 4 * 32 * int64(wv) * int64(qv)
+				if got := s.dots[quant.Q8_0](a, row); float64(got) != float64(want) {
+					t.Errorf("%s Q8_0 w=%d q=%d: got %v, want %d", s.name, wv, qv, got, want)
+				}
+			}
+		}
+	}
+}
+
+// With random scales every set matches the pure-Go reference up to the
+// float32 rounding of the scaled block sums.
+func TestInt8KernelsMatchGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, s := range availableInt8()[1:] {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+			for _, nb := range []int{1, 2, 5, 18, 64} {
+				row, a := randIntRow(r, typ, nb, false), randAct(r, nb, false)
+				want := float64(int8Go.dots[typ](a, row))
+				// Σ|terms| bound: Σ_b |d_w·d_x|·Σ|w·q|.
+				var scale float64
+				bb := typ.BlockBytes()
+				for b := range nb {
+					blk := row[b*bb : (b+1)*bb]
+					scale += math.Abs(float64(f16(blk))*float64(a.D[b])) * 127 * 128 * 32
+				}
+				if got := s.dots[typ](a, row); !within(got, want, scale) {
+					t.Errorf("%s %s nb=%d: got %v, want %v", s.name, typ, nb, got, want)
+				}
+			}
+		}
+	}
+}
+
+// QuantizeAct keeps each value within half a step of its block's scale,
+// with the block sums the kernels rely on, and refuses partial blocks.
+func TestQuantizeAct(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	var a quant.Q8Act
+	for _, flavour := range []string{"normal", "large", "spiky"} {
+		x := values(r, 5*quant.QK, flavour)
+		x[3] = 0
+		if err := quant.QuantizeAct(&a, x); err != nil {
+			t.Fatal(err)
+		}
+		for b := range a.Blocks() {
+			var s int32
+			for i := range quant.QK {
+				v, q := x[b*quant.QK+i], a.Q[b*quant.QK+i]
+				if d := math.Abs(float64(v) - float64(a.D[b])*float64(q)); d > 0.5001*float64(a.D[b]) {
+					t.Fatalf("%s block %d value %d: %v quantized to %d·%v", flavour, b, i, v, q, a.D[b])
+				}
+				s += int32(q)
+			}
+			if a.M128[b] != -128*s || a.M8[b] != -8*s {
+				t.Fatalf("block %d: corrections %d, %d for Σq = %d", b, a.M128[b], a.M8[b], s)
+			}
+		}
+	}
+	zero := make([]float32, quant.QK)
+	if err := quant.QuantizeAct(&a, zero); err != nil || a.D[0] != 0 || a.Q[0] != 0 {
+		t.Fatalf("zeros: %v, d=%v", err, a.D[0])
+	}
+	if err := quant.QuantizeAct(&a, make([]float32, 33)); err == nil {
+		t.Fatal("33 values quantized without error")
+	}
+}
+
+// Every set's quantizer gives quant.QuantizeAct's bytes, scales and sums,
+// halves and zero blocks included.
+func TestQuantizersMatchGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	for _, s := range availableInt8()[1:] {
+		for _, flavour := range []string{"normal", "large", "spiky"} {
+			for _, nb := range []int{0, 1, 3, 18} {
+				x := values(r, nb*quant.QK, flavour)
+				if nb > 1 {
+					clear(x[quant.QK : 2*quant.QK]) // a zero block
+					// exact halves after scaling: 127·(k+0.5)/127.5 style values
+					x[0], x[1], x[2] = 127, 0.5, 1.5
+				}
+				var want, got quant.Q8Act
+				if err := quant.QuantizeAct(&want, x); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.quantize(&got, x); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want.Q {
+					if got.Q[i] != want.Q[i] {
+						t.Fatalf("%s %s nb=%d value %d (%v): q %d, want %d", s.name, flavour, nb, i, x[i], got.Q[i], want.Q[i])
+					}
+				}
+				for b := range want.D {
+					if got.D[b] != want.D[b] || got.M128[b] != want.M128[b] || got.M8[b] != want.M8[b] {
+						t.Fatalf("%s %s block %d: d %v m %d %d, want %v %d %d", s.name, flavour, b, got.D[b], got.M128[b], got.M8[b], want.D[b], want.M128[b], want.M8[b])
+					}
+				}
+			}
+		}
+	}
+}
+
+// matMulInt8 with every set stays within the activation's quantization
+// error of the exact product: per output, |error| ≤ Σ_b |d_x,b|/2·Σ|w|.
+// It also equals the reference set's result up to float32 rounding.
+func TestMatMulInt8VsDense(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, sh := range []struct{ rows, cols, n int }{{7, 32, 1}, {65, 96, 2}, {300, 576, 3}} {
+			m, err := Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wf := m.Float32()
+			x := values(r, sh.n*sh.cols, "normal")
+			want, _ := dense64(wf, sh.rows, sh.cols, x, sh.n)
+			var a quant.Q8Act
+			bound := make([]float64, sh.n*sh.rows)
+			for i := range sh.n {
+				_ = quant.QuantizeAct(&a, x[i*sh.cols:(i+1)*sh.cols])
+				for row := range sh.rows {
+					for k := range sh.cols {
+						bound[i*sh.rows+row] += float64(a.D[k/quant.QK]) / 2 * math.Abs(float64(wf[row*sh.cols+k]))
+					}
+				}
+			}
+			ref := make([]float32, sh.n*sh.rows)
+			matMulInt8(int8Go, ref, x, sh.n, m)
+			for _, s := range availableInt8() {
+				got := make([]float32, sh.n*sh.rows)
+				matMulInt8(s, got, x, sh.n, m)
+				for i, g := range got {
+					if e := math.Abs(float64(g) - want[i]); e > bound[i]*1.001+1e-6 {
+						t.Fatalf("%s %s %dx%d n=%d out %d: %v vs exact %v (error %.3g > bound %.3g)", s.name, typ, sh.rows, sh.cols, sh.n, i, g, want[i], e, bound[i])
+					}
+					if math.Abs(float64(g-ref[i])) > 1e-5*bound[i]*127+1e-6 {
+						t.Fatalf("%s %s out %d: %v vs reference %v", s.name, typ, i, g, ref[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// ORCHMIND_INT8=off turns the integer path off; otherwise a set's wins
+// apply, and neon has none.
+func TestChooseInt8(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "ORCHMIND_INT8" {
+				return v
+			}
+			return ""
+		}
+	}
+	if c := chooseInt8(env("off"), ISAGeneric); !c.off || c.set != nil {
+		t.Errorf("ORCHMIND_INT8=off: %+v", c)
+	}
+	if c := chooseInt8(env(""), ISAGeneric); c.set != int8Go || len(c.wins) == 0 {
+		t.Errorf("generic: set %v wins %v", c.set, c.wins)
+	}
+	if c := chooseInt8(env(""), ISANEON); c.set != nil {
+		t.Errorf("neon has no integer kernels, got %s", c.set.name)
+	}
+	if s := Int8Summary(); s == "" {
+		t.Error("empty summary")
+	}
+}
+
+// BenchmarkMatVecInt8 compares, per row type, shape and kernel set, one
+// matrix-vector product of generation on the float32 path (fused dot on
+// the stored row: float/) with the integer path (activation quantized,
+// then int8 dot products: int8-<set>/), in one run. ns/op and GB/s of
+// weights read.
+//
+//	go test -run '^$' -bench 'MatVecInt8' -benchtime 200x ./engine/tensor/
+func BenchmarkMatVecInt8(b *testing.B) {
+	r := rand.New(rand.NewPCG(12, 12))
+	shapes := []struct{ rows, cols int }{{288, 288}, {768, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}}
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, sh := range shapes {
+			m := benchMatrix(b, benchCase{typ: typ, rows: sh.rows, cols: sh.cols})
+			x, out := randVals(r, sh.cols), make([]float32, sh.rows)
+			report := func(b *testing.B) {
+				b.ReportMetric(float64(len(m.Data))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			}
+			for _, k := range availableKernels() {
+				b.Run(fmt.Sprintf("%s_%dx%d/float-%s", typ, sh.rows, sh.cols, k.name), func(b *testing.B) {
+					for b.Loop() {
+						matMul(k, out, x, 1, m)
+					}
+					report(b)
+				})
+			}
+			for _, s := range availableInt8() {
+				b.Run(fmt.Sprintf("%s_%dx%d/int8-%s", typ, sh.rows, sh.cols, s.name), func(b *testing.B) {
+					for b.Loop() {
+						matMulInt8(s, out, x, 1, m)
+					}
+					report(b)
+				})
+			}
+		}
+	}
+}
