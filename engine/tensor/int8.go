@@ -30,7 +30,7 @@ type int8Set struct {
 	// quantize is quant.QuantizeAct, the same bytes (SIMD where the set
 	// has it).
 	quantize func(a *quant.Q8Act, x []float32) error
-	dots map[quant.Type]int8Dot
+	dots     map[quant.Type]int8Dot
 }
 
 // int8Go is the pure-Go reference for every integer kernel.
