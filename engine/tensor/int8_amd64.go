@@ -17,6 +17,12 @@ func dotQ8_0Q8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
 func dotQ4_0Q8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
 
 //go:noescape
+func dotQ4_KQ8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+
+//go:noescape
+func dotQ4_KQ8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
+
+//go:noescape
 func dotQ8_0Q8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
 
 //go:noescape
@@ -39,9 +45,10 @@ func quantizeAVX2(a *quant.Q8Act, x []float32) error {
 }
 
 // int8Kernel wraps an assembly kernel for rows of blocks of bb bytes,
-// bounds-checking the activation before passing pointers on; m128 picks
+// of bs values, bounds-checking the activation before passing pointers
+// on; m128 picks
 // Q8Act.M128 as the correction (else M8).
-func int8Kernel(f func(w *byte, q *int8, d *float32, m *int32, nb int) float32, bb int, m128 bool) int8Dot {
+func int8Kernel(f func(w *byte, q *int8, d *float32, m *int32, nb int) float32, bs, bb int, m128 bool) int8Dot {
 	return func(a *quant.Q8Act, row []byte) float32 {
 		nb := len(row) / bb
 		if nb == 0 {
@@ -51,7 +58,8 @@ func int8Kernel(f func(w *byte, q *int8, d *float32, m *int32, nb int) float32, 
 		if m128 {
 			m = a.M128
 		}
-		_, _, _ = a.Q[nb*quant.QK-1], a.D[nb-1], m[nb-1]
+		na := nb * bs / quant.QK // activation blocks
+		_, _, _ = a.Q[na*quant.QK-1], a.D[na-1], m[na-1]
 		return f(&row[0], &a.Q[0], &a.D[0], &m[0], nb)
 	}
 }
@@ -60,14 +68,16 @@ const q8bb, q4bb = 2 + quant.QK, 2 + quant.QK/2
 
 // int8AVX2 multiplies with VPMADDUBSW (any CPU of the avx2 set).
 var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
-	quant.Q8_0: int8Kernel(dotQ8_0Q8AVX2, q8bb, false),
-	quant.Q4_0: int8Kernel(dotQ4_0Q8AVX2, q4bb, false),
+	quant.Q8_0: int8Kernel(dotQ8_0Q8AVX2, quant.QK, q8bb, false),
+	quant.Q4_0: int8Kernel(dotQ4_0Q8AVX2, quant.QK, q4bb, false),
+	quant.Q4_K: int8Kernel(dotQ4_KQ8AVX2, quant.QKK, q4KBytes, false),
 }}
 
 // int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).
 var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
-	quant.Q8_0: int8Kernel(dotQ8_0Q8VNNI, q8bb, true),
-	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, q4bb, false),
+	quant.Q8_0: int8Kernel(dotQ8_0Q8VNNI, quant.QK, q8bb, true),
+	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, quant.QK, q4bb, false),
+	quant.Q4_K: int8Kernel(dotQ4_KQ8VNNI, quant.QKK, q4KBytes, false),
 }}
 
 // hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL).

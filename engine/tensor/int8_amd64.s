@@ -290,3 +290,150 @@ qa_block:
 qa_done:
 	VZEROUPPER
 	RET
+
+DATA int8eighth<>+0(SB)/4, $0x3e000000 // 0.125
+GLOBL int8eighth<>(SB), RODATA|NOPTR, $4
+
+// Q4_K super-blocks (256 values, 144 bytes: f16 d, f16 dmin, 12 bytes of
+// 6-bit scales and mins, 128 bytes of nibbles) against 8 activation blocks.
+// Value i of sub-block s is d·sc_s·u − dmin·mn_s, so
+// Σ w·x = Σ_s d_x,s·(d·sc_s·Σ u·q − dmin·mn_s·Σq). Per super-block the
+// scales are unpacked as llama.cpp does (three 32-bit words), the eight
+// d·sc_s·d_x,s go to the stack for broadcasting and the min terms are
+// one vector FMA with Q8Act.M8 (= −8·Σq, hence the 1/8). Per 32 bytes
+// of nibbles: low nibbles are sub-block 2j, high 2j+1, each one
+// multiply (VPMADDUBSW+VPMADDWD or VPDPBUSD), one conversion and one FMA.
+
+// Q4KHEAD unpacks the super-block at SI: Y0 += nothing; sets 0(SP)..31(SP)
+// to d·sc·d_x and adds dmin·mn·d_x·M8/8 into Y1. Clobbers AX, BX, R9–R12,
+// Y2–Y7.
+#define Q4KHEAD \
+	MOVL 4(SI), AX; \
+	MOVL 8(SI), BX; \
+	MOVL 12(SI), R9; \
+	MOVL R9, R10; \
+	SHRL $4, R10; \
+	ANDL $0x0f0f0f0f, R10; \
+	MOVL BX, R11; \
+	SHRL $6, R11; \
+	ANDL $0x03030303, R11; \
+	SHLL $4, R11; \
+	ORL  R11, R10; \
+	MOVL BX, R11; \
+	ANDL $0x3f3f3f3f, R11; \
+	ANDL $0x0f0f0f0f, R9; \
+	MOVL AX, R12; \
+	SHRL $6, R12; \
+	ANDL $0x03030303, R12; \
+	SHLL $4, R12; \
+	ORL  R12, R9; \
+	ANDL $0x3f3f3f3f, AX; \
+	VMOVD AX, X2; \
+	VPINSRD $1, R9, X2, X2; \
+	VPMOVZXBD X2, Y2; \
+	VCVTDQ2PS Y2, Y2; \
+	VMOVD R11, X3; \
+	VPINSRD $1, R10, X3, X3; \
+	VPMOVZXBD X3, Y3; \
+	VCVTDQ2PS Y3, Y3; \
+	VPBROADCASTW (SI), X4; \
+	VCVTPH2PS X4, Y4; \
+	VPBROADCASTW 2(SI), X5; \
+	VCVTPH2PS X5, Y5; \
+	VMOVUPS (DX), Y6; \
+	VMULPS Y4, Y2, Y2; \
+	VMULPS Y6, Y2, Y2; \
+	VMOVUPS Y2, 0(SP); \
+	VMULPS Y5, Y3, Y3; \
+	VMULPS Y6, Y3, Y3; \
+	VMULPS Y13, Y3, Y3; \
+	VCVTDQ2PS (R8), Y7; \
+	VFMADD231PS Y7, Y3, Y1
+
+// Q4KPAIRAVX2 is nibble bytes j (sub-blocks 2j, 2j+1) with VPMADDUBSW.
+#define Q4KPAIRAVX2(j) \
+	VMOVDQU 16+32*j(SI), Y8; \
+	VPAND Y14, Y8, Y9; \
+	VPSRLW $4, Y8, Y8; \
+	VPAND Y14, Y8, Y8; \
+	VPMADDUBSW 64*j(DI), Y9, Y9; \
+	VPMADDWD Y15, Y9, Y9; \
+	VCVTDQ2PS Y9, Y9; \
+	VBROADCASTSS 8*j(SP), Y10; \
+	VFMADD231PS Y10, Y9, Y0; \
+	VPMADDUBSW 64*j+32(DI), Y8, Y8; \
+	VPMADDWD Y15, Y8, Y8; \
+	VCVTDQ2PS Y8, Y8; \
+	VBROADCASTSS 8*j+4(SP), Y11; \
+	VFMADD231PS Y11, Y8, Y12
+
+// Q4KPAIRVNNI is Q4KPAIRAVX2 with VPDPBUSD.
+#define Q4KPAIRVNNI(j) \
+	VMOVDQU 16+32*j(SI), Y8; \
+	VPAND Y14, Y8, Y9; \
+	VPSRLW $4, Y8, Y8; \
+	VPAND Y14, Y8, Y8; \
+	VPXOR Y10, Y10, Y10; \
+	VPDPBUSD 64*j(DI), Y9, Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VBROADCASTSS 8*j(SP), Y9; \
+	VFMADD231PS Y9, Y10, Y0; \
+	VPXOR Y11, Y11, Y11; \
+	VPDPBUSD 64*j+32(DI), Y8, Y11; \
+	VCVTDQ2PS Y11, Y11; \
+	VBROADCASTSS 8*j+4(SP), Y8; \
+	VFMADD231PS Y8, Y11, Y12
+
+#define Q4KLOAD \
+	MOVQ w+0(FP), SI; \
+	MOVQ q+8(FP), DI; \
+	MOVQ d+16(FP), DX; \
+	MOVQ m+24(FP), R8; \
+	MOVQ nb+32(FP), CX; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y12, Y12, Y12; \
+	VPBROADCASTD int8ones<>(SB), Y15; \
+	VPBROADCASTD int8nib<>(SB), Y14; \
+	VBROADCASTSS int8eighth<>(SB), Y13
+
+#define Q4KNEXT \
+	ADDQ $144, SI; \
+	ADDQ $256, DI; \
+	ADDQ $32, DX; \
+	ADDQ $32, R8; \
+	DECQ CX
+
+// func dotQ4_KQ8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ4_KQ8AVX2(SB), NOSPLIT, $32-44
+	Q4KLOAD
+	TESTQ CX, CX
+	JZ   q4ka_done
+q4ka_loop:
+	Q4KHEAD
+	Q4KPAIRAVX2(0)
+	Q4KPAIRAVX2(1)
+	Q4KPAIRAVX2(2)
+	Q4KPAIRAVX2(3)
+	Q4KNEXT
+	JNZ  q4ka_loop
+q4ka_done:
+	VADDPS Y12, Y0, Y0
+	DONE
+
+// func dotQ4_KQ8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ4_KQ8VNNI(SB), NOSPLIT, $32-44
+	Q4KLOAD
+	TESTQ CX, CX
+	JZ   q4kv_done
+q4kv_loop:
+	Q4KHEAD
+	Q4KPAIRVNNI(0)
+	Q4KPAIRVNNI(1)
+	Q4KPAIRVNNI(2)
+	Q4KPAIRVNNI(3)
+	Q4KNEXT
+	JNZ  q4kv_loop
+q4kv_done:
+	VADDPS Y12, Y0, Y0
+	DONE

@@ -30,9 +30,33 @@ func randAct(r *rand.Rand, nb int, unit bool) *quant.Q8Act {
 }
 
 // randIntRow returns nb random blocks of typ (Q8_0 values over the whole
-// int8 range, −128 included; Q4_0 all nibbles) with scale 1 when unit.
+// int8 range, −128 included; Q4_0 all nibbles; Q4_K all nibbles and 6-bit
+// scales and mins) with scale 1 when unit (Q4_K: d = dmin = 1 and scales,
+// mins ≤ 3, so sums stay exact in float32).
 func randIntRow(r *rand.Rand, typ quant.Type, nb int, unit bool) []byte {
 	bb := typ.BlockBytes()
+	if typ == quant.Q4_K {
+		row := make([]byte, nb*bb)
+		for b := range nb {
+			blk := row[b*bb : (b+1)*bb]
+			for i := 4; i < bb; i++ {
+				blk[i] = byte(r.IntN(256))
+			}
+			d, dm := quant.F32ToF16(1), quant.F32ToF16(1)
+			if unit {
+				for i := 4; i < 16; i++ {
+					blk[i] &= 0x03 // every 6-bit scale and min ≤ 3
+					if i >= 12 {
+						blk[i] |= byte(r.IntN(4)) << 4
+					}
+				}
+			} else {
+				d, dm = quant.F32ToF16(float32(r.Float64()*0.01+1e-4)), quant.F32ToF16(float32(r.Float64()*0.01))
+			}
+			blk[0], blk[1], blk[2], blk[3] = byte(d), byte(d>>8), byte(dm), byte(dm>>8)
+		}
+		return row
+	}
 	row := make([]byte, nb*bb)
 	for b := range nb {
 		blk := row[b*bb : (b+1)*bb]
@@ -48,9 +72,23 @@ func randIntRow(r *rand.Rand, typ quant.Type, nb int, unit bool) []byte {
 	return row
 }
 
-// intDot is Σ w·q over the row in int64, straight from the block layout.
+// intDot is Σ w·q over the row in int64, straight from the block layout
+// (Q4_K with d = dmin = 1: w = sc·u − mn, from quant's decoder).
 func intDot(typ quant.Type, row []byte, a *quant.Q8Act) int64 {
 	bb := typ.BlockBytes()
+	if typ == quant.Q4_K {
+		var s int64
+		w := make([]float32, quant.QKK)
+		for b := range len(row) / bb {
+			if err := quant.Dequantize(quant.Q4_K, row[b*bb:(b+1)*bb], w); err != nil {
+				panic(err)
+			}
+			for i, v := range w {
+				s += int64(v) * int64(a.Q[b*quant.QKK+i])
+			}
+		}
+		return s
+	}
 	var s int64
 	for b := range len(row) / bb {
 		blk, q := row[b*bb+2:(b+1)*bb], a.Q[b*quant.QK:]
@@ -75,10 +113,13 @@ func intDot(typ quant.Type, row []byte, a *quant.Q8Act) int64 {
 func TestInt8KernelsExactIntegerSums(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, s := range availableInt8() {
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+			if s.dots[typ] == nil {
+				continue
+			}
 			for _, nb := range []int{0, 1, 2, 3, 8, 17} {
 				for range 20 {
-					row, a := randIntRow(r, typ, nb, true), randAct(r, nb, true)
+					row, a := randIntRow(r, typ, nb, true), randAct(r, nb*typ.BlockSize()/quant.QK, true)
 					want := intDot(typ, row, a)
 					if got := s.dots[typ](a, row); float64(got) != float64(want) {
 						t.Fatalf("%s %s nb=%d: got %v, want the integer sum %d", s.name, typ, nb, got, want)
@@ -119,16 +160,21 @@ func TestInt8KernelsExtremes(t *testing.T) {
 func TestInt8KernelsMatchGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, s := range availableInt8()[1:] {
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+			if s.dots[typ] == nil {
+				continue
+			}
 			for _, nb := range []int{1, 2, 5, 18, 64} {
-				row, a := randIntRow(r, typ, nb, false), randAct(r, nb, false)
+				row, a := randIntRow(r, typ, nb, false), randAct(r, nb*typ.BlockSize()/quant.QK, false)
 				want := float64(int8Go.dots[typ](a, row))
-				// Σ|terms| bound: Σ_b |d_w·d_x|·Σ|w·q|.
+				// Σ|terms| bound: Σ|w|·|x| in float64 from the dequantized row.
+				w := make([]float32, nb*typ.BlockSize())
+				if err := quant.Dequantize(typ, row, w); err != nil {
+					t.Fatal(err)
+				}
 				var scale float64
-				bb := typ.BlockBytes()
-				for b := range nb {
-					blk := row[b*bb : (b+1)*bb]
-					scale += math.Abs(float64(f16(blk))*float64(a.D[b])) * 127 * 128 * 32
+				for i, v := range w {
+					scale += math.Abs(float64(v) * float64(a.D[i/quant.QK]) * float64(a.Q[i]))
 				}
 				if got := s.dots[typ](a, row); !within(got, want, scale) {
 					t.Errorf("%s %s nb=%d: got %v, want %v", s.name, typ, nb, got, want)
@@ -212,8 +258,8 @@ func TestQuantizersMatchGo(t *testing.T) {
 // It also equals the reference set's result up to float32 rounding.
 func TestMatMulInt8VsDense(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
-		for _, sh := range []struct{ rows, cols, n int }{{7, 32, 1}, {65, 96, 2}, {300, 576, 3}} {
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+		for _, sh := range []struct{ rows, cols, n int }{{7, 256, 1}, {65, 512, 2}, {300, 768, 3}} {
 			m, err := Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols))
 			if err != nil {
 				t.Fatal(err)
@@ -234,6 +280,9 @@ func TestMatMulInt8VsDense(t *testing.T) {
 			ref := make([]float32, sh.n*sh.rows)
 			matMulInt8(int8Go, ref, x, sh.n, m)
 			for _, s := range availableInt8() {
+				if s.dots[typ] == nil {
+					continue
+				}
 				got := make([]float32, sh.n*sh.rows)
 				matMulInt8(s, got, x, sh.n, m)
 				for i, g := range got {
@@ -286,9 +335,12 @@ func TestChooseInt8(t *testing.T) {
 //	go test -run '^$' -bench 'MatVecInt8' -benchtime 200x ./engine/tensor/
 func BenchmarkMatVecInt8(b *testing.B) {
 	r := rand.New(rand.NewPCG(12, 12))
-	shapes := []struct{ rows, cols int }{{288, 288}, {768, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}}
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0} {
+	shapes := []struct{ rows, cols int }{{288, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}, {2048, 8192}}
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
 		for _, sh := range shapes {
+			if sh.cols%typ.BlockSize() != 0 {
+				continue
+			}
 			m := benchMatrix(b, benchCase{typ: typ, rows: sh.rows, cols: sh.cols})
 			x, out := randVals(r, sh.cols), make([]float32, sh.rows)
 			report := func(b *testing.B) {
@@ -303,11 +355,66 @@ func BenchmarkMatVecInt8(b *testing.B) {
 				})
 			}
 			for _, s := range availableInt8() {
+				if s.dots[typ] == nil {
+					continue
+				}
 				b.Run(fmt.Sprintf("%s_%dx%d/int8-%s", typ, sh.rows, sh.cols, s.name), func(b *testing.B) {
 					for b.Loop() {
 						matMulInt8(s, out, x, 1, m)
 					}
 					report(b)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkInt8VsF32 times, per row type, shape and kernel set, one
+// generation matrix-vector product on the integer path (activation
+// quantized, int8 dot products) against the float32 fused dot of the same
+// kernel set (avx2 float vs int8 VPMADDUBSW; avx512 float vs int8
+// VPDPBUSD), alternating the two 30 times per iteration; it reports the
+// median speed-up float-time/int8-time with its spread and both median
+// times. On a shared machine the ratio is the figure to trust.
+//
+//	go test -run '^$' -bench Int8VsF32 -benchtime 3x ./engine/tensor/
+func BenchmarkInt8VsF32(b *testing.B) {
+	r := rand.New(rand.NewPCG(14, 14))
+	pairs := map[string]string{"avx2": "avx2", "avx512": "vnni"}
+	if !hasVNNI() {
+		pairs["avx512"] = "avx2"
+	}
+	shapes := []struct{ rows, cols int }{{288, 288}, {768, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}, {2048, 8192}}
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+		for _, sh := range shapes {
+			if sh.cols%typ.BlockSize() != 0 {
+				continue
+			}
+			for _, k := range availableKernels() {
+				var s *int8Set
+				for _, c := range availableInt8() {
+					if c.name == pairs[k.name] {
+						s = c
+					}
+				}
+				if s == nil || s.dots[typ] == nil {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s_%dx%d/%s-vs-int8-%s", typ, sh.rows, sh.cols, k.name, s.name), func(b *testing.B) {
+					m := benchMatrix(b, benchCase{typ: typ, rows: sh.rows, cols: sh.cols})
+					x, out := randVals(r, sh.cols), make([]float32, sh.rows)
+					var rs, ta, tb []float64
+					for b.Loop() {
+						ratio, _, _, a, c := abMedian(30,
+							func() { matMul(k, out, x, 1, m) },
+							func() { matMulInt8(s, out, x, 1, m) })
+						rs, ta, tb = append(rs, ratio), append(ta, float64(a.Nanoseconds())), append(tb, float64(c.Nanoseconds()))
+					}
+					b.ReportMetric(median(rs), "speedup")
+					b.ReportMetric(minOf(rs), "speedup-min")
+					b.ReportMetric(maxOf(rs), "speedup-max")
+					b.ReportMetric(median(ta)/1e3, "float-µs")
+					b.ReportMetric(median(tb)/1e3, "int8-µs")
 				})
 			}
 		}
