@@ -154,8 +154,8 @@ func Int8Rows(t quant.Type) bool {
 }
 
 // Int8Summary says in one line which path matrix-vector products of
-// generation run, e.g. "int8 dot products (VPDPBUSD) for Q8_0, Q4_0
-// rows; float32 for the rest (ORCHMIND_INT8=off for float32 only)".
+// generation run, e.g. "int8 dot products (VPDPBUSD) for Q8_0, Q4_0,
+// Q4_K rows, float32 for the rest (ORCHMIND_INT8=off: float32 only)".
 func Int8Summary() string {
 	c := int8Chosen()
 	switch {
