@@ -13,7 +13,7 @@ import (
 // Integer dot products for generation (see SIMD.md, "Int8 dot products"):
 // the activation vector is quantized once per matrix-vector product to
 // int8 blocks of 32 values with one float32 scale (quant.Q8Act), and each
-// stored Q8_0, Q4_0 or Q4_K row is multiplied with it block by block in 8-bit
+// stored Q8_0, Q4_0, Q4_K or Q6_K row is multiplied with it block by block in 8-bit
 // integers, as llama.cpp does: Σ w·q per block as an exact int32, then
 // times the two scales. Training never runs this path: MatMul and
 // MatMulT keep float32 activations.
@@ -38,6 +38,7 @@ var int8Go = &int8Set{name: "go", insn: "Go int32 products", quantize: quant.Qua
 	quant.Q8_0: dotQ8_0Q8Go,
 	quant.Q4_0: dotQ4_0Q8Go,
 	quant.Q4_K: dotQ4_KQ8Go,
+	quant.Q6_K: dotQ6_KQ8Go,
 }}
 
 // blockSum8 is Σ w·q of one Q8_0 block (the 32 int8 after its scale).
@@ -111,6 +112,37 @@ func dotQ4_KQ8Go(a *quant.Q8Act, row []byte) float32 {
 	return s
 }
 
+// dotQ6_KQ8Go is the reference Q6_K × Q8Act dot product. Activation
+// block k of a super-block is its values 32k…32k+31, whose 6-bit levels
+// u come from one quarter of a half's ql/qh bytes (q6Levels) and whose
+// scales are sc[2k] (first 16 values) and sc[2k+1]: per block
+// d_x·d·(sc[2k]·Σ(u−32)·q + sc[2k+1]·Σ(u−32)·q) over the two halves.
+func dotQ6_KQ8Go(a *quant.Q8Act, row []byte) float32 {
+	var s float32
+	for sb := range len(row) / q6KBytes {
+		blk := row[sb*q6KBytes : (sb+1)*q6KBytes]
+		d := f16(blk[208:])
+		sc := (*[16]byte)(blk[192:208])
+		for n := range 2 {
+			ql := (*[64]byte)(blk[64*n : 64*n+64])
+			qh := (*[32]byte)(blk[128+32*n : 160+32*n])
+			var sums [4][2]int32 // per quarter g, per 16 values
+			for l := range 32 {
+				q1, q2, q3, q4 := q6Levels(ql[l], ql[l+32], qh[l])
+				for g, u := range [4]byte{q1, q2, q3, q4} {
+					b := 8*sb + 4*n + g
+					sums[g][l/16] += (int32(u&63) - 32) * int32(a.Q[b*quant.QK+l])
+				}
+			}
+			for g, ss := range sums {
+				k := 4*n + g
+				s += a.D[8*sb+k] * d * (float32(int8(sc[2*k]))*float32(ss[0]) + float32(int8(sc[2*k+1]))*float32(ss[1]))
+			}
+		}
+	}
+	return s
+}
+
 // int8Choice is the integer path generation uses: the kernels of the
 // chosen set for the types where they beat the float32 fused dot (wins),
 // or none.
@@ -155,7 +187,8 @@ func Int8Rows(t quant.Type) bool {
 
 // Int8Summary says in one line which path matrix-vector products of
 // generation run, e.g. "int8 dot products (VPDPBUSD) for Q8_0, Q4_0,
-// Q4_K rows, float32 for the rest (ORCHMIND_INT8=off: float32 only)".
+// Q4_K, Q6_K rows, float32 for the rest (ORCHMIND_INT8=off: float32
+// only)".
 func Int8Summary() string {
 	c := int8Chosen()
 	switch {
@@ -219,12 +252,12 @@ func matMulInt8(s *int8Set, out, x []float32, n int, w *Matrix) {
 // BenchmarkInt8VsF32, alternating both; see SIMD.md): only these run in
 // generation. Measured here (AMD EPYC, AVX512-VNNI, one thread) the
 // integer path was 1.3–2.4× faster for every shape from 288×288 to
-// 2048×8192, Q8_0, Q4_0 and Q4_K alike, on avx2 and avx512.
+// 2048×8192, Q8_0, Q4_0, Q4_K and Q6_K alike, on avx2 and avx512.
 // The pure-Go kernels are the reference only: Go does not vectorise the
 // int8 loops, and they were slower than the pure-Go float32 dot (Q8_0
 // 2048×8192: 23 vs 16 ms; 288×288: 74 vs 56 µs).
 var int8Wins = map[string][]quant.Type{
 	"go":   nil,
-	"avx2": {quant.Q8_0, quant.Q4_0, quant.Q4_K},
-	"vnni": {quant.Q8_0, quant.Q4_0, quant.Q4_K},
+	"avx2": {quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K},
+	"vnni": {quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K},
 }

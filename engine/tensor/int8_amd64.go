@@ -23,6 +23,9 @@ func dotQ4_KQ8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
 func dotQ4_KQ8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
 
 //go:noescape
+func dotQ6_KQ8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+
+//go:noescape
 func dotQ8_0Q8VNNI(w *byte, q *int8, d *float32, m *int32, nb int) float32
 
 //go:noescape
@@ -71,6 +74,7 @@ var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2
 	quant.Q8_0: int8Kernel(dotQ8_0Q8AVX2, quant.QK, q8bb, false),
 	quant.Q4_0: int8Kernel(dotQ4_0Q8AVX2, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8AVX2, quant.QKK, q4KBytes, false),
+	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false),
 }}
 
 // int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).
@@ -78,6 +82,7 @@ var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD", quantize: quantizeAVX2, 
 	quant.Q8_0: int8Kernel(dotQ8_0Q8VNNI, quant.QK, q8bb, true),
 	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8VNNI, quant.QKK, q4KBytes, false),
+	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false), // VPMADDUBSW: see int8_amd64.s
 }}
 
 // hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL).

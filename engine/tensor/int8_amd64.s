@@ -437,3 +437,123 @@ q4kv_loop:
 q4kv_done:
 	VADDPS Y12, Y0, Y0
 	DONE
+
+// Q6_K super-blocks (256 values, 210 bytes: ql[128], qh[64], 16 int8
+// scales, f16 d) against 8 activation blocks. Half n (128 values) takes
+// 64 bytes of ql and 32 of qh; its quarter g (values 32g…32g+31 of the
+// half, activation block k = 4n+g) has 6-bit levels u from the low (g = 0,
+// 1) or high (g = 2, 3) nibbles of ql[0:32] (g even) or ql[32:64] (g odd)
+// and bits 2g, 2g+1 of qh, and scales sc[2k] (first 16 values), sc[2k+1].
+// w = u−32 is signed, so the sign trick as for Q8_0 (|w| ≤ 32), then per
+// block the 8 int32 lanes (4 per 16 values) convert and are multiplied by
+// [d·sc[2k]·d_x ×4, d·sc[2k+1]·d_x ×4] (VPERMPS from the 8 scales of the
+// half). VPMADDUBSW on every set: VPDPBUSD would save one instruction of
+// fourteen.
+
+DATA int8b03<>+0(SB)/4, $0x03030303
+GLOBL int8b03<>(SB), RODATA|NOPTR, $4
+DATA int8b0c<>+0(SB)/4, $0x0c0c0c0c
+GLOBL int8b0c<>(SB), RODATA|NOPTR, $4
+DATA int8b30<>+0(SB)/4, $0x30303030
+GLOBL int8b30<>(SB), RODATA|NOPTR, $4
+DATA int8bc0<>+0(SB)/4, $0xc0c0c0c0
+GLOBL int8bc0<>(SB), RODATA|NOPTR, $4
+DATA int8b20<>+0(SB)/4, $0x20202020
+GLOBL int8b20<>(SB), RODATA|NOPTR, $4
+// VPERMPS indices: quarter g takes scales 2g (lanes 0–3) and 2g+1 (4–7).
+DATA int8q6idx<>+0(SB)/8, $0x0000000000000000
+DATA int8q6idx<>+8(SB)/8, $0x0000000000000000
+DATA int8q6idx<>+16(SB)/8, $0x0000000100000001
+DATA int8q6idx<>+24(SB)/8, $0x0000000100000001
+DATA int8q6idx<>+32(SB)/8, $0x0000000200000002
+DATA int8q6idx<>+40(SB)/8, $0x0000000200000002
+DATA int8q6idx<>+48(SB)/8, $0x0000000300000003
+DATA int8q6idx<>+56(SB)/8, $0x0000000300000003
+DATA int8q6idx<>+64(SB)/8, $0x0000000400000004
+DATA int8q6idx<>+72(SB)/8, $0x0000000400000004
+DATA int8q6idx<>+80(SB)/8, $0x0000000500000005
+DATA int8q6idx<>+88(SB)/8, $0x0000000500000005
+DATA int8q6idx<>+96(SB)/8, $0x0000000600000006
+DATA int8q6idx<>+104(SB)/8, $0x0000000600000006
+DATA int8q6idx<>+112(SB)/8, $0x0000000700000007
+DATA int8q6idx<>+120(SB)/8, $0x0000000700000007
+GLOBL int8q6idx<>(SB), RODATA|NOPTR, $128
+
+// Q6KDOT adds block k (levels u in Y8; scales of the half in sc) into acc.
+// Clobbers Y8–Y11.
+#define Q6KDOT(k, g, sc, acc) \
+	VPSUBB Y13, Y8, Y8; \
+	VMOVDQU 32*(k)(DI), Y9; \
+	VPSIGNB Y8, Y9, Y9; \
+	VPABSB Y8, Y8; \
+	VPMADDUBSW Y9, Y8, Y8; \
+	VPMADDWD Y15, Y8, Y8; \
+	VCVTDQ2PS Y8, Y8; \
+	VMOVDQU int8q6idx<>+32*(g)(SB), Y11; \
+	VPERMPS sc, Y11, Y10; \
+	VBROADCASTSS 4*(k)(DX), Y11; \
+	VMULPS Y11, Y10, Y10; \
+	VFMADD231PS Y10, Y8, acc
+
+// Q6KHALF runs half n: ql at 64n(SI), qh at 128+32n(SI).
+#define Q6KHALF(n, sc) \
+	VMOVDQU 64*n(SI), Y5; \
+	VMOVDQU 64*n+32(SI), Y6; \
+	VMOVDQU 128+32*n(SI), Y7; \
+	VPAND Y14, Y5, Y8; \
+	VPAND Y12, Y7, Y9; \
+	VPSLLW $4, Y9, Y9; \
+	VPOR Y9, Y8, Y8; \
+	Q6KDOT(4*n, 0, sc, Y0); \
+	VPAND Y14, Y6, Y8; \
+	VPBROADCASTD int8b0c<>(SB), Y9; \
+	VPAND Y9, Y7, Y9; \
+	VPSLLW $2, Y9, Y9; \
+	VPOR Y9, Y8, Y8; \
+	Q6KDOT(4*n+1, 1, sc, Y1); \
+	VPSRLW $4, Y5, Y8; \
+	VPAND Y14, Y8, Y8; \
+	VPBROADCASTD int8b30<>(SB), Y9; \
+	VPAND Y9, Y7, Y9; \
+	VPOR Y9, Y8, Y8; \
+	Q6KDOT(4*n+2, 2, sc, Y0); \
+	VPSRLW $4, Y6, Y8; \
+	VPAND Y14, Y8, Y8; \
+	VPBROADCASTD int8bc0<>(SB), Y9; \
+	VPAND Y9, Y7, Y9; \
+	VPSRLW $2, Y9, Y9; \
+	VPOR Y9, Y8, Y8; \
+	Q6KDOT(4*n+3, 3, sc, Y1)
+
+// func dotQ6_KQ8AVX2(w *byte, q *int8, d *float32, m *int32, nb int) float32
+TEXT ·dotQ6_KQ8AVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VPBROADCASTD int8ones<>(SB), Y15
+	VPBROADCASTD int8nib<>(SB), Y14
+	VPBROADCASTD int8b20<>(SB), Y13
+	VPBROADCASTD int8b03<>(SB), Y12
+	TESTQ CX, CX
+	JZ   q6k_done
+q6k_loop:
+	VPBROADCASTW 208(SI), X4
+	VCVTPH2PS X4, Y4
+	VPMOVSXBD 192(SI), Y2
+	VCVTDQ2PS Y2, Y2
+	VMULPS Y4, Y2, Y2
+	VPMOVSXBD 200(SI), Y3
+	VCVTDQ2PS Y3, Y3
+	VMULPS Y4, Y3, Y3
+	Q6KHALF(0, Y2)
+	Q6KHALF(1, Y3)
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  q6k_loop
+q6k_done:
+	DONE

@@ -35,6 +35,28 @@ func randAct(r *rand.Rand, nb int, unit bool) *quant.Q8Act {
 // mins ≤ 3, so sums stay exact in float32).
 func randIntRow(r *rand.Rand, typ quant.Type, nb int, unit bool) []byte {
 	bb := typ.BlockBytes()
+	if typ == quant.Q6_K {
+		row := make([]byte, nb*bb)
+		for b := range nb {
+			blk := row[b*bb : (b+1)*bb]
+			for i := range 192 {
+				blk[i] = byte(r.IntN(256))
+			}
+			for i := 192; i < 208; i++ {
+				if unit {
+					blk[i] = byte(int8(r.IntN(7) - 3)) // scales −3…3: sums stay exact
+				} else {
+					blk[i] = byte(int8(r.IntN(255) - 127))
+				}
+			}
+			h := quant.F32ToF16(1)
+			if !unit {
+				h = quant.F32ToF16(float32(r.Float64()*0.001 + 1e-5))
+			}
+			blk[208], blk[209] = byte(h), byte(h>>8)
+		}
+		return row
+	}
 	if typ == quant.Q4_K {
 		row := make([]byte, nb*bb)
 		for b := range nb {
@@ -73,14 +95,15 @@ func randIntRow(r *rand.Rand, typ quant.Type, nb int, unit bool) []byte {
 }
 
 // intDot is Σ w·q over the row in int64, straight from the block layout
-// (Q4_K with d = dmin = 1: w = sc·u − mn, from quant's decoder).
+// (Q4_K with d = dmin = 1: w = sc·u − mn; Q6_K with d = 1: w = sc·(u−32);
+// both from quant's decoder).
 func intDot(typ quant.Type, row []byte, a *quant.Q8Act) int64 {
 	bb := typ.BlockBytes()
-	if typ == quant.Q4_K {
+	if typ == quant.Q4_K || typ == quant.Q6_K {
 		var s int64
 		w := make([]float32, quant.QKK)
 		for b := range len(row) / bb {
-			if err := quant.Dequantize(quant.Q4_K, row[b*bb:(b+1)*bb], w); err != nil {
+			if err := quant.Dequantize(typ, row[b*bb:(b+1)*bb], w); err != nil {
 				panic(err)
 			}
 			for i, v := range w {
@@ -113,7 +136,7 @@ func intDot(typ quant.Type, row []byte, a *quant.Q8Act) int64 {
 func TestInt8KernelsExactIntegerSums(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, s := range availableInt8() {
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 			if s.dots[typ] == nil {
 				continue
 			}
@@ -160,7 +183,7 @@ func TestInt8KernelsExtremes(t *testing.T) {
 func TestInt8KernelsMatchGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, s := range availableInt8()[1:] {
-		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 			if s.dots[typ] == nil {
 				continue
 			}
@@ -258,7 +281,7 @@ func TestQuantizersMatchGo(t *testing.T) {
 // It also equals the reference set's result up to float32 rounding.
 func TestMatMulInt8VsDense(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 		for _, sh := range []struct{ rows, cols, n int }{{7, 256, 1}, {65, 512, 2}, {300, 768, 3}} {
 			m, err := Quantized(typ, sh.rows, sh.cols, randVals(r, sh.rows*sh.cols))
 			if err != nil {
@@ -336,7 +359,7 @@ func TestChooseInt8(t *testing.T) {
 func BenchmarkMatVecInt8(b *testing.B) {
 	r := rand.New(rand.NewPCG(12, 12))
 	shapes := []struct{ rows, cols int }{{288, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}, {2048, 8192}}
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 		for _, sh := range shapes {
 			if sh.cols%typ.BlockSize() != 0 {
 				continue
@@ -385,7 +408,7 @@ func BenchmarkInt8VsF32(b *testing.B) {
 		pairs["avx512"] = "avx2"
 	}
 	shapes := []struct{ rows, cols int }{{288, 288}, {768, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}, {2048, 8192}}
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K} {
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 		for _, sh := range shapes {
 			if sh.cols%typ.BlockSize() != 0 {
 				continue
