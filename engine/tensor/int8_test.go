@@ -396,17 +396,13 @@ func BenchmarkMatVecInt8(b *testing.B) {
 // generation matrix-vector product on the integer path (activation
 // quantized, int8 dot products) against the float32 fused dot of the same
 // kernel set (avx2 float vs int8 VPMADDUBSW; avx512 float vs int8
-// VPDPBUSD), alternating the two 30 times per iteration; it reports the
+// VPDPBUSD; generic vs the pure-Go reference), alternating the two 30 times per iteration; it reports the
 // median speed-up float-time/int8-time with its spread and both median
 // times. On a shared machine the ratio is the figure to trust.
 //
 //	go test -run '^$' -bench Int8VsF32 -benchtime 3x ./engine/tensor/
 func BenchmarkInt8VsF32(b *testing.B) {
 	r := rand.New(rand.NewPCG(14, 14))
-	pairs := map[string]string{"avx2": "avx2", "avx512": "vnni"}
-	if !hasVNNI() {
-		pairs["avx512"] = "avx2"
-	}
 	shapes := []struct{ rows, cols int }{{288, 288}, {768, 288}, {1536, 576}, {2048, 2048}, {8192, 2048}, {2048, 8192}}
 	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 		for _, sh := range shapes {
@@ -414,12 +410,7 @@ func BenchmarkInt8VsF32(b *testing.B) {
 				continue
 			}
 			for _, k := range availableKernels() {
-				var s *int8Set
-				for _, c := range availableInt8() {
-					if c.name == pairs[k.name] {
-						s = c
-					}
-				}
+				s := int8For(k.name) // the integer kernels that go with this set
 				if s == nil || s.dots[typ] == nil {
 					continue
 				}
