@@ -43,7 +43,7 @@ func genAB(b *testing.B, nGen int, a, bb func()) {
 // BenchmarkGenerateAB compares generation variants in one process,
 // alternating them (see genAB), at stories15M, SmolLM-135M and
 // dimsLlama1024 dimensions with Q8_0 and Q4_0 weights read from GGUF (and
-// Q4_K at dimsLlama1024, whose sides are whole super-blocks):
+// Q4_K and Q6_K at dimsLlama1024, whose sides are whole super-blocks):
 // int8-vs-f32 is generation's integer dot products (B) against the
 // float32 path (A), where the kernel set has them for the type
 // (tensor.Int8Rows); threads-2-vs-1 is 2 threads (B) against 1 (A) on
@@ -58,7 +58,7 @@ func BenchmarkGenerateAB(b *testing.B) {
 		name  string
 		c     Config
 		types []quant.Type
-	}{{"stories15M", dimsStories15M, q8q4}, {"smollm-135M", dimsSmolLM135M, q8q4}, {"llama-1024", dimsLlama1024, []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K}}} {
+	}{{"stories15M", dimsStories15M, q8q4}, {"smollm-135M", dimsSmolLM135M, q8q4}, {"llama-1024", dimsLlama1024, []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K}}} {
 		prompt := make([]int, nPrompt)
 		for i := range prompt {
 			prompt[i] = 3 + (i*7919)%(d.c.Vocab-3)
