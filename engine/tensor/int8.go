@@ -13,9 +13,9 @@ import (
 // Integer dot products for generation (see SIMD.md, "Int8 dot products"):
 // the activation vector is quantized once per matrix-vector product to
 // int8 blocks of 32 values with one float32 scale (quant.Q8Act), and each
-// stored Q8_0, Q4_0, Q4_K or Q6_K row is multiplied with it block by block in 8-bit
-// integers, as llama.cpp does: Σ w·q per block as an exact int32, then
-// times the two scales. Training never runs this path: MatMul and
+// stored Q8_0, Q4_0, Q4_K or Q6_K row is multiplied with it block by block
+// in 8-bit integers, as llama.cpp does: Σ w·q per block (per 16 values for
+// Q6_K) as an exact int32, then times the scales. Training never runs this path: MatMul and
 // MatMulT keep float32 activations.
 
 // int8Dot returns Σ w·x over a row of whole blocks, x given as a Q8Act of

@@ -78,7 +78,7 @@ var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2
 }}
 
 // int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).
-var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
+var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD; Q6_K with VPMADDUBSW", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
 	quant.Q8_0: int8Kernel(dotQ8_0Q8VNNI, quant.QK, q8bb, true),
 	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8VNNI, quant.QKK, q4KBytes, false),
