@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"orchmind/engine/quant"
@@ -431,6 +432,35 @@ func BenchmarkInt8VsF32(b *testing.B) {
 					b.ReportMetric(median(tb)/1e3, "int8-µs")
 				})
 			}
+		}
+	}
+}
+
+// Short slices panic with checkShapes' message on the integer path too,
+// before any assembly sees them, for every set.
+func TestInt8ShortSlicesPanicClearly(t *testing.T) {
+	m, _ := Quantized(quant.Q8_0, 4, 64, make([]float32, 256))
+	for _, s := range availableInt8() {
+		for _, tc := range []struct {
+			name string
+			f    func()
+			msg  string
+		}{
+			{"short x", func() { matMulInt8(s, make([]float32, 8), make([]float32, 100), 2, m) }, "input has 100 values"},
+			{"short out", func() { matMulInt8(s, make([]float32, 7), make([]float32, 128), 2, m) }, "output has 7 values"},
+			{"short data", func() {
+				matMulInt8(s, make([]float32, 4), make([]float32, 64), 1, &Matrix{Type: quant.Q8_0, Rows: 4, Cols: 64})
+			}, "has 0 bytes"},
+		} {
+			func() {
+				defer func() {
+					p := recover()
+					if msg, _ := p.(string); !strings.Contains(msg, "MatMulInt8") || !strings.Contains(msg, tc.msg) {
+						t.Errorf("%s %s: panic %v, want one from MatMulInt8 mentioning %q", s.name, tc.name, p, tc.msg)
+					}
+				}()
+				tc.f()
+			}()
 		}
 	}
 }
