@@ -98,11 +98,14 @@ unit-run:
 ## dimensions and at a 150M-parameter K-quant-friendly model (random
 ## weights read from GGUF; set ORCHMIND_BENCH_GGUF_DIR=dir to keep the
 ## files for other runtimes), and generation on the default base with
-## adapters.
+## adapters. Int8VsF32 times generation's matrix-vector products on the
+## float32 path against the int8 one (per kernel set, alternating), and the
+## generation benchmarks run both paths (gen=64/float32, gen=64/int8).
 BENCH_ISAS ?=
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./engine/tensor/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'BF16Peak|BF16VsF32' -benchtime 5x ./engine/tensor/ | grep '^Benchmark' || true
+	$(GO) test -run '^$$' -bench 'Int8VsF32' -benchtime 3x ./engine/tensor/ | grep '^Benchmark'
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
 	for isa in $$isas; do \
 	  echo "== ORCHMIND_ISA=$$isa"; \

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"orchmind/engine/quant"
+	"orchmind/engine/tensor"
 )
 
 // Real model dimensions for the inference benchmarks (random weights).
@@ -74,6 +75,9 @@ func benchGGUF(b *testing.B, name string, c Config, typ quant.Type) *Model {
 // prompt) at stories15M and SmolLM-135M dimensions, weights held Q8_0 and
 // Q4_0 as loaded from GGUF, and at dimsLlama1024 with K-quant weights
 // (Q4_K, Q6_K, Q5_K) beside Q4_0 and Q8_0. Reported as tokens/s.
+// Generation runs on the float32 path (gen=64/float32) and, for row types
+// where the kernel set takes integer dot products (tensor.Int8Rows), on
+// that path too (gen=64/int8), in the same run.
 //
 //	go test -run '^$' -bench 'Inference/llama-1024/(Q4_K|Q4_0)' -benchtime 3x ./engine/model/
 func BenchmarkInference(b *testing.B) {
@@ -101,17 +105,28 @@ func BenchmarkInference(b *testing.B) {
 					}
 					b.ReportMetric(float64(nPrompt*b.N)/b.Elapsed().Seconds(), "tokens/s")
 				})
-				b.Run(fmt.Sprintf("gen=%d", nGen), func(b *testing.B) {
-					st.Prefill(prompt, 0)
-					for b.Loop() {
-						tok := 5
-						for i := range nGen {
-							logits := st.Forward(tok, nPrompt+i)
-							tok = 3 + int(uint32(logits[0]*1e6)%uint32(d.c.Vocab-3))
+				// Generation on the float32 path and, where the kernel set
+				// takes integer dot products with these rows (the default
+				// then), on the int8 path, side by side.
+				paths := []string{"float32"}
+				if tensor.Int8Rows(typ) {
+					paths = append(paths, "int8")
+				}
+				for _, path := range paths {
+					b.Run(fmt.Sprintf("gen=%d/%s", nGen, path), func(b *testing.B) {
+						st.SetFloat32(path == "float32")
+						defer st.SetFloat32(false)
+						st.Prefill(prompt, 0)
+						for b.Loop() {
+							tok := 5
+							for i := range nGen {
+								logits := st.Forward(tok, nPrompt+i)
+								tok = 3 + int(uint32(logits[0]*1e6)%uint32(d.c.Vocab-3))
+							}
 						}
-					}
-					b.ReportMetric(float64(nGen*b.N)/b.Elapsed().Seconds(), "tokens/s")
-				})
+						b.ReportMetric(float64(nGen*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					})
+				}
 			})
 		}
 	}

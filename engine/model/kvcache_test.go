@@ -84,6 +84,7 @@ func TestKVCacheFollowsUse(t *testing.T) {
 	var got []float32
 	n = allocated(func() {
 		s := m.NewState()
+		s.SetFloat32(true) // as Prefill's batches, to compare below
 		for pos, id := range ids {
 			got = s.Forward(id, pos)
 		}
@@ -92,6 +93,7 @@ func TestKVCacheFollowsUse(t *testing.T) {
 		t.Fatalf("%d positions token by token allocated %d MB", len(ids), n>>20)
 	}
 	want := m.NewState()
+	want.SetFloat32(true)
 	want.Reserve(len(ids))
 	wl := want.Prefill(ids, 0)
 	for i := range wl {

@@ -356,6 +356,7 @@ type State struct {
 	m        *Model
 	kv       []kvCache // per layer
 	delta    Delta
+	float32  bool      // SetFloat32: no integer dot products
 	invFreq  []float64 // RoPE angle per position of each pair of a head (Model.RopeInvFreq)
 	invLocal []float64 // the same for sliding layers where it differs (Model.LocalRopeInvFreq)
 	one      [1]int
@@ -414,10 +415,26 @@ func (s *State) CacheBytes() int64 {
 // SetDelta plugs d (nil: none) into every later Forward of this State.
 func (s *State) SetDelta(d Delta) { s.delta = d }
 
+// SetFloat32 makes later Forwards multiply with float32 activations only
+// (on: tensor.MatMul everywhere) instead of the integer dot products that
+// generation takes by default on row types where they are faster
+// (tensor.MatMulInt8, tensor.Int8Summary). It is for comparisons and
+// benchmarks; ORCHMIND_INT8=off does the same for a whole process.
+func (s *State) SetFloat32(on bool) { s.float32 = on }
+
+// matMul is tensor.MatMulInt8, or tensor.MatMul after SetFloat32(true).
+func (s *State) matMul(out, x []float32, n int, w *tensor.Matrix) {
+	if s.float32 {
+		tensor.MatMul(out, x, n, w)
+		return
+	}
+	tensor.MatMulInt8(out, x, n, w)
+}
+
 // linear computes out = W·x for the n rows of x, plus the plugged delta.
 func (s *State) linear(l int, p Proj, out, x []float32, n int) {
 	L := &s.m.Layers[l]
-	tensor.MatMul(out, x, n, L.Weight(p))
+	s.matMul(out, x, n, L.Weight(p))
 	L.AddBias(p, out, n)
 	if s.delta != nil {
 		s.delta.AddDelta(l, p, x, n, out)
@@ -597,7 +614,7 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 	}
 	last := x[(n-1)*dim:]
 	RMSNorm(last, last, m.FinalNorm, c.NormEps)
-	tensor.MatMul(s.logits, last, 1, m.Output)
+	s.matMul(s.logits, last, 1, m.Output)
 	if c.FinalSoftcap > 0 {
 		for i, v := range s.logits {
 			s.logits[i] = SoftCap(v, c.FinalSoftcap)

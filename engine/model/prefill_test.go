@@ -91,7 +91,12 @@ func TestPrefillMatchesForward(t *testing.T) {
 			for i := range ids {
 				ids[i] = (i*31 + 7) % c.Vocab
 			}
+			// Every State on the float32 path: a prompt's last batch of
+			// fewer than 4 tokens and single tokens would otherwise take
+			// integer dot products (generation's default), which differ
+			// from the batches' by the activations' quantization.
 			ref := m.NewState()
+			ref.SetFloat32(true)
 			ref.SetDelta(d)
 			var want []float32
 			for pos, id := range ids {
@@ -101,11 +106,13 @@ func TestPrefillMatchesForward(t *testing.T) {
 			wantNext := append([]float32(nil), ref.Forward(5, len(ids))...)
 
 			whole := m.NewState()
+			whole.SetFloat32(true)
 			whole.SetDelta(d)
 			check(t, "prefill in one call", whole.Prefill(ids, 0), want)
 			check(t, "next token after prefill", whole.Forward(5, len(ids)), wantNext)
 
 			parts := m.NewState()
+			parts.SetFloat32(true)
 			parts.SetDelta(d)
 			parts.Prefill(ids[:100], 0)
 			check(t, "prefill in two parts", parts.Prefill(ids[100:], 100), want)

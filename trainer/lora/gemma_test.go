@@ -22,6 +22,7 @@ func inferenceLoss(t *testing.T, m *model.Model, a Weighted, ids []int) float64 
 		t.Fatal(err)
 	}
 	st := m.NewState()
+	st.SetFloat32(true) // the float32 arithmetic of training, not generation's int8 dot products
 	st.SetDelta(plug)
 	var ref float64
 	for pos := 0; pos+1 < len(ids); pos++ {

@@ -243,6 +243,7 @@ func TestEngineMatchesInference(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := m.NewState()
+		st.SetFloat32(true) // the float32 arithmetic of training, not generation's int8 dot products
 		st.SetDelta(plug)
 		var ref float64
 		for pos := 0; pos+1 < len(s.IDs); pos++ {
