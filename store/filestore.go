@@ -112,13 +112,13 @@ func (s *Store) RefReads() (blocks, bytes int64) { return s.refs.reads.Load(), s
 // references at the running offset (the balanced importer adds the leaves
 // in file order), every other node is stored.
 type refDAG struct {
-	s         *Store
-	ctx       context.Context
-	path      string
-	size      int64
-	mtime     int64
-	off       int64
-	refs      []entry
+	s     *Store
+	ctx   context.Context
+	path  string
+	size  int64
+	mtime int64
+	off   int64
+	refs  []entry
 }
 
 func (d *refDAG) Get(ctx context.Context, c cid.Cid) (ipld.Node, error) {
