@@ -106,7 +106,11 @@ func (k *keptBlocks) have(c cid.Cid) (blocks.Block, bool) {
 // reading the tensors back), pins it, moves it into the adapter folder
 // under its manifest name, and provides it in the DHT so that others can
 // fetch it from here too.
-func (n *Node) Pull(ctx context.Context, c string) (string, error) {
+func (n *Node) Pull(ctx context.Context, c string) (string, error) { return n.pull(ctx, c, false) }
+
+// pull is Pull; otherBase keeps an adapter made for another base than
+// this node's (PullWithBase, which has fetched that base).
+func (n *Node) pull(ctx context.Context, c string, otherBase bool) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
@@ -203,7 +207,7 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 		name = man.Name
 	}
 	b := n.cfg.Base
-	if man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
+	if !otherBase && man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
 		return "", fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
 			root, name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}

@@ -36,7 +36,7 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 		}
 		out = append(out, api.Listing{CID: s.Root.String(), Name: m.Name, Description: m.Description, Tags: m.Tags,
 			Language: m.Language, BaseName: m.BaseName, BaseFingerprint: m.BaseFingerprint, Publisher: s.Author.String(),
-			Size: int64(s.Size)})
+			Size: int64(s.Size), BaseWhere: n.BaseWhere(m.BaseFingerprint)})
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}

@@ -32,6 +32,9 @@ type Listing struct {
 	Publisher       string   `json:"publisher,omitempty"`
 	Size            int64    `json:"size,omitempty"`
 	Providers       int      `json:"providers,omitempty"`
+	// BaseWhere says where the adapter's base model is: "here" (this node
+	// runs or holds it), "peers" (a peer announced it) or "nowhere".
+	BaseWhere string `json:"base_where,omitempty"`
 }
 
 // SearchQuery filters swarm listings. An empty BaseFingerprint means any
