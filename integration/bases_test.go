@@ -1,0 +1,196 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orchmind/engine/base"
+	"orchmind/engine/model"
+	"orchmind/engine/quant"
+	"orchmind/node"
+	"orchmind/node/api"
+	"orchmind/store"
+
+	"github.com/ipfs/go-cid"
+)
+
+// fileBase loads the base model file at path as a node runs it (stored
+// types, byte tokenizer of the random test bases).
+func fileBase(t *testing.T, path string) *base.Base {
+	t.Helper()
+	m, _, err := model.Load(path, model.AsStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &base.Base{Path: path, Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Model: m,
+		Tok: base.ByteTokenizer{}, Train: base.ByteTokenizer{}, Type: quant.Q8_0,
+		Fingerprint: model.Fingerprint(m), ShapeID: model.ShapeID(m)}
+}
+
+// startAt starts a node on the data folder root (kept across restarts).
+func startAt(t *testing.T, root string, b *base.Base, boot []string, share bool) *node.Node {
+	t.Helper()
+	n, err := node.Start(t.Context(), node.Config{DataDir: filepath.Join(root, "data"), AdapterDir: filepath.Join(root, "adapters"),
+		ModelsDir: filepath.Join(root, "models"), Base: b, ShareBase: share, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: boot,
+		APIAddr: "127.0.0.1:0", DHTServer: true, LocalOnly: true, FindTimeout: 3 * time.Second, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// plug loads the adapter folder dir into n's registry through the API.
+func plug(t *testing.T, n *node.Node, dir string) {
+	t.Helper()
+	body, _ := json.Marshal(api.LoadRequest{Path: filepath.Base(dir)})
+	resp, err := http.Post(n.URL()+"/api/adapters/load", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 {
+		t.Fatalf("plugging %s: %d %v", dir, resp.StatusCode, out)
+	}
+}
+
+// TestBaseOverSwarm: node A runs a base model from its file and shares it
+// (imported by reference); B and C run another base. B sees that an
+// adapter A publishes is for a base that peers have, pulls the base and
+// the adapter together (--with-base), restarts on the pulled base and
+// plugs the adapter. C then pulls the base by fingerprint from A and B at
+// once (both serve blocks of it, counted on their side), checks its
+// fingerprint, restarts on it, pulls and plugs the adapter.
+func TestBaseOverSwarm(t *testing.T) {
+	ctx := t.Context()
+	tmp := t.TempDir()
+	rnd, err := base.Random(model.Config{Dim: 256, HiddenDim: 512, Layers: 10, Heads: 8, KVHeads: 4, SeqLen: 64}, quant.Q8_0, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(tmp, "a", "models", "tiny-base.gguf")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.WriteGGUF(file, rnd.Model, "tiny-base", model.AsStored, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(file)
+	if len(want) < 4<<20 {
+		t.Fatalf("the base file is only %d bytes; the test needs several 1 MiB blocks", len(want))
+	}
+	bA := fileBase(t, file)
+	fp := bA.Fingerprint
+	other, err := base.Random(model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}, quant.Q8_0, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a := startAt(t, filepath.Join(tmp, "a"), bA, nil, true)
+	waitFor(t, "A to share its base", func() bool { h, _ := a.HeldBases(); return len(h) == 1 })
+	if used := a.Store().Used(); used > 256<<10 {
+		t.Fatalf("A's store holds %d bytes after sharing a %d-byte base: it was copied, not referenced", used, len(want))
+	}
+	c, err := a.Publish(ctx, adapterFolder(t, bA, 4), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bRoot := filepath.Join(tmp, "b")
+	b := startAt(t, bRoot, other, addr(a), false)
+	waitFor(t, "B to see the adapter and its base on peers", func() bool {
+		res, _ := b.Search(ctx, api.SearchQuery{Text: "specialist"})
+		return len(res) == 1 && res[0].CID == c && res[0].BaseWhere == node.BaseOnPeers
+	})
+	if res, _ := a.Search(ctx, api.SearchQuery{Text: "specialist"}); len(res) != 1 || res[0].BaseWhere != node.BaseHere {
+		t.Fatalf("A's search: %+v, want base here", res)
+	}
+	// Without --with-base the pull says where the base is and how to get it.
+	if _, _, err := b.PullWithBase(ctx, c, false); err == nil || !strings.Contains(err.Error(), "--with-base") || !strings.Contains(err.Error(), fp) {
+		t.Fatalf("pull of an adapter whose base is missing: %v", err)
+	}
+	dirB, baseB, err := b.PullWithBase(ctx, c, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(baseB); !bytes.Equal(got, want) {
+		t.Fatal("B's pulled base differs from A's file")
+	}
+	if m, _, err := model.Load(baseB, model.AsStored); err != nil || model.Fingerprint(m) != fp {
+		t.Fatalf("B's pulled base: %v", err)
+	}
+	if used := b.Store().Used(); used > folderBytes(dirB)+64<<10 {
+		t.Fatalf("B's store holds %d bytes, the adapter %d: copies of the base were kept after it was written out", used, folderBytes(dirB))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = startAt(t, bRoot, fileBase(t, baseB), addr(a), false)
+	plug(t, b, dirB)
+	waitFor(t, "B to announce its base again", func() bool { return len(a.Swarm().KnownBases(fp)) == 1 })
+
+	// C pulls the base by fingerprint from A and B at once.
+	cRoot := filepath.Join(tmp, "c")
+	cn := startAt(t, cRoot, other, append(addr(a), addr(b)...), false)
+	waitFor(t, "C to connect to A and B", func() bool { return len(cn.Swarm().Peers()) >= 2 })
+	provs, err := cn.BaseProviders(ctx, fp)
+	if err != nil || len(provs) != 2 {
+		t.Fatalf("C finds %d providers of the base (%v), want A and B", len(provs), err)
+	}
+	aBlocks0, _ := a.Store().RefReads()
+	bBlocks0, _ := b.Store().RefReads()
+	start := time.Now()
+	baseC, err := cn.PullBase(ctx, "fp:"+fp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	aBlocks, _ := a.Store().RefReads()
+	bBlocks, _ := b.Store().RefReads()
+	t.Logf("C pulled the %d-byte base in %s: %d blocks served by A, %d by B (from their files)", len(want), took.Round(time.Millisecond), aBlocks-aBlocks0, bBlocks-bBlocks0)
+	if aBlocks == aBlocks0 || bBlocks == bBlocks0 {
+		t.Fatalf("blocks came from A: %d, from B: %d; want both", aBlocks-aBlocks0, bBlocks-bBlocks0)
+	}
+	if got, _ := os.ReadFile(baseC); !bytes.Equal(got, want) {
+		t.Fatal("C's pulled base differs")
+	}
+	// Pulling it again does nothing: it is held.
+	if again, err := cn.PullBase(ctx, fp, nil); err != nil || again != baseC {
+		t.Fatalf("second pull: %s %v", again, err)
+	}
+	if err := cn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cn = startAt(t, cRoot, fileBase(t, baseC), append(addr(a), addr(b)...), false)
+	waitFor(t, "C to see the adapter", func() bool {
+		res, _ := cn.Search(ctx, api.SearchQuery{Text: "specialist"})
+		return len(res) == 1 && res[0].BaseWhere == node.BaseHere
+	})
+	dirC, err := cn.Pull(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plug(t, cn, dirC)
+
+	// A changed base file is refused to peers, not served.
+	if err := os.WriteFile(file, append(want[:len(want):len(want)], 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := a.HeldBases()
+	root, err := cid.Decode(held[0].Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store().Walk(ctx, root, nil); !errors.Is(err, store.ErrFileChanged) {
+		t.Fatalf("A's base file changed, its blocks: %v; want them refused", err)
+	}
+}
