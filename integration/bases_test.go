@@ -149,7 +149,7 @@ func TestBaseOverSwarm(t *testing.T) {
 	aBlocks0, _ := a.Store().RefReads()
 	bBlocks0, _ := b.Store().RefReads()
 	start := time.Now()
-	baseC, err := cn.PullBase(ctx, "fp:"+fp, nil)
+	baseC, err := cn.PullBase(ctx, "fp:"+fp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestBaseOverSwarm(t *testing.T) {
 		t.Fatal("C's pulled base differs")
 	}
 	// Pulling it again does nothing: it is held.
-	if again, err := cn.PullBase(ctx, fp, nil); err != nil || again != baseC {
+	if again, err := cn.PullBase(ctx, fp); err != nil || again != baseC {
 		t.Fatalf("second pull: %s %v", again, err)
 	}
 	if err := cn.Close(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"orchmind/engine/model"
 	"orchmind/internal/atomicfile"
+	"orchmind/node/api"
 	"orchmind/protocol"
 	"orchmind/swarm"
 )
@@ -86,7 +87,14 @@ func (n *Node) startBases(ctx context.Context) error {
 	if n.cfg.ShareBase && n.cfg.Base.Path != "" {
 		if st, err := os.Stat(n.cfg.Base.Path); err == nil && st.Mode().IsRegular() {
 			n.bg.Go(func() {
-				if _, err := n.ShareBase(n.bgCtx(), n.cfg.Base.Path); err != nil && !n.closed() {
+				var err error
+				if b := n.cfg.Base; b.Type == model.AsStored && b.Model != nil {
+					// Held as stored: its fingerprint is the file's; no second load.
+					_, err = n.shareLoaded(n.bgCtx(), b.Path, b.Model)
+				} else {
+					_, err = n.ShareBase(n.bgCtx(), b.Path)
+				}
+				if err != nil && !n.closed() {
 					n.log.Warn("sharing the base model with peers", "path", n.cfg.Base.Path, "err", err)
 				}
 			})
@@ -164,7 +172,11 @@ func (n *Node) ShareBase(ctx context.Context, path string) (*HeldBase, error) {
 	return n.shareLoaded(ctx, abs, m)
 }
 
-func (n *Node) shareLoaded(ctx context.Context, abs string, m *model.Model) (*HeldBase, error) {
+func (n *Node) shareLoaded(ctx context.Context, path string, m *model.Model) (*HeldBase, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(abs)
 	if err != nil {
 		return nil, err
@@ -281,7 +293,14 @@ func (n *Node) BaseProviders(ctx context.Context, fp string) ([]swarm.BaseInfo, 
 // <name>.<ext>, then keeps it in the store by reference (the fetched
 // copies are freed) and announces it, so that others can fetch it from
 // here too. A base already held is not fetched again. It returns the path.
-func (n *Node) PullBase(ctx context.Context, fp string, progress func(swarm.Progress)) (string, error) {
+func (n *Node) PullBase(ctx context.Context, fp string) (string, error) {
+	return n.pullBase(ctx, fp, nil)
+}
+
+var _ api.BaseService = (*Node)(nil)
+
+// pullBase is PullBase, reporting the fetch's progress.
+func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Progress)) (string, error) {
 	fp = strings.TrimPrefix(strings.TrimSpace(fp), "fp:")
 	if held, err := n.HeldBases(); err == nil {
 		for _, h := range held {
@@ -399,10 +418,6 @@ func syncDir(dir string) {
 	}
 }
 
-// errBaseMissing is wrapped by a pull of an adapter whose base this node
-// does not run.
-var errBaseMissing = errors.New("base model missing")
-
 // adapterBase returns the base fingerprint and name that root's
 // announcements give.
 func (n *Node) adapterBase(root cid.Cid) (fp, name string) {
@@ -435,13 +450,13 @@ func (n *Node) PullWithBase(ctx context.Context, c string, withBase bool) (dir, 
 		where := n.BaseWhere(fp)
 		switch where {
 		case BaseHere:
-			return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which this computer holds but this node does not run: start a node with it to use the adapter", root, errBaseMissing, bname, fp)
+			return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which this computer holds but this node does not run: start a node with it to use the adapter", root, api.ErrBaseMissing, bname, fp)
 		case BaseOnPeers:
-			return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which peers have: pull again with --with-base to fetch both, or run `orchmind model pull fp:%s`", root, errBaseMissing, bname, fp, fp)
+			return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which peers have: pull again with --with-base to fetch both, or run `orchmind model pull fp:%s`", root, api.ErrBaseMissing, bname, fp, fp)
 		}
-		return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which no known peer holds: get that base first", root, errBaseMissing, bname, fp)
+		return "", "", fmt.Errorf("pull %s: %w: the adapter is for base %s (%s), which no known peer holds: get that base first", root, api.ErrBaseMissing, bname, fp)
 	}
-	basePath, err = n.PullBase(ctx, fp, nil)
+	basePath, err = n.PullBase(ctx, fp)
 	if err != nil {
 		return "", "", err
 	}

@@ -263,6 +263,9 @@ type PullRequest struct {
 	Name string `json:"name,omitempty"`
 	// Load plugs it in after the pull (default true).
 	Load *bool `json:"load,omitempty"`
+	// WithBase fetches the adapter's base model from peers first when
+	// this node does not have it (see BaseService).
+	WithBase bool `json:"with_base,omitempty"`
 }
 
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
@@ -279,13 +282,17 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest("cid is empty: give the CID of an adapter found with /api/swarm/search"))
 		return
 	}
-	dir, err := s.cfg.Swarm.Pull(r.Context(), req.CID)
+	dir, basePath, err := s.pullAdapter(r.Context(), req)
 	if err != nil {
 		s.fail(w, fmt.Errorf("pull %s: %w", req.CID, err))
 		return
 	}
 	out := map[string]any{"cid": req.CID, "dir": dir}
-	if req.Load == nil || *req.Load {
+	if basePath != "" {
+		// For another base than the one this node runs: kept, not plugged.
+		out["base"] = basePath
+		out["note"] = "the adapter's base was fetched to " + basePath + "; start a node with --model " + basePath + " to use the adapter"
+	} else if req.Load == nil || *req.Load {
 		info, err := s.loadDir(dir, req.Name, req.CID)
 		if err != nil {
 			s.fail(w, err)

@@ -200,6 +200,7 @@ func (s *Server) routes() []route {
 		{"POST", "/api/train/{id}/stop", s.handleStop},
 		{"POST", "/api/swarm/search", s.handleSearch},
 		{"POST", "/api/swarm/pull", s.handlePull},
+		{"POST", "/api/swarm/pull-base", s.handlePullBase},
 		{"POST", "/api/swarm/publish", s.handlePublish},
 		{"GET", "/api/swarm/peers", s.handlePeers},
 	}
