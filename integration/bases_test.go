@@ -16,7 +16,9 @@ import (
 	"orchmind/engine/quant"
 	"orchmind/node"
 	"orchmind/node/api"
+	"orchmind/protocol"
 	"orchmind/store"
+	"orchmind/swarm"
 
 	"github.com/ipfs/go-cid"
 )
@@ -192,5 +194,61 @@ func TestBaseOverSwarm(t *testing.T) {
 	}
 	if err := a.Store().Walk(ctx, root, nil); !errors.Is(err, store.ErrFileChanged) {
 		t.Fatalf("A's base file changed, its blocks: %v; want them refused", err)
+	}
+}
+
+// TestBaseLiarRefused: a peer announces a base file under a fingerprint
+// that is not the file's. The pull fetches it (every block matches its
+// CID), then the fingerprint check of the assembled file refuses it:
+// nothing is written into the models folder.
+func TestBaseLiarRefused(t *testing.T) {
+	ctx := t.Context()
+	tmp := t.TempDir()
+	rnd, err := base.Random(model.Config{Dim: 64, HiddenDim: 128, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 64}, quant.Q8_0, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(tmp, "l", "real.gguf")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.WriteGGUF(file, rnd.Model, "real", model.AsStored, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	liarRoot := filepath.Join(tmp, "l")
+	liar := startAt(t, liarRoot, rnd, nil, false)
+	h, err := liar.ShareBase(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := cid.Decode(h.Root)
+	key, err := swarm.LoadOrCreateIdentity(filepath.Join(liarRoot, "data"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := "sha256:" + strings.Repeat("ab", 32)
+	signed, err := protocol.SignBase(protocol.BaseAnnouncement{Root: root, Name: "famous-model", Arch: "llama", Fingerprint: fake,
+		Size: uint64(h.Size), Created: time.Now()}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := liar.Swarm().AnnounceBase(ctx, signed); err != nil {
+		t.Fatal(err)
+	}
+	victimRoot := filepath.Join(tmp, "v")
+	v := startAt(t, victimRoot, rnd, addr(liar), false)
+	waitFor(t, "connection", func() bool { return len(v.Swarm().Peers()) > 0 })
+	_, err = v.PullBase(ctx, fake)
+	if err == nil || !strings.Contains(err.Error(), "fingerprint") || !strings.Contains(err.Error(), rnd.Fingerprint) {
+		t.Fatalf("pull of a base announced under a false fingerprint: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(victimRoot, "models")); len(ents) != 0 {
+		t.Fatalf("the models folder holds %d entries after a refused pull", len(ents))
+	}
+	if pinned, _ := v.Store().IsPinned(ctx, root); pinned {
+		t.Fatal("the refused base stays pinned in the victim's store")
+	}
+	if held, _ := v.HeldBases(); len(held) != 0 {
+		t.Fatalf("the victim holds %v", held)
 	}
 }

@@ -349,6 +349,15 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
+	kept := false
+	defer func() {
+		if !kept {
+			// Refused or failed: the fetched copies go at the next GC.
+			if err := n.store.Unpin(context.WithoutCancel(ctx), root); err != nil {
+				n.log.Warn("unpinning a refused base", "root", root.String(), "err", err)
+			}
+		}
+	}()
 	tmp, err := os.CreateTemp(dir, ".base-*.partial")
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
@@ -377,6 +386,7 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if err := os.Rename(tmpPath, dst); err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
+	kept = true
 	syncDir(dir)
 	h, err := n.shareLoaded(ctx, dst, m)
 	if err != nil {
