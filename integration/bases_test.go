@@ -252,3 +252,54 @@ func TestBaseLiarRefused(t *testing.T) {
 		t.Fatalf("the victim holds %v", held)
 	}
 }
+
+// TestBasePullFigures measures a base pull over loopback: sharing by
+// reference, a pull from one provider and a pull from two. Set
+// ORCHMIND_BASE_FIGURES=1 to run it (about 64 MB written a few times).
+func TestBasePullFigures(t *testing.T) {
+	if os.Getenv("ORCHMIND_BASE_FIGURES") == "" {
+		t.Skip("set ORCHMIND_BASE_FIGURES=1 to measure base pulls")
+	}
+	ctx := t.Context()
+	tmp := t.TempDir()
+	rnd, err := base.Random(model.Config{Dim: 512, HiddenDim: 1536, Layers: 18, Heads: 8, KVHeads: 4, SeqLen: 64}, quant.Q8_0, 31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(tmp, "a", "models", "big.gguf")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.WriteGGUF(file, rnd.Model, "big", model.AsStored, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(file)
+	mb := float64(st.Size()) / (1 << 20)
+	a := startAt(t, filepath.Join(tmp, "a"), rnd, nil, false)
+	t0 := time.Now()
+	h, err := a.ShareBase(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("share %.0f MB by reference (fingerprint + import): %s; store holds %d KB", mb, time.Since(t0).Round(time.Millisecond), a.Store().Used()>>10)
+	b := startAt(t, filepath.Join(tmp, "b"), rnd, addr(a), false)
+	waitFor(t, "B connects", func() bool { return len(b.Swarm().Peers()) > 0 })
+	t0 = time.Now()
+	if _, err := b.PullBase(ctx, h.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(t0)
+	t.Logf("pull from 1 provider: %s (%.0f MB/s, fetch + write + fingerprint + re-import)", d.Round(time.Millisecond), mb/d.Seconds())
+	c := startAt(t, filepath.Join(tmp, "c"), rnd, append(addr(a), addr(b)...), false)
+	waitFor(t, "C connects", func() bool { return len(c.Swarm().Peers()) >= 2 })
+	a0, _ := a.Store().RefReads()
+	b0, _ := b.Store().RefReads()
+	t0 = time.Now()
+	if _, err := c.PullBase(ctx, h.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	d = time.Since(t0)
+	a1, _ := a.Store().RefReads()
+	b1, _ := b.Store().RefReads()
+	t.Logf("pull from 2 providers: %s (%.0f MB/s); blocks from A %d, from B %d", d.Round(time.Millisecond), mb/d.Seconds(), a1-a0, b1-b0)
+}

@@ -337,6 +337,9 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
+	t0 := time.Now()
+	var tFetch, tExport, tCheck, tImport time.Duration
+	mark := func(d *time.Duration) { *d = time.Since(t0); t0 = time.Now() }
 	unlock := n.store.PinLock(ctx)
 	n.log.Info("pulling a base model", "fingerprint", fp, "root", root.String(), "bytes", size, "providers", len(provs))
 	err = n.sw.Fetch(ctx, root, progress, swarm.WithProviders(provs...), swarm.WithMaxBytes(int64(size)))
@@ -349,6 +352,7 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
+	mark(&tFetch)
 	kept := false
 	defer func() {
 		if !kept {
@@ -372,6 +376,7 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if st, err := os.Stat(tmpPath); err != nil || uint64(st.Size()) != size {
 		return "", fmt.Errorf("pull base %s: the assembled file is not the %d bytes announced", fp, size)
 	}
+	mark(&tExport)
 	m, _, err := model.Load(tmpPath, model.AsStored)
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: the fetched file is not a usable model: %w", fp, err)
@@ -379,6 +384,7 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if got := model.Fingerprint(m); got != fp {
 		return "", fmt.Errorf("pull base %s: the fetched file has fingerprint %s: its announcers lied or hold another file; nothing was kept", fp, got)
 	}
+	mark(&tCheck)
 	dst, err := placeBase(dir, name, fp)
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
@@ -395,6 +401,9 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if h.Root != root.String() {
 		return dst, fmt.Errorf("pull base %s: the file imported as %s, not %s as announced", fp, h.Root, root)
 	}
+	mark(&tImport)
+	n.log.Info("pulled a base model", "path", dst, "fingerprint", fp, "providers", len(provs),
+		"fetch", tFetch, "write", tExport, "fingerprint_check", tCheck, "import_by_reference", tImport)
 	// The pin of the fetch is the pin of the import: nothing to undo.
 	return dst, nil
 }
