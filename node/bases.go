@@ -401,6 +401,10 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if h.Root != root.String() {
 		return dst, fmt.Errorf("pull base %s: the file imported as %s, not %s as announced", fp, h.Root, root)
 	}
+	// The fetched copies are dead now: give their pack space back.
+	if err := n.store.Reclaim(ctx); err != nil {
+		n.log.Warn("reclaiming the space of a pulled base's copies", "err", err)
+	}
 	mark(&tImport)
 	n.log.Info("pulled a base model", "path", dst, "fingerprint", fp, "providers", len(provs),
 		"fetch", tFetch, "write", tExport, "fingerprint_check", tCheck, "import_by_reference", tImport)

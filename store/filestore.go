@@ -308,3 +308,17 @@ func HashFile(path string) (cid.Cid, error) {
 	}
 	return nd.Cid(), nil
 }
+
+// Reclaim gives back the disk space of pack files whose blocks were
+// replaced by references (ImportFileRef after a pull) or deleted: packs
+// no record refers to are deleted, mostly dead ones rewritten (as GC
+// does, without removing any block). The pack being written to is left
+// for a later GC.
+func (s *Store) Reclaim(ctx context.Context) error {
+	unlock := s.GCLock(ctx)
+	defer unlock.Unlock(ctx)
+	if err := s.compactPacks(ctx); err != nil {
+		return fmt.Errorf("store: reclaiming pack space: %w", err)
+	}
+	return nil
+}

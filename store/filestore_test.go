@@ -139,6 +139,7 @@ func TestImportFileRefReplacesCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.packs.maxSize = 1 << 20 // each leaf copy fills a pack: they roll
 	// Store copies of the leaves first.
 	for off := 0; off < len(data); off += ChunkSize {
 		chunk := data[off:min(off+ChunkSize, len(data))]
@@ -159,4 +160,39 @@ func TestImportFileRefReplacesCopies(t *testing.T) {
 	if after := s.Used(); after > 64<<10 {
 		t.Fatalf("after the import by reference the store counts %d bytes (was %d)", after, before)
 	}
+	packs0 := dirBytes(t, filepath.Join(dir, "store", packDirName))
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	packs1 := dirBytes(t, filepath.Join(dir, "store", packDirName))
+	t.Logf("pack files: %d bytes before Reclaim, %d after", packs0, packs1)
+	if packs0 < 3<<20 || packs1 > packs0-3<<20 {
+		t.Fatalf("pack files hold %d bytes before Reclaim and %d after; want the dead copies' space back (all but the current pack)", packs0, packs1)
+	}
+	// Everything still reads, from the file.
+	if err := s.Walk(ctx, mustHash(t, path), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dirBytes(t *testing.T, dir string) int64 {
+	var n int64
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if st, err := e.Info(); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+func mustHash(t *testing.T, path string) cid.Cid {
+	c, err := HashFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
