@@ -322,3 +322,22 @@ func (s *Store) Reclaim(ctx context.Context) error {
 	}
 	return nil
 }
+
+// refSize reports whether the block n (normalized) is imported by
+// reference, and its size, without reading its file.
+func (s *Store) refSize(n cid.Cid) (int, bool) {
+	var size int
+	ok := false
+	_ = s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(blockKey(n))
+		if err != nil || item.UserMeta() != metaFileRef {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			r, err := decodeFileRef(v)
+			size, ok = int(r.n), err == nil
+			return nil
+		})
+	})
+	return size, ok
+}
