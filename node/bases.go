@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +68,7 @@ func (n *Node) startBases(ctx context.Context) error {
 	if err := n.sw.EnableBases(validateBase); err != nil {
 		return err
 	}
+	cleanBasePartials(n.cfg.ModelsDir, time.Now(), n.log)
 	held, err := n.HeldBases()
 	if err != nil {
 		n.log.Warn("reading the list of held bases; not announcing them", "err", err)
@@ -389,7 +391,13 @@ func (n *Node) pullBase(ctx context.Context, fp string, progress func(swarm.Prog
 	if err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
-	if err := os.Rename(tmpPath, dst); err != nil {
+	// A hard link never replaces a file that appeared meanwhile; where
+	// links are not supported, rename.
+	if err := os.Link(tmpPath, dst); err == nil {
+		_ = os.Remove(tmpPath)
+	} else if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("pull base %s: %s appeared while the base was being pulled; pull again", fp, dst)
+	} else if err := os.Rename(tmpPath, dst); err != nil {
 		return "", fmt.Errorf("pull base %s: %w", fp, err)
 	}
 	kept = true
@@ -485,4 +493,18 @@ func (n *Node) PullWithBase(ctx context.Context, c string, withBase bool) (dir, 
 	}
 	dir, err = n.pull(ctx, c, true)
 	return dir, basePath, err
+}
+
+// cleanBasePartials removes the temporary files of base pulls that were
+// killed (.base-*.partial untouched for an hour: a pull under way writes
+// its file continuously, and other nodes may share the models folder).
+func cleanBasePartials(dir string, now time.Time, log *slog.Logger) {
+	matches, _ := filepath.Glob(filepath.Join(dir, ".base-*.partial"))
+	for _, p := range matches {
+		if st, err := os.Stat(p); err == nil && now.Sub(st.ModTime()) > time.Hour {
+			if err := os.Remove(p); err == nil {
+				log.Info("removed the file of an interrupted base pull", "path", p)
+			}
+		}
+	}
 }
