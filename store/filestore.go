@@ -93,7 +93,7 @@ func (r fileRef) read() ([]byte, error) {
 // in place with the same size and time) are refused like a changed file.
 func (s *Store) getRef(c cid.Cid, data []byte, err error) (blocks.Block, error) {
 	if err != nil {
-		return nil, fmt.Errorf("store: block %s: %w; the node stops offering it: restart the node on the file as it is now (it is imported again) or pull the base again", c, err)
+		return nil, fmt.Errorf("store: block %s: %w; it is not served: if the file was replaced on purpose, restart the node with it as its base (it is imported again), else pull the base again", c, err)
 	}
 	if verr := verify(c, data); verr != nil {
 		return nil, fmt.Errorf("store: block %s: %w (%v); not served: import the file again", c, ErrFileChanged, verr)
