@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"orchmind/engine/base"
+	"orchmind/internal/appdir"
 	"orchmind/internal/atomicfile"
 	"orchmind/node/api"
 	"orchmind/node/ui"
@@ -63,8 +64,14 @@ type Config struct {
 	// DefaultMaxPullSize); a pull of an announced adapter is also bounded
 	// by the largest size announced for it.
 	MaxPullSize int64
-	Version     string
-	Log         *slog.Logger
+	// ShareBase imports the running base's file into the store by
+	// reference and announces it to peers (see ShareBase, bases.go).
+	ShareBase bool
+	// ModelsDir receives base models pulled from peers (default: the
+	// platform's orchmind models folder, appdir.Models()).
+	ModelsDir string
+	Version   string
+	Log       *slog.Logger
 }
 
 // Node is a running daemon.
@@ -80,6 +87,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	rooms map[string]*joinedRoom // by topic
+	held  heldBases              // guards BasesFile (bases.go)
 	done  chan struct{}
 	once  sync.Once
 	// bg counts the node's background work (DHT provides, saving the
@@ -121,6 +129,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.FindTimeout <= 0 {
 		cfg.FindTimeout = 30 * time.Second
+	}
+	if cfg.ModelsDir == "" {
+		cfg.ModelsDir = appdir.Models()
 	}
 	if cfg.MaxPullSize <= 0 {
 		cfg.MaxPullSize = DefaultMaxPullSize
@@ -172,6 +183,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.restoreAnnouncements(ctx)
 	n.keepSaving()
+	if err := n.startBases(ctx); err != nil {
+		return nil, err
+	}
 	localToken := rand.Text()
 	if err := atomicfile.WriteFile(filepath.Join(cfg.DataDir, TokenFile), []byte(localToken+"\n"), 0o600); err != nil {
 		return nil, err

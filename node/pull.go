@@ -115,6 +115,12 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 // into the adapter folder under its manifest name, and provides it in the
 // DHT so that others can fetch it from here too.
 func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (string, error) {
+	return n.pull(ctx, c, accept, false)
+}
+
+// pull is PullAdapter; otherBase keeps an adapter made for another base
+// than this node's (PullWithBase, which has fetched that base).
+func (n *Node) pull(ctx context.Context, c string, accept api.Accept, otherBase bool) (string, error) {
 	root, err := cid.Decode(strings.TrimSpace(c))
 	if err != nil {
 		return "", fmt.Errorf("pull: %q is not a CID: %w", c, err)
@@ -200,7 +206,7 @@ func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (st
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
 	mark(&tExport)
-	man, err := n.readPulled(root, got, accept)
+	man, err := n.readPulled(root, got, accept, otherBase)
 	if err != nil {
 		return "", err
 	}
@@ -235,8 +241,9 @@ func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (st
 // readPulled reads the fetched folder dir once and checks it: without
 // accept, every check of ReadFolder without reading the 10 MB of tensors
 // back (only the manifest is used) and that it is for this node's base;
-// with accept, in full, and accept's check instead.
-func (n *Node) readPulled(root cid.Cid, dir string, accept api.Accept) (*adapters.Manifest, error) {
+// with accept, in full, and accept's check instead. otherBase skips the
+// base check (an adapter kept for a node started on its own base).
+func (n *Node) readPulled(root cid.Cid, dir string, accept api.Accept, otherBase bool) (*adapters.Manifest, error) {
 	if accept != nil {
 		a, man, err := adapters.ReadFolder(dir, adapters.SafetensorsCodec{})
 		if err != nil {
@@ -252,7 +259,7 @@ func (n *Node) readPulled(root cid.Cid, dir string, accept api.Accept) (*adapter
 		return nil, fmt.Errorf("pull %s: the fetched folder is not a usable adapter: %w", root, err)
 	}
 	b := n.cfg.Base
-	if man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
+	if !otherBase && man != nil && man.BaseFingerprint != "" && man.BaseFingerprint != b.Fingerprint && man.BaseShapeFingerprint != b.ShapeID {
 		return nil, fmt.Errorf("pull %s: adapter %q is for base %s (%s) but this node runs %s (%s): start a node with that base to use it",
 			root, man.Name, man.BaseName, man.BaseFingerprint, b.Name, b.Fingerprint)
 	}

@@ -34,7 +34,8 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 		if !match {
 			continue
 		}
-		out = append(out, api.Listing{CID: s.Root.String(), Announced: m, Publisher: s.Author.String(), Size: int64(s.Size)})
+		out = append(out, api.Listing{CID: s.Root.String(), Announced: m, Publisher: s.Author.String(), Size: int64(s.Size),
+			BaseWhere: n.BaseWhere(m.BaseFingerprint)})
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}

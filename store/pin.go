@@ -48,7 +48,8 @@ func pinKey(c cid.Cid) []byte { return append([]byte(prefixPin), c.Bytes()...) }
 
 // Walk visits every block of the DAG under root once (root first, CIDv1
 // form), reading each through Get (so each is integrity-checked; a raw
-// leaf Get would not hash again, see doc.go, is not read at all) and
+// leaf Get would not hash again, see doc.go, and a leaf imported by
+// reference, see filestore.go, are not read at all) and
 // following dag-pb links.
 // Raw blocks have no links; other codecs are refused. It fails on the first
 // missing or corrupted block.
@@ -68,8 +69,14 @@ func (s *Store) Walk(ctx context.Context, root cid.Cid, visit func(c cid.Cid, si
 			continue
 		}
 		if c.Type() == cid.Raw {
-			// A leaf checked moments ago need not be read again.
-			if size, ok := s.recentlyVerified(c); ok {
+			// A leaf checked moments ago need not be read again, nor one
+			// imported by reference: its file is read and hashed whenever
+			// it is served (filestore.go), not at every GC.
+			size, ok := s.recentlyVerified(c)
+			if !ok {
+				size, ok = s.refSize(c)
+			}
+			if ok {
 				if visit != nil {
 					if err := visit(c, size); err != nil {
 						return err

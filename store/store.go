@@ -83,6 +83,7 @@ type Store struct {
 	used int64
 
 	failures putFailures
+	refs     refStats // reads of blocks imported by reference (filestore.go)
 
 	// verified remembers, per block key, the badger version of the record
 	// whose bytes were last hash-checked (on write or read), for
@@ -285,6 +286,8 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	}
 	var data []byte
 	var version uint64
+	var ref *fileRef // imported by reference (filestore.go)
+	var refErr error
 	key := blockKey(n)
 	s.packs.mu.RLock()
 	err = s.db.View(func(txn *badger.Txn) error {
@@ -293,6 +296,16 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 			return err
 		}
 		version = item.Version()
+		if item.UserMeta() == metaFileRef {
+			return item.Value(func(v []byte) error {
+				r, err := decodeFileRef(v)
+				if err == nil {
+					ref = &r
+					data, refErr = r.read()
+				}
+				return err
+			})
+		}
 		if item.UserMeta() != metaPacked {
 			data, err = item.ValueCopy(nil)
 			return err
@@ -307,6 +320,9 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	s.packs.mu.RUnlock()
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ipld.ErrNotFound{Cid: c}
+	}
+	if ref != nil && err == nil {
+		return s.getRef(c, data, refErr)
 	}
 	verr := err
 	if err != nil && !errors.Is(err, errPackCRC) {
@@ -340,6 +356,13 @@ func (s *Store) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 		item, err := txn.Get(blockKey(n))
 		if err != nil {
 			return err
+		}
+		if item.UserMeta() == metaFileRef {
+			return item.Value(func(v []byte) error {
+				r, err := decodeFileRef(v)
+				size = int64(r.n)
+				return err
+			})
 		}
 		size, err = recordSize(item)
 		return err

@@ -85,4 +85,13 @@
 // apart, never served) are not evicted by floods. A catalogue request is
 // answered fairly: the node's own entries, then one from each delivering
 // peer in turn. See docs/security.md ("Peers").
+//
+// # Base models
+//
+// With EnableBases, a node also announces the base model files it holds
+// (base announcements, signed under their own domain so they are never
+// taken for adapter ones) on BasesTopic, answers BasesProtocol requests
+// with its own, and asks each peer it identifies for theirs (KnownBases).
+// A base file is a UnixFS DAG fetched with Fetch from all its holders at
+// once. See bases.go and docs/bases.md.
 package swarm

@@ -186,6 +186,7 @@ type Swarm struct {
 	gossip  *gossip
 	catalog *catalogue
 	audit   *blockAudit
+	bases   *basesState   // base announcements (bases.go); nil until EnableBases
 	serving chan struct{} // BlocksProtocol answers under way
 
 	servingMu   sync.Mutex

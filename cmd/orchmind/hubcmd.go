@@ -81,11 +81,16 @@ func dash(s string) string {
 }
 
 func modelPullCmd(e *env) *cobra.Command {
-	c := verb("pull NAME", "download a base model with a progress bar (gemma3:1b, user/model:tag, hf:ORG/REPO, hf:ORG/REPO:Q4_K_M); resumes, checks every digest", cobra.ArbitraryArgs)
+	c := verb("pull NAME", "download a base model with a progress bar (gemma3:1b, user/model:tag, hf:ORG/REPO, hf:ORG/REPO:Q4_K_M); resumes, checks every digest; fp:FINGERPRINT fetches it from the peers of a running node", cobra.ArbitraryArgs)
 	dataDir := c.Flags().String("data-dir", defaultDataDir(e.getenv), "the node's data folder (its config gets the model when none is set)")
 	completeDirs(c, "data-dir")
 	c.ValidArgsFunction = cobra.NoFileCompletions
-	c.RunE = func(c *cobra.Command, pos []string) error { return modelPull(c.Context(), e, *dataDir, pos) }
+	c.RunE = func(c *cobra.Command, pos []string) error {
+		if len(pos) == 1 && strings.HasPrefix(pos[0], "fp:") {
+			return modelPullSwarm(c.Context(), e, *dataDir, c.Flags().Changed("data-dir"), pos[0])
+		}
+		return modelPull(c.Context(), e, *dataDir, pos)
+	}
 	return c
 }
 
@@ -353,8 +358,13 @@ func saveFirstRun(fs *pflag.FlagSet, given map[string]bool, dataDir string) erro
 // runBare is `orchmind` with no arguments (a double-click on Windows): it
 // starts the node and opens the web UI when a base is configured;
 // otherwise it serves the first-run page (pick a local base or pull one),
-// then starts the node on the same address once one is chosen.
-func runBare(ctx context.Context, e *env) int {
+// then starts the node on the same address once one is chosen. With
+// localOnly (`orchmind --local-only`) the node it starts is local-only.
+func runBare(ctx context.Context, e *env, localOnly bool) int {
+	var extra []string
+	if localOnly {
+		extra = []string{"--local-only"}
+	}
 	dataDir := defaultDataDir(e.getenv)
 	c, _, err := config.Load(dataDir)
 	if err != nil {
@@ -363,7 +373,7 @@ func runBare(ctx context.Context, e *env) int {
 		return 1
 	}
 	if c.Model != "" {
-		return run(ctx, []string{"ui"}, e.stdin, e.stdout, e.stderr)
+		return run(ctx, append([]string{"ui"}, extra...), e.stdin, e.stdout, e.stderr)
 	}
 	addr, err := runSetup(ctx, e, dataDir, c)
 	if err != nil {
@@ -374,7 +384,7 @@ func runBare(ctx context.Context, e *env) int {
 	if addr == "" {
 		return 0
 	}
-	return run(ctx, []string{"node", "--api", addr}, e.stdin, e.stdout, e.stderr)
+	return run(ctx, append([]string{"node", "--api", addr}, extra...), e.stdin, e.stdout, e.stderr)
 }
 
 // pause keeps a console window opened by a double-click on Windows until

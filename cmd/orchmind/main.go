@@ -41,7 +41,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, version: buildVersion()}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(e.getenv)}))
 	if len(args) == 0 {
-		return runBare(ctx, e)
+		return runBare(ctx, e, false)
+	}
+	if len(args) == 1 && (args[0] == "--local-only" || args[0] == "-local-only") {
+		return runBare(ctx, e, true) // tests and demos run the bare node offline
 	}
 	root := newRoot(e)
 	if args == nil {

@@ -38,6 +38,7 @@ type nodeFlags struct {
 	dataDir, adapterDir, apiAddr, token *string
 	listen, boot, rooms                 *[]string
 	noMDNS, localOnly, dhtServer        *bool
+	shareBase                           *bool
 }
 
 func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
@@ -54,6 +55,7 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 		noMDNS:     fs.Bool("no-mdns", false, "do not look for peers on the local network"),
 		localOnly:  fs.Bool("local-only", false, localOnlyHelp),
 		dhtServer:  fs.Bool("dht-server", false, "answer DHT queries at once (for always-on nodes)"),
+		shareBase:  fs.Bool("share-base", true, "offer the base model's file to peers (imported by reference, not copied), so they can pull it with orchmind model pull fp:FINGERPRINT"),
 	}
 	completeDirs(c, "data-dir")
 	completeDirs(c, "adapters-dir")
@@ -74,7 +76,7 @@ func (nf nodeFlags) start(ctx context.Context, e *env, fs *pflag.FlagSet, open b
 		return err
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *nf.dataDir, AdapterDir: *nf.adapterDir, Base: b, Listen: *nf.listen, Bootstrap: *nf.boot,
-		MDNS: !*nf.noMDNS, LocalOnly: *nf.localOnly, APIAddr: *nf.apiAddr, Token: *nf.token, DHTServer: *nf.dhtServer, Rooms: rooms, Version: e.version, Log: e.log})
+		MDNS: !*nf.noMDNS, LocalOnly: *nf.localOnly, APIAddr: *nf.apiAddr, Token: *nf.token, DHTServer: *nf.dhtServer, Rooms: rooms, ShareBase: *nf.shareBase, Version: e.version, Log: e.log})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ func searchCmd(e *env) *cobra.Command {
 			Results []struct {
 				CID, Name, Description, Publisher string
 				BaseName                          string `json:"base_name"`
+				BaseWhere                         string `json:"base_where"`
 				Size                              int64
 			} `json:"results"`
 		}
@@ -33,13 +34,13 @@ func searchCmd(e *env) *cobra.Command {
 			return nil
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tBASE\tSIZE\tAUTHOR\tCID")
+		fmt.Fprintln(tw, "NAME\tBASE\tBASE IS\tSIZE\tAUTHOR\tCID")
 		for _, r := range out.Results {
 			author := r.Publisher
 			if len(author) > 16 {
 				author = "…" + author[len(author)-12:]
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.BaseName, humanBytes(r.Size), author, r.CID)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.BaseName, dash(r.BaseWhere), humanBytes(r.Size), author, r.CID)
 		}
 		return tw.Flush()
 	}

@@ -14,12 +14,13 @@ import (
 
 	nodebase "orchmind/engine/base"
 	"orchmind/node/api"
+	"orchmind/node/config"
 	"orchmind/node/ui"
 )
 
 // serveCmd runs the local API and web UI on one base model, without the swarm.
 func serveCmd(e *env) *cobra.Command {
-	c := verb("serve --model M [--tokenizer T] [--quant Q] [--addr 127.0.0.1:11435] [--adapters-dir DIR] [--token T]",
+	c := verb("serve [--model M] [--tokenizer T] [--quant Q] [--addr 127.0.0.1:11435] [--adapters-dir DIR] [--token T] [--data-dir DIR]",
 		"run the local API and web UI on a base model (no swarm)", noArgs)
 	bf := addBaseFlags(c)
 	fs := c.Flags()
@@ -29,8 +30,19 @@ func serveCmd(e *env) *cobra.Command {
 	// serve starts no swarm, so it is always local-only; the flag is taken
 	// so that scripts can pass the same switch to serve and node.
 	fs.Bool("local-only", false, "accepted for scripts: serve never starts the swarm and sends nothing beyond its own HTTP listener")
+	// The same settings as `orchmind node`: the data folder's config.json
+	// fills in what no flag gives (model, tokenizer, quant, adapters
+	// folder, API address).
+	dataDir := fs.String("data-dir", defaultDataDir(e.getenv), "folder whose config.json gives the settings no flag gives ($ORCHMIND_HOME)")
+	completeDirs(c, "data-dir")
 	completeDirs(c, "adapters-dir")
 	c.RunE = func(c *cobra.Command, _ []string) error {
+		if err := nodeConfig(e, c.Flags()); err != nil {
+			return err
+		}
+		if cfg, _, err := config.Load(*dataDir); err == nil && cfg.API != "" && !c.Flags().Changed("addr") {
+			*addr = cfg.API
+		}
 		b, err := bf.load()
 		if err != nil {
 			return err

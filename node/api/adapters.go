@@ -249,6 +249,9 @@ type PullRequest struct {
 	Name string `json:"name,omitempty"`
 	// Load plugs it in after the pull (default true).
 	Load *bool `json:"load,omitempty"`
+	// WithBase fetches the adapter's base model from peers first when
+	// this node does not have it (see BaseService).
+	WithBase bool `json:"with_base,omitempty"`
 }
 
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
@@ -282,13 +285,17 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 	}
-	dir, err := s.cfg.Swarm.PullAdapter(r.Context(), req.CID, accept)
+	dir, basePath, err := s.pullAdapter(r.Context(), req, accept)
 	if err != nil {
 		s.fail(w, fmt.Errorf("pull %s: %w", req.CID, err))
 		return
 	}
 	out := map[string]any{"cid": req.CID, "dir": dir}
-	if load {
+	if basePath != "" {
+		// For another base than the one this node runs: kept, not plugged.
+		out["base"] = basePath
+		out["note"] = "the adapter's base was fetched to " + basePath + "; start a node with --model " + basePath + " to use the adapter"
+	} else if load {
 		if abs, err := filepath.Abs(dir); err == nil {
 			dir = abs
 		}

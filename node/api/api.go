@@ -29,6 +29,9 @@ type Listing struct {
 	Publisher string `json:"publisher,omitempty"`
 	Size      int64  `json:"size,omitempty"`
 	Providers int    `json:"providers,omitempty"`
+	// BaseWhere says where the adapter's base model is: "here" (this node
+	// runs or holds it), "peers" (a peer announced it) or "nowhere".
+	BaseWhere string `json:"base_where,omitempty"`
 }
 
 // SearchQuery filters swarm listings. An empty BaseFingerprint means any
@@ -203,6 +206,7 @@ func (s *Server) routes() []route {
 		{"POST", "/api/train/{id}/stop", s.handleStop},
 		{"POST", "/api/swarm/search", s.handleSearch},
 		{"POST", "/api/swarm/pull", s.handlePull},
+		{"POST", "/api/swarm/pull-base", s.handlePullBase},
 		{"POST", "/api/swarm/publish", s.handlePublish},
 		{"GET", "/api/swarm/peers", s.handlePeers},
 	}

@@ -1,0 +1,214 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BaseSignatureDomain prefixes a base announcement's payload before it is
+// signed. It differs from SignatureDomain, so a base announcement's
+// signature never verifies as an adapter announcement's and the other way
+// round; the payloads differ in shape too (a base payload carries
+// BaseKind under key 7, which an adapter payload never has).
+const BaseSignatureDomain = "orchmind/base-announcement/v1\x00"
+
+// BaseKind is the kind field of every base announcement payload.
+const BaseKind = "base"
+
+// MaxArchLen bounds BaseAnnouncement.Arch, in bytes.
+const MaxArchLen = 64
+
+// BaseAnnouncement says that Author holds the base model file whose
+// UnixFS file DAG has the root CID Root and whose weights have the
+// fingerprint Fingerprint (engine/model.Fingerprint of the file as
+// stored).
+type BaseAnnouncement struct {
+	// Version is filled in by SignBase.
+	Version Version
+	// Root is the CID of the base file's UnixFS DAG.
+	Root cid.Cid
+	// Name is the display name ("stories260K", "gemma3-1b").
+	Name string
+	// Arch is the architecture ("llama", "gemma3").
+	Arch string
+	// Fingerprint and ShapeID identify the weights and their shapes.
+	Fingerprint, ShapeID string
+	// Size is the file's size in bytes.
+	Size uint64
+	// Created is when the author made the announcement.
+	Created time.Time
+	// Author is the peer ID of the signing key (filled in by SignBase).
+	Author peer.ID
+}
+
+// SignedBase is a decoded base announcement with the bytes that were
+// signed.
+type SignedBase struct {
+	BaseAnnouncement
+	Payload, PublicKey, Signature, Raw []byte
+}
+
+type wireBasePayload struct {
+	Version     wireVersion `cbor:"1,keyasint"`
+	Root        []byte      `cbor:"2,keyasint"`
+	Name        string      `cbor:"3,keyasint"`
+	Arch        string      `cbor:"4,keyasint"`
+	Fingerprint string      `cbor:"5,keyasint"`
+	ShapeID     string      `cbor:"6,keyasint,omitempty"`
+	Kind        string      `cbor:"7,keyasint"`
+	Size        uint64      `cbor:"8,keyasint"`
+	Created     int64       `cbor:"9,keyasint"`
+	Author      []byte      `cbor:"10,keyasint"`
+}
+
+func baseSigningBytes(payload []byte) []byte {
+	b := make([]byte, 0, len(BaseSignatureDomain)+len(payload))
+	b = append(b, BaseSignatureDomain...)
+	return append(b, payload...)
+}
+
+// SignBase validates a, fills in its version and author from the key and
+// returns the signed envelope (the same envelope shape as Sign's, under
+// BaseSignatureDomain). Only ed25519 keys are accepted.
+func SignBase(a BaseAnnouncement, key crypto.PrivKey) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("protocol: signing a base announcement needs the node's private key, got none")
+	}
+	if key.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("protocol: announcements are signed with ed25519 keys; this node's key is %s", key.Type())
+	}
+	pub := key.GetPublic()
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: deriving the peer ID from the node key: %w", err)
+	}
+	a.Version = Version{Major: VersionMajor, Minor: VersionMinor}
+	a.Author = id
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	payload, err := encMode.Marshal(wireBasePayload{
+		Version: wireVersion{Major: a.Version.Major, Minor: a.Version.Minor}, Root: a.Root.Bytes(),
+		Name: a.Name, Arch: a.Arch, Fingerprint: a.Fingerprint, ShapeID: a.ShapeID, Kind: BaseKind,
+		Size: a.Size, Created: a.Created.UnixMilli(), Author: []byte(a.Author)})
+	if err != nil {
+		return nil, fmt.Errorf("protocol: encoding the base announcement: %w", err)
+	}
+	sig, err := key.Sign(baseSigningBytes(payload))
+	if err != nil {
+		return nil, fmt.Errorf("protocol: signing the base announcement: %w", err)
+	}
+	pubBytes, err := crypto.MarshalPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: encoding the public key: %w", err)
+	}
+	return encMode.Marshal(wireEnvelope{Payload: payload, PublicKey: pubBytes, Signature: sig})
+}
+
+// OpenBase decodes a signed base announcement and verifies its signature
+// (under BaseSignatureDomain) and author: use it on bytes from the
+// network. An adapter announcement is refused.
+func OpenBase(data []byte) (*SignedBase, error) {
+	if len(data) > MaxAnnouncementSize {
+		return nil, fmt.Errorf("protocol: base announcement of %d bytes exceeds the %d-byte limit", len(data), MaxAnnouncementSize)
+	}
+	var env wireEnvelope
+	if err := decMode.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("protocol: malformed base announcement envelope: %w", err)
+	}
+	if len(env.Payload) == 0 || len(env.PublicKey) == 0 || len(env.Signature) == 0 {
+		return nil, errors.New("protocol: base announcement envelope lacks its payload, public key or signature")
+	}
+	var vo versionOnly
+	if err := decMode.Unmarshal(env.Payload, &vo); err != nil {
+		return nil, fmt.Errorf("protocol: malformed base announcement payload: %w", err)
+	}
+	if vo.Version.Major != VersionMajor {
+		return nil, fmt.Errorf("protocol: base announcement uses wire version %d.%d but this orchmind speaks %d.x: %w; upgrade orchmind to read it",
+			vo.Version.Major, vo.Version.Minor, VersionMajor, ErrUnsupportedVersion)
+	}
+	var p wireBasePayload
+	if err := decMode.Unmarshal(env.Payload, &p); err != nil {
+		return nil, fmt.Errorf("protocol: malformed base announcement payload (an adapter announcement?): %w", err)
+	}
+	if p.Kind != BaseKind {
+		return nil, fmt.Errorf("protocol: payload of kind %q is not a base announcement", p.Kind)
+	}
+	root, err := cid.Cast(p.Root)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: base announcement root is not a valid CID: %w", err)
+	}
+	author, err := peer.IDFromBytes(p.Author)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: base announcement author is not a valid peer ID: %w", err)
+	}
+	s := &SignedBase{
+		BaseAnnouncement: BaseAnnouncement{Version: Version{Major: p.Version.Major, Minor: p.Version.Minor}, Root: root,
+			Name: p.Name, Arch: p.Arch, Fingerprint: p.Fingerprint, ShapeID: p.ShapeID, Size: p.Size,
+			Created: time.UnixMilli(p.Created), Author: author},
+		Payload: env.Payload, PublicKey: env.PublicKey, Signature: env.Signature, Raw: data,
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	pub, err := crypto.UnmarshalPublicKey(s.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: base announcement carries an unreadable public key: %w", err)
+	}
+	if pub.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("protocol: base announcement signed with a %s key; only ed25519 is accepted", pub.Type())
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: deriving the peer ID of the base announcement key: %w", err)
+	}
+	if id != s.Author {
+		return nil, fmt.Errorf("protocol: base announcement claims author %s but was signed by %s: %w", s.Author, id, ErrBadSignature)
+	}
+	ok, err := pub.Verify(baseSigningBytes(s.Payload), s.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: checking the base announcement signature: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("protocol: base announcement %s from %s was altered or signed with another key: %w", s.Root, s.Author, ErrBadSignature)
+	}
+	return s, nil
+}
+
+// Validate checks every field of a against the limits.
+func (a *BaseAnnouncement) Validate() error {
+	if a.Version.Major != VersionMajor {
+		return fmt.Errorf("protocol: base announcement version %s is not %d.x: %w", a.Version, VersionMajor, ErrUnsupportedVersion)
+	}
+	if !a.Root.Defined() {
+		return errors.New("protocol: base announcement has no root CID")
+	}
+	if n := len(a.Root.Bytes()); n > MaxCIDLen {
+		return fmt.Errorf("protocol: root CID of %d bytes exceeds %d", n, MaxCIDLen)
+	}
+	if a.Author == "" {
+		return errors.New("protocol: base announcement has no author")
+	}
+	if a.Created.UnixMilli() <= 0 {
+		return errors.New("protocol: base announcement has no creation time")
+	}
+	if a.Fingerprint == "" || a.Name == "" || a.Size == 0 {
+		return errors.New("protocol: base announcement lacks its fingerprint, name or size")
+	}
+	for _, c := range []struct {
+		what, v string
+		max     int
+	}{{"base name", a.Name, MaxBaseNameLen}, {"architecture", a.Arch, MaxArchLen},
+		{"base fingerprint", a.Fingerprint, MaxFingerprintLen}, {"shape ID", a.ShapeID, MaxFingerprintLen}} {
+		if err := checkString(c.what, c.v, c.max, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
