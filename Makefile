@@ -9,6 +9,10 @@ SHARED      ?= $(abspath $(CURDIR)/../shared)
 MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories260K/stories260K.bin)
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
+# No test, demo or benchmark started from here joins the public IPFS DHT:
+# `orchmind node` takes --public-dht's default from this (the network lab
+# turns it on explicitly, with its own bootstrap peers inside namespaces).
+export ORCHMIND_PUBLIC_DHT ?= off
 
 .PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
 	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run
