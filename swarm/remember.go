@@ -82,8 +82,16 @@ func (s *Swarm) rememberPeers() error {
 		if prev, ok := byID[rp.ID]; ok && prev.Source != "" && pi.Source == SourceRemembered {
 			rp.Source = prev.Source // keep how it was first found
 		}
-		for _, a := range dialable(s.host.Peerstore().Addrs(pi.ID)) {
-			rp.Addrs = append(rp.Addrs, a.String())
+		// The addresses of the open direct connections first (those work
+		// now, through NATs too), then what the peer says it listens on.
+		var addrs []ma.Multiaddr
+		if pi.Conn != connRelayed {
+			addrs = append(addrs, pi.Addrs...)
+		}
+		for _, a := range dialable(append(addrs, s.host.Peerstore().Addrs(pi.ID)...)) {
+			if !slices.Contains(rp.Addrs, a.String()) {
+				rp.Addrs = append(rp.Addrs, a.String())
+			}
 		}
 		if len(rp.Addrs) == 0 {
 			continue
