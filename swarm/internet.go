@@ -53,11 +53,12 @@ func RoomNamespace(topic string) string {
 
 // How a peer was found, as Network reports it.
 const (
-	SourceLAN        = "lan"        // mDNS on the local network
-	SourcePublicDHT  = "public-dht" // the rendezvous on the public DHT
-	SourceBootstrap  = "bootstrap"  // a bootstrap address of the configuration
-	SourceRemembered = "remembered" // peers.json, from an earlier run
-	SourceIncoming   = "incoming"   // it dialled us, or the orchmind DHT or a pull introduced it
+	SourceLAN        = "lan"              // mDNS on the local network
+	SourcePublicDHT  = "public-dht"       // the rendezvous on the public DHT
+	SourceBootstrap  = "bootstrap"        // a bootstrap address of the configuration
+	SourcePublicBoot = "public-bootstrap" // a bootstrap peer of the public DHT
+	SourceRemembered = "remembered"       // peers.json, from an earlier run
+	SourceIncoming   = "incoming"         // it dialled us, or the orchmind DHT or a pull introduced it
 )
 
 // Reachability says how others can reach this node.
@@ -266,6 +267,7 @@ func (s *Swarm) startPublicDHT() error {
 	s.inet.pub = pub
 	s.inet.disc = drouting.NewRoutingDiscovery(pub)
 	for _, ai := range boot {
+		s.setSource(ai.ID, SourcePublicBoot)
 		s.spawn(func() {
 			ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
 			defer cancel()
@@ -336,7 +338,6 @@ func (s *Swarm) rendezvousLoop() {
 		in.mu.Lock()
 		nss := slices.Clone(in.ns)
 		in.mu.Unlock()
-		found := 0
 		for _, ns := range nss {
 			if time.Now().After(advertised[ns]) {
 				ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
@@ -349,15 +350,31 @@ func (s *Swarm) rendezvousLoop() {
 					advertised[ns] = time.Now().Add(min(ttl*7/8, time.Hour))
 				}
 			}
-			found += s.findRendezvous(ns)
+			s.findRendezvous(ns)
 		}
-		switch {
-		case found == 0:
-			wait = min(max(wait*2, 5*time.Second), 30*time.Second)
-		default:
+		// Look again soon until an orchmind peer found here is connected
+		// (peers behind NAT become reachable once they hold a relay slot),
+		// then every few minutes.
+		if s.connectedFromRendezvous() {
 			wait = 5 * time.Minute
+		} else {
+			wait = min(max(wait*2, 5*time.Second), 15*time.Second)
 		}
 	}
+}
+
+// connectedFromRendezvous reports whether an orchmind peer found through
+// the rendezvous is connected (a relayed connection counts).
+func (s *Swarm) connectedFromRendezvous() bool {
+	for _, p := range s.host.Network().Peers() {
+		if s.source(p) != SourcePublicDHT {
+			continue
+		}
+		if ok, _ := s.host.Peerstore().SupportsProtocols(p, CatalogueProtocol); len(ok) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // findRendezvous looks up ns and dials the orchmind nodes found there that
