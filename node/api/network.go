@@ -18,8 +18,8 @@ type NetworkStatus struct {
 	// Rendezvous are the namespaces the node advertises on the public DHT.
 	Rendezvous []string `json:"rendezvous,omitempty"`
 	// OrchmindPeers counts the connected orchmind peers; BySource counts
-	// them by how they were found (lan, public-dht, bootstrap, remembered,
-	// incoming).
+	// them by how they were found (lan, public-dht, public-bootstrap,
+	// bootstrap, remembered, incoming).
 	OrchmindPeers int            `json:"orchmind_peers"`
 	BySource      map[string]int `json:"by_source"`
 	// HolePunches and HolePunchFailures count DCUtR attempts.
