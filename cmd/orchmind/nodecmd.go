@@ -60,7 +60,7 @@ func addNodeFlags(c *cobra.Command, e *env) nodeFlags {
 		apiAddr:      fs.String("api", "127.0.0.1:11435", "address of the local HTTP API and web UI"),
 		token:        fs.String("token", "", "let other computers use the API with \"Authorization: Bearer TOKEN\""),
 		rooms:        repeatable(c, "room", "join the private room of this code (repeatable; see orchmind room create); \"-\" reads codes from stdin, one per line, and "+RoomEnv+" adds codes (comma-separated), out of the process list"),
-		listen:       repeatable(c, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all interfaces)"),
+		listen:       repeatable(c, "listen", "libp2p listen address (repeatable; default TCP and QUIC on all IPv4 and IPv6 interfaces on --port)"),
 		boot:         repeatable(c, "bootstrap", "peer to dial on start, /ip4/…/tcp/…/p2p/ID (repeatable)"),
 		noMDNS:       fs.Bool("no-mdns", false, "do not look for peers on the local network"),
 		localOnly:    fs.Bool("local-only", false, localOnlyHelp),
