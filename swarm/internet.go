@@ -398,9 +398,18 @@ func (s *Swarm) findRendezvous(ns string) int {
 	return n
 }
 
-// watchReachability follows AutoNAT's verdict.
+// orchmindPeerTag is the connection manager's tag (and weight) on orchmind
+// peers: with the public DHT's many short connections around, the
+// connection manager trims those first.
+const (
+	orchmindPeerTag    = "orchmind"
+	orchmindPeerWeight = 50
+)
+
+// watchReachability follows AutoNAT's verdict, and tags orchmind peers for
+// the connection manager once identified.
 func (s *Swarm) watchReachability() error {
-	sub, err := s.host.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	sub, err := s.host.EventBus().Subscribe([]any{new(event.EvtLocalReachabilityChanged), new(event.EvtPeerIdentificationCompleted)})
 	if err != nil {
 		return fmt.Errorf("swarm: watching reachability: %w", err)
 	}
@@ -414,11 +423,17 @@ func (s *Swarm) watchReachability() error {
 				if !ok {
 					return
 				}
-				r := e.(event.EvtLocalReachabilityChanged).Reachability
-				s.inet.mu.Lock()
-				s.inet.reach = r
-				s.inet.mu.Unlock()
-				s.log.Info("reachability changed", "reachability", r.String())
+				switch e := e.(type) {
+				case event.EvtPeerIdentificationCompleted:
+					if slices.Contains(e.Protocols, CatalogueProtocol) {
+						s.host.ConnManager().TagPeer(e.Peer, orchmindPeerTag, orchmindPeerWeight)
+					}
+				case event.EvtLocalReachabilityChanged:
+					s.inet.mu.Lock()
+					s.inet.reach = e.Reachability
+					s.inet.mu.Unlock()
+					s.log.Info("reachability changed", "reachability", e.Reachability.String())
+				}
 			}
 		}
 	})

@@ -72,6 +72,12 @@ func TestRendezvousFindsPeersThroughPublicDHT(t *testing.T) {
 	if pa.Source != SourcePublicDHT && pa.Source != SourceIncoming {
 		t.Fatalf("b found a by %q, want %q (or %q when a dialled first)", pa.Source, SourcePublicDHT, SourceIncoming)
 	}
+	if ti := b.Host().ConnManager().GetTagInfo(a.ID()); ti == nil || ti.Tags[orchmindPeerTag] != orchmindPeerWeight {
+		t.Fatalf("b's connection manager does not tag a as an orchmind peer: %+v", ti)
+	}
+	if ti := b.Host().ConnManager().GetTagInfo(helper.ID()); ti == nil || ti.Tags[orchmindPeerTag] != orchmindPeerWeight {
+		t.Fatalf("the helper runs orchmind too: %+v", ti)
+	}
 	if pa.Conn != "direct" {
 		t.Fatalf("b's connection to a on loopback is %q, want direct", pa.Conn)
 	}
