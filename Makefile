@@ -9,9 +9,13 @@ SHARED      ?= $(abspath $(CURDIR)/../shared)
 MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories260K/stories260K.bin)
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
+# No test, demo or benchmark started from here joins the public IPFS DHT:
+# `orchmind node` takes --public-dht's default from this (the network lab
+# turns it on explicitly, with its own bootstrap peers inside namespaces).
+export ORCHMIND_PUBLIC_DHT ?= off
 
 .PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
-	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run
+	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run lab lab-deps
 
 # NETNS runs a command in a fresh network namespace with only loopback up
 # (scripts/netns.sh): the Go tests, the demo and the browser test cannot send
@@ -33,7 +37,7 @@ build:
 ## tests, the arm64 kernels under emulation, and the browser test of the web UI.
 ## What needs the network is installed first; then the tests (Go, arm64,
 ## browser) run together in one loopback-only network namespace.
-test: fmt-check vet lint deps test-arm64-deps e2e-deps build
+test: fmt-check vet lint deps test-arm64-deps e2e-deps lab-deps build
 	$(NETNS) $(MAKE) --no-print-directory unit-run test-arm64-run e2e-run
 
 ## deps: the Go modules that building and testing need, in the module cache
@@ -84,10 +88,20 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 ## unit: the race-enabled Go tests, in a loopback-only network namespace.
-unit: deps
+unit: deps lab-deps
 	$(NETNS) $(MAKE) --no-print-directory unit-run
 unit-run:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+
+## lab-deps: nftables, iproute2 and nsenter for the network lab
+## (integration's TestInternetLab: namespaces as the internet, NAT routers,
+## the public DHT's bootstrap peers), installed with apt-get when missing;
+## the lab skips with a message where they or root are missing.
+## lab: just the network lab, in the loopback-only namespace (about 30 s).
+lab-deps:
+	bash scripts/lab-deps.sh
+lab: lab-deps
+	$(NETNS) $(GO) test -count=1 -run '^TestInternetLab$$' -v ./integration/
 
 ## bench: matmul kernels at stories15M and SmolLM-135M sizes (Q8_0, Q4_0) and
 ## Llama-3.2-1B sizes (Q4_K, Q6_K, Q5_K beside Q4_0, Q8_0), every kernel

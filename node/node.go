@@ -53,6 +53,18 @@ type Config struct {
 	Token string
 	// DHTServer makes the node answer DHT queries at once (tests, servers).
 	DHTServer bool
+	// PublicDHT finds other orchmind nodes on the internet through
+	// rendezvous records on the public IPFS DHT (off in the zero value, so
+	// tests never dial out; the CLI turns it on unless --public-dht=off;
+	// LocalOnly turns it off). PublicBootstrap replaces libp2p's default
+	// bootstrap peers of that DHT (multiaddrs with /p2p/, or /dnsaddr
+	// names). PublicHelper serves others: public DHT server and relay.
+	PublicDHT       bool
+	PublicBootstrap []string
+	PublicHelper    bool
+	// Port is the libp2p port when Listen is empty (0: swarm.DefaultPort,
+	// negative: any free port).
+	Port int
 	// Rooms are private-room codes to join on start.
 	Rooms []string
 	// FindTimeout bounds the search for a peer to pull a CID from (its
@@ -158,6 +170,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	scfg := swarm.DefaultConfig(cfg.DataDir)
 	scfg.MDNS = cfg.MDNS
 	scfg.LocalOnly = cfg.LocalOnly
+	scfg.PublicDHT = cfg.PublicDHT
+	scfg.PublicHelper = cfg.PublicHelper
+	scfg.Port = cfg.Port
+	scfg.Rendezvous = []string{swarm.BaseNamespace(cfg.Base.Fingerprint)}
 	scfg.Identity = n.key
 	scfg.Blockstore = n.store
 	scfg.Logger = cfg.Log
@@ -169,7 +185,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	for _, list := range []struct {
 		in  []string
 		out *[]ma.Multiaddr
-	}{{cfg.Listen, &scfg.ListenAddrs}, {cfg.Bootstrap, &scfg.Bootstrap}} {
+	}{{cfg.Listen, &scfg.ListenAddrs}, {cfg.Bootstrap, &scfg.Bootstrap}, {cfg.PublicBootstrap, &scfg.PublicBootstrap}} {
 		for _, s := range list.in {
 			a, err := ma.NewMultiaddr(s)
 			if err != nil {

@@ -42,16 +42,3 @@ func (n *Node) Search(_ context.Context, q api.SearchQuery) ([]api.Listing, erro
 	}
 	return out, nil
 }
-
-// Peers lists the connected peers.
-func (n *Node) Peers(context.Context) ([]api.Peer, error) {
-	var out []api.Peer
-	for _, p := range n.sw.Peers() {
-		ps := api.Peer{ID: p.String()}
-		for _, a := range n.sw.PeerAddrs(p) {
-			ps.Addrs = append(ps.Addrs, a.String())
-		}
-		out = append(out, ps)
-	}
-	return out, nil
-}

@@ -39,12 +39,31 @@
 //
 // The host asks the router for a port mapping (UPnP / NAT-PMP), runs AutoNAT
 // (client, and a rate-limited service for others), hole punching (DCUtR) and
-// the circuit-relay v2 client. AutoRelay takes its relay candidates from the
-// peers we are connected to (bootstrap and DHT peers); only peers that run a
-// relay service are used. A node behind a NAT that no connected peer can
-// relay for is still reachable by hole punching once another peer has
-// connected to it through a relay, or not at all: run at least one public
-// node with a relay service (go-libp2p EnableRelayService) in such networks.
+// the circuit-relay v2 client, and the relay service while AutoNAT finds
+// the node publicly reachable (Config.PublicHelper: always), with libp2p's
+// default resource limits. AutoRelay takes its relay candidates from the
+// peers we are connected to (bootstrap, public DHT and orchmind peers);
+// only peers that run a relay service are used, and one candidate is enough
+// to start. Two nodes behind NAT meet through a relay and then hole punch
+// (DCUtR), or directly when both dial each other's NAT address at once
+// after finding each other in the rendezvous; behind a symmetric NAT they
+// stay relayed (see integration's TestInternetLab).
+//
+// # Finding peers on the internet
+//
+// With Config.PublicDHT (DefaultConfig; off in the zero Config and under
+// LocalOnly) the node also joins the public IPFS DHT (Amino, protocol
+// /ipfs/kad/1.0.0) in client mode (server mode for a PublicHelper),
+// bootstrapped from libp2p's default peers or Config.PublicBootstrap, and
+// uses it only as a rendezvous (internet.go): it provides, through
+// go-libp2p's routing discovery, the CIDs of the namespaces RendezvousAll,
+// BaseNamespace(fingerprint) and RoomNamespace(topic) for every joined
+// room, and looks them up, dialling the orchmind nodes found; those join the
+// /orchmind DHT and gossip as any peer does. The orchmind peers it was
+// connected to are saved in PeersFile in the data folder (every minute and
+// at Close) and dialled at the next start. Listen addresses default to TCP
+// and QUIC on IPv4 and IPv6 on DefaultPort (a free port when it is taken).
+// Swarm.Network says how the node is reachable and how it found each peer.
 //
 // Config.LocalOnly turns all of that off, and mDNS with it: the node talks
 // to the peers it is given and the peers they introduce, and to nothing

@@ -78,6 +78,7 @@ func (s *Swarm) JoinRoom(ctx context.Context, topic string, open func([]byte) ([
 		return nil, fmt.Errorf("swarm: subscribing to the room: %w", err)
 	}
 	g.topics[topic] = t
+	s.AddRendezvous(RoomNamespace(topic))
 	r := &Room{s: s, t: t, sub: sub, topic: topic}
 	s.spawn(func() {
 		for {

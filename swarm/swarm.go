@@ -25,15 +25,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/autonat"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	madns "github.com/multiformats/go-multiaddr-dns"
 )
 
 // DHTProtocolPrefix is the Kademlia protocol prefix: orchmind's DHT speaks
@@ -157,6 +160,29 @@ type Config struct {
 	// be sent to a router, a multicast group or the LAN; Services reports
 	// what actually runs.
 	LocalOnly bool
+	// Port is the libp2p port of the default listen addresses (TCP and
+	// QUIC, IPv4 and IPv6): 0 means DefaultPort, negative any free port. A
+	// taken port falls back to a free one with a warning. Ignored with
+	// ListenAddrs or LocalOnly.
+	Port int
+	// PublicDHT joins the public IPFS DHT (Amino) in client mode to find
+	// other orchmind nodes through rendezvous records (see internet.go).
+	// Off in the zero value, on in DefaultConfig; LocalOnly turns it off.
+	PublicDHT bool
+	// PublicBootstrap replaces libp2p's default bootstrap peers of the
+	// public DHT (tests, labs, private deployments); /dnsaddr names
+	// without a /p2p/ part are resolved at start.
+	PublicBootstrap []ma.Multiaddr
+	// PublicHelper serves others: the public DHT in server mode, the relay
+	// service and DHT server mode on the orchmind DHT, whatever AutoNAT says
+	// (for an always-on machine with a public address).
+	PublicHelper bool
+	// Rendezvous are extra namespaces to advertise and search on the public
+	// DHT from the start (BaseNamespace; rooms add theirs when joined).
+	Rendezvous []string
+	// RememberInterval is how often the connected orchmind peers are saved
+	// to PeersFile (default 1 minute; they are also saved at Close).
+	RememberInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -164,7 +190,7 @@ type Config struct {
 // DefaultConfig returns the settings meant for users: mDNS on, DHT mode auto,
 // default listen addresses and limits.
 func DefaultConfig(dataDir string) Config {
-	return Config{DataDir: dataDir, MDNS: true, DHTMode: DHTAuto}
+	return Config{DataDir: dataDir, MDNS: true, DHTMode: DHTAuto, PublicDHT: true}
 }
 
 // Swarm is a running libp2p node.
@@ -196,6 +222,7 @@ type Swarm struct {
 	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
 	closed    bool
 	hostRef   atomic.Pointer[host.Host]
+	inet      *internet // public DHT rendezvous, peer sources, reachability
 }
 
 type mdnsCloser interface{ Close() error }
@@ -317,24 +344,22 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	if private && len(cfg.PrivateNetworkKey) != 32 {
 		return nil, fmt.Errorf("swarm: private network key is %d bytes, want 32; generate one with `head -c 32 /dev/urandom`", len(cfg.PrivateNetworkKey))
 	}
-	bootstrap, err := addrInfos(cfg.Bootstrap)
-	if err != nil {
-		return nil, err
+	if cfg.RememberInterval <= 0 {
+		cfg.RememberInterval = time.Minute
 	}
 	if cfg.LocalOnly {
 		cfg.MDNS = false
 		cfg.NoNATPortMap = true
+		cfg.PublicDHT = false
+		cfg.PublicHelper = false
+	}
+	bootstrap, err := resolveBootstrap(ctx, cfg.Bootstrap, madns.DefaultResolver, log.Warn)
+	if err != nil {
+		return nil, err
 	}
 	listen := cfg.ListenAddrs
 	if len(listen) == 0 {
-		all := "0.0.0.0"
-		if cfg.LocalOnly {
-			all = "127.0.0.1"
-		}
-		listen = []ma.Multiaddr{ma.StringCast("/ip4/" + all + "/tcp/0")}
-		if !private {
-			listen = append(listen, ma.StringCast("/ip4/"+all+"/udp/0/quic-v1"))
-		}
+		listen = defaultListenAddrs(cfg, private, log.Warn)
 	}
 	if private {
 		var tcpOnly []ma.Multiaddr
@@ -359,7 +384,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		}
 	}
 
-	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}}
+	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}, inet: newInternet()}
 	s.audit.isWanted = s.genuine
 	s.audit.onBad = s.onBadBlock
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -389,7 +414,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 
 	mode := dht.ModeAuto
 	switch {
-	case cfg.DHTMode == DHTServer, cfg.DHTMode == DHTAuto && cfg.LocalOnly:
+	case cfg.DHTMode == DHTServer, cfg.DHTMode == DHTAuto && (cfg.LocalOnly || cfg.PublicHelper):
 		mode = dht.ModeServer
 	case cfg.DHTMode == DHTClient:
 		mode = dht.ModeClient
@@ -417,6 +442,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	}
 
 	for _, ai := range bootstrap {
+		s.setSource(ai.ID, SourceBootstrap)
 		s.spawn(func() {
 			cctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
 			defer cancel()
@@ -430,6 +456,15 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	}
 	if cfg.PinnedRoots != nil {
 		s.spawn(s.reprovideLoop)
+	}
+	if err := s.watchReachability(); err != nil {
+		return nil, err
+	}
+	s.dialRemembered()
+	if cfg.PublicDHT {
+		if err := s.startPublicDHT(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("swarm: start-up cancelled: %w", err)
@@ -479,10 +514,20 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 	} else {
 		opts = append(opts,
 			libp2p.EnableNATService(),
-			libp2p.EnableHolePunching(),
+			libp2p.EnableHolePunching(holepunch.WithTracer(holePunchTracer{s})),
 			libp2p.EnableRelay(),
-			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
+			// The relay service starts only while AutoNAT finds the node
+			// publicly reachable, with libp2p's default resource limits.
+			libp2p.EnableRelayService(),
+			// One relay candidate is enough to start: a home node knows few
+			// peers, and the default (4 candidates or 3 minutes) keeps it
+			// unreachable for minutes.
+			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates,
+				autorelay.WithMinCandidates(1), autorelay.WithBootDelay(20*time.Second), autorelay.WithMinInterval(10*time.Second)),
 		)
+		if s.cfg.PublicHelper {
+			opts = append(opts, libp2p.ForceReachabilityPublic())
+		}
 		s.opted.HolePunching, s.opted.AutoRelay = true, true
 	}
 	if !s.cfg.NoNATPortMap {
@@ -528,6 +573,7 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == s.host.ID() || s.ctx.Err() != nil {
 		return
 	}
+	s.setSource(ai.ID, SourceLAN)
 	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		defer cancel()
@@ -619,7 +665,15 @@ func (s *Swarm) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		if s.host != nil {
+			if err := s.rememberPeers(); err != nil {
+				s.log.Warn("remembered peers not saved", "err", err)
+			}
+		}
 		s.cancel()
+		if s.inet.pub != nil {
+			errs = append(errs, s.inet.pub.Close())
+		}
 		if s.mdns != nil {
 			errs = append(errs, s.mdns.Close())
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -294,7 +295,8 @@ func nodeConfig(e *env, fs *pflag.FlagSet) error {
 	}
 	for name, vals := range map[string][]string{
 		"model": one(c.Model), "tokenizer": one(c.Tokenizer), "quant": one(c.Quant), "api": one(c.API),
-		"listen": c.ListenAddrs(), "bootstrap": c.Bootstrap, "room": c.Rooms, "adapters-dir": one(c.AdaptersDir),
+		"listen": c.Listen, "bootstrap": c.Bootstrap, "room": c.Rooms, "adapters-dir": one(c.AdaptersDir),
+		"public-bootstrap": c.PublicBootstrap,
 	} {
 		if err := set(name, vals...); err != nil {
 			return err
@@ -302,6 +304,21 @@ func nodeConfig(e *env, fs *pflag.FlagSet) error {
 	}
 	if c.MDNS != nil && !*c.MDNS {
 		if err := set("no-mdns", "true"); err != nil {
+			return err
+		}
+	}
+	if c.Port != 0 {
+		if err := set("port", strconv.Itoa(c.Port)); err != nil {
+			return err
+		}
+	}
+	if c.PublicDHT != nil && !*c.PublicDHT {
+		if err := set("public-dht", "off"); err != nil {
+			return err
+		}
+	}
+	if c.PublicHelper {
+		if err := set("public-helper", "true"); err != nil {
 			return err
 		}
 	}
@@ -336,7 +353,7 @@ func saveFirstRun(fs *pflag.FlagSet, given map[string]bool, dataDir string) erro
 			}
 		}
 	}
-	for flagName, key := range map[string]string{"listen": "listen", "bootstrap": "bootstrap", "room": "rooms"} {
+	for flagName, key := range map[string]string{"listen": "listen", "bootstrap": "bootstrap", "room": "rooms", "public-bootstrap": "public-bootstrap"} {
 		if given[flagName] {
 			vals, err := fs.GetStringArray(flagName)
 			if err != nil {

@@ -249,8 +249,8 @@ func TestConfigCLI(t *testing.T) {
 }
 
 // TestNodeStartsFromConfig: in a fresh data folder, one `config set model`
-// (and settings that keep the node on loopback: no mDNS, local listen and
-// API addresses) is enough for `orchmind node` with no flags.
+// (and settings that keep the node on loopback: no mDNS, no public DHT,
+// local listen and API addresses) is enough for `orchmind node` with no flags.
 func TestNodeStartsFromConfig(t *testing.T) {
 	home := hubEnv(t, "http://127.0.0.1:1", "http://127.0.0.1:1")
 	gguf := filepath.Join(t.TempDir(), "tiny.gguf")
@@ -266,6 +266,7 @@ func TestNodeStartsFromConfig(t *testing.T) {
 		{"config", "set", "listen", "/ip4/127.0.0.1/tcp/0"},
 		{"config", "set", "api", "127.0.0.1:0"},
 		{"config", "set", "mdns", "false"},
+		{"config", "set", "public-dht", "off"},
 	} {
 		if code, _, errOut := runCLI(t, args...); code != 0 {
 			t.Fatalf("%v: %d %s", args, code, errOut)
@@ -357,7 +358,7 @@ func TestFirstRunSavesConfig(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the node starts and stops at once
 	var o, e bytes.Buffer
-	code := run(ctx, []string{"node", "--model", gguf, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"}, strings.NewReader(""), &o, &e)
+	code := run(ctx, []string{"node", "--model", gguf, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--public-dht=off"}, strings.NewReader(""), &o, &e)
 	if !strings.Contains(e.String(), "first run: saved") {
 		t.Fatalf("first run (exit %d) did not save its settings: %s", code, e.String())
 	}

@@ -403,5 +403,9 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 	if ps == nil {
 		ps = []Peer{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"peers": ps})
+	out := map[string]any{"peers": ps}
+	if nr, ok := s.cfg.Swarm.(NetworkReporter); ok {
+		out["network"] = nr.Network(r.Context())
+	}
+	writeJSON(w, http.StatusOK, out)
 }

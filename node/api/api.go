@@ -46,6 +46,15 @@ type SearchQuery struct {
 type Peer struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs,omitempty"`
+	// Orchmind is true for orchmind nodes (the others are public DHT
+	// servers and relays).
+	Orchmind bool `json:"orchmind,omitempty"`
+	// Source says how the peer was found: lan, public-dht (the
+	// rendezvous), public-bootstrap (a bootstrap peer of the public DHT),
+	// bootstrap, remembered or incoming.
+	Source string `json:"source,omitempty"`
+	// Conn is how we are connected: direct, relayed or hole-punched.
+	Conn string `json:"conn,omitempty"`
 }
 
 // SwarmService is what the API needs from the node's libp2p swarm. The node

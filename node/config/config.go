@@ -39,6 +39,15 @@ type Config struct {
 	AdaptersDir string `json:"adapters_dir,omitempty"`
 	// MDNS, when set, turns looking for peers on the local network on or off.
 	MDNS *bool `json:"mdns,omitempty"`
+	// PublicDHT, when set, turns finding peers through the public IPFS DHT
+	// on or off (default on).
+	PublicDHT *bool `json:"public_dht,omitempty"`
+	// PublicBootstrap replaces libp2p's default bootstrap peers of the
+	// public DHT: multiaddrs ending in /p2p/ID, or /dnsaddr/NAME.
+	PublicBootstrap []string `json:"public_bootstrap,omitempty"`
+	// PublicHelper makes the node serve others: public DHT server and
+	// relay (for an always-on machine with a public address).
+	PublicHelper bool `json:"public_helper,omitempty"`
 }
 
 // Key describes one setting.
@@ -54,13 +63,16 @@ var Keys = []Key{
 	{"model", "base model: ollama:NAME, hf:ORG/REPO[:QUANT] or a path (see orchmind model list)", false},
 	{"tokenizer", "the base's tokenizer file, when it has none of its own", false},
 	{"quant", "hold the weights as f32, f16, bf16, q8_0, q4_0 or q4_1", false},
-	{"port", "libp2p port for TCP and QUIC (0: any free port)", false},
+	{"port", "libp2p port for TCP and QUIC on IPv4 and IPv6 (default 4747, a free one when taken; 0: any free port)", false},
 	{"listen", "libp2p listen multiaddrs (replace port)", true},
 	{"bootstrap", "peers to dial on start, /ip4/…/tcp/…/p2p/ID", true},
 	{"rooms", "private room codes to join", true},
 	{"api", "address of the local API and web UI, host:port", false},
 	{"adapters-dir", "folder of local adapters", false},
 	{"mdns", "look for peers on the local network: true or false", false},
+	{"public-dht", "find orchmind nodes on the internet through the public IPFS DHT: on or off (default on)", false},
+	{"public-bootstrap", "bootstrap peers of the public DHT instead of libp2p's: /ip4/…/tcp/…/p2p/ID or /dnsaddr/NAME", true},
+	{"public-helper", "serve others from a public address: public DHT server and relay: true or false", false},
 }
 
 // Path is the settings file of dataDir.
@@ -174,8 +186,32 @@ func (c *Config) Set(key string, values ...string) error {
 			if p, err = strconv.Atoi(one); err != nil || p < 0 || p > 65535 {
 				return fmt.Errorf("port %q is not a number from 0 to 65535", one)
 			}
+			if p == 0 {
+				p = -1 // any free port, as against unset (the default port)
+			}
 		}
 		c.Port = p
+	case "public-dht", "public-helper":
+		var v *bool
+		if one != "" {
+			b, err := parseOnOff(one)
+			if err != nil {
+				return fmt.Errorf("%s %q: use on or off", k.Name, one)
+			}
+			v = &b
+		}
+		if k.Name == "public-dht" {
+			c.PublicDHT = v
+		} else {
+			c.PublicHelper = v != nil && *v
+		}
+	case "public-bootstrap":
+		for _, v := range values {
+			if err := CheckPublicBootstrap(v); err != nil {
+				return err
+			}
+		}
+		c.PublicBootstrap = values
 	case "listen", "bootstrap":
 		for _, v := range values {
 			a, err := ma.NewMultiaddr(v)
@@ -226,6 +262,8 @@ func (c *Config) Set(key string, values ...string) error {
 			c.Bootstrap = nil
 		case "rooms":
 			c.Rooms = nil
+		case "public-bootstrap":
+			c.PublicBootstrap = nil
 		}
 	}
 	return nil
@@ -254,7 +292,19 @@ func (c *Config) Get(key string) ([]string, error) {
 		if c.Port == 0 {
 			return nil, nil
 		}
-		return []string{strconv.Itoa(c.Port)}, nil
+		return []string{strconv.Itoa(max(c.Port, 0))}, nil
+	case "public-dht":
+		if c.PublicDHT == nil {
+			return nil, nil
+		}
+		return []string{onOff(*c.PublicDHT)}, nil
+	case "public-bootstrap":
+		return c.PublicBootstrap, nil
+	case "public-helper":
+		if !c.PublicHelper {
+			return nil, nil
+		}
+		return []string{"on"}, nil
 	case "listen":
 		return c.Listen, nil
 	case "bootstrap":
@@ -277,7 +327,7 @@ func (c *Config) Get(key string) ([]string, error) {
 // ListenAddrs are the libp2p listen addresses: Listen, else TCP and QUIC on
 // Port on all interfaces, else none (the swarm's default).
 func (c *Config) ListenAddrs() []string {
-	if len(c.Listen) > 0 || c.Port == 0 {
+	if len(c.Listen) > 0 || c.Port <= 0 {
 		return c.Listen
 	}
 	p := strconv.Itoa(c.Port)
@@ -292,4 +342,47 @@ func Names() []string {
 	}
 	sort.Strings(s)
 	return s
+}
+
+// parseOnOff reads on/off, true/false, yes/no, 1/0.
+func parseOnOff(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "on", "yes":
+		return true, nil
+	case "off", "no":
+		return false, nil
+	}
+	return strconv.ParseBool(s)
+}
+
+// ParseOnOff reads a switch given as on/off, true/false, yes/no or 1/0.
+func ParseOnOff(s string) (bool, error) {
+	v, err := parseOnOff(s)
+	if err != nil {
+		return false, fmt.Errorf("%q: use on or off", s)
+	}
+	return v, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// CheckPublicBootstrap checks one public DHT bootstrap address: a multiaddr
+// ending in /p2p/ID, or a /dnsaddr name.
+func CheckPublicBootstrap(v string) error {
+	a, err := ma.NewMultiaddr(v)
+	if err != nil {
+		return fmt.Errorf("public-bootstrap %q is not a multiaddr: %w", v, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+		return nil
+	}
+	if _, err := a.ValueForProtocol(ma.P_DNSADDR); err == nil {
+		return nil
+	}
+	return fmt.Errorf("public-bootstrap %q names no peer: end it in /p2p/PEER-ID or give /dnsaddr/NAME", v)
 }

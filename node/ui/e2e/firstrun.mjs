@@ -64,7 +64,7 @@ async function firstRun(name, act) {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env = { ...process.env, ORCHMIND_HOME: home, OLLAMA_MODELS: store, HF_HOME: join(work, 'hf'),
     ORCHMIND_OLLAMA_REGISTRY: registryURL, ORCHMIND_NO_BROWSER: '1' };
-  for (const kv of [['api', `127.0.0.1:${port}`], ['listen', '/ip4/127.0.0.1/tcp/0'], ['mdns', 'false']]) {
+  for (const kv of [['api', `127.0.0.1:${port}`], ['listen', '/ip4/127.0.0.1/tcp/0'], ['mdns', 'false'], ['public-dht', 'off']]) {
     execFileSync(bin, ['config', 'set', ...kv], { env, stdio: 'inherit' });
   }
   const p = spawn(bin, [], { env, stdio: ['ignore', 'inherit', 'inherit'] });

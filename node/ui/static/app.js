@@ -38,7 +38,7 @@ const T = {
     'sw.off': 'The peer-to-peer network is not running: this page was started with “orchmind serve”. Start “orchmind node” to search, download and publish specialists.',
     'sw.search': 'Search', 'sw.thisBase': 'only for this base model', 'sw.go': 'Search',
     'sw.publish': 'Publish a specialist', 'sw.publishGo': 'Publish', 'sw.pull': 'Download and plug in',
-    'sw.published': cid => `Published as ${cid}`, 'sw.peers': n => `${n} peer(s) connected`, 'sw.noResults': 'Nothing found.',
+    'sw.published': cid => `Published as ${cid}`, 'sw.peers': n => `${n} peer(s) connected`, 'sw.net': (r, n, by, dht) => `Reachable: ${({public: 'public', 'nat-relay': 'behind NAT, through relays (direct after hole punching)', nat: 'behind NAT, outgoing only', unknown: 'not known yet', 'local-only': 'local-only'})[r] || r} · ${n} orchmind peer(s)${by ? ' (' + by + ')' : ''} · public DHT ${dht ? 'on' : 'off'}`, 'sw.noResults': 'Nothing found.',
   },
   pt: {
     'tab.train': 'Treinar', 'tab.chat': 'Conversar', 'tab.adapters': 'Adaptadores', 'tab.swarm': 'Rede',
@@ -76,7 +76,7 @@ const T = {
     'sw.off': 'A rede ponto a ponto não está ativa: esta página foi aberta com “orchmind serve”. Use “orchmind node” para buscar, baixar e publicar especialistas.',
     'sw.search': 'Buscar', 'sw.thisBase': 'só para este modelo base', 'sw.go': 'Buscar',
     'sw.publish': 'Publicar um especialista', 'sw.publishGo': 'Publicar', 'sw.pull': 'Baixar e conectar',
-    'sw.published': cid => `Publicado como ${cid}`, 'sw.peers': n => `${n} par(es) conectado(s)`, 'sw.noResults': 'Nada encontrado.',
+    'sw.published': cid => `Publicado como ${cid}`, 'sw.peers': n => `${n} par(es) conectado(s)`, 'sw.net': (r, n, by, dht) => `Alcançável: ${({public: 'público', 'nat-relay': 'atrás de NAT, por relays (direto após hole punching)', nat: 'atrás de NAT, só conexões de saída', unknown: 'ainda não se sabe', 'local-only': 'só local'})[r] || r} · ${n} par(es) orchmind${by ? ' (' + by + ')' : ''} · DHT pública ${dht ? 'ligada' : 'desligada'}`, 'sw.noResults': 'Nada encontrado.',
   },
 };
 
@@ -394,7 +394,12 @@ $('sw-go').onclick = async () => {
         el('td', {}, button(t('sw.pull'), async () => { showError(''); try { await api('POST', '/api/swarm/pull', { cid: x.cid }); } catch (e) { showError(e.message); } refreshAdapters(); }))));
     }
     const p = await api('GET', '/api/swarm/peers');
-    $('sw-peers').textContent = t('sw.peers', p.peers.length);
+    let txt = t('sw.peers', p.peers.length);
+    if (p.network) {
+      const by = Object.entries(p.network.by_source || {}).map(([s, n]) => `${s} ${n}`).join(', ');
+      txt += ' · ' + t('sw.net', p.network.reachability, p.network.orchmind_peers, by, p.network.public_dht);
+    }
+    $('sw-peers').textContent = txt;
   } catch (e) { showError(e.message); }
 };
 $('sw-pub-go').onclick = async () => {
