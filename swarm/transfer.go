@@ -177,7 +177,11 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 		defer close(next)
 		for _, c := range cs {
 			var data []byte
-			if b, err := s.cfg.Blockstore.Get(ctx, c); err == nil {
+			get := s.cfg.Blockstore.Get
+			if sg, ok := s.cfg.Blockstore.(servingGetter); ok {
+				get = sg.GetToServe
+			}
+			if b, err := get(ctx, c); err == nil {
 				data = b.RawData()
 				if data == nil {
 					data = []byte{}
@@ -207,6 +211,14 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 		s.log.Debug("blocks answer broke off", "peer", p.String(), "err", err)
 		_ = st.Reset()
 	}
+}
+
+// servingGetter is implemented by blockstores that can read a block to
+// serve without hashing it again where a cheaper check guards it against
+// rot on disk (store.Store: the CRC-32C of a packed block): the peer that
+// receives it hashes it anyway.
+type servingGetter interface {
+	GetToServe(ctx context.Context, c cid.Cid) (blocks.Block, error)
 }
 
 // blockAnswer is one answer read off a stream, or the error that ended it.
