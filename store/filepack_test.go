@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // dagLevels returns the blocks of the DAG under root in s, level by level
@@ -251,10 +252,10 @@ func TestFilePackFallsBack(t *testing.T) {
 	}
 }
 
-// TestGetToServe: a packed block is served with its bytes; one whose bytes
+// TestReadToServe: a packed block is served with its bytes; one whose bytes
 // rotted in its pack is not served (the CRC catches it) and is removed; a
 // block kept in badger is read, and checked, as Get reads it.
-func TestGetToServe(t *testing.T) {
+func TestReadToServe(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
@@ -263,14 +264,21 @@ func TestGetToServe(t *testing.T) {
 	if err := s.PutMany(ctx, []blocks.Block{big, small}); err != nil {
 		t.Fatal(err)
 	}
+	buf := make([]byte, 2<<20)
 	for _, b := range []blocks.Block{big, small} {
-		got, err := s.GetToServe(ctx, b.Cid())
-		if err != nil || !bytes.Equal(got.RawData(), b.RawData()) {
-			t.Fatalf("GetToServe %s: %v", b.Cid(), err)
+		got, err := s.ReadToServe(ctx, b.Cid(), buf)
+		if err != nil || !bytes.Equal(got, b.RawData()) {
+			t.Fatalf("ReadToServe %s: %v", b.Cid(), err)
 		}
 	}
-	if _, err := s.GetToServe(ctx, rawBlock(t, []byte("absent")).Cid()); err == nil {
-		t.Fatal("GetToServe of an absent block succeeded")
+	if got, _ := s.ReadToServe(ctx, big.Cid(), buf); &got[0] != &buf[0] {
+		t.Fatal("ReadToServe did not read a packed block into the buffer given")
+	}
+	if got, err := s.ReadToServe(ctx, big.Cid(), nil); err != nil || !bytes.Equal(got, big.RawData()) {
+		t.Fatalf("ReadToServe without a buffer: %v", err)
+	}
+	if _, err := s.ReadToServe(ctx, rawBlock(t, []byte("absent")).Cid(), buf); !ipld.IsNotFound(err) {
+		t.Fatalf("ReadToServe of an absent block: %v, want not found", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, packDirName, packName(1)), os.O_RDWR, 0)
 	if err != nil {
@@ -280,8 +288,8 @@ func TestGetToServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = f.Close()
-	if _, err := s.GetToServe(ctx, big.Cid()); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("GetToServe of a rotted block: %v, want ErrCorrupt", err)
+	if _, err := s.ReadToServe(ctx, big.Cid(), buf); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ReadToServe of a rotted block: %v, want ErrCorrupt", err)
 	}
 	if has, _ := s.Has(ctx, big.Cid()); has {
 		t.Fatal("a rotted block is still stored")

@@ -239,12 +239,20 @@ func (p *packs) file(id uint32) (*os.File, error) {
 }
 
 // read returns the bytes ref points at; the caller holds mu for reading.
-func (p *packs) read(ref packRef) ([]byte, error) {
+func (p *packs) read(ref packRef) ([]byte, error) { return p.readInto(ref, nil) }
+
+// readInto is read into buf when they fit (else into a new slice).
+func (p *packs) readInto(ref packRef, buf []byte) ([]byte, error) {
 	f, err := p.file(ref.pack)
 	if err != nil {
 		return nil, fmt.Errorf("opening pack %d: %w", ref.pack, err)
 	}
-	b := make([]byte, ref.n)
+	b := buf[:0]
+	if cap(b) >= int(ref.n) {
+		b = b[:ref.n]
+	} else {
+		b = make([]byte, ref.n)
+	}
 	if _, err := f.ReadAt(b, ref.off); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

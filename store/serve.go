@@ -5,17 +5,17 @@ import (
 	"errors"
 
 	"github.com/dgraph-io/badger/v4"
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
-// GetToServe returns a block to send to a peer that will hash it itself
-// (swarm's BlocksProtocol): a block in a pack is read with its CRC-32C
-// checked — which catches rot on disk — but not hashed again; any other
-// is read with Get. A block whose CRC does not match goes through Get,
-// which removes it.
-func (s *Store) GetToServe(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+// ReadToServe returns the bytes of a block to send to a peer that will
+// hash them itself (swarm's BlocksProtocol), in buf when they fit: a block
+// in a pack is read with its CRC-32C checked — which catches rot on disk —
+// but not hashed again; any other is read with Get. A block whose CRC does
+// not match goes through Get, which removes it and reports ErrCorrupt. A
+// missing block gives ipld.ErrNotFound.
+func (s *Store) ReadToServe(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	n, err := normalize(c)
 	if err != nil {
 		return nil, err
@@ -34,7 +34,7 @@ func (s *Store) GetToServe(ctx context.Context, c cid.Cid) (blocks.Block, error)
 		if err := item.Value(func(v []byte) error { ref, err = decodePackRef(v); return err }); err != nil {
 			return err
 		}
-		data, err = s.packs.read(ref)
+		data, err = s.packs.readInto(ref, buf)
 		return err
 	})
 	s.packs.mu.RUnlock()
@@ -42,7 +42,11 @@ func (s *Store) GetToServe(ctx context.Context, c cid.Cid) (blocks.Block, error)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil, ipld.ErrNotFound{Cid: c}
 		}
-		return s.Get(ctx, c)
+		b, err := s.Get(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return b.RawData(), nil
 	}
-	return blocks.NewBlockWithCid(data, c)
+	return data, nil
 }
