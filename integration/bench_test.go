@@ -214,7 +214,11 @@ const sinkProtocol = "/orchmind-bench/sink/1"
 // same number of bytes sent over one libp2p stream on the very connection
 // the pull used (same transport, security and muxer) and over raw loopback
 // TCP, each until the receiver has read them all. Raw TCP has no
-// encryption: it bounds what any libp2p transfer can reach.
+// encryption: it bounds what any libp2p transfer can reach. fetch-%libp2p
+// is the pull's throughput as a share of the stream's; the cpu-ms/MB
+// metrics are the whole process's CPU time (both nodes) per MB pulled or
+// streamed, steadier than MB/s on a machine other work also loads. Each
+// iteration starts a new puller and closes it after.
 func BenchmarkFetchVsTCP(b *testing.B) {
 	bs := tenMB(b)
 	a := benchNode(b, bs, nil)
