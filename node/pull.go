@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -20,83 +19,6 @@ import (
 	"orchmind/store"
 	"orchmind/swarm"
 )
-
-// pullKeep bounds the bytes of fetched blocks a pull keeps in memory for
-// writing the adapter folder; the rest is read back from the store.
-const pullKeep = 256 << 20
-
-// keptBlocks hands the blocks a fetch checks to an export running beside
-// it: have gives a block the fetch has handed over (kept, up to pullKeep
-// bytes), waits for one that is neither kept nor in the store yet, and
-// once the fetch has ended (finish) leaves the rest to the store.
-type keptBlocks struct {
-	st    *store.Store
-	mu    sync.Mutex
-	cond  *sync.Cond
-	kept  map[string]blocks.Block
-	bytes int
-	gen   uint64 // counts keep calls, so a wait does not miss one
-	done  bool
-}
-
-func newKeptBlocks(st *store.Store) *keptBlocks {
-	k := &keptBlocks{st: st, kept: map[string]blocks.Block{}}
-	k.cond = sync.NewCond(&k.mu)
-	return k
-}
-
-// keep is the fetch's WithVerifiedBlocks callback: b is checked against
-// its CID (and stored, or about to be).
-func (k *keptBlocks) keep(b blocks.Block) {
-	k.mu.Lock()
-	if k.bytes+len(b.RawData()) <= pullKeep {
-		k.kept[b.Cid().KeyString()] = b
-		k.bytes += len(b.RawData())
-	}
-	k.gen++
-	k.mu.Unlock()
-	k.cond.Broadcast()
-}
-
-// finish says the fetch has ended: have waits no more.
-func (k *keptBlocks) finish() {
-	k.mu.Lock()
-	k.done = true
-	k.mu.Unlock()
-	k.cond.Broadcast()
-}
-
-func (k *keptBlocks) clear() {
-	k.mu.Lock()
-	clear(k.kept)
-	k.mu.Unlock()
-}
-
-// have returns a kept block, or false when the store is to be asked: the
-// block is stored (by an earlier pull, or past pullKeep) or the fetch has
-// ended.
-func (k *keptBlocks) have(c cid.Cid) (blocks.Block, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for {
-		if b, ok := k.kept[c.KeyString()]; ok {
-			return b, true
-		}
-		if k.done {
-			return nil, false
-		}
-		gen := k.gen
-		k.mu.Unlock()
-		has, err := k.st.Has(context.Background(), c)
-		k.mu.Lock()
-		if has || err != nil {
-			return nil, false
-		}
-		for gen == k.gen && !k.done {
-			k.cond.Wait()
-		}
-	}
-}
 
 // Pull is PullAdapter with the node's own base check: it returns the
 // folder the adapter was written to.
@@ -107,13 +29,13 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 // PullAdapter fetches the adapter with root c from the swarm — from its
 // announcement's author, reached by peer ID, or else from providers found
 // in the DHT (see swarm.Fetch) — with every block hash-checked on arrival,
-// writes it out from the fetched blocks as they are stored (the export
-// runs beside the fetch), reads the folder once — checks that it is a
-// usable adapter (adapters.CheckFolder: every check of ReadFolder, without
-// reading the tensors back) for this node's base, or, when accept is given,
-// reads it in full and lets accept check it instead —, pins it, moves it
-// into the adapter folder under its manifest name, and provides it in the
-// DHT so that others can fetch it from here too.
+// writes it out (linking the files the fetch stored in file packs of their
+// own, see store.ExportFolder), reads the folder once — checks that it is
+// a usable adapter (adapters.CheckFolder: every check of ReadFolder,
+// without reading the tensors back) for this node's base, or, when accept
+// is given, reads it in full and lets accept check it instead —, pins it,
+// moves it into the adapter folder under its manifest name, and provides
+// it in the DHT so that others can fetch it from here too.
 func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (string, error) {
 	return n.pull(ctx, c, accept, false)
 }
@@ -155,54 +77,19 @@ func (n *Node) pull(ctx context.Context, c string, accept api.Accept, otherBase 
 	}
 	defer os.RemoveAll(tmp)
 	got := filepath.Join(tmp, "adapter")
-	// The folder is written while the blocks arrive: the export runs
-	// beside the fetch and takes each block as soon as the fetch has
-	// checked it against its CID (WithVerifiedBlocks), waiting for those
-	// not there yet. The folder is used only once the fetch has returned,
-	// every block stored; a failed fetch throws it away.
-	kb := newKeptBlocks(n.store)
-	ectx, ecancel := context.WithCancel(ctx)
-	defer ecancel()
-	// An export that refuses the DAG (larger than announced, bad names)
-	// stops the fetch too: nothing more of it is wanted.
-	fctx, fcancel := context.WithCancel(ctx)
-	defer fcancel()
-	exported := make(chan error, 1)
-	var stopMu sync.Mutex
-	fetchDone, exportStopped := false, false
-	go func() {
-		err := n.store.ExportFolderFrom(ectx, root, got, kb.have, store.WithMaxBytes(limit))
-		stopMu.Lock()
-		if err != nil && !fetchDone {
-			exportStopped = true
-			fcancel()
-		}
-		stopMu.Unlock()
-		exported <- err
-	}()
-	err = n.sw.Fetch(fctx, root, nil, swarm.WithProviders(provs...), swarm.WithVerifiedBlocks(kb.keep), swarm.WithMaxBytes(limit))
-	stopMu.Lock()
-	fetchDone = true
-	stopped := exportStopped
-	stopMu.Unlock()
-	kb.finish()
-	if err != nil {
-		ecancel()
-		eerr := <-exported
-		if stopped {
-			// The export refused the DAG and stopped the fetch: its error
-			// says why.
-			return "", fmt.Errorf("pull %s: %w", root, eerr)
-		}
+	// Fetch, then write the folder out: the fetch stores each large file
+	// in a file pack of its own, which the export links into the folder
+	// instead of writing the bytes a second time (see store's
+	// filepack.go); files it cannot link it copies from the store, whose
+	// blocks were checked against their CIDs as they arrived.
+	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithMaxBytes(limit)); err != nil {
 		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, swarm.ErrTooLarge) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
 		return "", fmt.Errorf("pull %s: %w (no provider answered? check `orchmind peers`)", root, err)
 	}
 	mark(&tFetch)
-	err = <-exported
-	kb.clear()
-	if err != nil {
+	if err := n.store.ExportFolder(ctx, root, got, store.WithMaxBytes(limit)); err != nil {
 		return "", fmt.Errorf("pull %s: %w", root, err)
 	}
 	mark(&tExport)

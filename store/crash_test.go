@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 )
@@ -29,7 +31,8 @@ const (
 // "ACK <cid>" after each Put (or PutMany) returns, and after each Commit
 // of a BlockWriter for the blocks it committed (one in three rounds adds
 // blocks to it, and commits only every other time, so a kill also comes
-// between an Add and its Commit). It does nothing in a normal test run.
+// between an Add and its Commit; one in five adds a 1.2 MiB UnixFS file,
+// whose leaves go to a file pack). It does nothing in a normal test run.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -51,7 +54,12 @@ func TestCrashChild(t *testing.T) {
 			size := 1 + rng.IntN(256<<10)
 			bs = append(bs, rawBlock(t, genBytes(size, seed<<32+i<<4+uint64(j))))
 		}
-		if i%3 == 2 {
+		if i%5 == 1 {
+			// A file of raw leaves, file node first, as a fetch adds
+			// them: its leaves go to a file pack.
+			bs = fileBlocks(t, 3, 400<<10, seed<<32+i<<4)
+		}
+		if i%3 == 2 || i%5 == 1 {
 			for _, b := range bs {
 				if err := w.Add(ctx, b); err != nil {
 					fmt.Println("ERR", err)
@@ -80,6 +88,29 @@ func TestCrashChild(t *testing.T) {
 		}
 		os.Stdout.WriteString(sb.String()) // unbuffered: one write syscall
 	}
+}
+
+// fileBlocks returns a UnixFS file node over n raw leaves of size bytes
+// each (seeded), then the leaves.
+func fileBlocks(t testing.TB, n, size int, seed uint64) []blocks.Block {
+	fsn := ft.NewFSNode(ft.TFile)
+	nd := merkledag.NodeWithData(nil)
+	nd.SetCidBuilder(cidBuilder)
+	var leaves []blocks.Block
+	for j := range n {
+		leaf := merkledag.NewRawNode(genBytes(size, seed+uint64(j)))
+		fsn.AddBlockSize(uint64(size))
+		if err := nd.AddNodeLink("", leaf); err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+	}
+	data, err := fsn.GetBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.SetData(data)
+	return append([]blocks.Block{nd}, leaves...)
 }
 
 // TestCrashSafety starts a writer process, kills it with SIGKILL at a random
@@ -178,5 +209,8 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("round %d: %d blocks acknowledged before kill -9, all %d so far intact", round, len(got), len(acked))
+	}
+	if len(filePacks(t, dir)) == 0 {
+		t.Fatal("the writer made no file pack: the test did not cover them")
 	}
 }

@@ -38,6 +38,19 @@
 // Exported files are written the same way, writeback started as each part
 // is written, and synced before they are renamed into place.
 //
+// File packs: when a BlockWriter takes a UnixFS file node of at least
+// 1 MiB whose data all lies in raw leaves not stored yet, the leaves go to
+// a pack of that file's own (packs/NNNNNNNN.file.pack, never appended
+// to), each at its offset in the file; an export of a file whose leaves
+// are all there, checked within the last minute, hard-links the pack into
+// the exported folder instead of writing the bytes again (and copies
+// where it cannot). A pulled adapter's weights are so written and synced
+// once, and take their space once. The exported file shares the pack's
+// inode: editing it in place (orchmind writes files anew and renames them)
+// is caught by the CRC-32C as rot is. Blocks served to peers
+// (ReadToServe) are CRC-checked, not hashed again: the receiver hashes
+// them.
+//
 // # Pins, GC and quota
 //
 // Pin(root) pins a DAG recursively after walking it (every block must be

@@ -293,7 +293,7 @@ func (s *Store) ExportFile(ctx context.Context, root cid.Cid, path string) error
 	if isDir(nd) {
 		return fmt.Errorf("store: %s is a folder, not a file", root)
 	}
-	if err := exportFile(ctx, s.dag, nd, path, nil); err != nil {
+	if err := s.exportFile(ctx, s.dag, nd, path, nil); err != nil {
 		return fmt.Errorf("store: exporting %s: %w", root, err)
 	}
 	return nil

@@ -112,9 +112,24 @@ type packs struct {
 	cur     uint32     // the pack appended to
 	curSize int64
 	pending map[uint32]int // appends whose records are not committed yet, per pack
+	// filePacks are the file packs (see filepack.go): never appended to,
+	// written only at the offsets of their file's blocks.
+	filePacks map[uint32]bool
+	maxID     uint32 // the highest pack id of either kind
 }
 
 func packName(id uint32) string { return fmt.Sprintf("%08d.pack", id) }
+
+// name returns the file name of pack id, of its kind.
+func (p *packs) name(id uint32) string {
+	p.wmu.Lock()
+	file := p.filePacks[id]
+	p.wmu.Unlock()
+	if file {
+		return filePackName(id)
+	}
+	return packName(id)
+}
 
 // openPacks opens the pack folder of a store, creating it if needed.
 func openPacks(storeDir string) (*packs, error) {
@@ -122,15 +137,26 @@ func openPacks(storeDir string) (*packs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &packs{dir: dir, maxSize: packMaxSize, files: map[uint32]*os.File{}, pending: map[uint32]int{}}
-	ids, err := p.list()
+	p := &packs{dir: dir, maxSize: packMaxSize, files: map[uint32]*os.File{}, pending: map[uint32]int{}, filePacks: map[uint32]bool{}}
+	ids, fileIDs, err := p.list()
 	if err != nil {
 		return nil, err
 	}
+	p.filePacks = fileIDs
+	// Appends go to the last ordinary pack, never to a file pack (its
+	// bytes may be an exported file's too); after a file pack, a new one.
 	p.cur = 1
-	if len(ids) > 0 {
-		p.cur = ids[len(ids)-1]
+	for _, id := range ids {
+		p.maxID = max(p.maxID, id)
+		if !fileIDs[id] {
+			p.cur = id
+		}
 	}
+	if p.maxID > 0 && fileIDs[p.maxID] {
+		p.cur = p.maxID + 1
+	}
+	p.maxID = max(p.maxID, p.cur)
+	created := len(ids) == 0 || p.cur > ids[len(ids)-1]
 	f, err := os.OpenFile(filepath.Join(dir, packName(p.cur)), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -142,7 +168,7 @@ func openPacks(storeDir string) (*packs, error) {
 	}
 	p.files[p.cur] = f
 	p.curSize = st.Size()
-	if len(ids) == 0 {
+	if created {
 		if err := atomicfile.SyncDir(dir); err != nil {
 			_ = f.Close()
 			return nil, err
@@ -151,26 +177,32 @@ func openPacks(storeDir string) (*packs, error) {
 	return p, nil
 }
 
-// list returns the ids of the pack files, in order.
-func (p *packs) list() ([]uint32, error) {
+// list returns the ids of the pack files of both kinds, in order, and
+// which of them are file packs.
+func (p *packs) list() ([]uint32, map[uint32]bool, error) {
 	ents, err := os.ReadDir(p.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ids []uint32
+	fileIDs := map[uint32]bool{}
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), ".pack")
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
+		name, file := strings.CutSuffix(name, filePackTag)
 		id, err := strconv.ParseUint(name, 10, 32)
 		if err != nil || id == 0 {
 			continue
 		}
 		ids = append(ids, uint32(id))
+		if file {
+			fileIDs[uint32(id)] = true
+		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids, nil
+	return ids, fileIDs, nil
 }
 
 func (p *packs) close() error {
@@ -192,7 +224,7 @@ func (p *packs) file(id uint32) (*os.File, error) {
 	if f != nil {
 		return f, nil
 	}
-	f, err := os.Open(filepath.Join(p.dir, packName(id)))
+	f, err := os.Open(filepath.Join(p.dir, p.name(id)))
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +239,20 @@ func (p *packs) file(id uint32) (*os.File, error) {
 }
 
 // read returns the bytes ref points at; the caller holds mu for reading.
-func (p *packs) read(ref packRef) ([]byte, error) {
+func (p *packs) read(ref packRef) ([]byte, error) { return p.readInto(ref, nil) }
+
+// readInto is read into buf when they fit (else into a new slice).
+func (p *packs) readInto(ref packRef, buf []byte) ([]byte, error) {
 	f, err := p.file(ref.pack)
 	if err != nil {
 		return nil, fmt.Errorf("opening pack %d: %w", ref.pack, err)
 	}
-	b := make([]byte, ref.n)
+	b := buf[:0]
+	if cap(b) >= int(ref.n) {
+		b = b[:ref.n]
+	} else {
+		b = make([]byte, ref.n)
+	}
 	if _, err := f.ReadAt(b, ref.off); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -253,7 +293,7 @@ func (p *packs) write(data []byte) (packRef, error) {
 
 // rotateLocked starts a new pack file; the caller holds wmu.
 func (p *packs) rotateLocked() error {
-	next := p.cur + 1
+	next := p.maxID + 1
 	f, err := os.OpenFile(filepath.Join(p.dir, packName(next)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("starting pack %d: %w", next, err)
@@ -264,7 +304,7 @@ func (p *packs) rotateLocked() error {
 		return fmt.Errorf("starting pack %d: %w", next, err)
 	}
 	p.files[next] = f
-	p.cur, p.curSize = next, 0
+	p.cur, p.curSize, p.maxID = next, 0, next
 	return nil
 }
 
@@ -297,7 +337,7 @@ func (p *packs) done(ids map[uint32]int) {
 // settled returns the packs that are neither the current one nor awaiting
 // commits, with their sizes: no record will be added pointing into them.
 func (p *packs) settled() (map[uint32]int64, error) {
-	ids, err := p.list()
+	ids, fileIDs, err := p.list()
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +348,11 @@ func (p *packs) settled() (map[uint32]int64, error) {
 		if id == p.cur || p.pending[id] > 0 {
 			continue
 		}
-		st, err := os.Stat(filepath.Join(p.dir, packName(id)))
+		name := packName(id)
+		if fileIDs[id] {
+			name = filePackName(id)
+		}
+		st, err := os.Stat(filepath.Join(p.dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -323,13 +367,15 @@ func (p *packs) remove(ids []uint32) error {
 	defer p.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
+		name := p.name(id)
 		p.wmu.Lock()
 		if f := p.files[id]; f != nil {
 			_ = f.Close()
 			delete(p.files, id)
 		}
+		delete(p.filePacks, id)
 		p.wmu.Unlock()
-		if err := os.Remove(filepath.Join(p.dir, packName(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

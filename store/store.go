@@ -488,7 +488,7 @@ func (s *Store) commit(ctx context.Context, todo []entry, appended map[uint32]in
 					own = 0
 				}
 				ent := badger.NewEntry(e.key, e.data)
-				if len(e.data) >= packThreshold {
+				if e.ref != nil || len(e.data) >= packThreshold { // a file pack takes small leaves too
 					if e.ref == nil {
 						ref, err := s.packs.write(e.data)
 						if err != nil {

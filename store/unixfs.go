@@ -276,7 +276,7 @@ func (s *Store) exportFolder(ctx context.Context, dag ipld.DAGService, root cid.
 	}()
 	n := 0
 	b := &exportBudget{max: o.maxBytes}
-	if err := exportDir(ctx, dag, nd, tmp, 0, &n, b); err != nil {
+	if err := s.exportDir(ctx, dag, nd, tmp, 0, &n, b); err != nil {
 		return fmt.Errorf("store: exporting %s: %w", root, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -371,7 +371,7 @@ type exportBudget struct {
 	written int64
 }
 
-func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir string, depth int, count *int, b *exportBudget) error {
+func (s *Store) exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir string, depth int, count *int, b *exportBudget) error {
 	if depth > MaxFolderDepth {
 		return fmt.Errorf("folders nested deeper than %d", MaxFolderDepth)
 	}
@@ -396,9 +396,9 @@ func exportDir(ctx context.Context, dag ipld.DAGService, nd ipld.Node, dir strin
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return err
 			}
-			return exportDir(ctx, dag, child, p, depth+1, count, b)
+			return s.exportDir(ctx, dag, child, p, depth+1, count, b)
 		}
-		return exportFile(ctx, dag, child, p, b)
+		return s.exportFile(ctx, dag, child, p, b)
 	})
 	if err != nil {
 		return err
@@ -418,7 +418,22 @@ func isDir(nd ipld.Node) bool {
 	return fsn.IsDir()
 }
 
-func exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path string, b *exportBudget) error {
+func (s *Store) exportFile(ctx context.Context, dag ipld.DAGService, nd ipld.Node, path string, b *exportBudget) error {
+	// A file stored in a file pack of its own is linked, not written
+	// (filepack.go), within the same limits.
+	// b is nil for a single file exported without a limit (ExportFile).
+	if size, err := fileSize(nd); err == nil && (b == nil || b.max <= 0 || b.written+int64(size) <= b.max) {
+		linked, err := s.linkFile(nd, path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		if linked {
+			if b != nil {
+				b.written += int64(size)
+			}
+			return nil
+		}
+	}
 	r, err := uio.NewDagReader(ctx, nd, dag)
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)

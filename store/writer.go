@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 )
 
 // BlockWriter stores blocks the caller has hash-checked (as a fetch does
@@ -26,11 +27,16 @@ type BlockWriter struct {
 	blks     []blocks.Block
 	bytes    int64
 	appended map[uint32]int // pack appends not yet committed or given up
+	// layout places the leaves of the files planned into file packs
+	// (filepack.go), by block key; filePacks are those packs, held
+	// pending until Close.
+	layout    map[string]placement
+	filePacks []uint32
 }
 
 // NewBlockWriter returns a BlockWriter on s.
 func (s *Store) NewBlockWriter() *BlockWriter {
-	return &BlockWriter{s: s, appended: map[uint32]int{}}
+	return &BlockWriter{s: s, appended: map[uint32]int{}, layout: map[string]placement{}}
 }
 
 // StagedWriter is the BlockWriter as an interface (the same method set as
@@ -70,7 +76,25 @@ func (w *BlockWriter) Add(ctx context.Context, b blocks.Block) error {
 		return err
 	}
 	e := entry{key: blockKey(n), data: data, reserved: true}
-	if len(data) >= packThreshold {
+	place, planned := w.layout[string(e.key)]
+	switch {
+	case n.Type() == cid.DagProtobuf:
+		// A file node comes before its leaves: they may go to a file
+		// pack of their own (planned leaves go there whatever their
+		// size, so that the pack holds the whole file).
+		w.planFile(ctx, b)
+	case planned:
+		ref, err := w.s.packs.writeAt(place.pack, place.off, data)
+		if err != nil {
+			w.s.release(int64(len(data)))
+			err = fmt.Errorf("store: writing blocks: %w", err)
+			w.s.failures.record(err)
+			return err
+		}
+		e.ref = &ref
+		w.appended[ref.pack]++
+	}
+	if len(data) >= packThreshold && e.ref == nil {
 		ref, err := w.s.packs.write(data)
 		if err != nil {
 			w.s.release(int64(len(data)))
@@ -127,5 +151,11 @@ func (w *BlockWriter) Close() {
 		}
 	}
 	w.s.packs.done(w.appended)
+	fps := map[uint32]int{}
+	for _, id := range w.filePacks {
+		fps[id]++
+	}
+	w.s.packs.done(fps)
 	w.todo, w.blks, w.bytes, w.appended = nil, nil, 0, map[uint32]int{}
+	w.layout, w.filePacks = map[string]placement{}, nil
 }

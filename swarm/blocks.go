@@ -49,8 +49,10 @@ const (
 	writeBatchBytes = 8 << 20
 	// commitBytes is how many bytes of fetched blocks a stagedStore's
 	// writer holds uncommitted (written, not yet synced) before it
-	// commits them.
-	commitBytes = 4 << 20
+	// commits them: an adapter of up to 16 MiB is synced once, at the
+	// end (its writeback starts as each block is written), and a crash
+	// costs at most that much fetched again.
+	commitBytes = 16 << 20
 )
 
 // Fetch makes sure the whole DAG under root is in the blockstore, fetching

@@ -217,6 +217,7 @@ type Swarm struct {
 
 	servingMu   sync.Mutex
 	servingPeer map[peer.ID]int // BlocksProtocol answers under way, per peer
+	serveBufs   sync.Pool       // *[]byte of maxBlockSize: blocks read to serve
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
@@ -385,6 +386,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	}
 
 	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}, inet: newInternet()}
+	s.serveBufs.New = func() any { b := make([]byte, maxBlockSize); return &b }
 	s.audit.isWanted = s.genuine
 	s.audit.onBad = s.onBadBlock
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -172,28 +172,47 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 	// each at most maxBlockSize, are held).
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	next := make(chan []byte, serveReadAhead)
+	// A block read from a pack goes into a buffer from serveBufs, which
+	// returns there once the block is written (a Write does not keep it).
+	type answer struct {
+		data []byte
+		buf  *[]byte
+	}
+	next := make(chan answer, serveReadAhead)
 	go func() {
 		defer close(next)
+		rs, _ := s.cfg.Blockstore.(servingReader)
 		for _, c := range cs {
-			var data []byte
-			if b, err := s.cfg.Blockstore.Get(ctx, c); err == nil {
-				data = b.RawData()
-				if data == nil {
-					data = []byte{}
+			var a answer
+			var err error
+			if rs != nil {
+				a.buf = s.serveBufs.Get().(*[]byte)
+				a.data, err = rs.ReadToServe(ctx, c, *a.buf)
+			} else {
+				var b blocks.Block
+				if b, err = s.cfg.Blockstore.Get(ctx, c); err == nil {
+					a.data = b.RawData()
 				}
 			}
+			if err != nil {
+				a.data = nil // "not here"
+			} else if a.data == nil {
+				a.data = []byte{} // an empty block
+			}
 			select {
-			case next <- data:
+			case next <- a:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
 	w := bufio.NewWriterSize(st, 32<<10)
-	for data := range next {
+	for a := range next {
 		_ = st.SetWriteDeadline(time.Now().Add(blockIdleTimeout))
-		err := writeBlockAnswer(w, data)
+		err := writeBlockAnswer(w, a.data)
+		if a.buf != nil {
+			s.serveBufs.Put(a.buf)
+		}
 		if err == nil && len(next) == 0 {
 			err = w.Flush() // nothing else ready: send what is buffered
 		}
@@ -207,6 +226,16 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 		s.log.Debug("blocks answer broke off", "peer", p.String(), "err", err)
 		_ = st.Reset()
 	}
+}
+
+// servingReader is implemented by blockstores that can read a block to
+// serve into a caller's buffer and without hashing it again where a
+// cheaper check guards it against rot on disk (store.Store: the CRC-32C
+// of a packed block): the peer that receives it hashes it anyway. It
+// returns the block's bytes (in buf when they fit), an error wrapping
+// ipld.ErrNotFound when it is not stored.
+type servingReader interface {
+	ReadToServe(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
 }
 
 // blockAnswer is one answer read off a stream, or the error that ended it.
