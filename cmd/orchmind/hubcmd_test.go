@@ -274,7 +274,7 @@ func TestNodeStartsFromConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var o, e bytes.Buffer
+	var o, e syncBuffer // a node logs from its own goroutines too
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"node"}, strings.NewReader(""), &o, &e) }()
 	var url string
@@ -356,8 +356,8 @@ func TestFirstRunSavesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the node starts and stops at once
-	var o, e bytes.Buffer
+	cancel()            // the node starts and stops at once
+	var o, e syncBuffer // a node logs from its own goroutines too
 	code := run(ctx, []string{"node", "--model", gguf, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--public-dht=off"}, strings.NewReader(""), &o, &e)
 	if !strings.Contains(e.String(), "first run: saved") {
 		t.Fatalf("first run (exit %d) did not save its settings: %s", code, e.String())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -17,7 +16,7 @@ import (
 
 func runCLIStdin(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var o, e bytes.Buffer
+	var o, e syncBuffer // a node logs from its own goroutines too
 	code = run(context.Background(), args, strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }
