@@ -139,26 +139,42 @@ bench-swarm: deps
 ## bfloat16 (bf16); once per kernel set (ORCHMIND_ISA; BENCH_ISAS="avx2
 ## avx512bf16" to choose, default every set this CPU has); one process per
 ## configuration so peak RSS is its own.
-## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3; on
-## Debian: apt-get install python3-torch libopenblas0-pthread), the same
-## workload runs in PyTorch right after, on the same cores, for the ratio.
+## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3, else
+## /usr/bin/python3; on Debian: apt-get install python3-torch
+## libopenblas0-pthread), the same workload runs in PyTorch right after each
+## model, on the same cores, for the ratio (Gemma 3 with its structure:
+## sandwich and q/k norms, GeGLU, 5 local : 1 global layers, the tied
+## 262k-token head).
+## BENCH_TRAIN_MODELS, BENCH_TRAIN_TYPES and BENCH_TRAIN_PRECISIONS choose
+## the rows; BENCH_TRAIN_BATCH and BENCH_TRAIN_SEQ shrink the step for both
+## sides (Gemma 3 1B at 8 × 256 takes many minutes a step on two cores), e.g.
+##   make bench-train BENCH_TRAIN_MODELS=gemma3-1B BENCH_TRAIN_BATCH=1 BENCH_TRAIN_SEQ=128
 TORCH_PYTHON ?= python3
+BENCH_TRAIN_MODELS ?= stories15M smollm-135M gemma3-270M gemma3-1B
+BENCH_TRAIN_TYPES ?= Q8_0 Q4_0
+BENCH_TRAIN_PRECISIONS ?= f32 bf16
+BENCH_TRAIN_BATCH ?= 8
+BENCH_TRAIN_SEQ ?= 256
 bench-train:
+	@mkdir -p $(BIN) && $(GO) test -c -o $(BIN)/lora.test ./trainer/lora/
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
-	for isa in $$isas; do \
-	  echo "== ORCHMIND_ISA=$$isa"; \
-	  for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0 gemma3-270M/Q8_0 gemma3-270M/Q4_0 gemma3-1B/Q8_0 gemma3-1B/Q4_0; do \
-	    for p in f32 bf16; do \
-	      ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x -timeout 60m ./trainer/lora/ | grep -E '^Benchmark' || true; \
-	    done; \
+	py='$(TORCH_PYTHON)'; $$py -c 'import torch' 2>/dev/null || py=/usr/bin/python3; \
+	$$py -c 'import torch' 2>/dev/null || { py=; echo "PyTorch not found ($(TORCH_PYTHON), /usr/bin/python3): no side-by-side reference; see scripts/torch_lora_bench.py"; }; \
+	echo "# batch $(BENCH_TRAIN_BATCH) × $(BENCH_TRAIN_SEQ) tokens, 2 threads"; \
+	for m in $(BENCH_TRAIN_MODELS); do \
+	  for isa in $$isas; do \
+	    for t in $(BENCH_TRAIN_TYPES); do for p in $(BENCH_TRAIN_PRECISIONS); do \
+	      (cd trainer/lora && ORCHMIND_ISA=$$isa ORCHMIND_BENCH_BATCH=$(BENCH_TRAIN_BATCH) ORCHMIND_BENCH_SEQ=$(BENCH_TRAIN_SEQ) \
+	        $(BIN)/lora.test -test.run '^$$' -test.bench "TrainStep/$$m/$$t/$$p\$$" -test.benchtime 1x -test.timeout 120m) | \
+	        grep -E '^Benchmark' | sed "s/^/ORCHMIND_ISA=$$isa /" || true; \
+	    done; done; \
 	  done; \
+	  if [ -n "$$py" ]; then \
+	    steps=1; case $$m in stories15M) steps=3;; esac; \
+	    printf 'PyTorch (scripts/torch_lora_bench.py, 2 threads): '; \
+	    $$py scripts/torch_lora_bench.py 2 $$(echo $$m | tr -d '-' | sed 's/^gemma3/gemma3_/') $$steps $(BENCH_TRAIN_BATCH) $(BENCH_TRAIN_SEQ); \
+	  fi; \
 	done
-	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \
-	  echo "PyTorch reference (scripts/torch_lora_bench.py, 2 threads):"; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 stories15M 3; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_270M 1; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_1B 1; \
-	else echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; fi
 
 ## demo: the whole story on loopback: node A trains and publishes, node B
 ## discovers, pulls, verifies, hot-plugs and answers with the specialist —
