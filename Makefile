@@ -95,17 +95,29 @@ unit-run:
 ## dimensions and at a 150M-parameter K-quant-friendly model (random
 ## weights read from GGUF; set ORCHMIND_BENCH_GGUF_DIR=dir to keep the
 ## files for other runtimes), and generation on the default base with
-## adapters.
+## adapters. Last, prompt and generation at Gemma 3 1B dimensions (random
+## weights, Q8_0 and Q4_0 GGUF) beside llama.cpp on the very same files
+## (scripts/llama_cpp_bench.sh: npm node-llama-cpp 3.21.1, installed once;
+## skipped without node/npm) at BENCH_LLAMA_THREADS threads (default 1:
+## on two cores llama.cpp's spinning pool fights node's own threads).
 BENCH_ISAS ?=
+BENCH_LLAMA_THREADS ?= 1
+BENCH_LLAMA_MODELS ?= gemma3-1B
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./engine/tensor/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'BF16Peak|BF16VsF32' -benchtime 5x ./engine/tensor/ | grep '^Benchmark' || true
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
 	for isa in $$isas; do \
 	  echo "== ORCHMIND_ISA=$$isa"; \
-	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
+	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference/(stories15M|smollm-135M|llama-1024)/' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
 	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'; \
 	done
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	  for m in $(BENCH_LLAMA_MODELS); do \
+	    echo "== $$m beside llama.cpp, $(BENCH_LLAMA_THREADS) thread(s)"; \
+	    sh scripts/llama_cpp_bench.sh $(BENCH_LLAMA_THREADS) "$$m/" 1 || exit 1; \
+	  done; \
+	else echo "node/npm not found: no llama.cpp side by side (scripts/llama_cpp_bench.sh)"; fi
 
 ## test-isa: the kernel, model and training tests once per kernel set this
 ## CPU has (ORCHMIND_ISA; BENCH_ISAS to choose): the kernel tests compare

@@ -151,7 +151,7 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := lora.ReadPEFT(dir, b.Model)
+	a, man, err := lora.ReadPEFT(dir, b.Model)
 	if err != nil {
 		return err
 	}
@@ -173,6 +173,19 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 	if b.Train != b.Tok {
 		extra[nodebase.DocEndKey] = "bos"
 	}
+	// The template the adapter was trained with goes with it, so that
+	// orchmind's chat and API apply it to the merged model (base.Template).
+	tmpl := b.PromptTemplate
+	if man != nil && man.Template() != "" {
+		t, err := chat.TemplateByName(man.Template())
+		if err != nil {
+			return fmt.Errorf("export %s: %s: %w", dir, adapters.ManifestFile, err)
+		}
+		tmpl = t.Name
+	}
+	if tmpl != "" {
+		extra[nodebase.PromptTemplateKey] = tmpl
+	}
 	if err := model.WriteGGUF(out, merged, b.Name+"+"+filepath.Base(filepath.Clean(dir)), model.AsStored,
 		v, extra); err != nil {
 		return err
@@ -182,7 +195,8 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 }
 
 // trainedTemplate is the prompt template an adapter was trained with, as
-// its orchmind.json records it (plain when it says nothing).
+// its orchmind.json records it (prompt_template, or data_summary.template
+// in older manifests; plain when it says nothing).
 func trainedTemplate(dir string) (chat.Template, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, adapters.ManifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -192,15 +206,15 @@ func trainedTemplate(dir string) (chat.Template, error) {
 		return chat.Template{}, err
 	}
 	var man struct {
-		DataSummary struct {
-			Template string `json:"template"`
-		} `json:"data_summary"`
+		PromptTemplate string `json:"prompt_template"`
+		DataSummary    any    `json:"data_summary"`
 	}
 	if err := json.Unmarshal(raw, &man); err != nil {
 		return chat.Template{}, fmt.Errorf("%s: %w", filepath.Join(dir, adapters.ManifestFile), err)
 	}
-	if man.DataSummary.Template == "" {
+	name := (&adapters.Manifest{PromptTemplate: man.PromptTemplate, DataSummary: man.DataSummary}).Template()
+	if name == "" {
 		return chat.Template{Name: "plain"}, nil
 	}
-	return chat.TemplateByName(man.DataSummary.Template)
+	return chat.TemplateByName(name)
 }
