@@ -152,7 +152,7 @@ bench-swarm: deps
 ## avx512bf16" to choose, default every set this CPU has); one process per
 ## configuration so peak RSS is its own.
 ## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3, else
-## /usr/bin/python3; on Debian: apt-get install python3-torch
+## /usr/bin/python3; TORCH_PYTHON=none skips it; on Debian: apt-get install python3-torch
 ## libopenblas0-pthread), the same workload runs in PyTorch right after each
 ## model, on the same cores, for the ratio (Gemma 3 with its structure:
 ## sandwich and q/k norms, GeGLU, 5 local : 1 global layers, the tied
@@ -170,8 +170,8 @@ BENCH_TRAIN_SEQ ?= 256
 bench-train:
 	@mkdir -p $(BIN) && $(GO) test -c -o $(BIN)/lora.test ./trainer/lora/
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
-	py='$(TORCH_PYTHON)'; $$py -c 'import torch' 2>/dev/null || py=/usr/bin/python3; \
-	$$py -c 'import torch' 2>/dev/null || { py=; echo "PyTorch not found ($(TORCH_PYTHON), /usr/bin/python3): no side-by-side reference; see scripts/torch_lora_bench.py"; }; \
+	py='$(TORCH_PYTHON)'; [ "$$py" != python3 ] || $$py -c 'import torch' 2>/dev/null || py=/usr/bin/python3; \
+	$$py -c 'import torch' 2>/dev/null || { py=; echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; }; \
 	echo "# batch $(BENCH_TRAIN_BATCH) × $(BENCH_TRAIN_SEQ) tokens, 2 threads"; \
 	for m in $(BENCH_TRAIN_MODELS); do \
 	  for isa in $$isas; do \

@@ -20,7 +20,9 @@ RoPE base 10,000) to 1 global (1,000,000), GeGLU with tanh GELU, the tied
 Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M|gemma3_270M|gemma3_1B] [STEPS] [BATCH] [SEQ]
 (BATCH and SEQ default to 8 and 256, as orchmind's BenchmarkTrainStep with
 ORCHMIND_BENCH_BATCH and ORCHMIND_BENCH_SEQ.)
-Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib.
+Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib, and
+tokens_per_cpu_s (tokens per CPU-second of all threads, which moves less
+with the load of a shared machine; BenchmarkTrainStep's tok/cpu-s).
 """
 import json
 import math
@@ -193,13 +195,14 @@ def main():
         return loss
 
     step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         loss = step()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps(dict(model=name, impl="torch " + torch.__version__ + " eager fp32", threads=threads,
                           trainable=sum(p.numel() for p in params), batch=batch, seq=seq,
                           tokens_per_s=round(n * batch * seq / dt, 1), step_ms=round(1000 * dt / n, 1),
+                          tokens_per_cpu_s=round(n * batch * seq / cpu, 1),
                           peak_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                           loss=float(loss))), flush=True)
 

@@ -473,6 +473,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					seqs[i].Mask = nil
 				}
 				b.ResetTimer()
+				cpu0 := cpuSeconds()
 				for range b.N {
 					for _, s := range seqs {
 						if _, _, err := e.Accumulate(s, 1/float32(batch*(seq-1))); err != nil {
@@ -486,6 +487,9 @@ func BenchmarkTrainStep(b *testing.B) {
 					e.ZeroGrads()
 				}
 				b.ReportMetric(float64(batch*seq*b.N)/b.Elapsed().Seconds(), "tok/s")
+				if cpu := cpuSeconds() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(batch*seq*b.N)/cpu, "tok/cpu-s")
+				}
 				b.ReportMetric(float64(peakRSS())/(1<<20), "peak-rss-MB")
 				b.ReportMetric(float64(4*(len(e.hrow)+len(e.dlog)+len(e.capped)))/(1<<20), "loss-MB")
 				b.Logf("%s; batch %d × %d tokens, the loss %d tokens at a time", tensor.ISASummary(), batch, seq, e.lossRows)
