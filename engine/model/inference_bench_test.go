@@ -107,15 +107,28 @@ func BenchmarkInference(b *testing.B) {
 			b.Run(d.name+"/"+typ.String(), func(b *testing.B) {
 				m := benchGGUF(b, d.name, d.c, typ)
 				st := m.NewState()
+				// tokens/cpu-s beside tokens/s: on a shared machine the
+				// CPU time moves less with the load than the wall time.
+				perCPU := func(b *testing.B, tokens int, cpu0 float64) {
+					if cpu := cpuSeconds() - cpu0; cpu > 0 {
+						b.ReportMetric(float64(tokens)/cpu, "tokens/cpu-s")
+					}
+				}
 				b.Run(fmt.Sprintf("prompt=%d", nPrompt), func(b *testing.B) {
+					cpu0 := cpuSeconds()
 					for b.Loop() {
 						st.Prefill(prompt, 0)
 					}
 					b.ReportMetric(float64(nPrompt*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					perCPU(b, nPrompt*b.N, cpu0)
 				})
 				b.Run(fmt.Sprintf("gen=%d", nGen), func(b *testing.B) {
 					st.Prefill(prompt, 0)
+					var cpu0 float64
 					for b.Loop() {
+						if cpu0 == 0 {
+							cpu0 = cpuSeconds()
+						}
 						tok := 5
 						for i := range nGen {
 							logits := st.Forward(tok, nPrompt+i)
@@ -123,6 +136,7 @@ func BenchmarkInference(b *testing.B) {
 						}
 					}
 					b.ReportMetric(float64(nGen*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					perCPU(b, nGen*b.N, cpu0)
 				})
 			})
 		}
