@@ -159,8 +159,9 @@ bench-swarm: deps
 ## 262k-token head).
 ## BENCH_TRAIN_MODELS, BENCH_TRAIN_TYPES and BENCH_TRAIN_PRECISIONS choose
 ## the rows; BENCH_TRAIN_BATCH and BENCH_TRAIN_SEQ shrink the step for both
-## sides (Gemma 3 1B at 8 × 256 takes many minutes a step on two cores), e.g.
-##   make bench-train BENCH_TRAIN_MODELS=gemma3-1B BENCH_TRAIN_BATCH=1 BENCH_TRAIN_SEQ=128
+## sides (Gemma 3 1B at 8 × 256 takes minutes a step on two cores, and
+## PyTorch ~30 GB there), e.g. (docs/gemma3-bench.md has the figures)
+##   make bench-train BENCH_TRAIN_MODELS=gemma3-1B BENCH_TRAIN_BATCH=2 BENCH_TRAIN_SEQ=256
 TORCH_PYTHON ?= python3
 BENCH_TRAIN_MODELS ?= stories15M smollm-135M gemma3-270M gemma3-1B
 BENCH_TRAIN_TYPES ?= Q8_0 Q4_0
