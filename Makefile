@@ -115,7 +115,14 @@ lab: lab-deps
 ## adapters. Int8VsF32 times generation's matrix-vector products on the
 ## float32 path against the int8 one (per kernel set, alternating), and the
 ## generation benchmarks run both paths (gen=64/float32, gen=64/int8).
+## Last, prompt and generation at Gemma 3 1B dimensions (random
+## weights, Q8_0 and Q4_0 GGUF) beside llama.cpp on the very same files
+## (scripts/llama_cpp_bench.sh: npm node-llama-cpp 3.21.1, installed once;
+## skipped without node/npm) at BENCH_LLAMA_THREADS threads (default 1:
+## on two cores llama.cpp's spinning pool fights node's own threads).
 BENCH_ISAS ?=
+BENCH_LLAMA_THREADS ?= 1
+BENCH_LLAMA_MODELS ?= gemma3-1B
 bench:
 	$(GO) test -run '^$$' -bench 'MatMul$$|MatMulT$$' -benchtime 20x ./engine/tensor/ | grep '^Benchmark'
 	$(GO) test -run '^$$' -bench 'BF16Peak|BF16VsF32' -benchtime 5x ./engine/tensor/ | grep '^Benchmark' || true
@@ -123,9 +130,15 @@ bench:
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
 	for isa in $$isas; do \
 	  echo "== ORCHMIND_ISA=$$isa"; \
-	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
+	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Inference/(stories15M|smollm-135M|llama-1024)/' -benchtime 3x ./engine/model/ | grep '^Benchmark'; \
 	  ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench 'Generate' -benchtime 20x ./node/registry/ | grep '^Benchmark'; \
 	done
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	  for m in $(BENCH_LLAMA_MODELS); do \
+	    echo "== $$m beside llama.cpp, $(BENCH_LLAMA_THREADS) thread(s)"; \
+	    sh scripts/llama_cpp_bench.sh $(BENCH_LLAMA_THREADS) "$$m/" 1 || exit 1; \
+	  done; \
+	else echo "node/npm not found: no llama.cpp side by side (scripts/llama_cpp_bench.sh)"; fi
 
 ## test-isa: the kernel, model and training tests once per kernel set this
 ## CPU has (ORCHMIND_ISA; BENCH_ISAS to choose): the kernel tests compare
@@ -159,26 +172,43 @@ bench-swarm: deps
 ## bfloat16 (bf16); once per kernel set (ORCHMIND_ISA; BENCH_ISAS="avx2
 ## avx512bf16" to choose, default every set this CPU has); one process per
 ## configuration so peak RSS is its own.
-## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3; on
-## Debian: apt-get install python3-torch libopenblas0-pthread), the same
-## workload runs in PyTorch right after, on the same cores, for the ratio.
+## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3, else
+## /usr/bin/python3; TORCH_PYTHON=none skips it; on Debian: apt-get install python3-torch
+## libopenblas0-pthread), the same workload runs in PyTorch right after each
+## model, on the same cores, for the ratio (Gemma 3 with its structure:
+## sandwich and q/k norms, GeGLU, 5 local : 1 global layers, the tied
+## 262k-token head).
+## BENCH_TRAIN_MODELS, BENCH_TRAIN_TYPES and BENCH_TRAIN_PRECISIONS choose
+## the rows; BENCH_TRAIN_BATCH and BENCH_TRAIN_SEQ shrink the step for both
+## sides (Gemma 3 1B at 8 × 256 takes minutes a step on two cores, and
+## PyTorch ~30 GB there), e.g. (docs/gemma3-bench.md has the figures)
+##   make bench-train BENCH_TRAIN_MODELS=gemma3-1B BENCH_TRAIN_BATCH=2 BENCH_TRAIN_SEQ=256
 TORCH_PYTHON ?= python3
+BENCH_TRAIN_MODELS ?= stories15M smollm-135M gemma3-270M gemma3-1B
+BENCH_TRAIN_TYPES ?= Q8_0 Q4_0
+BENCH_TRAIN_PRECISIONS ?= f32 bf16
+BENCH_TRAIN_BATCH ?= 8
+BENCH_TRAIN_SEQ ?= 256
 bench-train:
+	@mkdir -p $(BIN) && $(GO) test -c -o $(BIN)/lora.test ./trainer/lora/
 	@isas='$(BENCH_ISAS)'; [ -n "$$isas" ] || isas=$$($(GO) run ./engine/tensor/internal/isas); \
-	for isa in $$isas; do \
-	  echo "== ORCHMIND_ISA=$$isa"; \
-	  for c in stories15M/Q8_0 stories15M/Q4_0 smollm-135M/Q8_0 smollm-135M/Q4_0 gemma3-270M/Q8_0 gemma3-270M/Q4_0 gemma3-1B/Q8_0 gemma3-1B/Q4_0; do \
-	    for p in f32 bf16; do \
-	      ORCHMIND_ISA=$$isa $(GO) test -run '^$$' -bench "TrainStep/$$c/$$p\$$" -benchtime 1x -timeout 60m ./trainer/lora/ | grep -E '^Benchmark' || true; \
-	    done; \
+	py='$(TORCH_PYTHON)'; [ "$$py" != python3 ] || $$py -c 'import torch' 2>/dev/null || py=/usr/bin/python3; \
+	$$py -c 'import torch' 2>/dev/null || { py=; echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; }; \
+	echo "# batch $(BENCH_TRAIN_BATCH) × $(BENCH_TRAIN_SEQ) tokens, 2 threads"; \
+	for m in $(BENCH_TRAIN_MODELS); do \
+	  for isa in $$isas; do \
+	    for t in $(BENCH_TRAIN_TYPES); do for p in $(BENCH_TRAIN_PRECISIONS); do \
+	      (cd trainer/lora && ORCHMIND_ISA=$$isa ORCHMIND_BENCH_BATCH=$(BENCH_TRAIN_BATCH) ORCHMIND_BENCH_SEQ=$(BENCH_TRAIN_SEQ) \
+	        $(BIN)/lora.test -test.run '^$$' -test.bench "TrainStep/$$m/$$t/$$p\$$" -test.benchtime 1x -test.timeout 120m) | \
+	        grep -E '^Benchmark' | sed "s/^/ORCHMIND_ISA=$$isa /" || true; \
+	    done; done; \
 	  done; \
+	  if [ -n "$$py" ]; then \
+	    steps=1; case $$m in stories15M) steps=3;; esac; \
+	    printf 'PyTorch (scripts/torch_lora_bench.py, 2 threads): '; \
+	    $$py scripts/torch_lora_bench.py 2 $$(echo $$m | tr -d '-' | sed 's/^gemma3/gemma3_/') $$steps $(BENCH_TRAIN_BATCH) $(BENCH_TRAIN_SEQ); \
+	  fi; \
 	done
-	@if $(TORCH_PYTHON) -c 'import torch' 2>/dev/null; then \
-	  echo "PyTorch reference (scripts/torch_lora_bench.py, 2 threads):"; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 stories15M 3; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_270M 1; \
-	  $(TORCH_PYTHON) scripts/torch_lora_bench.py 2 gemma3_1B 1; \
-	else echo "PyTorch not found ($(TORCH_PYTHON)): no side-by-side reference; see scripts/torch_lora_bench.py"; fi
 
 ## demo: the whole story on loopback: node A trains and publishes, node B
 ## discovers, pulls, verifies, hot-plugs and answers with the specialist —

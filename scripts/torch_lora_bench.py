@@ -17,8 +17,12 @@ key/value), query_pre_attn_scalar 256, 5 sliding-window layers (window 512,
 RoPE base 10,000) to 1 global (1,000,000), GeGLU with tanh GELU, the tied
 262,144-token classifier.
 
-Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M|gemma3_270M|gemma3_1B] [STEPS]
-Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib.
+Usage: python3 scripts/torch_lora_bench.py THREADS [stories15M|smollm135M|gemma3_270M|gemma3_1B] [STEPS] [BATCH] [SEQ]
+(BATCH and SEQ default to 8 and 256, as orchmind's BenchmarkTrainStep with
+ORCHMIND_BENCH_BATCH and ORCHMIND_BENCH_SEQ.)
+Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib, and
+tokens_per_cpu_s (tokens per CPU-second of all threads, which moves less
+with the load of a shared machine; BenchmarkTrainStep's tok/cpu-s).
 """
 import json
 import math
@@ -37,7 +41,7 @@ CONFIGS = {
     "gemma3_1B": dict(dim=1152, ffn=6912, layers=26, heads=4, kv=1, vocab=262144, tied=True, gemma3=True),
 }
 HEAD_DIM_G3, WINDOW_G3 = 256, 512
-R, ALPHA, BATCH, SEQ = 16, 32, 8, 256
+R, ALPHA = 16, 32
 
 
 class LoraLinear(nn.Module):
@@ -172,13 +176,15 @@ def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     name = sys.argv[2] if len(sys.argv) > 2 else "stories15M"
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+    seq = int(sys.argv[5]) if len(sys.argv) > 5 else 256
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     c = CONFIGS[name]
     model = Gemma3Model(c) if c.get("gemma3") else Model(c)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4)
-    x = torch.randint(0, c["vocab"], (BATCH, SEQ))
+    x = torch.randint(0, c["vocab"], (batch, seq))
 
     def step():
         logits = model(x)
@@ -189,13 +195,14 @@ def main():
         return loss
 
     step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         loss = step()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps(dict(model=name, impl="torch " + torch.__version__ + " eager fp32", threads=threads,
-                          trainable=sum(p.numel() for p in params), batch=BATCH, seq=SEQ,
-                          tokens_per_s=round(n * BATCH * SEQ / dt, 1), step_ms=round(1000 * dt / n, 1),
+                          trainable=sum(p.numel() for p in params), batch=batch, seq=seq,
+                          tokens_per_s=round(n * batch * seq / dt, 1), step_ms=round(1000 * dt / n, 1),
+                          tokens_per_cpu_s=round(n * batch * seq / cpu, 1),
                           peak_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                           loss=float(loss))), flush=True)
 

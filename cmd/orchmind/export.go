@@ -148,7 +148,7 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := lora.ReadPEFT(dir, b.Model)
+	a, man, err := lora.ReadPEFT(dir, b.Model)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,19 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 	if b.Train != b.Tok {
 		extra[nodebase.DocEndKey] = "bos"
 	}
+	// The template the adapter was trained with goes with it, so that
+	// orchmind's chat and API apply it to the merged model (base.Template).
+	tmpl := b.PromptTemplate
+	if man != nil && man.Template() != "" {
+		t, err := chat.TemplateByName(man.Template())
+		if err != nil {
+			return fmt.Errorf("export %s: %s: %w", dir, adapters.ManifestFile, err)
+		}
+		tmpl = t.Name
+	}
+	if tmpl != "" {
+		extra[nodebase.PromptTemplateKey] = tmpl
+	}
 	if err := model.WriteGGUF(out, merged, b.Name+"+"+filepath.Base(filepath.Clean(dir)), model.AsStored,
 		v, extra); err != nil {
 		return err
@@ -179,7 +192,8 @@ func exportMerged(e *env, bf baseFlags, dir, out string, scale float64) error {
 }
 
 // trainedTemplate is the prompt template an adapter was trained with, as
-// its orchmind.json records it (plain when it says nothing).
+// its orchmind.json records it (prompt_template, or data_summary.template
+// in older manifests; plain when it says nothing).
 func trainedTemplate(dir string) (chat.Template, error) {
 	man, err := adapters.ReadManifest(dir)
 	if err != nil {

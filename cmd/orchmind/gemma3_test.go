@@ -1,15 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"orchmind/adapters"
+	nodebase "orchmind/engine/base"
 	"orchmind/engine/gguf"
 	"orchmind/engine/model"
 	"orchmind/engine/quant"
+	"orchmind/engine/tokenizer"
 )
 
 // ollamaGemma3 writes a synthetic gemma3 GGUF the way Ollama stores
@@ -128,6 +132,24 @@ func TestOllamaGemma3(t *testing.T) {
 		t.Fatalf("training wrote no adapter: %v", err)
 	}
 	orch(t, "generate", "--model", p, "--adapter", ad, "--temp", "0", "-n", "12", "--prompt", "who helps the farmer?")
+	// The adapter says it was trained with the gemma template (as training
+	// on conversations records it).
+	manPath := filepath.Join(ad, adapters.ManifestFile)
+	raw, err := os.ReadFile(manPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man map[string]any
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	man["prompt_template"] = "gemma"
+	if raw, err = json.Marshal(man); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Written back as a llama.cpp-layout gemma3 GGUF with the adapter merged.
 	merged := filepath.Join(dir, "merged.gguf")
 	orch(t, "export", "gguf", ad, "--model", p, "--out", merged)
@@ -141,5 +163,29 @@ func TestOllamaGemma3(t *testing.T) {
 	}
 	if _, ok := gf.Float("gemma3.attention.layer_norm_rms_epsilon"); !ok {
 		t.Fatal("the merged file lacks llama.cpp's gemma3.attention.layer_norm_rms_epsilon")
+	}
+	// Gemma's tokenizer adds no dummy-prefix space: the file says so for
+	// llama.cpp, whose default is to add one.
+	if v, ok := gf.Metadata["tokenizer.ggml.add_space_prefix"].(bool); !ok || v {
+		t.Errorf("merged file: tokenizer.ggml.add_space_prefix = %v (present %v), want false", v, ok)
+	}
+	// The adapter's prompt template goes with it: recorded, applied by
+	// orchmind to the merged model, and kept by model convert.
+	if s, _ := gf.String(nodebase.PromptTemplateKey); s != "gemma" {
+		t.Errorf("merged file: %s = %q, want gemma", nodebase.PromptTemplateKey, s)
+	}
+	conv := filepath.Join(dir, "merged-q4.gguf")
+	orch(t, "model", "convert", merged, "--out", conv, "--quant", "q4_0")
+	for _, f := range []string{merged, conv} {
+		b, err := nodebase.Load(f, "", model.AsStored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm, err := b.Template(""); err != nil || tm.Name != "gemma" {
+			t.Errorf("%s: template %v, %v; want the adapter's gemma", filepath.Base(f), tm, err)
+		}
+		if tok, ok := b.Tok.(*tokenizer.Llama2C); !ok || tok.AddSpacePrefix() {
+			t.Errorf("%s: tokenizer %T adds a space prefix", filepath.Base(f), b.Tok)
+		}
 	}
 }

@@ -162,6 +162,9 @@ func modelConvert(e *env, in, out, qt, tok string) error {
 	if _, ok := b.Train.(nodebase.DocEnd); ok {
 		extra[nodebase.DocEndKey] = "bos"
 	}
+	if b.PromptTemplate != "" {
+		extra[nodebase.PromptTemplateKey] = b.PromptTemplate
+	}
 	if typ != model.AsStored {
 		fallback := map[int]int{}
 		b.Model.EachTensor(func(_ string, w *tensor.Matrix, _ []float32) {

@@ -30,6 +30,10 @@ type Base struct {
 	// tokenizer.chat_template, or chat_template in a Hugging Face folder's
 	// tokenizer_config.json); "" for a base model.
 	ChatTemplate string
+	// PromptTemplate names the prompt template (engine/chat) of an adapter
+	// baked into this GGUF (PromptTemplateKey, written by export gguf);
+	// "" otherwise. Template prefers it to ChatTemplate.
+	PromptTemplate string
 	// Fingerprint identifies the exact weights as held (model.Fingerprint);
 	// ShapeID the architecture, names and shapes (model.ShapeID). Adapters
 	// record both.
@@ -44,6 +48,11 @@ var ErrNoTokenizer = errors.New("no tokenizer found")
 // llama2.c checkpoint: its value "bos" says the model ends documents with
 // BOS (see DocEnd).
 const DocEndKey = "orchmind.document_end"
+
+// PromptTemplateKey is the GGUF metadata key that records, in a model with
+// an adapter baked in, the name of the prompt template (engine/chat) the
+// adapter was trained with.
+const PromptTemplateKey = "orchmind.prompt_template"
 
 // Load reads a base model (GGUF, Hugging Face folder or llama2.c
 // checkpoint) held as typ (model.AsStored keeps the stored types) and its
@@ -103,6 +112,9 @@ func Load(path, tokPath string, typ quant.Type) (*Base, error) {
 	b.ChatTemplate, err = chatTemplate(path, gf)
 	if err != nil {
 		return nil, err
+	}
+	if gf != nil {
+		b.PromptTemplate, _ = gf.String(PromptTemplateKey)
 	}
 	if l, ok := tok.(*tokenizer.Llama2C); ok && docEnd {
 		b.Train = DocEnd{l}

@@ -229,7 +229,8 @@ func VocabOf(tok model.Tokenizer, vocab int) (*model.Vocab, error) {
 	switch t := tok.(type) {
 	case *tokenizer.Llama2C:
 		ts, ss, ty := t.GGUFVocab()
-		v = &model.Vocab{Tokens: ts, Scores: ss, Types: ty, BOS: t.BOS(), EOS: t.EOS()}
+		prefix := t.AddSpacePrefix()
+		v = &model.Vocab{Tokens: ts, Scores: ss, Types: ty, BOS: t.BOS(), EOS: t.EOS(), SpacePrefix: &prefix}
 	case *BPETokenizer:
 		ts, ty, merges, pre, err := t.GGUFVocab()
 		if err != nil {
@@ -320,12 +321,16 @@ func chatTemplate(path string, gf *gguf.File) (string, error) {
 }
 
 // Template picks the prompt template for training and chat: the one named
-// (see chat.TemplateNames) when name is not empty, else the one the model's
+// (see chat.TemplateNames) when name is not empty, else the one a baked-in
+// adapter was trained with (PromptTemplate), else the one the model's
 // chat template shows (plain for a base model), or an error saying how to
 // choose one when it is not recognised.
 func (b *Base) Template(name string) (chat.Template, error) {
 	if strings.TrimSpace(name) != "" {
 		return chat.TemplateByName(name)
+	}
+	if b.PromptTemplate != "" {
+		return chat.TemplateByName(b.PromptTemplate)
 	}
 	return chat.DetectTemplate(b.ChatTemplate)
 }

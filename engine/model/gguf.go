@@ -422,6 +422,11 @@ type Vocab struct {
 	// NoBOS records that the model was trained without BOS before each
 	// text (tokenizer.ggml.add_bos_token false); SentencePiece models add it.
 	NoBOS bool
+	// SpacePrefix (SentencePiece only) says whether the tokenizer puts a
+	// dummy-prefix space before the text (tokenizer.ggml.add_space_prefix:
+	// true for Llama 2, false for Gemma); nil leaves the key out, and
+	// readers assume true (orchmind: false for Gemma architectures).
+	SpacePrefix *bool
 }
 
 // kvs is the tokenizer.ggml.* metadata of v.
@@ -446,6 +451,9 @@ func (v *Vocab) kvs() ([]gguf.KV, error) {
 		kvs = append(special(kvs), gguf.KV{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)})
 		if v.NoBOS {
 			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: false})
+		}
+		if v.SpacePrefix != nil {
+			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: *v.SpacePrefix})
 		}
 		return kvs, nil
 	case "gpt2":

@@ -21,6 +21,13 @@ var (
 	// layers, MLP 4096, 16 query and 4 key/value heads, 32000 tokens).
 	dimsLlama1024 = Config{Dim: 1024, HiddenDim: 4096, Layers: 8, Heads: 16, KVHeads: 4, Vocab: 32000, SeqLen: 1024,
 		NormEps: 1e-5, RopeTheta: 500000, SharedClassifier: true}
+	// dimsGemma3_1B is Gemma 3 1B's text model as its config.json gives it:
+	// 26 layers of width 1152, 4 query heads and 1 key/value head of 256,
+	// MLP 6912 (GeGLU), 5 sliding-window layers (512, RoPE base 10,000) to 1
+	// global (1,000,000), q/k norms, the tied 262,144-token head.
+	dimsGemma3_1B = Config{Dim: 1152, HiddenDim: 6912, Layers: 26, Heads: 4, KVHeads: 1, HeadSize: 256, Vocab: 262144,
+		SeqLen: 1024, NormEps: 1e-6, RopeTheta: 1e6, Arch: ArchGemma3, SharedClassifier: true, SlidingWindow: 512,
+		SlidingPattern: 6, RopeLocalTheta: 10000, QueryScale: 256}
 )
 
 // syntheticVocab is a SentencePiece-style vocabulary of n tokens (unknown,
@@ -51,7 +58,9 @@ func syntheticVocab(n int) *Vocab {
 // very same bytes.
 func benchGGUF(b *testing.B, name string, c Config, typ quant.Type) *Model {
 	b.Helper()
-	m, err := Random(c, quant.F32, 1)
+	// Held as typ from the start (the same values as F32 converted on
+	// writing): a 1B model in float32 would take 5 GB on the way.
+	m, err := Random(c, typ, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +69,7 @@ func benchGGUF(b *testing.B, name string, c Config, typ quant.Type) *Model {
 		dir = b.TempDir()
 	}
 	p := filepath.Join(dir, fmt.Sprintf("%s-%s.gguf", name, typ))
-	if err := WriteGGUF(p, m, name+" (random weights)", typ, syntheticVocab(c.Vocab), nil); err != nil {
+	if err := WriteGGUF(p, m, name+" (random weights)", AsStored, syntheticVocab(c.Vocab), nil); err != nil {
 		b.Fatal(err)
 	}
 	g, _, err := Load(p, AsStored)
@@ -74,7 +83,9 @@ func benchGGUF(b *testing.B, name string, c Config, typ quant.Type) *Model {
 // empty KV cache) and generation (64 tokens, one at a time, after that
 // prompt) at stories15M and SmolLM-135M dimensions, weights held Q8_0 and
 // Q4_0 as loaded from GGUF, and at dimsLlama1024 with K-quant weights
-// (Q4_K, Q6_K, Q5_K) beside Q4_0 and Q8_0. Reported as tokens/s.
+// (Q4_K, Q6_K, Q5_K) beside Q4_0 and Q8_0, and at Gemma 3 1B dimensions
+// (Q8_0, Q4_0; scripts/llama_cpp_bench.sh runs llama.cpp on the same
+// files). Reported as tokens/s.
 // Generation runs on the float32 path (gen=64/float32) and, for row types
 // where the kernel set takes integer dot products (tensor.Int8Rows), on
 // that path too (gen=64/int8), in the same run.
@@ -91,6 +102,7 @@ func BenchmarkInference(b *testing.B) {
 		{"stories15M", dimsStories15M, []quant.Type{quant.Q8_0, quant.Q4_0}},
 		{"smollm-135M", dimsSmolLM135M, []quant.Type{quant.Q8_0, quant.Q4_0}},
 		{"llama-1024", dimsLlama1024, []quant.Type{quant.Q4_K, quant.Q6_K, quant.Q5_K, quant.Q4_0, quant.Q8_0}},
+		{"gemma3-1B", dimsGemma3_1B, []quant.Type{quant.Q8_0, quant.Q4_0}},
 	} {
 		for i := range prompt {
 			prompt[i] = 3 + (i*7919)%(d.c.Vocab-3)
@@ -99,11 +111,20 @@ func BenchmarkInference(b *testing.B) {
 			b.Run(d.name+"/"+typ.String(), func(b *testing.B) {
 				m := benchGGUF(b, d.name, d.c, typ)
 				st := m.NewState()
+				// tokens/cpu-s beside tokens/s: on a shared machine the
+				// CPU time moves less with the load than the wall time.
+				perCPU := func(b *testing.B, tokens int, cpu0 float64) {
+					if cpu := cpuSeconds() - cpu0; cpu > 0 {
+						b.ReportMetric(float64(tokens)/cpu, "tokens/cpu-s")
+					}
+				}
 				b.Run(fmt.Sprintf("prompt=%d", nPrompt), func(b *testing.B) {
+					cpu0 := cpuSeconds()
 					for b.Loop() {
 						st.Prefill(prompt, 0)
 					}
 					b.ReportMetric(float64(nPrompt*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					perCPU(b, nPrompt*b.N, cpu0)
 				})
 				// Generation on the float32 path and, where the kernel set
 				// takes integer dot products with these rows (the default
@@ -117,7 +138,11 @@ func BenchmarkInference(b *testing.B) {
 						st.SetFloat32(path == "float32")
 						defer st.SetFloat32(false)
 						st.Prefill(prompt, 0)
+						var cpu0 float64
 						for b.Loop() {
+							if cpu0 == 0 {
+								cpu0 = cpuSeconds()
+							}
 							tok := 5
 							for i := range nGen {
 								logits := st.Forward(tok, nPrompt+i)
@@ -125,6 +150,7 @@ func BenchmarkInference(b *testing.B) {
 							}
 						}
 						b.ReportMetric(float64(nGen*b.N)/b.Elapsed().Seconds(), "tokens/s")
+						perCPU(b, nGen*b.N, cpu0)
 					})
 				}
 			})

@@ -3,7 +3,9 @@ package lora
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,8 +28,23 @@ func randomModel(t testing.TB, c model.Config, typ quant.Type, seed uint64) *mod
 		}
 		return v
 	}
+	// mat quantizes 1,024 rows at a time (the same values in the same
+	// order as one vec of the whole), so that building a model with a
+	// 262,144-token embedding never holds it in float32 and the
+	// benchmarks' peak RSS is that of training, not of making the weights.
 	mat := func(rows, cols int) *tensor.Matrix {
-		m, err := tensor.Quantized(model.StorageType(typ, cols), rows, cols, vec(rows*cols, 1/math.Sqrt(float64(cols))))
+		st := model.StorageType(typ, cols)
+		rb, err := quant.RowBytes(st, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 0, rows*rb)
+		for r := 0; r < rows; r += 1024 {
+			if data, err = quant.Quantize(st, vec(min(1024, rows-r)*cols, 1/math.Sqrt(float64(cols))), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := tensor.NewMatrix(st, rows, cols, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,10 +398,6 @@ func TestLRSchedule(t *testing.T) {
 	}
 }
 
-// BenchmarkTrainStep measures full optimiser steps as the issue defines
-// them: batch 8 × 256 tokens, r=16 on all seven projections, forward,
-// backward, clipping and AdamW, on random weights held Q8_0 or Q4_0. Run
-// one configuration per process (make bench-train) so peak-rss-MB is its own.
 // gemma3Dims is a Gemma 3 text model's config of the given width, MLP
 // width and depth (heads of 256 as all Gemma 3 sizes have).
 func gemma3Dims(dim, ffn, layers int) model.Config {
@@ -393,6 +406,28 @@ func gemma3Dims(dim, ffn, layers int) model.Config {
 		RopeLocalTheta: 10000, QueryScale: 256}
 }
 
+// benchEnv is the positive integer in the environment variable name, or
+// def when it is unset (make bench-train sets the batch and sequence of the
+// Gemma runs this way).
+func benchEnv(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive whole number", name, s)
+	}
+	return n
+}
+
+// BenchmarkTrainStep measures full optimiser steps as the issue defines
+// them: batch 8 × 256 tokens (ORCHMIND_BENCH_BATCH, ORCHMIND_BENCH_SEQ to
+// change), r=16 on all seven projections, forward, backward, clipping and
+// AdamW, on random weights held Q8_0 or Q4_0. Run one configuration per
+// process (make bench-train) so peak-rss-MB is its own; loss-MB is what the
+// loss over the vocabulary holds at once (ORCHMIND_BENCH_LOSS_ROWS sets its
+// chunk by hand, for the memory an unchunked loss would take).
 func BenchmarkTrainStep(b *testing.B) {
 	dims := map[string]model.Config{
 		"stories15M":  {Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, Vocab: 32000, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true},
@@ -423,13 +458,24 @@ func BenchmarkTrainStep(b *testing.B) {
 				e, _ := NewEngine(m, a, 1)
 				e.BF16 = v.bf16
 				opt := NewAdamW(a)
-				const batch, seq = 8, 256
+				batch, seq := benchEnv(b, "ORCHMIND_BENCH_BATCH", 8), benchEnv(b, "ORCHMIND_BENCH_SEQ", 256)
+				if rows := benchEnv(b, "ORCHMIND_BENCH_LOSS_ROWS", 0); rows > 0 {
+					// The loss's chunk (tokens whose logits are held at
+					// once) set by hand: 255 is a whole sequence's logits,
+					// the unchunked loss, for the memory it would take.
+					e.grow(seq)
+					e.lossRows, e.hrow, e.dlog = rows, make([]float32, rows*c.Dim), make([]float32, rows*c.Vocab)
+					if c.FinalSoftcap > 0 {
+						e.capped = make([]float32, rows*c.Vocab)
+					}
+				}
 				seqs := make([]Seq, batch)
 				for i := range seqs {
 					seqs[i] = randomSeq(seq, c.Vocab, uint64(i))
 					seqs[i].Mask = nil
 				}
 				b.ResetTimer()
+				cpu0 := cpuSeconds()
 				for range b.N {
 					for _, s := range seqs {
 						if _, _, err := e.Accumulate(s, 1/float32(batch*(seq-1))); err != nil {
@@ -443,8 +489,12 @@ func BenchmarkTrainStep(b *testing.B) {
 					e.ZeroGrads()
 				}
 				b.ReportMetric(float64(batch*seq*b.N)/b.Elapsed().Seconds(), "tok/s")
+				if cpu := cpuSeconds() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(batch*seq*b.N)/cpu, "tok/cpu-s")
+				}
 				b.ReportMetric(float64(peakRSS())/(1<<20), "peak-rss-MB")
-				b.Log(tensor.ISASummary())
+				b.ReportMetric(float64(4*(len(e.hrow)+len(e.dlog)+len(e.capped)))/(1<<20), "loss-MB")
+				b.Logf("%s; batch %d × %d tokens, the loss %d tokens at a time", tensor.ISASummary(), batch, seq, e.lossRows)
 			})
 		}
 	}

@@ -3,3 +3,5 @@
 package lora
 
 func peakRSS() int64 { return 0 }
+
+func cpuSeconds() float64 { return 0 }
