@@ -10,7 +10,7 @@ MODEL       ?= $(if $(ORCHMIND_MODEL),$(ORCHMIND_MODEL),$(SHARED)/models/stories
 LDFLAGS     := -s -w
 export CGO_ENABLED ?= 0
 
-.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
+.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm bench-scale demo fuzz clean tools \
 	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run
 
 # NETNS runs a command in a fresh network namespace with only loopback up
@@ -85,6 +85,7 @@ unit: deps
 	$(NETNS) $(MAKE) --no-print-directory unit-run
 unit-run:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+	$(GO) test -count=1 -run '^TestHundredNodes$$' ./swarm/scale/
 
 ## bench: matmul kernels at stories15M and SmolLM-135M sizes (Q8_0, Q4_0) and
 ## Llama-3.2-1B sizes (Q4_K, Q6_K, Q5_K beside Q4_0, Q8_0), every kernel
@@ -131,6 +132,18 @@ bench-serve:
 bench-swarm: deps
 	$(NETNS) $(GO) test -run '^$$' -bench 'PublishToAll' -benchtime 1x -timeout 20m ./integration/ | grep '^Benchmark'
 	$(NETNS) $(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
+
+## bench-scale: N real swarm nodes (DHT, gossipsub, catalogue exchange,
+## block protocol) in one process over libp2p's in-memory mock network,
+## links 20–200 ms one way with 10% jitter, 40 Mbit/s uplinks, 10% churn
+## during the announcement: one JSON line per N (SCALE_NODES, default
+## 100,300,1000) with the announcement's t50/t90/t99, DHT lookup hops and
+## times, RSS per node, gossip traffic and a 10 MB pull by 10 + 100 nodes.
+## SCALE_PPROF=dir writes CPU, heap and goroutine profiles. About 1 GB of
+## memory and a few CPU-minutes per 100 nodes; GOMEMLIMIT guards the host.
+SCALE_NODES ?= 100,300,1000
+bench-scale:
+	SCALE_NODES=$(SCALE_NODES) GOMEMLIMIT=$${GOMEMLIMIT:-16GiB} $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 120m ./swarm/scale/ | grep '^{'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M, SmolLM-135M and Gemma 3 270M/1B dimensions,

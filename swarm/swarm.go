@@ -159,6 +159,9 @@ type Config struct {
 	LocalOnly bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Host, if set, is used instead of a libp2p host of the node's own
+	// (see NewWithHost); the listen, transport and NAT settings are unused.
+	Host host.Host
 }
 
 // DefaultConfig returns the settings meant for users: mDNS on, DHT mode auto,
@@ -369,7 +372,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		}
 	}()
 
-	if err := s.startHost(key, listen, private); err != nil {
+	if err := s.openHost(key, listen, private); err != nil {
 		return nil, err
 	}
 	log = log.With("peer", s.host.ID().String())
