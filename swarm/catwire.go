@@ -2,7 +2,9 @@ package swarm
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,16 +12,35 @@ import (
 )
 
 // Catalogue wire format: the request is one frame holding JSON
-// {"base": "...", "limit": n}; the response is one frame per signed
-// announcement followed by an empty frame. A frame is a uvarint length and
-// that many bytes.
+// {"base": "...", "limit": n, "have": "..."}; the response is one frame per
+// signed announcement followed by an empty frame. A frame is a uvarint
+// length and that many bytes. "have" (optional; peers that predate it
+// ignore it) is the hex digest of the announcements the asker holds
+// (catalogueDigest): a peer whose answer would hold exactly those sends
+// the empty answer instead, so that peers whose catalogues agree, the
+// usual case once the swarm has settled, exchange a few bytes rather than
+// the whole list on every new connection.
 
 const maxCatalogueRequest = 1024
 
 type catalogueRequest struct {
 	Base  string `json:"base,omitempty"`
 	Limit int    `json:"limit,omitempty"`
+	Have  string `json:"have,omitempty"`
 }
+
+// catalogueDigest is the XOR of the SHA-256 of each signed announcement:
+// independent of order, and updated by one XOR per entry added or removed.
+type catalogueDigest [sha256.Size]byte
+
+func (d *catalogueDigest) toggle(data []byte) {
+	h := sha256.Sum256(data)
+	for i := range d {
+		d[i] ^= h[i]
+	}
+}
+
+func (d catalogueDigest) String() string { return hex.EncodeToString(d[:]) }
 
 func writeFrame(w io.Writer, b []byte) error {
 	var hdr [binary.MaxVarintLen64]byte
