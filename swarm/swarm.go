@@ -405,7 +405,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, fmt.Errorf("swarm: starting the DHT: %w", err)
 	}
 
-	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, bitswap.WithTracer(s.audit))
+	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, s.bitswapOptions()...)
 	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
 	s.host.SetStreamHandler(BlocksProtocol, s.serveBlocks)
 

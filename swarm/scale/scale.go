@@ -508,24 +508,38 @@ func (r *run) startAll(ctx context.Context, nodes []*simNode) error {
 }
 
 // settle waits until every node has joined the DHT (its first routing
-// table refresh is done) and has gossip peers.
+// table refresh, a lookup per bucket, is done: about a minute at 20–200
+// ms), all at once as nodes that start together would, and has gossip
+// peers.
 func (r *run) settle(ctx context.Context, nodes []*simNode) error {
-	err := parallel(ctx, nodes, 16, func(sn *simNode) error {
-		// The bootstrap dials run in the background: a refresh before
-		// the first of them is done finds an empty table; ask again.
-		var err error
-		for try := 0; try < 20; try++ {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			err = sn.sw.RefreshRoutingTable(rctx)
-			cancel()
-			if err == nil || !sleep(ctx, 500*time.Millisecond) {
-				break
+	var done atomic.Int64
+	t0 := time.Now()
+	err := parallel(ctx, nodes, len(nodes), func(sn *simNode) error {
+		defer func() {
+			if d := done.Add(1); d%int64(max(len(nodes)/10, 1)) == 0 {
+				r.log.Info("joined the DHT", "nodes", d, "of", len(nodes), "s", time.Since(t0).Seconds())
+			}
+		}()
+		// The bootstrap dials run in the background: wait for the first.
+		for wait := 0; len(sn.host.Network().Peers()) == 0 && wait < 300; wait++ {
+			if !sleep(ctx, 100*time.Millisecond) {
+				return ctx.Err()
 			}
 		}
-		if err != nil {
-			r.log.Warn("routing table refresh failed", "node", sn.i, "err", err)
+		// Until identify has told the DHT that its first peers speak
+		// it, the table is empty and the refresh fails at once: again.
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		for {
+			err := sn.sw.RefreshRoutingTable(rctx)
+			if err == nil {
+				return nil
+			}
+			if !strings.Contains(err.Error(), "failed to find any peer in table") || !sleep(rctx, 500*time.Millisecond) {
+				r.log.Warn("routing table refresh failed", "node", sn.i, "err", err)
+				return nil
+			}
 		}
-		return nil
 	})
 	if err != nil {
 		return err
