@@ -8,15 +8,16 @@
 // a mocknet host (swarm.NewWithHost). The harness adds what mocknet lacks:
 // a latency model (each node has a place on a plane and a last-mile delay;
 // a link's one-way delay is drawn from both, between LatencyMin and
-// LatencyMax, and jitters by ±Jitter around it), an uplink shared by all
-// the streams a node writes, a connection manager per node, and traffic
+// LatencyMax, and each write jitters by ±Jitter around it, delivered in
+// order and pipelined as over TCP, rather than mocknet's own delay, which
+// lets a stream carry one write per delay), an uplink shared by all the
+// streams a node writes, a connection manager per node, and traffic
 // counters per protocol. Run measures the spread of an announcement under
 // churn, the catalogue and memory per node, DHT provider lookups (hops
 // counted from the query's events), a popular pull, and gossip traffic;
 // Result is one JSON line.
 //
 // What the mock network does not model: packet loss, TCP slow start and
-// flow-control windows (a write arrives one latency later however much is
-// in flight), NAT (every node is a DHT server and reachable), and the CPU
+// flow control beyond a 4 MiB window per stream, NAT (every node is a DHT server and reachable), and the CPU
 // of transport encryption (mocknet streams are plain).
 package scale

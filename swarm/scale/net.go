@@ -134,20 +134,21 @@ type simHost struct {
 	host.Host
 	cm      *basicconnmgr.BasicConnMgr
 	up      *uplink
-	traffic *traffic // this node's
-	all     *traffic // every node's
+	traffic *traffic                    // this node's
+	all     *traffic                    // every node's
+	delay   func(peer.ID) time.Duration // one-way delay to a peer, jittered
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
 
-func newSimHost(h host.Host, low, high int, uplinkBytes float64, all *traffic) (*simHost, error) {
+func newSimHost(h host.Host, low, high int, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
 	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, err
 	}
 	h.Network().Notify(cm.Notifee())
 	ctx, cancel := context.WithCancel(context.Background())
-	return &simHost{Host: h, cm: cm, up: &uplink{rate: uplinkBytes}, traffic: new(traffic), all: all, ctx: ctx, cancel: cancel}, nil
+	return &simHost{Host: h, cm: cm, up: &uplink{rate: uplinkBytes}, traffic: new(traffic), all: all, delay: delay, ctx: ctx, cancel: cancel}, nil
 }
 
 // ConnManager returns the node's connection manager (the DHT and
@@ -180,11 +181,74 @@ func (h *simHost) Close() error {
 	return h.Host.Close()
 }
 
-// simStream counts what is written and passes it through the uplink, in
-// pieces of at most 16 KiB so that streams share the line fairly.
+// simStream counts what is written, passes it through the uplink in
+// pieces of at most 16 KiB (so that streams share the line fairly), and
+// delivers each piece one link delay (with jitter) later, in order, from a
+// goroutine of its own: the writer goes on at once, as over TCP with a
+// window of up to streamWindow pieces in flight. (Mocknet's own latency
+// makes every write of 256 bytes or more wait out the delay before the
+// next one: one message per delay and stream, which made gossipsub queues
+// overflow and DHT queries crawl at a few hundred nodes.)
 type simStream struct {
 	network.Stream
 	h *simHost
+
+	mu      sync.Mutex
+	q       chan piece
+	pending int  // pieces written, not yet delivered
+	running bool // the sender goroutine runs (only while pieces are pending)
+	closed  bool
+	err     error // the first write error of the sender, or ErrReset
+	last    time.Time
+}
+
+type piece struct {
+	b   []byte
+	due time.Time
+}
+
+// streamWindow bounds the pieces of one stream in flight (4 MiB).
+const streamWindow = 256
+
+// sender delivers the pending pieces at their times and ends when none is
+// left (an idle stream holds no goroutine of the harness).
+func (s *simStream) sender() {
+	var t *time.Timer
+	for {
+		s.mu.Lock()
+		if s.pending == 0 {
+			s.running = false
+			s.mu.Unlock()
+			if t != nil {
+				t.Stop()
+			}
+			return
+		}
+		failed := s.err != nil
+		s.mu.Unlock()
+		p := <-s.q
+		if d := time.Until(p.due); d > 0 && !failed {
+			if t == nil {
+				t = time.NewTimer(d)
+			} else {
+				t.Reset(d)
+			}
+			select {
+			case <-t.C:
+			case <-s.h.ctx.Done():
+			}
+		}
+		var err error
+		if !failed {
+			_, err = s.Stream.Write(p.b)
+		}
+		s.mu.Lock()
+		s.pending--
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *simStream) Write(p []byte) (int, error) {
@@ -195,14 +259,86 @@ func (s *simStream) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		k := min(len(p), 16<<10)
 		s.h.up.wait(s.h.ctx, k)
-		m, err := s.Stream.Write(p[:k])
-		n += m
-		s.h.traffic[c].bytes.Add(int64(m))
-		s.h.all[c].bytes.Add(int64(m))
-		if err != nil {
+		s.mu.Lock()
+		if s.err != nil || s.closed {
+			err := s.err
+			s.mu.Unlock()
+			if err == nil {
+				err = network.ErrReset
+			}
 			return n, err
 		}
+		if s.q == nil {
+			s.q = make(chan piece, streamWindow)
+		}
+		due := time.Now().Add(s.h.delay(s.Conn().RemotePeer()))
+		if due.Before(s.last) {
+			due = s.last // in order, as TCP delivers
+		}
+		s.last = due
+		s.pending++
+		if !s.running {
+			s.running = true
+			go s.sender()
+		}
+		q := s.q
+		s.mu.Unlock()
+		b := make([]byte, k)
+		copy(b, p[:k])
+		q <- piece{b: b, due: due} // waits while the window is full
+		s.h.traffic[c].bytes.Add(int64(k))
+		s.h.all[c].bytes.Add(int64(k))
+		n += k
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// flush waits until what was written is delivered (or failed) and refuses
+// further writes.
+func (s *simStream) flush() error {
+	for {
+		s.mu.Lock()
+		s.closed = true
+		if s.pending == 0 || s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		s.mu.Unlock()
+		select {
+		case <-time.After(time.Millisecond):
+		case <-s.h.ctx.Done():
+			return network.ErrReset
+		}
+	}
+}
+
+// CloseWrite delivers what is in flight, then closes the write side.
+func (s *simStream) CloseWrite() error {
+	if err := s.flush(); err != nil {
+		_ = s.Stream.Reset()
+		return err
+	}
+	return s.Stream.CloseWrite()
+}
+
+// Close delivers what is in flight, then closes the stream.
+func (s *simStream) Close() error {
+	if err := s.flush(); err != nil {
+		_ = s.Stream.Reset()
+		return err
+	}
+	return s.Stream.Close()
+}
+
+// Reset drops what is in flight and resets the stream.
+func (s *simStream) Reset() error {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = network.ErrReset
+	}
+	s.closed = true
+	s.mu.Unlock()
+	return s.Stream.Reset()
 }

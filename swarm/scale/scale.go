@@ -51,12 +51,10 @@ type Options struct {
 	// LatencyMin and LatencyMax bound the one-way delay of a link
 	// (defaults 20 ms and 200 ms).
 	LatencyMin, LatencyMax time.Duration
-	// Jitter is how far each link's delay wanders around its own, as a
-	// share of it, re-drawn every JitterPeriod for the links in use
-	// (default 0.1; negative for none).
+	// Jitter is how far the delay of each piece written wanders around
+	// its link's, as a share of it (default 0.1; negative for none);
+	// pieces still arrive in order.
 	Jitter float64
-	// JitterPeriod defaults to 1 s.
-	JitterPeriod time.Duration
 	// UplinkMbps caps what each node writes, all streams together, in
 	// megabits per second (default 40; negative for no cap).
 	UplinkMbps float64
@@ -83,6 +81,9 @@ type Options struct {
 	// (default 5 s; negative: neither, and gossip per announcement is not
 	// corrected for idle traffic).
 	Quiet time.Duration
+	// JoinTimeout bounds the wait for each node's first DHT routing
+	// table refresh (default 90 s); dht_joined says how many finished.
+	JoinTimeout time.Duration
 	// Observe is how long the measured announcement is watched at most
 	// (default 20 s).
 	Observe time.Duration
@@ -129,9 +130,6 @@ func (o *Options) defaults() {
 	if o.Jitter == 0 {
 		o.Jitter = 0.1
 	}
-	if o.JitterPeriod == 0 {
-		o.JitterPeriod = time.Second
-	}
 	if o.UplinkMbps == 0 {
 		o.UplinkMbps = 40
 	}
@@ -140,6 +138,9 @@ func (o *Options) defaults() {
 	}
 	if o.ChurnWindow == 0 {
 		o.ChurnWindow = 3 * time.Second
+	}
+	if o.JoinTimeout == 0 {
+		o.JoinTimeout = 90 * time.Second
 	}
 	if o.Quiet == 0 {
 		o.Quiet = 5 * time.Second
@@ -186,6 +187,8 @@ type Result struct {
 	HopsMedian    float64    `json:"lookup_hops_median"`
 	HopsP99       float64    `json:"lookup_hops_p99"`
 	HopsBound     int        `json:"lookup_hops_bound"`
+	ProvideMed    float64    `json:"provide_s_median"`
+	ProvideMax    float64    `json:"provide_s_max"`
 	LookupMed     float64    `json:"lookup_s_median"`
 	LookupP99     float64    `json:"lookup_s_p99"`
 	Catalogue     float64    `json:"catalogue_entries_median"`
@@ -209,6 +212,9 @@ type Result struct {
 	AuthorPart    float64    `json:"pull_author_share"`
 	SetupS        float64    `json:"setup_s"`
 	CPUS          float64    `json:"cpu_s"`
+	Load          float64    `json:"load_avg"`
+	JoinedDHT     float64    `json:"dht_joined"`
+	JoinS         float64    `json:"dht_join_s"`
 	WallS         float64    `json:"wall_s"`
 	Traffic       trafficOut `json:"traffic_mb,omitempty"`
 }
@@ -238,6 +244,8 @@ type run struct {
 	byID   map[peer.ID]*simNode
 	places []place
 	all    traffic
+
+	provideMed, provideMax float64
 
 	mu      sync.Mutex
 	watched cid.Cid
@@ -288,11 +296,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.HarnessMB = round(float64(linkBytes)/1e6, 1)
 	r.log.Info("network built", "hosts", len(r.nodes), "links_mb", res.HarnessMB)
 
-	if err := r.startAll(ctx, r.nodes[:o.Nodes]); err != nil {
+	var err error
+	if err = r.startAll(ctx, r.nodes[:o.Nodes]); err != nil {
 		return res, err
 	}
-	go r.jitterLoop(ctx)
-	if err := r.settle(ctx, r.nodes[:o.Nodes]); err != nil {
+	if res.JoinedDHT, res.JoinS, err = r.settle(ctx, r.nodes[:o.Nodes]); err != nil {
 		return res, err
 	}
 	roots, holders, err := r.prefill(ctx)
@@ -300,6 +308,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	res.SetupS = round(time.Since(start).Seconds(), 1)
+	res.ProvideMed, res.ProvideMax = r.provideMed, r.provideMax
 
 	// Memory and catalogue of the settled network.
 	runtime.GC()
@@ -364,6 +373,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.Traffic[name] = round(float64(r.all[c].bytes.Load())/1e6, 1)
 	}
 	res.CPUS = round((cpuTime() - cpu0).Seconds(), 1)
+	res.Load = loadAvg()
 	res.WallS = round(time.Since(start).Seconds(), 1)
 	return res, nil
 }
@@ -390,7 +400,7 @@ func (r *run) build(m int) error {
 			high = 192
 		}
 		up := r.o.UplinkMbps * 1e6 / 8
-		sh, err := newSimHost(h, low, high, up, &r.all)
+		sh, err := newSimHost(h, low, high, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
 		if err != nil {
 			return fmt.Errorf("scale: connection manager: %w", err)
 		}
@@ -402,52 +412,31 @@ func (r *run) build(m int) error {
 	return nil
 }
 
-// link makes every pair of hosts able to connect, with its latency.
+// link makes every pair of hosts able to connect (the delays are the
+// streams', see simStream).
 func (r *run) link() error {
 	for i, a := range r.nodes {
 		for j := i + 1; j < len(r.nodes); j++ {
-			l, err := r.mn.LinkPeers(a.id, r.nodes[j].id)
-			if err != nil {
+			if _, err := r.mn.LinkPeers(a.id, r.nodes[j].id); err != nil {
 				return fmt.Errorf("scale: linking hosts: %w", err)
 			}
-			l.SetOptions(mocknet.LinkOptions{Latency: linkLatency(r.places[i], r.places[j], r.o.LatencyMin, r.o.LatencyMax)})
 		}
 	}
 	return nil
 }
 
-// jitterLoop re-draws, every JitterPeriod, the delay of each link that
-// carries a connection around its own.
-func (r *run) jitterLoop(ctx context.Context) {
-	if r.o.Jitter <= 0 {
-		return
+// delay is the one-way delay from node i to peer p now: the link's own,
+// jittered by ±Jitter for each piece written.
+func (r *run) delay(i int, p peer.ID) time.Duration {
+	b, ok := r.byID[p]
+	if !ok {
+		return r.o.LatencyMin
 	}
-	rnd := rand.New(rand.NewPCG(r.o.Seed+1, 7))
-	t := time.NewTicker(r.o.JitterPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, a := range r.live() {
-			for _, p := range a.host.Network().Peers() {
-				if p < a.id { // each pair once
-					continue
-				}
-				b, ok := r.byID[p]
-				if !ok {
-					continue
-				}
-				base := linkLatency(r.places[a.i], r.places[b.i], r.o.LatencyMin, r.o.LatencyMax)
-				f := 1 + r.o.Jitter*(2*rnd.Float64()-1)
-				for _, l := range r.mn.LinksBetweenPeers(a.id, p) {
-					l.SetOptions(mocknet.LinkOptions{Latency: time.Duration(f * float64(base))})
-				}
-			}
-		}
+	d := linkLatency(r.places[i], r.places[b.i], r.o.LatencyMin, r.o.LatencyMax)
+	if r.o.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + r.o.Jitter*(2*rand.Float64()-1)))
 	}
+	return d
 }
 
 func (r *run) bootstrapAddrs(self int) []ma.Multiaddr {
@@ -511,10 +500,10 @@ func (r *run) startAll(ctx context.Context, nodes []*simNode) error {
 // table refresh, a lookup per bucket, is done: about a minute at 20–200
 // ms), all at once as nodes that start together would, and has gossip
 // peers.
-func (r *run) settle(ctx context.Context, nodes []*simNode) error {
-	var done atomic.Int64
+func (r *run) settle(ctx context.Context, nodes []*simNode) (joined, secs float64, err error) {
+	var done, ok atomic.Int64
 	t0 := time.Now()
-	err := parallel(ctx, nodes, len(nodes), func(sn *simNode) error {
+	err = parallel(ctx, nodes, len(nodes), func(sn *simNode) error {
 		defer func() {
 			if d := done.Add(1); d%int64(max(len(nodes)/10, 1)) == 0 {
 				r.log.Info("joined the DHT", "nodes", d, "of", len(nodes), "s", time.Since(t0).Seconds())
@@ -528,11 +517,12 @@ func (r *run) settle(ctx context.Context, nodes []*simNode) error {
 		}
 		// Until identify has told the DHT that its first peers speak
 		// it, the table is empty and the refresh fails at once: again.
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		rctx, cancel := context.WithTimeout(ctx, r.o.JoinTimeout)
 		defer cancel()
 		for {
 			err := sn.sw.RefreshRoutingTable(rctx)
 			if err == nil {
+				ok.Add(1)
 				return nil
 			}
 			if !strings.Contains(err.Error(), "failed to find any peer in table") || !sleep(rctx, 500*time.Millisecond) {
@@ -542,13 +532,14 @@ func (r *run) settle(ctx context.Context, nodes []*simNode) error {
 		}
 	})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
+	joined, secs = round(float64(ok.Load())/float64(len(nodes)), 3), round(time.Since(t0).Seconds(), 1)
 	// Two gossipsub heartbeats for the meshes.
 	if !sleep(ctx, 2*time.Second) {
-		return ctx.Err()
+		return 0, 0, ctx.Err()
 	}
-	return nil
+	return joined, secs, nil
 }
 
 // recordCopies is how many peers a provider record is stored on (the
@@ -568,10 +559,20 @@ func (r *run) prefill(ctx context.Context) ([]cid.Cid, []map[peer.ID]bool, error
 		idx[a] = i
 		roots[i] = r.randomCID()
 	}
-	err := parallel(ctx, authors, 8, func(a *simNode) error {
+	var provMu sync.Mutex
+	var provS []float64
+	err := parallel(ctx, authors, len(authors), func(a *simNode) error {
 		i := idx[a]
-		if err := a.sw.Provide(ctx, roots[i]); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		t := time.Now()
+		err := a.sw.Provide(pctx, roots[i])
+		cancel()
+		if err != nil {
 			r.log.Warn("provide failed", "author", a.i, "err", err)
+		} else {
+			provMu.Lock()
+			provS = append(provS, time.Since(t).Seconds())
+			provMu.Unlock()
 		}
 		signed, err := signAnn(a.key, roots[i], fmt.Sprintf("prefill-%d", i), 4096)
 		if err != nil {
@@ -585,6 +586,8 @@ func (r *run) prefill(ctx context.Context) ([]cid.Cid, []map[peer.ID]bool, error
 	if err != nil {
 		return nil, nil, err
 	}
+	r.provideMed, r.provideMax = round(percentile(provS, 0.5), 2), round(percentile(provS, 1), 2)
+	r.log.Info("provided", "roots", len(provS), "s_median", r.provideMed, "s_max", r.provideMax)
 	// The provider records went to the K closest peers to each key (by
 	// XOR distance), which the lookups' hops are counted to.
 	ids := make([]peer.ID, len(live))
@@ -1077,6 +1080,21 @@ func rssBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// loadAvg is the machine's one-minute load average (Linux; 0 elsewhere):
+// the harness's times stretch when other work holds the cores.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // writeHeap writes a heap profile to path and a goroutine profile beside it.

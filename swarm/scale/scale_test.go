@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -74,8 +76,12 @@ func TestLinkLatency(t *testing.T) {
 // (default "100,300"; `make bench-scale` sets 100,300,1000) and prints
 // one JSON line per run. SCALE_CHURN, SCALE_UPLINK_MBPS, SCALE_PULLERS,
 // SCALE_BACKGROUND tune it; SCALE_PPROF=dir writes CPU, heap and goroutine
-// profiles.
+// profiles; SCALE_PPROF_HTTP=127.0.0.1:6060 serves net/http/pprof.
 func BenchmarkScale(b *testing.B) {
+	if addr := os.Getenv("SCALE_PPROF_HTTP"); addr != "" {
+		// net/http/pprof on a loopback address, to look inside a long run.
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 	counts := envList("SCALE_NODES", "100,300")
 	for _, n := range counts {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
