@@ -143,7 +143,8 @@ type Config struct {
 	// all peers together may bring (default 20 × AnnounceRate).
 	GlobalAnnounceRate int
 	// ScoreInspectPeriod is how often gossipsub peer scores are sampled for
-	// PeerScores (default 1 s).
+	// PeerScores and MeshPeers (default 10 s: each sample scores every
+	// peer, a few per cent of a node's CPU at 1 s with ~150 peers).
 	ScoreInspectPeriod time.Duration
 	// NoNATPortMap disables asking the router for a port mapping (tests).
 	NoNATPortMap bool
@@ -313,7 +314,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		cfg.GlobalAnnounceRate = 20 * cfg.AnnounceRate
 	}
 	if cfg.ScoreInspectPeriod <= 0 {
-		cfg.ScoreInspectPeriod = time.Second
+		cfg.ScoreInspectPeriod = 10 * time.Second
 	}
 	private := len(cfg.PrivateNetworkKey) > 0
 	if private && len(cfg.PrivateNetworkKey) != 32 {
