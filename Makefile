@@ -14,7 +14,7 @@ export CGO_ENABLED ?= 0
 # turns it on explicitly, with its own bootstrap peers inside namespaces).
 export ORCHMIND_PUBLIC_DHT ?= off
 
-.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm demo fuzz clean tools \
+.PHONY: e2e test-isa test-arm64 all build test lint vet fmt-check unit bench bench-train bench-serve bench-swarm bench-scale demo fuzz clean tools \
 	deps test-arm64-deps e2e-deps unit-run test-arm64-run e2e-run lab lab-deps
 
 # NETNS runs a command in a fresh network namespace with only loopback up
@@ -92,6 +92,7 @@ unit: deps lab-deps
 	$(NETNS) $(MAKE) --no-print-directory unit-run
 unit-run:
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+	$(GO) test -count=1 -run '^TestHundredNodes$$' ./swarm/scale/
 
 ## lab-deps: nftables, iproute2 and nsenter for the network lab
 ## (integration's TestInternetLab: namespaces as the internet, NAT routers,
@@ -164,6 +165,20 @@ bench-serve:
 bench-swarm: deps
 	$(NETNS) $(GO) test -run '^$$' -bench 'PublishToAll' -benchtime 1x -timeout 20m ./integration/ | grep '^Benchmark'
 	$(NETNS) $(GO) test -run '^$$' -bench 'FetchVsTCP' -benchtime 5x -timeout 20m ./integration/ | grep '^Benchmark'
+
+## bench-scale: N real swarm nodes (DHT, gossipsub, catalogue exchange,
+## block protocol) in one process over libp2p's in-memory mock network,
+## links 20–200 ms one way with 10% jitter, 40 Mbit/s uplinks, 10% churn
+## during the announcement: one JSON line per N (SCALE_NODES, default
+## 100,300,1000) with the announcement's t50/t90/t99, DHT lookup hops and
+## times, RSS per node, gossip traffic and a 10 MB pull by 10 + 100 nodes.
+## SCALE_PPROF=dir writes CPU, heap and goroutine profiles. Needs about
+## 2-3 GB and 1-2 CPU-minutes per 100 nodes, about one core per 200 nodes
+## for undistorted times (N = 1000: ~25 GB, several cores); see
+## docs/scale.md. GOMEMLIMIT guards the host.
+SCALE_NODES ?= 100,300,1000
+bench-scale:
+	SCALE_NODES=$(SCALE_NODES) GOMEMLIMIT=$${GOMEMLIMIT:-16GiB} $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 120m ./swarm/scale/ | grep '^{'
 
 ## bench-train: full LoRA training steps (batch 8 × 256, r=16, all seven
 ## projections, AdamW) at stories15M, SmolLM-135M and Gemma 3 270M/1B dimensions,

@@ -30,12 +30,22 @@ type CatalogueRequest struct {
 	// Limit is the most announcements wanted (0 means
 	// DefaultCatalogueLimit; at most MaxCatalogueLimit).
 	Limit int
+	// Have, if set, is the digest (CatalogueDigestSize bytes) of the
+	// announcements the asker holds: a peer whose answer would be exactly
+	// those answers with nothing instead, so peers whose catalogues agree
+	// (the usual case once a swarm has settled) exchange a few bytes, not
+	// the whole list, on every new connection.
+	Have []byte
 }
+
+// CatalogueDigestSize is the size of CatalogueRequest.Have.
+const CatalogueDigestSize = 32
 
 type wireCatalogueRequest struct {
 	Version         wireVersion `cbor:"1,keyasint"`
 	BaseFingerprint string      `cbor:"2,keyasint,omitempty"`
 	Limit           int         `cbor:"3,keyasint,omitempty"`
+	Have            []byte      `cbor:"4,keyasint,omitempty"`
 }
 
 // EffectiveLimit returns the number of announcements the request allows:
@@ -55,6 +65,9 @@ func (r CatalogueRequest) validate() error {
 	if r.Limit < 0 || r.Limit > MaxCatalogueLimit {
 		return fmt.Errorf("protocol: catalogue limit %d outside 0..%d", r.Limit, MaxCatalogueLimit)
 	}
+	if len(r.Have) != 0 && len(r.Have) != CatalogueDigestSize {
+		return fmt.Errorf("protocol: catalogue digest of %d bytes, want %d", len(r.Have), CatalogueDigestSize)
+	}
 	return checkString("base fingerprint filter", r.BaseFingerprint, MaxFingerprintLen, false)
 }
 
@@ -68,6 +81,7 @@ func EncodeCatalogueRequest(r CatalogueRequest) ([]byte, error) {
 		Version:         wireVersion{Major: VersionMajor, Minor: VersionMinor},
 		BaseFingerprint: r.BaseFingerprint,
 		Limit:           r.Limit,
+		Have:            r.Have,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding the catalogue request: %w", err)
@@ -96,6 +110,7 @@ func DecodeCatalogueRequest(b []byte) (CatalogueRequest, error) {
 		Version:         Version{Major: w.Version.Major, Minor: w.Version.Minor},
 		BaseFingerprint: w.BaseFingerprint,
 		Limit:           w.Limit,
+		Have:            w.Have,
 	}
 	if err := r.validate(); err != nil {
 		return CatalogueRequest{}, err

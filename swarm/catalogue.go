@@ -2,7 +2,9 @@ package swarm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sort"
@@ -77,6 +79,12 @@ type catalogue struct {
 	public    int             // entries that are neither own nor room ones
 	rooms     int
 	seq       uint64
+	// sums finds an entry by the SHA-256 of its signed bytes: a peer's
+	// catalogue entry we hold already needs no second signature check.
+	sums map[[sha256.Size]byte]catKey
+	// digest is over the entries a peer's catalogue request may get
+	// (neither room ones nor, per base, of other bases: see digestOf).
+	digest catalogueDigest
 
 	pins    func(context.Context) ([]cid.Cid, error) // nil: nothing is pinned
 	pinSet  map[string]bool
@@ -87,7 +95,7 @@ type catalogue struct {
 
 func newCatalogue(size int, self peer.ID, pins func(context.Context) ([]cid.Cid, error)) *catalogue {
 	return &catalogue{max: size, perAuthor: max(size/64, 4), perPeer: max(size/4, 16), self: self, now: time.Now, pins: pins,
-		items: map[catKey]*catEntry{}, byAuthor: map[peer.ID]int{}, byPeer: map[peer.ID]int{}}
+		items: map[catKey]*catEntry{}, byAuthor: map[peer.ID]int{}, byPeer: map[peer.ID]int{}, sums: map[[sha256.Size]byte]catKey{}}
 }
 
 // own reports whether r is this node's: its own announcement, or one it
@@ -95,6 +103,15 @@ func newCatalogue(size int, self peer.ID, pins func(context.Context) ([]cid.Cid,
 func (c *catalogue) own(r Received) bool { return r.Author == c.self || r.From == c.self }
 
 func (c *catalogue) count(r Received, d int) {
+	sum := sha256.Sum256(r.Data)
+	if d > 0 {
+		c.sums[sum] = catKey{r.Author, r.Root.KeyString()}
+	} else {
+		delete(c.sums, sum)
+	}
+	if !r.Private {
+		c.digest.toggle(r.Data)
+	}
 	switch {
 	case r.Private:
 		c.rooms += d
@@ -224,6 +241,38 @@ func (c *catalogue) addAndNotify(s *Swarm, r Received) bool {
 		c.notifyMu.Unlock()
 	}
 	return true
+}
+
+// held returns the kept announcement whose signed bytes are data, if any.
+func (c *catalogue) held(data []byte) (Received, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.sums[sha256.Sum256(data)]
+	if !ok {
+		return Received{}, false
+	}
+	e, ok := c.items[k]
+	if !ok || !bytes.Equal(e.r.Data, data) {
+		return Received{}, false
+	}
+	return e.r, true
+}
+
+// digestOf is the digest of the entries that are not room ones, for one
+// base ("" for all).
+func (c *catalogue) digestOf(base string) catalogueDigest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if base == "" {
+		return c.digest
+	}
+	var d catalogueDigest
+	for _, e := range c.items {
+		if !e.r.Private && e.r.Base == base {
+			d.toggle(e.r.Data)
+		}
+	}
+	return d
 }
 
 // byRoot returns the announcements of root (room ones included).
@@ -501,7 +550,7 @@ func (s *Swarm) startCatalogueProtocol() error {
 // syncCatalogue asks p for its catalogue and keeps what verifies; it
 // returns how many announcements were new.
 func (s *Swarm) syncCatalogue(ctx context.Context, p peer.ID) (int, error) {
-	got, err := s.RequestCatalogue(ctx, p, "", MaxCatalogueEntries)
+	got, err := s.requestCatalogue(ctx, p, "", MaxCatalogueEntries, true)
 	if err != nil {
 		return 0, err
 	}
@@ -518,6 +567,13 @@ func (s *Swarm) syncCatalogue(ctx context.Context, p peer.ID) (int, error) {
 // (for one base, or all with base ""), newest first, and returns those
 // that verify. Ones that do not verify are dropped and logged.
 func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, limit int) ([]Received, error) {
+	return s.requestCatalogue(ctx, p, base, limit, false)
+}
+
+// requestCatalogue is RequestCatalogue; with digest it sends the digest of
+// what this node holds, and gets nothing back from a peer that would send
+// exactly that.
+func (s *Swarm) requestCatalogue(ctx context.Context, p peer.ID, base string, limit int, digest bool) ([]Received, error) {
 	if limit <= 0 || limit > MaxCatalogueEntries {
 		limit = MaxCatalogueEntries
 	}
@@ -536,7 +592,12 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := wire.WriteCatalogueRequest(st, wire.CatalogueRequest{BaseFingerprint: base, Limit: limit}); err != nil {
+	req := wire.CatalogueRequest{BaseFingerprint: base, Limit: limit}
+	if digest {
+		d := s.catalog.digestOf(base)
+		req.Have = d[:]
+	}
+	if err := wire.WriteCatalogueRequest(st, req); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("swarm: sending a catalogue request to %s: %w", p, err)
 	}
@@ -548,6 +609,11 @@ func (s *Swarm) RequestCatalogue(ctx context.Context, p peer.ID, base string, li
 	}
 	out := make([]Received, 0, len(raw))
 	for _, data := range raw {
+		if r, ok := s.catalog.held(data); ok && !r.Private && (base == "" || r.Base == base) {
+			// The same signed bytes verified when they were kept.
+			out = append(out, Received{Announcement: r.Announcement, From: p, Data: data})
+			continue
+		}
 		ann, err := s.cfg.Validator(ctx, p, data)
 		if err != nil {
 			s.log.Info("dropped a catalogue entry that does not verify", "peer", p.String(), "err", err)
@@ -573,8 +639,13 @@ func (s *Swarm) serveCatalogue(st network.Stream) {
 	}
 	items := s.catalog.serve(req.BaseFingerprint, req.EffectiveLimit())
 	raw := make([][]byte, len(items))
+	var d catalogueDigest
 	for i, r := range items {
 		raw[i] = r.Data
+		d.toggle(r.Data)
+	}
+	if len(req.Have) == len(d) && [len(d)]byte(req.Have) == d {
+		raw = nil // the asker holds exactly these
 	}
 	w := bufio.NewWriter(st)
 	if err := wire.WriteCatalogueResponse(w, raw); err != nil || w.Flush() != nil {

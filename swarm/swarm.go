@@ -146,7 +146,8 @@ type Config struct {
 	// all peers together may bring (default 20 × AnnounceRate).
 	GlobalAnnounceRate int
 	// ScoreInspectPeriod is how often gossipsub peer scores are sampled for
-	// PeerScores (default 1 s).
+	// PeerScores and MeshPeers (default 10 s: each sample scores every
+	// peer, a few per cent of a node's CPU at 1 s with ~150 peers).
 	ScoreInspectPeriod time.Duration
 	// NoNATPortMap disables asking the router for a port mapping (tests).
 	NoNATPortMap bool
@@ -185,6 +186,9 @@ type Config struct {
 	RememberInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Host, if set, is used instead of a libp2p host of the node's own
+	// (see NewWithHost); the listen, transport and NAT settings are unused.
+	Host host.Host
 }
 
 // DefaultConfig returns the settings meant for users: mDNS on, DHT mode auto,
@@ -339,7 +343,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		cfg.GlobalAnnounceRate = 20 * cfg.AnnounceRate
 	}
 	if cfg.ScoreInspectPeriod <= 0 {
-		cfg.ScoreInspectPeriod = time.Second
+		cfg.ScoreInspectPeriod = 10 * time.Second
 	}
 	private := len(cfg.PrivateNetworkKey) > 0
 	if private && len(cfg.PrivateNetworkKey) != 32 {
@@ -397,7 +401,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		}
 	}()
 
-	if err := s.startHost(key, listen, private); err != nil {
+	if err := s.openHost(key, listen, private); err != nil {
 		return nil, err
 	}
 	log = log.With("peer", s.host.ID().String())
@@ -430,7 +434,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, fmt.Errorf("swarm: starting the DHT: %w", err)
 	}
 
-	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, bitswap.WithTracer(s.audit))
+	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, s.bitswapOptions()...)
 	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
 	s.host.SetStreamHandler(BlocksProtocol, s.serveBlocks)
 
