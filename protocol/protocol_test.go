@@ -450,3 +450,24 @@ func TestCatalogueRoundTrip(t *testing.T) {
 		t.Fatalf("major 2 request: %v", err)
 	}
 }
+
+// TestCatalogueDigest: the digest of what the asker holds travels with the
+// request, and a digest of the wrong size is refused both ways.
+func TestCatalogueDigest(t *testing.T) {
+	have := bytes.Repeat([]byte{0xab}, CatalogueDigestSize)
+	b, err := EncodeCatalogueRequest(CatalogueRequest{Limit: 10, Have: have})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeCatalogueRequest(b)
+	if err != nil || !bytes.Equal(r.Have, have) || r.Limit != 10 {
+		t.Fatalf("round trip: %+v %v", r, err)
+	}
+	if _, err := EncodeCatalogueRequest(CatalogueRequest{Have: have[:5]}); err == nil {
+		t.Fatal("a 5-byte digest was encoded")
+	}
+	bad, _ := encMode.Marshal(wireCatalogueRequest{Version: wireVersion{Major: VersionMajor}, Have: have[:31]})
+	if _, err := DecodeCatalogueRequest(bad); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("a 31-byte digest was accepted: %v", err)
+	}
+}
