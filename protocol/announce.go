@@ -266,29 +266,40 @@ func toWire(a Announcement) wirePayload {
 	}
 }
 
+// openEnvelope decodes the signed envelope of a what ("announcement",
+// "base announcement") and checks what every kind shares: the size limit,
+// strict CBOR, the three parts present, and the payload's major version.
+func openEnvelope(data []byte, what string) (wireEnvelope, error) {
+	var env wireEnvelope
+	if len(data) > MaxAnnouncementSize {
+		return env, fmt.Errorf("protocol: %s of %d bytes exceeds the %d-byte limit", what, len(data), MaxAnnouncementSize)
+	}
+	if err := decMode.Unmarshal(data, &env); err != nil {
+		return env, fmt.Errorf("protocol: malformed %s envelope: %w", what, err)
+	}
+	if len(env.Payload) == 0 || len(env.PublicKey) == 0 || len(env.Signature) == 0 {
+		return env, fmt.Errorf("protocol: %s envelope lacks its payload, public key or signature", what)
+	}
+	var vo versionOnly
+	if err := decMode.Unmarshal(env.Payload, &vo); err != nil {
+		return env, fmt.Errorf("protocol: malformed %s payload: %w", what, err)
+	}
+	if vo.Version.Major != VersionMajor {
+		return env, fmt.Errorf("protocol: %s uses wire version %d.%d but this orchmind speaks %d.x: %w; upgrade orchmind to read it",
+			what, vo.Version.Major, vo.Version.Minor, VersionMajor, ErrUnsupportedVersion)
+	}
+	return env, nil
+}
+
 // Decode parses a signed announcement envelope without checking its
 // signature (see Verify and Open). It rejects envelopes over
 // MaxAnnouncementSize, malformed or non-strict CBOR, a major version other
 // than VersionMajor (wrapping ErrUnsupportedVersion) and field values
 // outside the limits.
 func Decode(data []byte) (*Signed, error) {
-	if len(data) > MaxAnnouncementSize {
-		return nil, fmt.Errorf("protocol: announcement of %d bytes exceeds the %d-byte limit", len(data), MaxAnnouncementSize)
-	}
-	var env wireEnvelope
-	if err := decMode.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("protocol: malformed announcement envelope: %w", err)
-	}
-	if len(env.Payload) == 0 || len(env.PublicKey) == 0 || len(env.Signature) == 0 {
-		return nil, errors.New("protocol: announcement envelope lacks its payload, public key or signature")
-	}
-	var vo versionOnly
-	if err := decMode.Unmarshal(env.Payload, &vo); err != nil {
-		return nil, fmt.Errorf("protocol: malformed announcement payload: %w", err)
-	}
-	if vo.Version.Major != VersionMajor {
-		return nil, fmt.Errorf("protocol: announcement uses wire version %d.%d but this orchmind speaks %d.x: %w; upgrade orchmind to read it",
-			vo.Version.Major, vo.Version.Minor, VersionMajor, ErrUnsupportedVersion)
+	env, err := openEnvelope(data, "announcement")
+	if err != nil {
+		return nil, err
 	}
 	var p wirePayload
 	if err := decMode.Unmarshal(env.Payload, &p); err != nil {

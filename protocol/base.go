@@ -115,23 +115,9 @@ func SignBase(a BaseAnnouncement, key crypto.PrivKey) ([]byte, error) {
 // (under BaseSignatureDomain) and author: use it on bytes from the
 // network. An adapter announcement is refused.
 func OpenBase(data []byte) (*SignedBase, error) {
-	if len(data) > MaxAnnouncementSize {
-		return nil, fmt.Errorf("protocol: base announcement of %d bytes exceeds the %d-byte limit", len(data), MaxAnnouncementSize)
-	}
-	var env wireEnvelope
-	if err := decMode.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("protocol: malformed base announcement envelope: %w", err)
-	}
-	if len(env.Payload) == 0 || len(env.PublicKey) == 0 || len(env.Signature) == 0 {
-		return nil, errors.New("protocol: base announcement envelope lacks its payload, public key or signature")
-	}
-	var vo versionOnly
-	if err := decMode.Unmarshal(env.Payload, &vo); err != nil {
-		return nil, fmt.Errorf("protocol: malformed base announcement payload: %w", err)
-	}
-	if vo.Version.Major != VersionMajor {
-		return nil, fmt.Errorf("protocol: base announcement uses wire version %d.%d but this orchmind speaks %d.x: %w; upgrade orchmind to read it",
-			vo.Version.Major, vo.Version.Minor, VersionMajor, ErrUnsupportedVersion)
+	env, err := openEnvelope(data, "base announcement")
+	if err != nil {
+		return nil, err
 	}
 	var p wireBasePayload
 	if err := decMode.Unmarshal(env.Payload, &p); err != nil {
