@@ -73,6 +73,7 @@ func (n *Node) startBases(ctx context.Context) error {
 	if err != nil {
 		n.log.Warn("reading the list of held bases; not announcing them", "err", err)
 	}
+	shared := map[string]int64{} // path → size of the held bases announced
 	for _, h := range held {
 		if st, err := os.Stat(h.Path); err != nil || st.Size() != h.Size {
 			n.log.Warn("a base file this node held is gone or changed; not announcing it", "path", h.Path)
@@ -84,10 +85,18 @@ func (n *Node) startBases(ctx context.Context) error {
 		}
 		if root, err := cid.Decode(h.Root); err == nil {
 			n.provide(root)
+			if has, _ := n.store.Has(ctx, root); has {
+				shared[h.Path] = h.Size
+			}
 		}
 	}
 	if n.cfg.ShareBase && n.cfg.Base.Path != "" {
-		if st, err := os.Stat(n.cfg.Base.Path); err == nil && st.Mode().IsRegular() {
+		abs, _ := filepath.Abs(n.cfg.Base.Path)
+		if st, err := os.Stat(n.cfg.Base.Path); err == nil && st.Mode().IsRegular() && shared[abs] != st.Size() {
+			// Not yet shared (or changed since): import and announce it. A
+			// base shared at an earlier start was announced above, without
+			// hashing its gigabytes again (every block read to serve it is
+			// checked against its CID, so a changed file is never served).
 			n.bg.Go(func() {
 				var err error
 				if b := n.cfg.Base; b.Type == model.AsStored && b.Model != nil {
