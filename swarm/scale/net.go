@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	basicconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+
+	"orchmind/swarm"
 )
 
 // place is where a node sits: a point on the unit square (distance stands
@@ -142,7 +144,7 @@ type simHost struct {
 }
 
 func newSimHost(h host.Host, low, high int, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
-	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(time.Minute))
+	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(swarm.ConnMgrGracePeriod))
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ type Options struct {
 	// bootstrap peers (default 4).
 	Bootstraps int
 	// ConnLow and ConnHigh are each node's connection manager water
-	// marks (defaults: swarm's, 64 and 192).
+	// marks (defaults: swarm's, DefaultConnMgrLow and DefaultConnMgrHigh).
 	ConnLow, ConnHigh int
 	// Authors is how many nodes announce (and provide) an adapter before
 	// the measured announcement: the catalogue every node holds and the
@@ -198,6 +198,8 @@ type Result struct {
 	HarnessMB     float64    `json:"harness_mb"`
 	Goroutines    float64    `json:"goroutines_per_node"`
 	Conns         float64    `json:"conns_per_node"`
+	ConnLow       int        `json:"conn_low"`
+	ConnHigh      int        `json:"conn_high"`
 	GossipMsgs    float64    `json:"gossip_msgs_per_node_per_ann"`
 	GossipKB      float64    `json:"gossip_kb_per_node_per_ann"`
 	IdleKBs       float64    `json:"idle_kb_per_node_per_s"`
@@ -332,6 +334,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.Catalogue = percentile(cats, 0.5)
 	res.CatKB = round(float64(catBytes)/1e3/n, 2)
 	res.Conns = round(float64(conns)/n, 1)
+	res.ConnLow, res.ConnHigh = r.connLow(), r.connHigh()
 	if o.HeapProfile != "" {
 		if err := writeHeap(o.HeapProfile); err != nil {
 			return res, err
@@ -392,13 +395,7 @@ func (r *run) build(m int) error {
 		if err != nil {
 			return fmt.Errorf("scale: mock host %d: %w", i, err)
 		}
-		low, high := r.o.ConnLow, r.o.ConnHigh
-		if low <= 0 {
-			low = 64
-		}
-		if high <= 0 {
-			high = 192
-		}
+		low, high := r.connLow(), r.connHigh()
 		up := r.o.UplinkMbps * 1e6 / 8
 		sh, err := newSimHost(h, low, high, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
 		if err != nil {
@@ -1127,3 +1124,21 @@ func (c cryptoRand) Read(p []byte) (int, error) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// connLow is the nodes' connection manager low water mark: Options.ConnLow
+// or swarm's default.
+func (r *run) connLow() int {
+	if r.o.ConnLow > 0 {
+		return r.o.ConnLow
+	}
+	return swarm.DefaultConnMgrLow
+}
+
+// connHigh is the nodes' connection manager high water mark: Options.ConnHigh
+// or swarm's default.
+func (r *run) connHigh() int {
+	if r.o.ConnHigh > 0 {
+		return r.o.ConnHigh
+	}
+	return swarm.DefaultConnMgrHigh
+}
