@@ -15,8 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	basicconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
-
-	"orchmind/swarm"
 )
 
 // place is where a node sits: a point on the unit square (distance stands
@@ -143,8 +141,8 @@ type simHost struct {
 	cancel  context.CancelFunc
 }
 
-func newSimHost(h host.Host, low, high int, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
-	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(swarm.ConnMgrGracePeriod))
+func newSimHost(h host.Host, low, high int, grace time.Duration, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
+	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(grace))
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,9 @@ type Options struct {
 	// ConnLow and ConnHigh are each node's connection manager water
 	// marks (defaults: swarm's, DefaultConnMgrLow and DefaultConnMgrHigh).
 	ConnLow, ConnHigh int
+	// ConnGrace is how long the connection manager spares a new
+	// connection (default: swarm's ConnMgrGracePeriod).
+	ConnGrace time.Duration
 	// Authors is how many nodes announce (and provide) an adapter before
 	// the measured announcement: the catalogue every node holds and the
 	// keys of the DHT lookups (default 20).
@@ -200,6 +203,7 @@ type Result struct {
 	Conns         float64    `json:"conns_per_node"`
 	ConnLow       int        `json:"conn_low"`
 	ConnHigh      int        `json:"conn_high"`
+	ConnGraceS    float64    `json:"conn_grace_s"`
 	GossipMsgs    float64    `json:"gossip_msgs_per_node_per_ann"`
 	GossipKB      float64    `json:"gossip_kb_per_node_per_ann"`
 	IdleKBs       float64    `json:"idle_kb_per_node_per_s"`
@@ -335,6 +339,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.CatKB = round(float64(catBytes)/1e3/n, 2)
 	res.Conns = round(float64(conns)/n, 1)
 	res.ConnLow, res.ConnHigh = r.connLow(), r.connHigh()
+	res.ConnGraceS = swarm.ConnMgrGracePeriod.Seconds()
+	if r.o.ConnGrace > 0 {
+		res.ConnGraceS = r.o.ConnGrace.Seconds()
+	}
 	if o.HeapProfile != "" {
 		if err := writeHeap(o.HeapProfile); err != nil {
 			return res, err
@@ -396,8 +404,12 @@ func (r *run) build(m int) error {
 			return fmt.Errorf("scale: mock host %d: %w", i, err)
 		}
 		low, high := r.connLow(), r.connHigh()
+		grace := r.o.ConnGrace
+		if grace <= 0 {
+			grace = swarm.ConnMgrGracePeriod
+		}
 		up := r.o.UplinkMbps * 1e6 / 8
-		sh, err := newSimHost(h, low, high, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
+		sh, err := newSimHost(h, low, high, grace, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
 		if err != nil {
 			return fmt.Errorf("scale: connection manager: %w", err)
 		}
