@@ -114,8 +114,11 @@ type Config struct {
 	// the same key can connect. Forces TCP only (QUIC cannot use it).
 	PrivateNetworkKey []byte
 	// ConnMgrLow and ConnMgrHigh are the connection manager's water marks
-	// (defaults 64 and 192).
+	// (defaults DefaultConnMgrLow and DefaultConnMgrHigh).
 	ConnMgrLow, ConnMgrHigh int
+	// ConnMgrGrace is how long a new connection is spared from trimming
+	// (default ConnMgrGracePeriod).
+	ConnMgrGrace time.Duration
 	// DHTMode defaults to DHTAuto.
 	DHTMode DHTMode
 	// Blockstore holds the blocks this node serves and fetches. Required.
@@ -319,10 +322,13 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		return nil, errors.New("swarm: no announcement validator given; set Config.Validator")
 	}
 	if cfg.ConnMgrLow <= 0 {
-		cfg.ConnMgrLow = 64
+		cfg.ConnMgrLow = DefaultConnMgrLow
 	}
 	if cfg.ConnMgrHigh <= 0 {
-		cfg.ConnMgrHigh = 192
+		cfg.ConnMgrHigh = DefaultConnMgrHigh
+	}
+	if cfg.ConnMgrGrace <= 0 {
+		cfg.ConnMgrGrace = ConnMgrGracePeriod
 	}
 	if cfg.ConnMgrHigh < cfg.ConnMgrLow {
 		return nil, fmt.Errorf("swarm: connection manager high water mark %d is below the low one %d; raise the high mark", cfg.ConnMgrHigh, cfg.ConnMgrLow)
@@ -487,7 +493,7 @@ func (s *Swarm) startHost(key crypto.PrivKey, listen []ma.Multiaddr, private boo
 	if err != nil {
 		return fmt.Errorf("swarm: resource manager: %w", err)
 	}
-	cm, err := connmgr.NewConnManager(s.cfg.ConnMgrLow, s.cfg.ConnMgrHigh, connmgr.WithGracePeriod(time.Minute))
+	cm, err := connmgr.NewConnManager(s.cfg.ConnMgrLow, s.cfg.ConnMgrHigh, connmgr.WithGracePeriod(s.cfg.ConnMgrGrace))
 	if err != nil {
 		return fmt.Errorf("swarm: connection manager: %w", err)
 	}

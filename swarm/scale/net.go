@@ -141,8 +141,8 @@ type simHost struct {
 	cancel  context.CancelFunc
 }
 
-func newSimHost(h host.Host, low, high int, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
-	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(time.Minute))
+func newSimHost(h host.Host, low, high int, grace time.Duration, uplinkBytes float64, all *traffic, delay func(peer.ID) time.Duration) (*simHost, error) {
+	cm, err := basicconnmgr.NewConnManager(low, high, basicconnmgr.WithGracePeriod(grace))
 	if err != nil {
 		return nil, err
 	}

@@ -68,8 +68,11 @@ type Options struct {
 	// bootstrap peers (default 4).
 	Bootstraps int
 	// ConnLow and ConnHigh are each node's connection manager water
-	// marks (defaults: swarm's, 64 and 192).
+	// marks (defaults: swarm's, DefaultConnMgrLow and DefaultConnMgrHigh).
 	ConnLow, ConnHigh int
+	// ConnGrace is how long the connection manager spares a new
+	// connection (default: swarm's ConnMgrGracePeriod).
+	ConnGrace time.Duration
 	// Authors is how many nodes announce (and provide) an adapter before
 	// the measured announcement: the catalogue every node holds and the
 	// keys of the DHT lookups (default 20).
@@ -198,6 +201,9 @@ type Result struct {
 	HarnessMB     float64    `json:"harness_mb"`
 	Goroutines    float64    `json:"goroutines_per_node"`
 	Conns         float64    `json:"conns_per_node"`
+	ConnLow       int        `json:"conn_low"`
+	ConnHigh      int        `json:"conn_high"`
+	ConnGraceS    float64    `json:"conn_grace_s"`
 	GossipMsgs    float64    `json:"gossip_msgs_per_node_per_ann"`
 	GossipKB      float64    `json:"gossip_kb_per_node_per_ann"`
 	IdleKBs       float64    `json:"idle_kb_per_node_per_s"`
@@ -332,6 +338,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.Catalogue = percentile(cats, 0.5)
 	res.CatKB = round(float64(catBytes)/1e3/n, 2)
 	res.Conns = round(float64(conns)/n, 1)
+	res.ConnLow, res.ConnHigh = r.connLow(), r.connHigh()
+	res.ConnGraceS = swarm.ConnMgrGracePeriod.Seconds()
+	if r.o.ConnGrace > 0 {
+		res.ConnGraceS = r.o.ConnGrace.Seconds()
+	}
 	if o.HeapProfile != "" {
 		if err := writeHeap(o.HeapProfile); err != nil {
 			return res, err
@@ -392,15 +403,13 @@ func (r *run) build(m int) error {
 		if err != nil {
 			return fmt.Errorf("scale: mock host %d: %w", i, err)
 		}
-		low, high := r.o.ConnLow, r.o.ConnHigh
-		if low <= 0 {
-			low = 64
-		}
-		if high <= 0 {
-			high = 192
+		low, high := r.connLow(), r.connHigh()
+		grace := r.o.ConnGrace
+		if grace <= 0 {
+			grace = swarm.ConnMgrGracePeriod
 		}
 		up := r.o.UplinkMbps * 1e6 / 8
-		sh, err := newSimHost(h, low, high, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
+		sh, err := newSimHost(h, low, high, grace, up, &r.all, func(p peer.ID) time.Duration { return r.delay(i, p) })
 		if err != nil {
 			return fmt.Errorf("scale: connection manager: %w", err)
 		}
@@ -1127,3 +1136,21 @@ func (c cryptoRand) Read(p []byte) (int, error) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// connLow is the nodes' connection manager low water mark: Options.ConnLow
+// or swarm's default.
+func (r *run) connLow() int {
+	if r.o.ConnLow > 0 {
+		return r.o.ConnLow
+	}
+	return swarm.DefaultConnMgrLow
+}
+
+// connHigh is the nodes' connection manager high water mark: Options.ConnHigh
+// or swarm's default.
+func (r *run) connHigh() int {
+	if r.o.ConnHigh > 0 {
+		return r.o.ConnHigh
+	}
+	return swarm.DefaultConnMgrHigh
+}
