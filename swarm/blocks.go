@@ -54,6 +54,12 @@ const (
 	// for a block is not asked for it again in this fetch: a peer still
 	// fetching the DAG may have it a moment later.
 	fetchNotHereRetry = 2 * time.Second
+	// fetchServingChunk replaces fetchChunk in a fetch that serves what
+	// it holds while it runs: the blocks not yet asked for stay queued
+	// for whichever provider is free first, so that peers that join the
+	// pull (other pullers, found in the DHT) take a share at once rather
+	// than the first provider holding most of the DAG in long requests.
+	fetchServingChunk = 2
 	// servingCommitBytes replaces commitBytes in a fetch that serves what
 	// it holds while it runs: blocks are servable once committed.
 	servingCommitBytes = 2 << 20
@@ -142,9 +148,9 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		o(&fo)
 	}
 	f.sink, f.early = fo.sink, fo.early
-	f.commitBytes = commitBytes
+	f.commitBytes, f.chunk = commitBytes, fetchChunk
 	if fo.serve {
-		f.commitBytes = servingCommitBytes
+		f.commitBytes, f.chunk = servingCommitBytes, fetchServingChunk
 		f.serve = &sync.Once{}
 	}
 	if fo.maxBytes > 0 {
@@ -229,7 +235,8 @@ type fetchOptions struct {
 // the others, and they ask elsewhere — so the load of a popular pull
 // spreads over its pullers instead of all falling on the author. Blocks
 // are committed to the store every 2 MiB instead of 16 MiB so that they
-// can be served sooner. If the fetch fails, the provider record stays
+// can be served sooner, and each request asks for at most 2 blocks so
+// that the others wait for whichever provider is free first. If the fetch fails, the provider record stays
 // until it expires and this node answers "not here" for what it lacks.
 func WithServeWhileFetching() FetchOption {
 	return func(o *fetchOptions) { o.serve = true }
@@ -296,6 +303,7 @@ type fetcher struct {
 	pr          Progress
 	maxBytes    int64      // of blocks from peers (0: no bound); see WithMaxBytes
 	commitBytes int64      // see commitBytes and WithServeWhileFetching
+	chunk       int        // fetchChunk or fetchServingChunk
 	serve       *sync.Once // provides root once blocks are stored (WithServeWhileFetching)
 	got         int64      // bytes of blocks from peers so far
 	fail        func(error) error
@@ -495,7 +503,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				if busy[p] > slot || len(queue) == 0 {
 					continue
 				}
-				n := min(fetchChunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
+				n := min(f.chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
 				chunk := take(p, n)
 				if len(chunk) == 0 {
 					continue
