@@ -77,8 +77,8 @@ const (
 // Fetch makes sure the whole DAG under root is in the blockstore, fetching
 // what is missing from peers that have it. It asks the peers known to hold
 // root — the authors of its announcements and, if the fetch is not done
-// within a second (or there are no such peers), providers found in the DHT
-// — over BlocksProtocol, several at once and each for many blocks per
+// within a second (or there are no such peers), providers found in the DHT,
+// looked up again every 3 s while the fetch runs — over BlocksProtocol, several at once and each for many blocks per
 // request; whatever they cannot give (a provider that leaves, lies, or
 // does not speak the protocol) is fetched with bitswap from any peer that
 // has it. Every received block is hash-checked against its CID before it
@@ -236,8 +236,9 @@ type fetchOptions struct {
 // spreads over its pullers instead of all falling on the author. Blocks
 // are committed to the store every 2 MiB instead of 16 MiB so that they
 // can be served sooner, and each request asks for at most 2 blocks so
-// that the others wait for whichever provider is free first. If the fetch fails, the provider record stays
-// until it expires and this node answers "not here" for what it lacks.
+// that the others wait for whichever provider is free first. If the
+// fetch fails, the provider record stays until it expires and this node
+// answers "not here" for what it lacks.
 func WithServeWhileFetching() FetchOption {
 	return func(o *fetchOptions) { o.serve = true }
 }
