@@ -82,7 +82,7 @@ func (n *Node) pull(ctx context.Context, c string, accept api.Accept, otherBase 
 	// instead of writing the bytes a second time (see store's
 	// filepack.go); files it cannot link it copies from the store, whose
 	// blocks were checked against their CIDs as they arrived.
-	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithMaxBytes(limit)); err != nil {
+	if err := n.sw.Fetch(ctx, root, nil, swarm.WithProviders(provs...), swarm.WithMaxBytes(limit), swarm.WithServeWhileFetching()); err != nil {
 		if errors.Is(err, store.ErrStoreFull) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, swarm.ErrTooLarge) {
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}

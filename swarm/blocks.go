@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,24 @@ const (
 	// fetchProviderSearchDelay is how long a fetch runs on the providers
 	// it knows (the announcement's author) before it asks the DHT for more.
 	fetchProviderSearchDelay = time.Second
+	// fetchProviderSearchEvery is how long a fetch waits after one DHT
+	// lookup of providers before the next, for as long as it runs: peers
+	// that started the same pull and serve what they hold so far (see
+	// WithServeWhileFetching) or that finished it show up this way.
+	fetchProviderSearchEvery = 3 * time.Second
+	// fetchNotHereRetry is how long a provider that answered "not here"
+	// for a block is not asked for it again in this fetch: a peer still
+	// fetching the DAG may have it a moment later.
+	fetchNotHereRetry = 2 * time.Second
+	// fetchServingChunk replaces fetchChunk in a fetch that serves what
+	// it holds while it runs: the blocks not yet asked for stay queued
+	// for whichever provider is free first, so that peers that join the
+	// pull (other pullers, found in the DHT) take a share at once rather
+	// than the first provider holding most of the DAG in long requests.
+	fetchServingChunk = 2
+	// servingCommitBytes replaces commitBytes in a fetch that serves what
+	// it holds while it runs: blocks are servable once committed.
+	servingCommitBytes = 2 << 20
 	// writeBatchBytes is the most bytes of fetched blocks that wait for
 	// the writer while it is busy; past it the fetch waits too.
 	writeBatchBytes = 8 << 20
@@ -58,8 +77,8 @@ const (
 // Fetch makes sure the whole DAG under root is in the blockstore, fetching
 // what is missing from peers that have it. It asks the peers known to hold
 // root — the authors of its announcements and, if the fetch is not done
-// within a second (or there are no such peers), providers found in the DHT
-// — over BlocksProtocol, several at once and each for many blocks per
+// within a second (or there are no such peers), providers found in the DHT,
+// looked up again every 3 s while the fetch runs — over BlocksProtocol, several at once and each for many blocks per
 // request; whatever they cannot give (a provider that leaves, lies, or
 // does not speak the protocol) is fetched with bitswap from any peer that
 // has it. Every received block is hash-checked against its CID before it
@@ -129,6 +148,11 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		o(&fo)
 	}
 	f.sink, f.early = fo.sink, fo.early
+	f.commitBytes, f.chunk = commitBytes, fetchChunk
+	if fo.serve {
+		f.commitBytes, f.chunk = servingCommitBytes, fetchServingChunk
+		f.serve = &sync.Once{}
+	}
 	if fo.maxBytes > 0 {
 		f.maxBytes = fo.maxBytes + fo.maxBytes/64 + 1<<20
 	}
@@ -200,6 +224,23 @@ type fetchOptions struct {
 	providers []peer.AddrInfo
 	sink      func(blocks.Block)
 	early     bool // sink gets fetched blocks on arrival, before they are stored
+	serve     bool // WithServeWhileFetching
+}
+
+// WithServeWhileFetching makes Fetch provide root in the DHT as soon as
+// its first fetched blocks are stored, rather than leaving that to the
+// caller once the whole DAG is in: other peers pulling the same DAG then
+// find this one (Fetch looks for providers again every few seconds) and
+// take from it the blocks it already holds — it answers "not here" for
+// the others, and they ask elsewhere — so the load of a popular pull
+// spreads over its pullers instead of all falling on the author. Blocks
+// are committed to the store every 2 MiB instead of 16 MiB so that they
+// can be served sooner, and each request asks for at most 2 blocks so
+// that the others wait for whichever provider is free first. If the
+// fetch fails, the provider record stays until it expires and this node
+// answers "not here" for what it lacks.
+func WithServeWhileFetching() FetchOption {
+	return func(o *fetchOptions) { o.serve = true }
 }
 
 // WithBlocks hands every block Fetch fetches (each checked against its
@@ -261,8 +302,11 @@ type fetcher struct {
 	sink        func(blocks.Block)
 	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
-	maxBytes    int64 // of blocks from peers (0: no bound); see WithMaxBytes
-	got         int64 // bytes of blocks from peers so far
+	maxBytes    int64      // of blocks from peers (0: no bound); see WithMaxBytes
+	commitBytes int64      // see commitBytes and WithServeWhileFetching
+	chunk       int        // fetchChunk or fetchServingChunk
+	serve       *sync.Once // provides root once blocks are stored (WithServeWhileFetching)
+	got         int64      // bytes of blocks from peers so far
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
@@ -306,19 +350,29 @@ func (f *fetcher) addProvider(p peer.ID) {
 	}
 }
 
-// findProviders adds the DHT's providers of root as they are found.
+// findProviders adds the DHT's providers of root as they are found, and
+// looks again every fetchProviderSearchEvery until the fetch ends: peers
+// pulling the same DAG provide it while they fetch or once they are done.
 func (f *fetcher) findProviders() {
-	if f.s.dht.RoutingTable().Size() == 0 {
-		return
-	}
-	for ai := range f.s.dht.FindProvidersAsync(f.ctx, f.root, 20) {
-		if ai.ID == f.s.host.ID() {
-			continue
+	for {
+		if f.s.dht.RoutingTable().Size() > 0 {
+			for ai := range f.s.dht.FindProvidersAsync(f.ctx, f.root, 20) {
+				if ai.ID == f.s.host.ID() {
+					continue
+				}
+				if len(ai.Addrs) > 0 {
+					f.s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+				}
+				f.addProvider(ai.ID)
+			}
 		}
-		if len(ai.Addrs) > 0 {
-			f.s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+		t := time.NewTimer(fetchProviderSearchEvery)
+		select {
+		case <-f.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
-		f.addProvider(ai.ID)
 	}
 }
 
@@ -384,6 +438,10 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 	if pending == 0 {
 		return links, nil
 	}
+	// Each fetch asks for the blocks in its own random order, so that
+	// peers pulling the same DAG at once hold different blocks to give
+	// each other (see WithServeWhileFetching).
+	rand.Shuffle(len(queue), func(i, j int) { queue[i], queue[j] = queue[j], queue[i] })
 
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -391,10 +449,12 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	notHere := map[cid.Cid]map[peer.ID]bool{} // providers that said they lack a CID
-	onBitswap := map[cid.Cid]bool{}           // wanted from a bitswap session too
+	notHere := map[cid.Cid]map[peer.ID]time.Time{} // when providers said they lack a CID
+	onBitswap := map[cid.Cid]bool{}                // wanted from a bitswap session too
 	busy := map[peer.ID]int{}
 	inflight := 0
+	retryTimer := time.NewTimer(time.Hour)
+	defer retryTimer.Stop()
 	bitswaps := 0
 
 	// take removes up to n queued CIDs that p has not said it lacks.
@@ -404,7 +464,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			if state[c] != stQueued {
 				continue
 			}
-			if len(chunk) < n && !notHere[c][p] {
+			if len(chunk) < n && time.Since(notHere[c][p]) >= fetchNotHereRetry {
 				chunk = append(chunk, c)
 				state[c] = stAsked
 				continue
@@ -444,7 +504,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				if busy[p] > slot || len(queue) == 0 {
 					continue
 				}
-				n := min(fetchChunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
+				n := min(f.chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
 				chunk := take(p, n)
 				if len(chunk) == 0 {
 					continue
@@ -569,11 +629,12 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			f.failed[e.from] = true
 			f.mu.Unlock()
 		}
+		now := time.Now()
 		for _, c := range e.missing {
 			if notHere[c] == nil {
-				notHere[c] = map[peer.ID]bool{}
+				notHere[c] = map[peer.ID]time.Time{}
 			}
-			notHere[c][e.from] = true
+			notHere[c][e.from] = now
 		}
 		for _, c := range e.chunk {
 			if state[c] == stAsked {
@@ -611,6 +672,13 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		if inflight == 0 {
 			toBitswap()
 		}
+		// Blocks that every free provider said it lacks are asked again
+		// once fetchNotHereRetry has passed.
+		var retry <-chan time.Time
+		if len(notHere) > 0 && queued() > 0 {
+			retryTimer.Reset(fetchNotHereRetry / 2)
+			retry = retryTimer.C
+		}
 		// While the writer is busy and a full batch waits, no more blocks
 		// are taken: that holds the providers back to the disk's pace.
 		evs := events
@@ -628,6 +696,8 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		case <-f.newProv:
 			continue
 		case <-due:
+			continue
+		case <-retry:
 			continue
 		case <-ctx.Done():
 			return nil, f.fail(ctx.Err())
@@ -712,7 +782,7 @@ func (f *fetcher) startWriter() (stop func()) {
 				}
 			}
 			var stored []blocks.Block
-			if err == nil && (req.final || sw.Pending() >= commitBytes) {
+			if err == nil && (req.final || sw.Pending() >= f.commitBytes) {
 				stored, err = sw.Commit(f.ctx)
 			}
 			if err == nil {
@@ -779,6 +849,9 @@ func (f *fetcher) stored(d writeDone) error {
 		return d.err
 	}
 	f.unstored -= len(d.stored)
+	if f.serve != nil && len(d.stored) > 0 {
+		f.serve.Do(func() { go f.provideEarly() })
+	}
 	for _, b := range d.stored {
 		f.pr.Blocks++
 		f.pr.Bytes += int64(len(b.RawData()))
@@ -841,4 +914,12 @@ func fetchErr(ctx context.Context, root cid.Cid, err error) error {
 		return fmt.Errorf("swarm: fetch %s: no peer had a block (%v); is any provider online?", root, err)
 	}
 	return fmt.Errorf("swarm: fetch %s: %w", root, err)
+}
+
+// provideEarly provides root in the DHT while the fetch goes on
+// (WithServeWhileFetching); its blocks are served as they are stored.
+func (f *fetcher) provideEarly() {
+	if err := f.s.Provide(f.ctx, f.root); err != nil {
+		f.s.log.Debug("providing a DAG while fetching it", "root", f.root.String(), "err", err)
+	}
 }

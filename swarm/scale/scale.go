@@ -911,7 +911,7 @@ func (r *run) pull(ctx context.Context, res *Result) error {
 	t0 := time.Now()
 	for _, p := range pullers {
 		wg.Go(func() {
-			if err := p.sw.Fetch(pctx, root, nil); err != nil {
+			if err := p.sw.Fetch(pctx, root, nil, swarm.WithServeWhileFetching()); err != nil {
 				r.log.Debug("pull failed", "node", p.i, "err", err)
 				return
 			}
