@@ -72,12 +72,17 @@ func TestRendezvousFindsPeersThroughPublicDHT(t *testing.T) {
 	if pa.Source != SourcePublicDHT && pa.Source != SourceIncoming {
 		t.Fatalf("b found a by %q, want %q (or %q when a dialled first)", pa.Source, SourcePublicDHT, SourceIncoming)
 	}
-	if ti := b.Host().ConnManager().GetTagInfo(a.ID()); ti == nil || ti.Tags[orchmindPeerTag] != orchmindPeerWeight {
-		t.Fatalf("b's connection manager does not tag a as an orchmind peer: %+v", ti)
+	// The tag is set by the swarm's event goroutine once identify has
+	// completed, which may come just after the peerstore knows the
+	// protocols: wait for it rather than race it.
+	tagged := func(p peer.ID) func() bool {
+		return func() bool {
+			ti := b.Host().ConnManager().GetTagInfo(p)
+			return ti != nil && ti.Tags[orchmindPeerTag] == orchmindPeerWeight
+		}
 	}
-	if ti := b.Host().ConnManager().GetTagInfo(helper.ID()); ti == nil || ti.Tags[orchmindPeerTag] != orchmindPeerWeight {
-		t.Fatalf("the helper runs orchmind too: %+v", ti)
-	}
+	eventually(t, 10*time.Second, "b's connection manager to tag a as an orchmind peer", tagged(a.ID()))
+	eventually(t, 10*time.Second, "b's connection manager to tag the helper (it runs orchmind too)", tagged(helper.ID()))
 	if pa.Conn != "direct" {
 		t.Fatalf("b's connection to a on loopback is %q, want direct", pa.Conn)
 	}
