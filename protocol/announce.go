@@ -210,16 +210,9 @@ func init() {
 // author to the key's peer ID, and returns the signed envelope bytes. Only
 // ed25519 keys are accepted. Created is truncated to milliseconds.
 func Sign(a Announcement, key crypto.PrivKey) ([]byte, error) {
-	if key == nil {
-		return nil, errors.New("protocol: signing an announcement needs the node's private key, got none")
-	}
-	if key.Type() != pb.KeyType_Ed25519 {
-		return nil, fmt.Errorf("protocol: announcements are signed with ed25519 keys; this node's key is %s", key.Type())
-	}
-	pub := key.GetPublic()
-	id, err := peer.IDFromPublicKey(pub)
+	id, err := signerID(key, "an announcement")
 	if err != nil {
-		return nil, fmt.Errorf("protocol: deriving the peer ID from the node key: %w", err)
+		return nil, err
 	}
 	a.Version = Version{Major: VersionMajor, Minor: VersionMinor}
 	a.Author = id
@@ -230,28 +223,100 @@ func Sign(a Announcement, key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding the announcement: %w", err)
 	}
-	sig, err := key.Sign(signingBytes(payload))
-	if err != nil {
-		return nil, fmt.Errorf("protocol: signing the announcement: %w", err)
+	return seal(key, SignatureDomain, payload, "announcement")
+}
+
+// signerID checks that key can sign announcements (present, ed25519) and
+// returns its peer ID; what names the message ("an announcement").
+func signerID(key crypto.PrivKey, what string) (peer.ID, error) {
+	if key == nil {
+		return "", fmt.Errorf("protocol: signing %s needs the node's private key, got none", what)
 	}
-	pubBytes, err := crypto.MarshalPublicKey(pub)
+	if key.Type() != pb.KeyType_Ed25519 {
+		return "", fmt.Errorf("protocol: announcements are signed with ed25519 keys; this node's key is %s", key.Type())
+	}
+	id, err := peer.IDFromPublicKey(key.GetPublic())
+	if err != nil {
+		return "", fmt.Errorf("protocol: deriving the peer ID from the node key: %w", err)
+	}
+	return id, nil
+}
+
+// seal signs domain || payload with key and returns the envelope, at most
+// MaxAnnouncementSize bytes: every kind of announcement is sealed (and
+// opened, see openEnvelope and checkSignature) the same way, only the
+// domain differs.
+func seal(key crypto.PrivKey, domain string, payload []byte, what string) ([]byte, error) {
+	sig, err := key.Sign(domainBytes(domain, payload))
+	if err != nil {
+		return nil, fmt.Errorf("protocol: signing the %s: %w", what, err)
+	}
+	pubBytes, err := crypto.MarshalPublicKey(key.GetPublic())
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding the public key: %w", err)
 	}
 	env, err := encMode.Marshal(wireEnvelope{Payload: payload, PublicKey: pubBytes, Signature: sig})
 	if err != nil {
-		return nil, fmt.Errorf("protocol: encoding the announcement envelope: %w", err)
+		return nil, fmt.Errorf("protocol: encoding the %s envelope: %w", what, err)
 	}
 	if len(env) > MaxAnnouncementSize {
-		return nil, fmt.Errorf("protocol: the signed announcement is %d bytes, over the %d-byte limit; shorten the description or drop tags and metrics", len(env), MaxAnnouncementSize)
+		return nil, fmt.Errorf("protocol: the signed %s is %d bytes, over the %d-byte limit; shorten the description or drop tags and metrics", what, len(env), MaxAnnouncementSize)
 	}
 	return env, nil
 }
 
-func signingBytes(payload []byte) []byte {
-	b := make([]byte, 0, len(SignatureDomain)+len(payload))
-	b = append(b, SignatureDomain...)
+// domainBytes is what is signed: the domain, then the payload.
+func domainBytes(domain string, payload []byte) []byte {
+	b := make([]byte, 0, len(domain)+len(payload))
+	b = append(b, domain...)
 	return append(b, payload...)
+}
+
+// checkSignature checks that sig is the signature of the ed25519 key
+// pubBytes over domain || payload and that author is that key's peer ID.
+func checkSignature(domain string, payload, pubBytes, sig []byte, author peer.ID, root cid.Cid, what string) error {
+	pub, err := crypto.UnmarshalPublicKey(pubBytes)
+	if err != nil {
+		return fmt.Errorf("protocol: %s carries an unreadable public key: %w", what, err)
+	}
+	if pub.Type() != pb.KeyType_Ed25519 {
+		return fmt.Errorf("protocol: %s signed with a %s key; only ed25519 is accepted", what, pub.Type())
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("protocol: deriving the peer ID of the %s key: %w", what, err)
+	}
+	if id != author {
+		return fmt.Errorf("protocol: %s claims author %s but was signed by %s: %w", what, author, id, ErrBadSignature)
+	}
+	ok, err := pub.Verify(domainBytes(domain, payload), sig)
+	if err != nil {
+		return fmt.Errorf("protocol: checking the %s signature: %w", what, err)
+	}
+	if !ok {
+		return fmt.Errorf("protocol: %s %s from %s was altered or signed with another key: %w", what, root, author, ErrBadSignature)
+	}
+	return nil
+}
+
+// checkHeader checks the fields every kind of announcement has.
+func checkHeader(what string, v Version, root cid.Cid, author peer.ID, created time.Time) error {
+	if v.Major != VersionMajor {
+		return fmt.Errorf("protocol: %s version %s is not %d.x: %w", what, v, VersionMajor, ErrUnsupportedVersion)
+	}
+	if !root.Defined() {
+		return fmt.Errorf("protocol: %s has no root CID", what)
+	}
+	if n := len(root.Bytes()); n > MaxCIDLen {
+		return fmt.Errorf("protocol: root CID of %d bytes exceeds %d", n, MaxCIDLen)
+	}
+	if author == "" {
+		return fmt.Errorf("protocol: %s has no author", what)
+	}
+	if created.UnixMilli() <= 0 {
+		return fmt.Errorf("protocol: %s has no creation time", what)
+	}
+	return nil
 }
 
 func toWire(a Announcement) wirePayload {
@@ -340,28 +405,7 @@ func Verify(s *Signed) error {
 	if s == nil {
 		return errors.New("protocol: no announcement to verify")
 	}
-	pub, err := crypto.UnmarshalPublicKey(s.PublicKey)
-	if err != nil {
-		return fmt.Errorf("protocol: announcement carries an unreadable public key: %w", err)
-	}
-	if pub.Type() != pb.KeyType_Ed25519 {
-		return fmt.Errorf("protocol: announcement signed with a %s key; only ed25519 is accepted", pub.Type())
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("protocol: deriving the peer ID of the announcement key: %w", err)
-	}
-	if id != s.Author {
-		return fmt.Errorf("protocol: announcement claims author %s but was signed by %s: %w", s.Author, id, ErrBadSignature)
-	}
-	ok, err := pub.Verify(signingBytes(s.Payload), s.Signature)
-	if err != nil {
-		return fmt.Errorf("protocol: checking the announcement signature: %w", err)
-	}
-	if !ok {
-		return fmt.Errorf("protocol: announcement %s from %s was altered or signed with another key: %w", s.Root, s.Author, ErrBadSignature)
-	}
-	return nil
+	return checkSignature(SignatureDomain, s.Payload, s.PublicKey, s.Signature, s.Author, s.Root, "announcement")
 }
 
 // Open decodes a signed announcement and verifies it: use it on bytes that
@@ -380,20 +424,8 @@ func Open(data []byte) (*Signed, error) {
 // Validate checks every field of a against the limits. Decode calls it, so
 // a decoded announcement always satisfies it.
 func (a *Announcement) Validate() error {
-	if a.Version.Major != VersionMajor {
-		return fmt.Errorf("protocol: announcement version %s is not %d.x: %w", a.Version, VersionMajor, ErrUnsupportedVersion)
-	}
-	if !a.Root.Defined() {
-		return errors.New("protocol: announcement has no root CID")
-	}
-	if n := len(a.Root.Bytes()); n > MaxCIDLen {
-		return fmt.Errorf("protocol: root CID of %d bytes exceeds %d", n, MaxCIDLen)
-	}
-	if a.Author == "" {
-		return errors.New("protocol: announcement has no author")
-	}
-	if a.Created.UnixMilli() <= 0 {
-		return errors.New("protocol: announcement has no creation time")
+	if err := checkHeader("announcement", a.Version, a.Root, a.Author, a.Created); err != nil {
+		return err
 	}
 	m := &a.Manifest
 	if m.Name == "" {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
-	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -67,26 +66,13 @@ type wireBasePayload struct {
 	Author      []byte      `cbor:"10,keyasint"`
 }
 
-func baseSigningBytes(payload []byte) []byte {
-	b := make([]byte, 0, len(BaseSignatureDomain)+len(payload))
-	b = append(b, BaseSignatureDomain...)
-	return append(b, payload...)
-}
-
 // SignBase validates a, fills in its version and author from the key and
 // returns the signed envelope (the same envelope shape as Sign's, under
 // BaseSignatureDomain). Only ed25519 keys are accepted.
 func SignBase(a BaseAnnouncement, key crypto.PrivKey) ([]byte, error) {
-	if key == nil {
-		return nil, errors.New("protocol: signing a base announcement needs the node's private key, got none")
-	}
-	if key.Type() != pb.KeyType_Ed25519 {
-		return nil, fmt.Errorf("protocol: announcements are signed with ed25519 keys; this node's key is %s", key.Type())
-	}
-	pub := key.GetPublic()
-	id, err := peer.IDFromPublicKey(pub)
+	id, err := signerID(key, "a base announcement")
 	if err != nil {
-		return nil, fmt.Errorf("protocol: deriving the peer ID from the node key: %w", err)
+		return nil, err
 	}
 	a.Version = Version{Major: VersionMajor, Minor: VersionMinor}
 	a.Author = id
@@ -100,15 +86,7 @@ func SignBase(a BaseAnnouncement, key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding the base announcement: %w", err)
 	}
-	sig, err := key.Sign(baseSigningBytes(payload))
-	if err != nil {
-		return nil, fmt.Errorf("protocol: signing the base announcement: %w", err)
-	}
-	pubBytes, err := crypto.MarshalPublicKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: encoding the public key: %w", err)
-	}
-	return encMode.Marshal(wireEnvelope{Payload: payload, PublicKey: pubBytes, Signature: sig})
+	return seal(key, BaseSignatureDomain, payload, "base announcement")
 }
 
 // OpenBase decodes a signed base announcement and verifies its signature
@@ -143,46 +121,16 @@ func OpenBase(data []byte) (*SignedBase, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	pub, err := crypto.UnmarshalPublicKey(s.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: base announcement carries an unreadable public key: %w", err)
-	}
-	if pub.Type() != pb.KeyType_Ed25519 {
-		return nil, fmt.Errorf("protocol: base announcement signed with a %s key; only ed25519 is accepted", pub.Type())
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: deriving the peer ID of the base announcement key: %w", err)
-	}
-	if id != s.Author {
-		return nil, fmt.Errorf("protocol: base announcement claims author %s but was signed by %s: %w", s.Author, id, ErrBadSignature)
-	}
-	ok, err := pub.Verify(baseSigningBytes(s.Payload), s.Signature)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: checking the base announcement signature: %w", err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("protocol: base announcement %s from %s was altered or signed with another key: %w", s.Root, s.Author, ErrBadSignature)
+	if err := checkSignature(BaseSignatureDomain, s.Payload, s.PublicKey, s.Signature, s.Author, s.Root, "base announcement"); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // Validate checks every field of a against the limits.
 func (a *BaseAnnouncement) Validate() error {
-	if a.Version.Major != VersionMajor {
-		return fmt.Errorf("protocol: base announcement version %s is not %d.x: %w", a.Version, VersionMajor, ErrUnsupportedVersion)
-	}
-	if !a.Root.Defined() {
-		return errors.New("protocol: base announcement has no root CID")
-	}
-	if n := len(a.Root.Bytes()); n > MaxCIDLen {
-		return fmt.Errorf("protocol: root CID of %d bytes exceeds %d", n, MaxCIDLen)
-	}
-	if a.Author == "" {
-		return errors.New("protocol: base announcement has no author")
-	}
-	if a.Created.UnixMilli() <= 0 {
-		return errors.New("protocol: base announcement has no creation time")
+	if err := checkHeader("base announcement", a.Version, a.Root, a.Author, a.Created); err != nil {
+		return err
 	}
 	if a.Fingerprint == "" || a.Name == "" || a.Size == 0 {
 		return errors.New("protocol: base announcement lacks its fingerprint, name or size")

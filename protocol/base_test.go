@@ -43,7 +43,7 @@ func TestBaseAnnouncementRoundTripAndDomains(t *testing.T) {
 		t.Fatal("an adapter announcement opened as a base announcement")
 	}
 	// The adapter domain's signature over a base payload does not verify.
-	forged, err := encMode.Marshal(wireEnvelope{Payload: s.Payload, PublicKey: s.PublicKey, Signature: mustSign(t, key, signingBytes(s.Payload))})
+	forged, err := encMode.Marshal(wireEnvelope{Payload: s.Payload, PublicKey: s.PublicKey, Signature: mustSign(t, key, domainBytes(SignatureDomain, s.Payload))})
 	if err != nil {
 		t.Fatal(err)
 	}

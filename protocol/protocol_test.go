@@ -177,7 +177,7 @@ func TestWrongKeyFails(t *testing.T) {
 	}
 	// Re-sign the same payload with another key but keep the claimed author.
 	env, _ := envelope(t, data)
-	sig, err := other.Sign(signingBytes(env.Payload))
+	sig, err := other.Sign(domainBytes(SignatureDomain, env.Payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestVersions(t *testing.T) {
 	p.Version.Minor = 7
 	np := newer{p, "something new"}
 	env.Payload, _ = encMode.Marshal(np)
-	sig, _ := key.Sign(signingBytes(env.Payload))
+	sig, _ := key.Sign(domainBytes(SignatureDomain, env.Payload))
 	env.Signature = sig
 	s, err := Open(reencode(t, env, nil))
 	if err != nil {
