@@ -342,19 +342,30 @@ func (s *Server) chatPrompt(msgs []chat.Message, sel []registry.Selected) (strin
 	}
 }
 
+// prepareChat is a generation job answering msgs with the selected
+// adapters, formatted by chatPrompt, its answer's leading spaces trimmed:
+// what the OpenAI-style and the Ollama-style chat routes share. name is
+// the model name the answer reports.
+func (s *Server) prepareChat(modelName, adapter string, ads []registry.Selected, msgs []chat.Message, o Options) (string, *genJob, error) {
+	name, sel, err := s.selection(modelName, adapter, ads)
+	if err != nil {
+		return "", nil, err
+	}
+	prompt, err := s.chatPrompt(msgs, sel)
+	if err != nil {
+		return "", nil, err
+	}
+	j, err := s.prepare(name, prompt, sel, o)
+	if err != nil {
+		return "", nil, err
+	}
+	j.trimLead = true
+	return name, j, nil
+}
+
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	var req ChatRequest
 	if err := decode(w, r, &req); err != nil {
-		s.fail(w, err)
-		return
-	}
-	name, sel, err := s.selection(req.Model, req.Adapter, req.Adapters)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	prompt, err := s.chatPrompt(req.Messages, sel)
-	if err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -362,12 +373,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if req.MaxCompletionTokens != nil {
 		o.NumPredict = req.MaxCompletionTokens
 	}
-	j, err := s.prepare(name, prompt, sel, o)
+	name, j, err := s.prepareChat(req.Model, req.Adapter, req.Adapters, req.Messages, o)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	j.trimLead = true
 	id := fmt.Sprintf("chatcmpl-%x", rand.Uint64())
 	created := time.Now().Unix()
 	if !req.Stream {

@@ -78,22 +78,11 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	name, sel, err := s.selection(req.Model, req.Adapter, req.Adapters)
+	name, j, err := s.prepareChat(req.Model, req.Adapter, req.Adapters, req.Messages, req.Options)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	prompt, err := s.chatPrompt(req.Messages, sel)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	j, err := s.prepare(name, prompt, sel, req.Options)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	j.trimLead = true
 	start := time.Now()
 	msg := func(c string) chat.Message { return chat.Message{Role: "assistant", Content: c} }
 	if req.Stream != nil && !*req.Stream {
