@@ -41,10 +41,24 @@ func TestOtherArchitecturesRefused(t *testing.T) {
 	if err := WriteGGUF(q, m, "tiny", AsStored, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	f, err := gguf.Open(q)
+	r := withTensors(t, q, gguf.WriteTensor{Name: "blk.1.ssm_conv1d.weight", Dims: []uint64{4}, Type: quant.F32, Data: make([]byte, 16)})
+	if _, _, err := Load(r, AsStored); err == nil || !strings.Contains(err.Error(), "blk.1.ssm_conv1d.weight") || !strings.Contains(err.Error(), "llama") {
+		t.Fatalf("a llama GGUF with a mamba tensor: %v; want the tensor named", err)
+	}
+	if _, _, err := Load(q, AsStored); err != nil {
+		t.Fatalf("the same file without it: %v", err)
+	}
+}
+
+// withTensors writes a copy of the GGUF file src with extra tensors added
+// (the same metadata and tensors otherwise) and returns its path.
+func withTensors(t *testing.T, src string, extra ...gguf.WriteTensor) string {
+	t.Helper()
+	f, err := gguf.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	var kvs []gguf.KV
 	for _, k := range f.Keys {
 		kvs = append(kvs, gguf.KV{Key: k, Value: f.Metadata[k]})
@@ -53,16 +67,9 @@ func TestOtherArchitecturesRefused(t *testing.T) {
 	for _, x := range f.Tensors {
 		ts = append(ts, gguf.WriteTensor{Name: x.Name, Dims: x.Dims, Type: x.Type, Data: x.Data})
 	}
-	ts = append(ts, gguf.WriteTensor{Name: "blk.1.ssm_conv1d.weight", Dims: []uint64{4}, Type: quant.F32, Data: make([]byte, 16)})
 	r := filepath.Join(t.TempDir(), "mixed.gguf")
-	if err := gguf.Write(r, kvs, ts); err != nil {
+	if err := gguf.Write(r, kvs, append(ts, extra...)); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	if _, _, err := Load(r, AsStored); err == nil || !strings.Contains(err.Error(), "blk.1.ssm_conv1d.weight") || !strings.Contains(err.Error(), "llama") {
-		t.Fatalf("a llama GGUF with a mamba tensor: %v; want the tensor named", err)
-	}
-	if _, _, err := Load(q, AsStored); err != nil {
-		t.Fatalf("the same file without it: %v", err)
-	}
+	return r
 }
