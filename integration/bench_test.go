@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"orchmind/internal/cputime"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -118,7 +119,7 @@ func BenchmarkPublishToAll(b *testing.B) {
 			var total, cpu time.Duration
 			for i := range b.N {
 				stopProfile := profileTimed(b, "publish-"+name)
-				start, cpu0 := time.Now(), processCPU()
+				start, cpu0 := time.Now(), cputime.Process()
 				c, err := nodes[0].Publish(ctx, srcs[i], nil)
 				if err != nil {
 					b.Fatal(err)
@@ -140,7 +141,7 @@ func BenchmarkPublishToAll(b *testing.B) {
 				}
 				wg.Wait()
 				total += time.Since(start)
-				cpu += processCPU() - cpu0
+				cpu += cputime.Process() - cpu0
 				stopProfile()
 				if b.Failed() {
 					b.FailNow()
@@ -268,13 +269,13 @@ func BenchmarkFetchVsTCP(b *testing.B) {
 			b.Fatal(err)
 		}
 		stopProfile := profileTimed(b, fmt.Sprint("pull-", i))
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		dir, err := p.Pull(ctx, c)
 		if err != nil {
 			b.Fatal(err)
 		}
 		fetchSec += time.Since(start).Seconds()
-		fetchCPU += processCPU() - cpu0
+		fetchCPU += cputime.Process() - cpu0
 		stopProfile()
 		sameFiles(b, src, dir)
 
@@ -286,12 +287,12 @@ func BenchmarkFetchVsTCP(b *testing.B) {
 		}
 		cs := st.Conn().ConnState()
 		security, transport = string(cs.Security), cs.Transport
-		start, cpu0 = time.Now(), processCPU()
+		start, cpu0 = time.Now(), cputime.Process()
 		if err := send(st, st.CloseWrite, st, size); err != nil {
 			b.Fatal(err)
 		}
 		streamSec += time.Since(start).Seconds()
-		streamCPU += processCPU() - cpu0
+		streamCPU += cputime.Process() - cpu0
 		st.Close()
 
 		conn, err := net.Dial("tcp", ln.Addr().String())

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"orchmind/internal/cputime"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,12 +115,12 @@ func BenchmarkInference(b *testing.B) {
 				// tokens/cpu-s beside tokens/s: on a shared machine the
 				// CPU time moves less with the load than the wall time.
 				perCPU := func(b *testing.B, tokens int, cpu0 float64) {
-					if cpu := cpuSeconds() - cpu0; cpu > 0 {
+					if cpu := cputime.Process().Seconds() - cpu0; cpu > 0 {
 						b.ReportMetric(float64(tokens)/cpu, "tokens/cpu-s")
 					}
 				}
 				b.Run(fmt.Sprintf("prompt=%d", nPrompt), func(b *testing.B) {
-					cpu0 := cpuSeconds()
+					cpu0 := cputime.Process().Seconds()
 					for b.Loop() {
 						st.Prefill(prompt, 0)
 					}
@@ -141,7 +142,7 @@ func BenchmarkInference(b *testing.B) {
 						var cpu0 float64
 						for b.Loop() {
 							if cpu0 == 0 {
-								cpu0 = cpuSeconds()
+								cpu0 = cputime.Process().Seconds()
 							}
 							tok := 5
 							for i := range nGen {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"orchmind/internal/cputime"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,11 +368,11 @@ func BenchmarkEncodeHF(b *testing.B) {
 			text := texts[kind]
 			b.Run(pkg+"/"+kind+"/1MB", func(b *testing.B) {
 				b.SetBytes(int64(len(text)))
-				cpu := cpuTime()
+				cpu := cputime.Process()
 				for b.Loop() {
 					tok.Encode(text, false, false)
 				}
-				b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
+				b.ReportMetric((cputime.Process()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"math/rand/v2"
+	"orchmind/internal/cputime"
 	"os"
 	"reflect"
 	"strconv"
@@ -146,16 +147,16 @@ func TestEncodeLinear(t *testing.T) {
 			t.Fatal(err)
 		}
 		one := uniqueParagraph(1 << 20)
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), cputime.Process()
 		n1 := len(tok.Encode(one, true, true))
-		w1, d1 := time.Since(start), cpuTime()-cpu
+		w1, d1 := time.Since(start), cputime.Process()-cpu
 		if d1 > 2*time.Second {
 			t.Errorf("%s: 1 MB paragraph took %v of CPU (%v wall), want < 2 s", c.rel, d1, w1)
 		}
 		four := uniqueParagraph(4 << 20)
-		start, cpu = time.Now(), cpuTime()
+		start, cpu = time.Now(), cputime.Process()
 		n4 := len(tok.Encode(four, true, true))
-		w4, d4 := time.Since(start), cpuTime()-cpu
+		w4, d4 := time.Since(start), cputime.Process()-cpu
 		t.Logf("%s: 1 MB → %d tokens in %v CPU (%v wall); 4 MB → %d tokens in %v CPU (%v wall)", c.rel, n1, d1, w1, n4, d4, w4)
 		if d4 > 12*d1+time.Second {
 			t.Errorf("%s: 4 MB took %v of CPU, 1 MB %v: growth is not linear", c.rel, d4, d1)
@@ -232,11 +233,11 @@ func BenchmarkEncodeParagraph(b *testing.B) {
 				}
 				b.Run(fmt.Sprintf("%s/%s/%s", c.name, kind, sizeName(size)), func(b *testing.B) {
 					b.SetBytes(int64(len(text)))
-					cpu := cpuTime()
+					cpu := cputime.Process()
 					for b.Loop() {
 						tok.Encode(text, true, true)
 					}
-					b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
+					b.ReportMetric((cputime.Process()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 				})
 			}
 		}
@@ -250,11 +251,11 @@ func BenchmarkEncodeParagraph(b *testing.B) {
 			text := paragraph(n << 10)
 			b.Run(fmt.Sprintf("%s/old-quadratic/%dKB", c.name, n), func(b *testing.B) {
 				b.SetBytes(int64(len(text)))
-				cpu := cpuTime()
+				cpu := cputime.Process()
 				for b.Loop() {
 					encodeQuadratic(tok, text, true, true)
 				}
-				b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
+				b.ReportMetric((cputime.Process()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 			})
 		}
 	}

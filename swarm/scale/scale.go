@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"orchmind/internal/cputime"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -262,7 +263,7 @@ type run struct {
 func Run(ctx context.Context, o Options) (Result, error) {
 	o.defaults()
 	start := time.Now()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	r := &run{o: o, log: o.Logger, rnd: newRand(o.Seed), byID: map[peer.ID]*simNode{}}
 	res := Result{Nodes: o.Nodes, LatencyMS: [2]int{int(o.LatencyMin.Milliseconds()), int(o.LatencyMax.Milliseconds())},
 		Jitter: max(o.Jitter, 0), UplinkMbps: max(o.UplinkMbps, 0), Churn: max(o.Churn, 0), Traffic: trafficOut{}}
@@ -383,7 +384,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	for c, name := range classNames {
 		res.Traffic[name] = round(float64(r.all[c].bytes.Load())/1e6, 1)
 	}
-	res.CPUS = round((cpuTime() - cpu0).Seconds(), 1)
+	res.CPUS = round((cputime.Process() - cpu0).Seconds(), 1)
 	res.Load = loadAvg()
 	res.WallS = round(time.Since(start).Seconds(), 1)
 	return res, nil

@@ -3,6 +3,7 @@ package lora
 import (
 	"math"
 	"math/rand/v2"
+	"orchmind/internal/cputime"
 	"os"
 	"slices"
 	"strconv"
@@ -475,7 +476,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					seqs[i].Mask = nil
 				}
 				b.ResetTimer()
-				cpu0 := cpuSeconds()
+				cpu0 := cputime.Process().Seconds()
 				for range b.N {
 					for _, s := range seqs {
 						if _, _, err := e.Accumulate(s, 1/float32(batch*(seq-1))); err != nil {
@@ -489,7 +490,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					e.ZeroGrads()
 				}
 				b.ReportMetric(float64(batch*seq*b.N)/b.Elapsed().Seconds(), "tok/s")
-				if cpu := cpuSeconds() - cpu0; cpu > 0 {
+				if cpu := cputime.Process().Seconds() - cpu0; cpu > 0 {
 					b.ReportMetric(float64(batch*seq*b.N)/cpu, "tok/cpu-s")
 				}
 				b.ReportMetric(float64(peakRSS())/(1<<20), "peak-rss-MB")
