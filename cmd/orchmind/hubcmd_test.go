@@ -27,11 +27,18 @@ import (
 
 // TestMain lets the tests run this package's main() as a subprocess (the
 // orchmind binary's code, which a test can kill -9): with
-// ORCHMIND_TEST_MAIN=1 the test binary is orchmind.
+// ORCHMIND_TEST_MAIN=1 the test binary is orchmind. No node a test here
+// starts joins the public IPFS DHT, even when `go test` runs outside the
+// Makefile (which exports the same setting) and its loopback-only
+// namespace: --public-dht defaults to off for them and for the
+// subprocesses they start.
 func TestMain(m *testing.M) {
 	if os.Getenv("ORCHMIND_TEST_MAIN") == "1" {
 		main()
 		return
+	}
+	if err := os.Setenv(PublicDHTEnv, "off"); err != nil {
+		panic(err)
 	}
 	os.Exit(m.Run())
 }
