@@ -25,7 +25,7 @@ type int8Dot func(a *quant.Q8Act, row []byte) float32
 // int8Set is one implementation of the integer row dot products, by
 // weight type.
 type int8Set struct {
-	name string // "go", "avx2" (VPMADDUBSW) or "vnni" (VPDPBUSD)
+	name string // "go", "avx2" (VPMADDUBSW), "vnni" (VPDPBUSD) or "sdot" (arm64)
 	insn string // what multiplies the bytes, for the summary
 	// quantize is quant.QuantizeAct, the same bytes (SIMD where the set
 	// has it).
@@ -256,8 +256,14 @@ func matMulInt8(s *int8Set, out, x []float32, n int, w *Matrix) {
 // The pure-Go kernels are the reference only: Go does not vectorise the
 // int8 loops, and they were slower than the pure-Go float32 dot (Q8_0
 // 2048×8192: 23 vs 16 ms; 288×288: 74 vs 56 µs).
+// The arm64 SDOT kernels (dotprod) are NOT measured: no ARM machine was at
+// hand, only qemu, where timings mean nothing. They are on for every type
+// because per 32 values they run 3–5 times fewer instructions than the
+// NEON float32 dot (SIMD.md), as llama.cpp's ARM path does; ORCHMIND_ISA=neon
+// or ORCHMIND_INT8=off turns them off.
 var int8Wins = map[string][]quant.Type{
 	"go":   nil,
 	"avx2": {quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K},
 	"vnni": {quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K},
+	"sdot": {quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K},
 }

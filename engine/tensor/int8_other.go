@@ -1,10 +1,9 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package tensor
 
 // int8For returns the integer kernels that go with kernel set level: pure
-// Go on generic; none on neon, whose float32 kernels run generation (SDOT
-// kernels are not written yet).
+// Go on generic (the only set here).
 func int8For(level string) *int8Set {
 	if level == ISAGeneric {
 		return int8Go

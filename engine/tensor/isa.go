@@ -12,7 +12,8 @@ import (
 // Kernel sets by level, lowest first. A level includes everything below it
 // on its architecture: avx512bf16 is the avx512 float32 kernels plus
 // bfloat16 products with VDPBF16PS, amx the avx512 kernels plus bfloat16
-// products on AMX tiles.
+// products on AMX tiles, dotprod the neon kernels plus int8 dot products
+// with SDOT (FEAT_DotProd) for generation.
 const (
 	ISAGeneric    = "generic"
 	ISANEON       = "neon"
@@ -20,12 +21,13 @@ const (
 	ISAAVX512     = "avx512"
 	ISAAVX512BF16 = "avx512bf16"
 	ISAAMX        = "amx"
+	ISADotProd    = "dotprod"
 )
 
 // isaLevels lists the kernel sets of each architecture, lowest first.
 var isaLevels = map[string][]string{
 	"amd64": {ISAGeneric, ISAAVX2, ISAAVX512, ISAAVX512BF16, ISAAMX},
-	"arm64": {ISAGeneric, ISANEON},
+	"arm64": {ISAGeneric, ISANEON, ISADotProd},
 }
 
 // isaChoice is the kernel set this process runs and why.
@@ -90,7 +92,7 @@ func chooseISA(getenv func(string) string, arch string, cpu []string) isaChoice 
 }
 
 // ISA names the kernel set in use: "generic", "avx2", "avx512",
-// "avx512bf16", "amx" (amd64) or "neon" (arm64). ORCHMIND_ISA in the
+// "avx512bf16", "amx" (amd64), "neon" or "dotprod" (arm64). ORCHMIND_ISA in the
 // environment (read once at start) chooses a set no higher than the CPU
 // has; see SIMD.md.
 func ISA() string { return chosen.level }

@@ -63,7 +63,7 @@ func TestISAOfThisCPU(t *testing.T) {
 		t.Fatalf("ISA %q, CPU sets %v", ISA(), sets)
 	}
 	want := map[string]string{ISAGeneric: "generic", ISAAVX2: "avx2", ISAAVX512: "avx512",
-		ISAAVX512BF16: "avx512", ISAAMX: "avx512", ISANEON: "neon"}[ISA()]
+		ISAAVX512BF16: "avx512", ISAAMX: "avx512", ISANEON: "neon", ISADotProd: "neon"}[ISA()]
 	if SIMD() != want {
 		t.Fatalf("ISA %q runs float32 kernels %q, want %q", ISA(), SIMD(), want)
 	}

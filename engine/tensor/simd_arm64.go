@@ -39,17 +39,22 @@ func gemmTNEON(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k 
 // where it cannot ask).
 func hasNEON() bool { return cpu.ARM64.HasASIMD && cpu.ARM64.HasFP }
 
-// cpuISAs lists the kernel sets this CPU can run, lowest first.
+// cpuISAs lists the kernel sets this CPU can run, lowest first: dotprod
+// (the neon kernels plus SDOT integer dot products for generation,
+// int8_arm64.go) where the CPU has FEAT_DotProd.
 func cpuISAs() []string {
-	if hasNEON() {
+	switch {
+	case hasDotProd():
+		return []string{ISAGeneric, ISANEON, ISADotProd}
+	case hasNEON():
 		return []string{ISAGeneric, ISANEON}
 	}
 	return []string{ISAGeneric}
 }
 
-// kernelsFor returns the kernels of a set.
+// kernelsFor returns the float32 kernels of a set (dotprod's are neon's).
 func kernelsFor(level string) *kernels {
-	if level == ISANEON {
+	if level == ISANEON || level == ISADotProd {
 		return asmNEON.kernels()
 	}
 	return generic
