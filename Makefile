@@ -49,8 +49,10 @@ deps:
 	$(GO) list -deps -test ./... >/dev/null
 	ORCHMIND_PREPARE=1 $(GO) test -count=1 -run '^TestInstallHFReference$$' ./engine/tokenizer/ >/dev/null
 
-## test-arm64: the tensor package's tests (NEON kernels against pure Go) and
-## vet for arm64, natively on arm64 or under qemu-user-static elsewhere
+## test-arm64: the tensor package's tests (NEON and SDOT kernels against pure
+## Go), engine/model's integer-path tests, the same again as a CPU without
+## dotprod (QEMU_CPU=cortex-a72), and vet for arm64, natively on arm64 or
+## under qemu-user-static elsewhere
 ## (installed with apt-get when missing). About 35 s on 2 cores with nothing
 ## installed and cold caches, 6 s warm.
 test-arm64: test-arm64-deps

@@ -35,6 +35,9 @@ func TestChooseISA(t *testing.T) {
 		{"arm64 neon", nil, "arm64", []string{ISAGeneric, ISANEON}, ISANEON, "", ""},
 		{"arm64 generic", map[string]string{"ORCHMIND_ISA": "generic"}, "arm64", []string{ISAGeneric, ISANEON}, ISAGeneric, "", ""},
 		{"arm64 avx2", map[string]string{"ORCHMIND_ISA": "avx2"}, "arm64", []string{ISAGeneric, ISANEON}, ISANEON, "not a kernel set on arm64", ""},
+		{"arm64 dotprod", nil, "arm64", []string{ISAGeneric, ISANEON, ISADotProd}, ISADotProd, "", ""},
+		{"arm64 neon on a dotprod CPU", map[string]string{"ORCHMIND_ISA": "neon"}, "arm64", []string{ISAGeneric, ISANEON, ISADotProd}, ISANEON, "", ""},
+		{"arm64 dotprod without it", map[string]string{"ORCHMIND_ISA": "dotprod"}, "arm64", []string{ISAGeneric, ISANEON}, ISANEON, "more than this CPU has (generic, neon)", "using neon"},
 		{"other arch", map[string]string{"ORCHMIND_ISA": "avx2"}, "riscv64", []string{ISAGeneric}, ISAGeneric, "not a kernel set on riscv64", ""},
 	}
 	for _, c := range cases {

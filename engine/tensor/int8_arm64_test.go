@@ -1,0 +1,109 @@
+package tensor
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// On a CPU with FEAT_DotProd the SDOT kernels are among the sets every
+// kernel test runs, and generation uses them for all four row types on
+// dotprod; neon (ORCHMIND_ISA=neon) and ORCHMIND_INT8=off keep float32.
+// Without it (qemu -cpu cortex-a72) dotprod is not offered at all.
+func TestSDOTChosen(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	if !hasDotProd() {
+		if slices.Contains(ISAs(), ISADotProd) || int8For(ISADotProd) != nil || slices.Contains(availableInt8(), int8SDOT) {
+			t.Fatalf("no FEAT_DotProd, yet dotprod is offered (sets %v)", ISAs())
+		}
+		t.Skip("this CPU has no FEAT_DotProd (asimddp): the SDOT kernels cannot run here")
+	}
+	if !slices.Contains(ISAs(), ISADotProd) || !slices.Contains(availableInt8(), int8SDOT) {
+		t.Fatalf("FEAT_DotProd, but sets %v and integer sets without sdot", ISAs())
+	}
+	c := chooseInt8(noEnv, ISADotProd)
+	if c.set != int8SDOT || len(c.wins) != 4 {
+		t.Fatalf("dotprod: integer path %+v, want sdot for Q8_0, Q4_0, Q4_K, Q6_K", c)
+	}
+	if c := chooseInt8(noEnv, ISANEON); c.set != nil {
+		t.Errorf("neon: integer set %s, want none", c.set.name)
+	}
+	if c := chooseInt8(func(k string) string { return map[string]string{"ORCHMIND_INT8": "off"}[k] }, ISADotProd); c.set != nil || !c.off {
+		t.Errorf("ORCHMIND_INT8=off on dotprod: %+v", c)
+	}
+	if ISA() == ISADotProd && !strings.Contains(Int8Summary(), "SDOT") {
+		t.Errorf("summary %q does not name SDOT", Int8Summary())
+	}
+}
+
+// Every instruction the kernels emit with WORD (Go's assembler has no
+// SDOT and none of the vector floating-point forms) decodes, in the built
+// test binary, to the instruction its macro's comment names: checked with
+// GNU objdump for aarch64 when one is installed (binutils-aarch64-linux-gnu
+// off arm64 hosts), skipped otherwise. No word of a kernel may be left
+// undecoded (".inst").
+func TestSDOTEncodingsDisassemble(t *testing.T) {
+	objdump := ""
+	for _, c := range []string{"aarch64-linux-gnu-objdump", "objdump"} {
+		if p, err := exec.LookPath(c); err == nil {
+			objdump = p
+			break
+		}
+	}
+	if objdump == "" {
+		t.Skip("no objdump for aarch64 (Debian: binutils-aarch64-linux-gnu)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	out, err := exec.Command(objdump, "-d", "--no-show-raw-insn", exe).Output()
+	if err != nil {
+		t.Skipf("%s cannot read %s: %v", objdump, exe, err)
+	}
+	funcs := map[string]string{} // kernel → its disassembly
+	fn := regexp.MustCompile(`<orchmind/engine/tensor\.(\w+)\.abi0>:`)
+	var cur string
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if m := fn.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			continue
+		}
+		if line == "" {
+			cur = ""
+		}
+		if cur != "" {
+			funcs[cur] += line + "\n"
+		}
+	}
+	want := map[string][]string{
+		"quantActNEON": {"fabs\tv16.4s, v0.4s", "fmax\tv16.4s, v16.4s, v17.4s", "fmaxv\ts16, v16.4s",
+			"fmul\tv0.4s, v0.4s, v25.s[0]", "fcvtns\tv7.4s, v7.4s"},
+		"dotQ8_0Q8SDOT": {"sdot\tv16.4s, v0.16b, v4.16b", "sdot\tv17.4s, v3.16b, v7.16b", "eor\tv16.16b, v16.16b, v16.16b",
+			"fcvtl\tv20.4s, v20.4h", "scvtf\tv16.4s, v16.4s", "fmul\tv21.4s, v21.4s, v22.s[1]",
+			"fmla\tv30.4s, v16.4s, v20.4s", "fadd\tv30.4s, v30.4s, v31.4s", "faddp\tv30.4s, v30.4s, v30.4s", "faddp\ts30, v30.2s"},
+		"dotQ4_0Q8SDOT": {"sdot\tv16.4s, v8.16b, v4.16b", "sdot\tv17.4s, v11.16b, v7.16b"},
+		"dotQ4_KQ8SDOT": {"sdot\tv8.4s, v4.16b, v16.16b", "sdot\tv15.4s, v3.16b, v23.16b", "scvtf\tv22.4s, v22.4s, #3",
+			"fmul\tv19.4s, v19.4s, v25.s[1]", "fmul\tv16.4s, v16.4s, v20.4s"},
+		"dotQ6_KQ8SDOT": {"sdot\tv8.4s, v10.16b, v23.16b", "sxtl\tv0.8h, v0.8b", "sxtl\tv1.4s, v0.4h", "sxtl2\tv2.4s, v0.8h",
+			"fmul\tv2.4s, v2.4s, v26.s[0]"},
+	}
+	for f, insns := range want {
+		dis, ok := funcs[f]
+		if !ok {
+			t.Errorf("%s not found in %s's disassembly", f, exe)
+			continue
+		}
+		if strings.Contains(dis, ".inst") || strings.Contains(dis, "undefined") {
+			t.Errorf("%s has words %s does not decode:\n%s", f, objdump, dis)
+		}
+		for _, in := range insns {
+			if !strings.Contains(dis, in) {
+				t.Errorf("%s: no %q in its disassembly:\n%s", f, in, dis)
+			}
+		}
+	}
+}
