@@ -53,8 +53,9 @@ deps:
 ## Go), engine/model's integer-path tests, the same again as a CPU without
 ## dotprod (QEMU_CPU=cortex-a72), and vet for arm64, natively on arm64 or
 ## under qemu-user-static elsewhere
-## (installed with apt-get when missing). About 35 s on 2 cores with nothing
-## installed and cold caches, 6 s warm.
+## (installed with apt-get when missing). About 2 min 15 s on 2 cores
+## uncached (the tensor tests ~85 s under qemu, engine/model's ~18 s, the
+## no-dotprod pass ~15 s, never cached), ~15 s when go test's cache holds the rest.
 test-arm64: test-arm64-deps
 	$(NETNS) $(MAKE) --no-print-directory test-arm64-run
 test-arm64-deps:

@@ -60,6 +60,7 @@ echo "test-arm64: $PKG under $QEMU"
 GOARCH=arm64 $GO test -exec "$QEMU" "$@" $PKG
 echo "test-arm64: $MODELPKG (integer path) under $QEMU"
 GOARCH=arm64 $GO test -exec "$QEMU" -run Int8 "$@" $MODELPKG
+# go test's cache does not see QEMU_CPU (qemu reads it, not the tests): -count=1.
 echo "test-arm64: $PKG as a Cortex-A72 (no dotprod: float32 fallback)"
-QEMU_CPU=cortex-a72 GOARCH=arm64 $GO test -exec "$QEMU" -run "$NODOT_RUN" "$@" $PKG
-QEMU_CPU=cortex-a72 GOARCH=arm64 $GO test -exec "$QEMU" -run Int8 "$@" $MODELPKG
+QEMU_CPU=cortex-a72 GOARCH=arm64 $GO test -count=1 -exec "$QEMU" -run "$NODOT_RUN" "$@" $PKG
+QEMU_CPU=cortex-a72 GOARCH=arm64 $GO test -count=1 -exec "$QEMU" -run TestInt8GenerationMatchesFloat "$@" $MODELPKG

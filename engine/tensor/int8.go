@@ -194,6 +194,8 @@ func Int8Summary() string {
 	switch {
 	case c.off:
 		return "float32 dot products (ORCHMIND_INT8=off)"
+	case c.set == nil && int8For(chosen.level) == nil:
+		return "float32 dot products (the " + chosen.level + " set has no integer kernels)"
 	case c.set == nil:
 		return "float32 dot products (no integer kernels faster on " + chosen.level + ")"
 	}
