@@ -397,7 +397,8 @@ func BenchmarkMatVecInt8(b *testing.B) {
 // generation matrix-vector product on the integer path (activation
 // quantized, int8 dot products) against the float32 fused dot of the same
 // kernel set (avx2 float vs int8 VPMADDUBSW; avx512 float vs int8
-// VPDPBUSD; generic vs the pure-Go reference), alternating the two 30 times per iteration; it reports the
+// VPDPBUSD; arm64 neon float vs dotprod's SDOT; generic vs the pure-Go
+// reference), alternating the two 30 times per iteration; it reports the
 // median speed-up float-time/int8-time with its spread and both median
 // times. On a shared machine the ratio is the figure to trust.
 //
@@ -410,11 +411,15 @@ func BenchmarkInt8VsF32(b *testing.B) {
 			if sh.cols%typ.BlockSize() != 0 {
 				continue
 			}
-			for _, k := range availableKernels() {
-				s := int8For(k.name) // the integer kernels that go with this set
-				if s == nil || s.dots[typ] == nil {
+			seen := map[[2]string]bool{}
+			for _, level := range ISAs() {
+				// the float32 kernels and the integer kernels of this set
+				// (arm64: neon's float32 kernels with dotprod's SDOT)
+				k, s := kernelsFor(level), int8For(level)
+				if s == nil || s.dots[typ] == nil || seen[[2]string{k.name, s.name}] {
 					continue
 				}
+				seen[[2]string{k.name, s.name}] = true
 				b.Run(fmt.Sprintf("%s_%dx%d/%s-vs-int8-%s", typ, sh.rows, sh.cols, k.name, s.name), func(b *testing.B) {
 					m := benchMatrix(b, benchCase{typ: typ, rows: sh.rows, cols: sh.cols})
 					x, out := randVals(r, sh.cols), make([]float32, sh.rows)
