@@ -260,7 +260,7 @@ func matMulInt8(s *int8Set, out, x []float32, n int, w *Matrix) {
 // 2048×8192: 23 vs 16 ms; 288×288: 74 vs 56 µs).
 // The arm64 SDOT kernels (dotprod) are NOT measured: no ARM machine was at
 // hand, only qemu, where timings mean nothing. They are on for every type
-// because per 32 values they run 2.4–3.6 times fewer instructions than
+// because per 32 values they run 2.4–4.7 times fewer instructions than
 // the NEON float32 dot (SIMD.md), and llama.cpp's ARM path does the same;
 // ORCHMIND_ISA=neon or ORCHMIND_INT8=off turns them off.
 var int8Wins = map[string][]quant.Type{

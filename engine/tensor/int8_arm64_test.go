@@ -71,7 +71,7 @@ func TestSDOTEncodingsDisassemble(t *testing.T) {
 		"quantActNEON": {"fabs\tv16.4s, v0.4s", "fmax\tv16.4s, v16.4s, v17.4s", "fmaxv\ts16, v16.4s",
 			"fmul\tv0.4s, v0.4s, v25.s[0]", "fcvtns\tv7.4s, v7.4s"},
 		"dotQ8_0Q8SDOT": {"sdot\tv16.4s, v0.16b, v4.16b", "sdot\tv17.4s, v3.16b, v7.16b", "eor\tv16.16b, v16.16b, v16.16b",
-			"fcvtl\tv20.4s, v20.4h", "scvtf\tv16.4s, v16.4s", "fmul\tv21.4s, v21.4s, v22.s[1]",
+			"fcvtl\tv20.4s, v20.4h", "scvtf\tv16.4s, v16.4s", "fmul\tv20.4s, v20.4s, v22.4s", "fmul\tv20.4s, v20.4s, v22.s[0]",
 			"fmla\tv30.4s, v16.4s, v20.4s", "fadd\tv30.4s, v30.4s, v31.4s", "faddp\tv30.4s, v30.4s, v30.4s", "faddp\ts30, v30.2s"},
 		"dotQ4_0Q8SDOT": {"sdot\tv16.4s, v8.16b, v4.16b", "sdot\tv17.4s, v11.16b, v7.16b"},
 		"dotQ4_KQ8SDOT": {"sdot\tv8.4s, v4.16b, v16.16b", "sdot\tv15.4s, v3.16b, v23.16b", "scvtf\tv22.4s, v22.4s, #3",
