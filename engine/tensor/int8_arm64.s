@@ -16,10 +16,11 @@
 // Go's assembler has no SDOT and none of the floating-point vector
 // arithmetic: those are emitted with WORD by the macros below, arguments
 // register numbers (0–31) as in the Arm ARM (DDI 0487, section C7.2).
-// int8_arm64_test.go checks every encoding used here against the bit
-// fields of the Arm ARM and, where binutils for aarch64 is installed,
-// against its disassembler. Go's ABI0 saves no vector register; R18,
-// R26–R30 are not used.
+// Each macro's comment gives the Arm ARM bit fields its constant was
+// built from; TestSDOTEncodingsDisassemble (int8_arm64_test.go) checks
+// the expansions with GNU objdump for aarch64 where it is installed (every
+// word decodes, to the intended instruction and registers). Go's ABI0
+// saves no vector register; R18, R26–R30 are not used.
 
 #include "textflag.h"
 
