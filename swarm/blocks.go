@@ -43,8 +43,16 @@ const (
 	// fetchChunk bounds the CIDs of one request of a fetch.
 	fetchChunk = 16
 	// fetchProviderSearchDelay is how long a fetch runs on the providers
-	// it knows (the announcement's author) before it asks the DHT for more.
-	fetchProviderSearchDelay = time.Second
+	// it knows (the announcement's author, and the other holders it names
+	// over HoldersProtocol) before it also asks the DHT for more, should
+	// blocks still wait for a free provider: the DHT is the fallback.
+	fetchProviderSearchDelay = 3 * time.Second
+	// fetchProvideEarlyAfter is how long a fetch with
+	// WithServeWhileFetching holds blocks before it provides the root in
+	// the DHT: a pull over by then (most adapters) leaves that to its
+	// caller, and the peers pulling at the same time find it through the
+	// author's list of holders (HoldersProtocol) instead.
+	fetchProvideEarlyAfter = 2 * time.Second
 	// fetchProviderSearchEvery is how long a fetch waits after one DHT
 	// lookup of providers before the next, for as long as it runs: peers
 	// that started the same pull and serve what they hold so far (see
@@ -60,9 +68,6 @@ const (
 	// pull (other pullers, found in the DHT) take a share at once rather
 	// than the first provider holding most of the DAG in long requests.
 	fetchServingChunk = 2
-	// servingCommitBytes replaces commitBytes in a fetch that serves what
-	// it holds while it runs: blocks are servable once committed.
-	servingCommitBytes = 2 << 20
 	// writeBatchBytes is the most bytes of fetched blocks that wait for
 	// the writer while it is busy; past it the fetch waits too.
 	writeBatchBytes = 8 << 20
@@ -150,8 +155,12 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	f.sink, f.early = fo.sink, fo.early
 	f.commitBytes, f.chunk = commitBytes, fetchChunk
 	if fo.serve {
-		f.commitBytes, f.chunk = servingCommitBytes, fetchServingChunk
+		f.chunk = fetchServingChunk
 		f.serve = &sync.Once{}
+		f.shared = map[string]blocks.Block{}
+		s.fetchingBlks.startRoot(root)
+		defer s.fetchingBlks.endRoot(root)
+		defer f.unshare()
 	}
 	if fo.maxBytes > 0 {
 		f.maxBytes = fo.maxBytes + fo.maxBytes/64 + 1<<20
@@ -167,6 +176,11 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	}
 	stopWriter := f.startWriter()
 	defer stopWriter()
+	f.holderOnly = map[peer.ID]bool{}
+	f.holding = make(chan struct{})
+	holdersDone := make(chan struct{})
+	go func() { defer close(holdersDone); f.holdersLoop(f.holding) }()
+	defer func() { cancel(nil); <-holdersDone }()
 	var dhtOnce sync.Once
 	f.searchDHT = func() { dhtOnce.Do(func() { f.searched.Store(true); go f.findProviders() }) }
 	f.dhtDue = make(chan struct{})
@@ -302,11 +316,13 @@ type fetcher struct {
 	sink        func(blocks.Block)
 	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
-	maxBytes    int64      // of blocks from peers (0: no bound); see WithMaxBytes
-	commitBytes int64      // see commitBytes and WithServeWhileFetching
-	chunk       int        // fetchChunk or fetchServingChunk
-	serve       *sync.Once // provides root once blocks are stored (WithServeWhileFetching)
-	got         int64      // bytes of blocks from peers so far
+	maxBytes    int64                   // of blocks from peers (0: no bound); see WithMaxBytes
+	commitBytes int64                   // see commitBytes and WithServeWhileFetching
+	chunk       int                     // fetchChunk or fetchServingChunk
+	serve       *sync.Once              // registers as a holder, provides root (WithServeWhileFetching)
+	holding     chan struct{}           // closed once this node holds blocks to serve (holdersLoop)
+	shared      map[string]blocks.Block // in s.fetchingBlks, not yet reported stored
+	got         int64                   // bytes of blocks from peers so far
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
@@ -324,11 +340,14 @@ type fetcher struct {
 	toWrite    chan writeReq  // to the writer
 	written    chan writeDone // from the writer
 
-	mu      sync.Mutex
-	provs   []peer.ID        // peers said to hold root, in the order found
-	known   map[peer.ID]bool // provs as a set
-	failed  map[peer.ID]bool // providers not asked again in this fetch
-	newProv chan struct{}    // a provider was added
+	mu     sync.Mutex
+	provs  []peer.ID        // peers said to hold root, in the order found
+	known  map[peer.ID]bool // provs as a set
+	failed map[peer.ID]bool // providers not asked again in this fetch
+	// holderOnly are providers named by another's holders list: they are
+	// not asked for holders themselves.
+	holderOnly map[peer.ID]bool
+	newProv    chan struct{} // a provider was added
 }
 
 // addProvider adds p to the peers asked over BlocksProtocol.
@@ -610,6 +629,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			if f.early && f.sink != nil {
 				f.sink(e.blk)
 			}
+			if f.serve != nil {
+				f.share(e.blk)
+			}
 			f.batch = append(f.batch, e.blk)
 			f.batchBytes += len(e.blk.RawData())
 			return nil
@@ -849,8 +871,8 @@ func (f *fetcher) stored(d writeDone) error {
 		return d.err
 	}
 	f.unstored -= len(d.stored)
-	if f.serve != nil && len(d.stored) > 0 {
-		f.serve.Do(func() { go f.provideEarly() })
+	if f.serve != nil {
+		f.unshareStored(d.stored)
 	}
 	for _, b := range d.stored {
 		f.pr.Blocks++
@@ -916,9 +938,17 @@ func fetchErr(ctx context.Context, root cid.Cid, err error) error {
 	return fmt.Errorf("swarm: fetch %s: %w", root, err)
 }
 
-// provideEarly provides root in the DHT while the fetch goes on
-// (WithServeWhileFetching); its blocks are served as they are stored.
+// provideEarly provides root in the DHT if the fetch still runs
+// fetchProvideEarlyAfter after it started to hold blocks
+// (WithServeWhileFetching); its blocks are served as they arrive.
 func (f *fetcher) provideEarly() {
+	t := time.NewTimer(fetchProvideEarlyAfter)
+	defer t.Stop()
+	select {
+	case <-f.ctx.Done():
+		return
+	case <-t.C:
+	}
 	if err := f.s.Provide(f.ctx, f.root); err != nil {
 		f.s.log.Debug("providing a DAG while fetching it", "root", f.root.String(), "err", err)
 	}
