@@ -42,17 +42,21 @@ const (
 	fetchMaxProviders = 8
 	// fetchChunk bounds the CIDs of one request of a fetch.
 	fetchChunk = 16
-	// fetchProviderSearchDelay is how long a fetch runs on the providers
-	// it knows (the announcement's author, and the other holders it names
-	// over HoldersProtocol) before it also asks the DHT for more, should
-	// blocks still wait for a free provider: the DHT is the fallback.
-	fetchProviderSearchDelay = 3 * time.Second
-	// fetchProvideEarlyAfter is how long a fetch with
-	// WithServeWhileFetching holds blocks before it provides the root in
-	// the DHT: a pull over by then (most adapters) leaves that to its
-	// caller, and the peers pulling at the same time find it through the
-	// author's list of holders (HoldersProtocol) instead.
-	fetchProvideEarlyAfter = 2 * time.Second
+	// The DHT is a fetch's fallback for finding providers: it runs on the
+	// providers it knows (the announcement's author, and the other holders
+	// those name over HoldersProtocol) and asks the DHT for more only when
+	// none of them is usable, when no block has arrived for
+	// fetchStallSearch while blocks wait, or, when none of its providers
+	// speaks HoldersProtocol (older nodes), fetchProviderSearchDelay into
+	// the fetch, should blocks still wait for a free provider.
+	fetchProviderSearchDelay = time.Second
+	fetchStallSearch         = 2 * time.Second
+	// fetchProvideEarlyBytes is how much of a DAG a fetch with
+	// WithServeWhileFetching holds before it provides the root in the DHT:
+	// a smaller pull (most adapters) leaves that to its caller, and the
+	// peers pulling at the same time find it through the author's list of
+	// holders (HoldersProtocol) instead.
+	fetchProvideEarlyBytes = 32 << 20
 	// fetchProviderSearchEvery is how long a fetch waits after one DHT
 	// lookup of providers before the next, for as long as it runs: peers
 	// that started the same pull and serve what they hold so far (see
@@ -184,8 +188,9 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	var dhtOnce sync.Once
 	f.searchDHT = func() { dhtOnce.Do(func() { f.searched.Store(true); go f.findProviders() }) }
 	f.dhtDue = make(chan struct{})
-	t := time.AfterFunc(fetchProviderSearchDelay, func() { close(f.dhtDue) })
-	defer t.Stop()
+	f.lastBlock.Store(time.Now().UnixNano())
+	stopDue := f.watchDHTDue()
+	defer stopDue()
 
 	visited := cid.NewSet()
 	visited.Add(root)
@@ -321,12 +326,15 @@ type fetcher struct {
 	chunk       int                     // fetchChunk or fetchServingChunk
 	serve       *sync.Once              // registers as a holder, provides root (WithServeWhileFetching)
 	holding     chan struct{}           // closed once this node holds blocks to serve (holdersLoop)
+	provideOnce sync.Once               // provideEarly
 	shared      map[string]blocks.Block // in s.fetchingBlks, not yet reported stored
 	got         int64                   // bytes of blocks from peers so far
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
-	dhtDue      chan struct{}   // closed fetchProviderSearchDelay after the start
+	dhtDue      chan struct{}   // closed when the DHT should be asked (watchDHTDue)
+	lastBlock   atomic.Int64    // when a block last arrived (unix ns)
+	holdersOK   atomic.Bool     // a provider answered a holders request
 	sess        ipld.NodeGetter // bitswap session, made when first needed
 
 	// Fetched blocks are written by one writer goroutine while the fetch
@@ -518,12 +526,19 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		if len(provs) > fetchMaxProviders {
 			provs = provs[:fetchMaxProviders]
 		}
+		// Small requests (WithServeWhileFetching) leave blocks queued for
+		// providers that join; with one provider there is nobody to
+		// leave them to yet, and each request is a stream of its own.
+		chunk := f.chunk
+		if len(provs) == 1 {
+			chunk = fetchChunk
+		}
 		for slot := 0; slot < fetchSlots && len(queue) > 0; slot++ {
 			for _, p := range provs {
 				if busy[p] > slot || len(queue) == 0 {
 					continue
 				}
-				n := min(f.chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
+				n := min(chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
 				chunk := take(p, n)
 				if len(chunk) == 0 {
 					continue
@@ -605,6 +620,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			state[c] = stHave
 			pending--
 			f.got += int64(len(e.blk.RawData()))
+			f.lastBlock.Store(time.Now().UnixNano())
 			if f.maxBytes > 0 && f.got > f.maxBytes {
 				return fmt.Errorf("swarm: fetch %s: %w: more than %s arrived, past what was expected of it; stopped",
 					f.root, ErrTooLarge, humanize.IBytes(uint64(f.maxBytes)))
@@ -938,17 +954,10 @@ func fetchErr(ctx context.Context, root cid.Cid, err error) error {
 	return fmt.Errorf("swarm: fetch %s: %w", root, err)
 }
 
-// provideEarly provides root in the DHT if the fetch still runs
-// fetchProvideEarlyAfter after it started to hold blocks
-// (WithServeWhileFetching); its blocks are served as they arrive.
+// provideEarly provides root in the DHT while the fetch goes on
+// (WithServeWhileFetching, once it holds fetchProvideEarlyBytes); its
+// blocks are served as they arrive.
 func (f *fetcher) provideEarly() {
-	t := time.NewTimer(fetchProvideEarlyAfter)
-	defer t.Stop()
-	select {
-	case <-f.ctx.Done():
-		return
-	case <-t.C:
-	}
 	if err := f.s.Provide(f.ctx, f.root); err != nil {
 		f.s.log.Debug("providing a DAG while fetching it", "root", f.root.String(), "err", err)
 	}

@@ -380,6 +380,7 @@ func (f *fetcher) holdersLoop(holding <-chan struct{}) {
 				failed[p] = true
 				continue
 			}
+			f.holdersOK.Store(true)
 			for _, ai := range hs {
 				if ai.ID == f.s.host.ID() {
 					continue
@@ -416,14 +417,42 @@ const holdersAskPeers = 2
 
 // share makes a verified block that is not stored yet servable from
 // memory (WithServeWhileFetching); the first one registers this node as
-// a holder with its providers and starts the early provide.
+// a holder with its providers, and once fetchProvideEarlyBytes have
+// arrived the root is provided in the DHT.
 func (f *fetcher) share(b blocks.Block) {
 	f.s.fetchingBlks.put(b)
 	f.shared[string(b.Cid().Hash())] = b
-	f.serve.Do(func() {
-		close(f.holding)
-		go f.provideEarly()
-	})
+	f.serve.Do(func() { close(f.holding) })
+	if f.got >= fetchProvideEarlyBytes {
+		f.provideOnce.Do(func() { go f.provideEarly() })
+	}
+}
+
+// watchDHTDue closes f.dhtDue once the fetch should look for providers in
+// the DHT as well (see fetchStallSearch); stop ends the watch.
+func (f *fetcher) watchDHTDue() (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(fetchProviderSearchDelay / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-f.ctx.Done():
+				return
+			case now := <-t.C:
+				stalled := now.Sub(time.Unix(0, f.lastBlock.Load())) >= fetchStallSearch
+				noHolders := !f.holdersOK.Load() && now.Sub(start) >= fetchProviderSearchDelay
+				if stalled || noHolders {
+					close(f.dhtDue)
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // unshareStored takes blocks the writer has stored out of memory: the
