@@ -201,7 +201,8 @@ func (s *Swarm) serveHolders(st network.Stream) {
 		}
 	}
 	w := bufio.NewWriter(st)
-	if err := writeHoldersAnswer(w, list, s.host.Peerstore().Addrs); err == nil {
+	err = writeHoldersAnswer(w, list, s.host.Peerstore().Addrs)
+	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
