@@ -64,6 +64,14 @@ func TestFetchFindsHoldersThroughAuthor(t *testing.T) {
 	release := sync.OnceFunc(func() { close(gate) })
 	defer release()
 
+	eventually(t, 15*time.Second, "B to hold every block in memory", func() bool {
+		for _, blk := range blks {
+			if b.fetchingBlks.get(blk.Cid()) == nil {
+				return false
+			}
+		}
+		return true
+	})
 	eventually(t, 15*time.Second, "A to name B as a holder", func() bool {
 		hs, err := c.askHolders(ctx, a.ID(), root, false)
 		return err == nil && slices.ContainsFunc(hs, func(ai peer.AddrInfo) bool { return ai.ID == b.ID() && len(ai.Addrs) > 0 })
@@ -78,14 +86,6 @@ func TestFetchFindsHoldersThroughAuthor(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 15*time.Second, "B to hold every block in memory", func() bool {
-		for _, blk := range blks {
-			if b.fetchingBlks.get(blk.Cid()) == nil {
-				return false
-			}
-		}
-		return true
-	})
 	var last Progress
 	if err := c.Fetch(ctx, root, func(p Progress) { last = p }, WithProviders(addrInfo(a)), WithServeWhileFetching()); err != nil {
 		t.Fatalf("C's fetch, with A holding only the inner nodes and B found through A: %v", err)
