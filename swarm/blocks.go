@@ -180,7 +180,7 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	}
 	stopWriter := f.startWriter()
 	defer stopWriter()
-	f.holderOnly = map[peer.ID]bool{}
+	f.holderOnly, f.from = map[peer.ID]bool{}, map[peer.ID]int{}
 	f.holding = make(chan struct{})
 	holdersDone := make(chan struct{})
 	go func() { defer close(holdersDone); f.holdersLoop(f.holding) }()
@@ -225,8 +225,10 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		}
 	}
 	if st, err := s.bswap.Stat(); err == nil {
+		first, fromFirst := f.firstSource()
 		s.log.Debug("fetched", "root", root.String(), "blocks", f.pr.Blocks, "over_bitswap", f.pr.Bitswap, "local", f.pr.Local, "bytes", f.pr.Bytes,
-			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived)
+			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived,
+			"sources", len(f.from), "first_provider", first, "blocks_from_first", fromFirst)
 	}
 	return nil
 }
@@ -355,7 +357,8 @@ type fetcher struct {
 	// holderOnly are providers named by another's holders list: they are
 	// not asked for holders themselves.
 	holderOnly map[peer.ID]bool
-	newProv    chan struct{} // a provider was added
+	from       map[peer.ID]int // blocks received over BlocksProtocol, per provider (Fetch's goroutine)
+	newProv    chan struct{}   // a provider was added
 }
 
 // addProvider adds p to the peers asked over BlocksProtocol.
@@ -630,6 +633,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				return err
 			}
 			links = append(links, ls...)
+			if e.from != "" {
+				f.from[e.from]++
+			}
 			if e.stored {
 				f.pr.Blocks++
 				f.pr.Bitswap++

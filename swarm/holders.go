@@ -474,3 +474,15 @@ func (f *fetcher) unshare() {
 	}
 	f.s.fetchingBlks.drop(bs)
 }
+
+// firstSource returns the fetch's first provider (the announcement's
+// author, usually) and how many blocks came from it, for the log: how far
+// a pull spread over other holders.
+func (f *fetcher) firstSource() (string, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.provs) == 0 {
+		return "", 0
+	}
+	return f.provs[0].String(), f.from[f.provs[0]]
+}
