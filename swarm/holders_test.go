@@ -187,3 +187,34 @@ func TestHoldersWire(t *testing.T) {
 		t.Error("a cut request was accepted")
 	}
 }
+
+// FuzzHoldersAnswer reads HoldersProtocol answers from arbitrary bytes: no
+// panic, one-line errors, at most maxHolders peers with at most
+// maxHolderAddrs addresses each.
+func FuzzHoldersAnswer(f *testing.F) {
+	id, err := peer.Decode("12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_ = writeHoldersAnswer(&buf, []peer.ID{id, id}, func(peer.ID) []ma.Multiaddr {
+		return []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4001")}
+	})
+	f.Add(buf.Bytes())
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readHoldersAnswer(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			oneLine(t, err)
+			return
+		}
+		if len(got) > maxHolders {
+			t.Fatalf("%d holders accepted", len(got))
+		}
+		for _, ai := range got {
+			if len(ai.Addrs) > maxHolderAddrs {
+				t.Fatalf("%d addresses accepted for one holder", len(ai.Addrs))
+			}
+		}
+	})
+}
