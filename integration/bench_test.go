@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +10,11 @@ import (
 	"orchmind/internal/cputime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +52,12 @@ func profileTimed(b *testing.B, name string) func() {
 	f, err := os.Create(filepath.Join(dir, name+".cpu"))
 	if err != nil {
 		b.Fatal(err)
+	}
+	// ORCHMIND_BENCH_PROFILE_HZ samples more often than pprof's 100 Hz
+	// (a 10 MB pull takes a few tens of ms); Go then warns once on stderr
+	// that the rate was set already.
+	if hz, err := strconv.Atoi(os.Getenv("ORCHMIND_BENCH_PROFILE_HZ")); err == nil && hz > 0 {
+		runtime.SetCPUProfileRate(hz)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)
@@ -116,6 +127,12 @@ func BenchmarkPublishToAll(b *testing.B) {
 			if !c.fresh {
 				joinedDHT(b, nodes)
 			}
+			// What the swarm burns doing nothing (DHT refreshes, gossip
+			// heartbeats, ...) over a second before the publish: the
+			// timed part pays it too.
+			idle0, idleStart := cputime.Process(), time.Now()
+			time.Sleep(time.Second)
+			idle := (cputime.Process() - idle0).Seconds() / time.Since(idleStart).Seconds()
 			var total, cpu time.Duration
 			for i := range b.N {
 				stopProfile := profileTimed(b, "publish-"+name)
@@ -125,6 +142,7 @@ func BenchmarkPublishToAll(b *testing.B) {
 					b.Fatal(err)
 				}
 				dirs := make([]string, len(nodes))
+				listed, pulled := make([]time.Duration, len(nodes)), make([]time.Duration, len(nodes))
 				var wg sync.WaitGroup
 				for k, nd := range nodes[1:] {
 					wg.Go(func() {
@@ -132,10 +150,12 @@ func BenchmarkPublishToAll(b *testing.B) {
 							b.Error(err)
 							return
 						}
+						listed[k+1] = time.Since(start)
 						dir, err := nd.Pull(ctx, c)
 						if err != nil {
 							b.Error(err)
 						}
+						pulled[k+1] = time.Since(start)
 						dirs[k+1] = dir
 					})
 				}
@@ -143,6 +163,7 @@ func BenchmarkPublishToAll(b *testing.B) {
 				total += time.Since(start)
 				cpu += cputime.Process() - cpu0
 				stopProfile()
+				writeTimeline(b, name, listed[1:], pulled[1:])
 				if b.Failed() {
 					b.FailNow()
 				}
@@ -152,7 +173,32 @@ func BenchmarkPublishToAll(b *testing.B) {
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all")
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
+			b.ReportMetric(idle, "idle-cpu-s/s")
 		})
+	}
+}
+
+// writeTimeline writes, when ORCHMIND_BENCH_TIMELINE names a folder, one
+// line per pulling node to <name>.timeline there: when, after publish, it
+// saw the announcement and when its pull returned (ms), sorted by the
+// latter.
+func writeTimeline(b *testing.B, name string, listed, pulled []time.Duration) {
+	dir := os.Getenv("ORCHMIND_BENCH_TIMELINE")
+	if dir == "" {
+		return
+	}
+	idx := make([]int, len(listed))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(pulled[x], pulled[y]) })
+	var buf bytes.Buffer
+	fmt.Fprintln(&buf, "node listed_ms pulled_ms")
+	for _, i := range idx {
+		fmt.Fprintf(&buf, "%d %d %d\n", i+1, listed[i].Milliseconds(), pulled[i].Milliseconds())
+	}
+	if err := os.WriteFile(filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".timeline"), buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
 	}
 }
 

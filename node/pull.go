@@ -35,7 +35,8 @@ func (n *Node) Pull(ctx context.Context, c string) (string, error) {
 // without reading the tensors back) for this node's base, or, when accept
 // is given, reads it in full and lets accept check it instead —, pins it,
 // moves it into the adapter folder under its manifest name, and provides
-// it in the DHT so that others can fetch it from here too.
+// it in the DHT (after a pause of up to 3 s) so that others can fetch it
+// from here too.
 func (n *Node) PullAdapter(ctx context.Context, c string, accept api.Accept) (string, error) {
 	return n.pull(ctx, c, accept, false)
 }
@@ -119,8 +120,9 @@ func (n *Node) pull(ctx context.Context, c string, accept api.Accept, otherBase 
 			return "", fmt.Errorf("pull %s: %w", root, err)
 		}
 	}
-	// Serve it onward: other nodes find this one in the DHT from now on.
-	n.provide(root)
+	// Serve it onward: other nodes find this one in the DHT from a moment
+	// on (and those pulling at the same time, through the author already).
+	n.provideAfterPull(root)
 	n.log.Info("pulled", "root", root.String(), "dir", dst, "find", tFind, "fetch", tFetch, "export", tExport, "read", tRead, "pin", tPin)
 	return dst, nil
 }

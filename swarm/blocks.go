@@ -42,9 +42,21 @@ const (
 	fetchMaxProviders = 8
 	// fetchChunk bounds the CIDs of one request of a fetch.
 	fetchChunk = 16
-	// fetchProviderSearchDelay is how long a fetch runs on the providers
-	// it knows (the announcement's author) before it asks the DHT for more.
+	// The DHT is a fetch's fallback for finding providers: it runs on the
+	// providers it knows (the announcement's author, and the other holders
+	// those name over HoldersProtocol) and asks the DHT for more only when
+	// none of them is usable, when no block has arrived for
+	// fetchStallSearch while blocks wait, or, when none of its providers
+	// speaks HoldersProtocol (older nodes), fetchProviderSearchDelay into
+	// the fetch, should blocks still wait for a free provider.
 	fetchProviderSearchDelay = time.Second
+	fetchStallSearch         = 2 * time.Second
+	// fetchProvideEarlyBytes is how much of a DAG a fetch with
+	// WithServeWhileFetching holds before it provides the root in the DHT:
+	// a smaller pull (most adapters) leaves that to its caller, and the
+	// peers pulling at the same time find it through the author's list of
+	// holders (HoldersProtocol) instead.
+	fetchProvideEarlyBytes = 32 << 20
 	// fetchProviderSearchEvery is how long a fetch waits after one DHT
 	// lookup of providers before the next, for as long as it runs: peers
 	// that started the same pull and serve what they hold so far (see
@@ -60,9 +72,6 @@ const (
 	// pull (other pullers, found in the DHT) take a share at once rather
 	// than the first provider holding most of the DAG in long requests.
 	fetchServingChunk = 2
-	// servingCommitBytes replaces commitBytes in a fetch that serves what
-	// it holds while it runs: blocks are servable once committed.
-	servingCommitBytes = 2 << 20
 	// writeBatchBytes is the most bytes of fetched blocks that wait for
 	// the writer while it is busy; past it the fetch waits too.
 	writeBatchBytes = 8 << 20
@@ -150,8 +159,12 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	f.sink, f.early = fo.sink, fo.early
 	f.commitBytes, f.chunk = commitBytes, fetchChunk
 	if fo.serve {
-		f.commitBytes, f.chunk = servingCommitBytes, fetchServingChunk
+		f.chunk = fetchServingChunk
 		f.serve = &sync.Once{}
+		f.shared = map[string]blocks.Block{}
+		s.fetchingBlks.startRoot(root)
+		defer s.fetchingBlks.endRoot(root)
+		defer f.unshare()
 	}
 	if fo.maxBytes > 0 {
 		f.maxBytes = fo.maxBytes + fo.maxBytes/64 + 1<<20
@@ -167,11 +180,17 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 	}
 	stopWriter := f.startWriter()
 	defer stopWriter()
+	f.holderOnly, f.from = map[peer.ID]bool{}, map[peer.ID]int{}
+	f.holding = make(chan struct{})
+	holdersDone := make(chan struct{})
+	go func() { defer close(holdersDone); f.holdersLoop(f.holding) }()
+	defer func() { cancel(nil); <-holdersDone }()
 	var dhtOnce sync.Once
 	f.searchDHT = func() { dhtOnce.Do(func() { f.searched.Store(true); go f.findProviders() }) }
 	f.dhtDue = make(chan struct{})
-	t := time.AfterFunc(fetchProviderSearchDelay, func() { close(f.dhtDue) })
-	defer t.Stop()
+	f.lastBlock.Store(time.Now().UnixNano())
+	stopDue := f.watchDHTDue()
+	defer stopDue()
 
 	visited := cid.NewSet()
 	visited.Add(root)
@@ -206,8 +225,10 @@ func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)
 		}
 	}
 	if st, err := s.bswap.Stat(); err == nil {
+		first, fromFirst := f.firstSource()
 		s.log.Debug("fetched", "root", root.String(), "blocks", f.pr.Blocks, "over_bitswap", f.pr.Bitswap, "local", f.pr.Local, "bytes", f.pr.Bytes,
-			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived)
+			"bitswap_dup_blocks", st.DupBlksReceived, "bitswap_dup_bytes", st.DupDataReceived,
+			"sources", len(f.from), "first_provider", first, "blocks_from_first", fromFirst)
 	}
 	return nil
 }
@@ -302,15 +323,20 @@ type fetcher struct {
 	sink        func(blocks.Block)
 	early       bool // sink is called on arrival (WithVerifiedBlocks)
 	pr          Progress
-	maxBytes    int64      // of blocks from peers (0: no bound); see WithMaxBytes
-	commitBytes int64      // see commitBytes and WithServeWhileFetching
-	chunk       int        // fetchChunk or fetchServingChunk
-	serve       *sync.Once // provides root once blocks are stored (WithServeWhileFetching)
-	got         int64      // bytes of blocks from peers so far
+	maxBytes    int64                   // of blocks from peers (0: no bound); see WithMaxBytes
+	commitBytes int64                   // see commitBytes and WithServeWhileFetching
+	chunk       int                     // fetchChunk or fetchServingChunk
+	serve       *sync.Once              // registers as a holder, provides root (WithServeWhileFetching)
+	holding     chan struct{}           // closed once this node holds blocks to serve (holdersLoop)
+	provideOnce sync.Once               // provideEarly
+	shared      map[string]blocks.Block // in s.fetchingBlks, not yet reported stored
+	got         int64                   // bytes of blocks from peers so far
 	fail        func(error) error
 	searchDHT   func()          // starts findProviders (once)
 	searched    atomic.Bool     // searchDHT ran
-	dhtDue      chan struct{}   // closed fetchProviderSearchDelay after the start
+	dhtDue      chan struct{}   // closed when the DHT should be asked (watchDHTDue)
+	lastBlock   atomic.Int64    // when a block last arrived (unix ns)
+	holdersOK   atomic.Bool     // a provider answered a holders request
 	sess        ipld.NodeGetter // bitswap session, made when first needed
 
 	// Fetched blocks are written by one writer goroutine while the fetch
@@ -324,11 +350,15 @@ type fetcher struct {
 	toWrite    chan writeReq  // to the writer
 	written    chan writeDone // from the writer
 
-	mu      sync.Mutex
-	provs   []peer.ID        // peers said to hold root, in the order found
-	known   map[peer.ID]bool // provs as a set
-	failed  map[peer.ID]bool // providers not asked again in this fetch
-	newProv chan struct{}    // a provider was added
+	mu     sync.Mutex
+	provs  []peer.ID        // peers said to hold root, in the order found
+	known  map[peer.ID]bool // provs as a set
+	failed map[peer.ID]bool // providers not asked again in this fetch
+	// holderOnly are providers named by another's holders list: they are
+	// not asked for holders themselves.
+	holderOnly map[peer.ID]bool
+	from       map[peer.ID]int // blocks received over BlocksProtocol, per provider (Fetch's goroutine)
+	newProv    chan struct{}   // a provider was added
 }
 
 // addProvider adds p to the peers asked over BlocksProtocol.
@@ -499,12 +529,19 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		if len(provs) > fetchMaxProviders {
 			provs = provs[:fetchMaxProviders]
 		}
+		// Small requests (WithServeWhileFetching) leave blocks queued for
+		// providers that join; with one provider there is nobody to
+		// leave them to yet, and each request is a stream of its own.
+		chunk := f.chunk
+		if len(provs) == 1 {
+			chunk = fetchChunk
+		}
 		for slot := 0; slot < fetchSlots && len(queue) > 0; slot++ {
 			for _, p := range provs {
 				if busy[p] > slot || len(queue) == 0 {
 					continue
 				}
-				n := min(f.chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
+				n := min(chunk, max(1, (len(queue)+fetchSlots*len(provs)-1)/(fetchSlots*len(provs))))
 				chunk := take(p, n)
 				if len(chunk) == 0 {
 					continue
@@ -586,6 +623,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			state[c] = stHave
 			pending--
 			f.got += int64(len(e.blk.RawData()))
+			f.lastBlock.Store(time.Now().UnixNano())
 			if f.maxBytes > 0 && f.got > f.maxBytes {
 				return fmt.Errorf("swarm: fetch %s: %w: more than %s arrived, past what was expected of it; stopped",
 					f.root, ErrTooLarge, humanize.IBytes(uint64(f.maxBytes)))
@@ -595,6 +633,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 				return err
 			}
 			links = append(links, ls...)
+			if e.from != "" {
+				f.from[e.from]++
+			}
 			if e.stored {
 				f.pr.Blocks++
 				f.pr.Bitswap++
@@ -609,6 +650,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			}
 			if f.early && f.sink != nil {
 				f.sink(e.blk)
+			}
+			if f.serve != nil {
+				f.share(e.blk)
 			}
 			f.batch = append(f.batch, e.blk)
 			f.batchBytes += len(e.blk.RawData())
@@ -849,8 +893,8 @@ func (f *fetcher) stored(d writeDone) error {
 		return d.err
 	}
 	f.unstored -= len(d.stored)
-	if f.serve != nil && len(d.stored) > 0 {
-		f.serve.Do(func() { go f.provideEarly() })
+	if f.serve != nil {
+		f.unshareStored(d.stored)
 	}
 	for _, b := range d.stored {
 		f.pr.Blocks++
@@ -917,7 +961,8 @@ func fetchErr(ctx context.Context, root cid.Cid, err error) error {
 }
 
 // provideEarly provides root in the DHT while the fetch goes on
-// (WithServeWhileFetching); its blocks are served as they are stored.
+// (WithServeWhileFetching, once it holds fetchProvideEarlyBytes); its
+// blocks are served as they arrive.
 func (f *fetcher) provideEarly() {
 	if err := f.s.Provide(f.ctx, f.root); err != nil {
 		f.s.log.Debug("providing a DAG while fetching it", "root", f.root.String(), "err", err)

@@ -12,8 +12,11 @@
 // Fetch walks an adapter's DAG level by level. The blocks of a level go to
 // the peers known to hold the DAG — the authors of its announcements (found
 // in the catalogue, reached by peer ID through the DHT if need be), peers
-// the caller names, and, when there are none or blocks are still waiting
-// for a free provider a second into the fetch, DHT providers — over
+// the caller names, the other holders those name over HoldersProtocol
+// (each server of a DAG keeps a short list of the peers that fetch it and
+// serve what they hold, so a popular pull spreads over its pullers at
+// once), and, only as a fallback — when none of those is usable, or no
+// block has arrived for two seconds — DHT providers — over
 // BlocksProtocol: each request names up to 16 blocks, which the provider
 // streams back in order, and each provider has two requests under way, so
 // a transfer is one stream rather than a round trip per block. A provider
@@ -25,8 +28,9 @@
 // handed to a writer goroutine, so the disk works while the network does:
 // with the orchmind store each block's bytes go to a pack file at once, and
 // a synced commit (one fsync per pack and one badger transaction) makes
-// them durable every 4 MiB and at the end; only committed blocks are
-// reported stored. The next level is asked for without waiting for the
+// them durable every 16 MiB and at the end; only committed blocks are
+// reported stored. A fetch that serves while it fetches serves the blocks
+// it has verified and not yet committed from memory. The next level is asked for without waiting for the
 // writes of the one before.
 //
 // # Identity

@@ -13,12 +13,13 @@ import (
 )
 
 // TestFetchServeWhileFetchingProvidesEarly: with WithServeWhileFetching a
-// puller is found in the DHT as a provider of the DAG while its fetch is
-// still under way (the fetch is held at its first stored blocks until
-// then), and it serves the blocks it holds so far over BlocksProtocol,
-// answering "not here" for the others.
+// puller of a large DAG is found in the DHT as a provider of it while its
+// fetch is still under way, once it holds fetchProvideEarlyBytes (the
+// fetch is held at its stored blocks past that until then), and it serves
+// the blocks it holds so far over BlocksProtocol, answering "not here"
+// for the others.
 func TestFetchServeWhileFetchingProvidesEarly(t *testing.T) {
-	root, blks := buildDAG(t, 64, 64<<10, 16)
+	root, blks := buildDAG(t, fetchProvideEarlyBytes>>20+8, 1<<20, 8)
 	a := newTestNode(t, nil)
 	putAll(t, a.cfg.Blockstore, blks)
 	b := newTestNode(t, nil)
@@ -34,7 +35,7 @@ func TestFetchServeWhileFetchingProvidesEarly(t *testing.T) {
 	var seen bool
 	var partial int
 	err := b.Fetch(ctx, root, func(p Progress) {
-		if p.Blocks == 0 {
+		if p.Bytes < fetchProvideEarlyBytes+1<<20 {
 			return
 		}
 		once.Do(func() {

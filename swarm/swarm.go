@@ -226,6 +226,9 @@ type Swarm struct {
 	servingPeer map[peer.ID]int // BlocksProtocol answers under way, per peer
 	serveBufs   sync.Pool       // *[]byte of maxBlockSize: blocks read to serve
 
+	holders      *holderTable    // who holds the DAGs this node serves (holders.go)
+	fetchingBlks *fetchingBlocks // fetched blocks served before they are stored
+
 	closeOnce sync.Once
 	mu        sync.Mutex // guards closed, and wg.Go against wg.Wait
 	closed    bool
@@ -397,6 +400,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 
 	s := &Swarm{cfg: cfg, log: log, audit: newBlockAudit(), serving: make(chan struct{}, maxServing), servingPeer: map[peer.ID]int{}, inet: newInternet()}
 	s.serveBufs.New = func() any { b := make([]byte, maxBlockSize); return &b }
+	s.holders, s.fetchingBlks = newHolderTable(), newFetchingBlocks()
 	s.audit.isWanted = s.genuine
 	s.audit.onBad = s.onBadBlock
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -443,6 +447,7 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 	s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(s.host), s.dht, cfg.Blockstore, s.bitswapOptions()...)
 	s.bserv = blockservice.New(cfg.Blockstore, s.bswap)
 	s.host.SetStreamHandler(BlocksProtocol, s.serveBlocks)
+	s.host.SetStreamHandler(HoldersProtocol, s.serveHolders)
 
 	if cfg.MDNS {
 		svc := mdns.NewMdnsService(s.host, MDNSServiceName, mdnsNotifee{s})

@@ -185,7 +185,9 @@ func (s *Swarm) serveBlocks(st network.Stream) {
 		for _, c := range cs {
 			var a answer
 			var err error
-			if rs != nil {
+			if d := s.fetchingBlks.get(c); d != nil {
+				a.data = d // verified, not yet stored (WithServeWhileFetching)
+			} else if rs != nil {
 				a.buf = s.serveBufs.Get().(*[]byte)
 				a.data, err = rs.ReadToServe(ctx, c, *a.buf)
 			} else {
