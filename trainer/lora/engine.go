@@ -380,9 +380,7 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
 	act := c.act[:T*F]
 	if cfg.GELU() {
-		for i, a := range c.h1[:T*F] {
-			act[i] = model.GELU(a) * c.h3[i]
-		}
+		gegluForward(act, c.h1[:T*F], c.h3)
 	} else {
 		tensor.Sigmoid(act, c.h1[:T*F])
 		for i, a := range c.h1[:T*F] {
@@ -599,11 +597,7 @@ func (e *Engine) backward(s Seq) {
 		}
 		e.linearBack(l, model.ProjDown, c, dAct, dy, c.act, T, false)
 		if cfg.GELU() {
-			for i, a := range c.h1[:T*F] {
-				d := dAct[i]
-				dH3[i] = d * model.GELU(a)
-				dAct[i] = d * c.h3[i] * model.GELUGrad(a)
-			}
+			gegluBackward(dAct, dH3, c.h1[:T*F], c.h3, e.dSg)
 		} else {
 			sgs := e.dSg[:T*F]
 			tensor.Sigmoid(sgs, c.h1[:T*F])

@@ -144,3 +144,39 @@ func TestSlicedHeadMatchesChunked(t *testing.T) {
 		}
 	}
 }
+
+// TestGeGLUMatchesTanhForm: the GeGLU passes through the sigmoid give
+// model.GELU's tanh form and its derivative to float32 precision, over
+// the range activations take (and far tails).
+func TestGeGLUMatchesTanhForm(t *testing.T) {
+	var gate []float32
+	for v := float32(-12); v <= 12; v += 0.0005 { // several chunks
+		gate = append(gate, v)
+	}
+	gate = append(gate, -80, 80, 0)
+	n := len(gate)
+	up := make([]float32, n)
+	for i := range up {
+		up[i] = 0.5 + float32(i%7)*0.25
+	}
+	act, dAct, dUp, sg := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	gegluForward(act, gate, up)
+	for i := range dAct {
+		dAct[i] = 1 - float32(i%5)*0.3
+	}
+	d := append([]float32(nil), dAct...)
+	gegluBackward(dAct, dUp, gate, up, sg)
+	for i, a := range gate {
+		want := model.GELU(a) * up[i]
+		if diff := math.Abs(float64(act[i] - want)); diff > 1e-6*math.Max(1, math.Abs(float64(want))) {
+			t.Errorf("GeGLU(%g)·%g = %g, tanh form %g", a, up[i], act[i], want)
+		}
+		wantUp, wantGate := d[i]*model.GELU(a), d[i]*up[i]*model.GELUGrad(a)
+		if diff := math.Abs(float64(dUp[i] - wantUp)); diff > 1e-6*math.Max(1, math.Abs(float64(wantUp))) {
+			t.Errorf("∂up at %g: %g, tanh form %g", a, dUp[i], wantUp)
+		}
+		if diff := math.Abs(float64(dAct[i] - wantGate)); diff > 2e-6*math.Max(1, math.Abs(float64(wantGate))) {
+			t.Errorf("∂gate at %g: %g, tanh form %g", a, dAct[i], wantGate)
+		}
+	}
+}
