@@ -99,10 +99,15 @@ func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
 				var th []float32
 				if capped != nil {
 					// Soft-capped logits z = tanh(l/c)·c; th keeps tanh for
-					// the derivative 1 − tanh².
+					// the derivative 1 − tanh². tanh(u) = 2σ(2u) − 1,
+					// through the vectorised sigmoid.
 					th = capped[i*sv : (i+1)*sv]
 					for j, v := range row {
-						h := float32(math.Tanh(float64(v / capC)))
+						th[j] = 2 * v / capC
+					}
+					tensor.Sigmoid(th, th)
+					for j, h := range th {
+						h = 2*h - 1
 						th[j], row[j] = h, h*capC
 					}
 				}
