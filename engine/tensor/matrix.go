@@ -72,6 +72,18 @@ func (m *Matrix) Row(i int) []byte {
 	return m.Data[i*rb : (i+1)*rb]
 }
 
+// RowRange returns rows [r0, r1) of m as a matrix that shares m's storage (no
+// copy, no conversion): a cheap view for products over part of a large
+// matrix, such as a slice of the vocabulary of an output layer. It panics
+// when the range is not inside m, like slicing does.
+func (m *Matrix) RowRange(r0, r1 int) *Matrix {
+	if r0 < 0 || r1 < r0 || r1 > m.Rows {
+		panic(fmt.Sprintf("tensor: rows [%d, %d) of a %d-row matrix", r0, r1, m.Rows))
+	}
+	rb := m.RowBytes()
+	return &Matrix{Type: m.Type, Rows: r1 - r0, Cols: m.Cols, Data: m.Data[r0*rb : r1*rb : r1*rb]}
+}
+
 // DequantizeRow writes row i as float32 into dst[:Cols].
 func (m *Matrix) DequantizeRow(i int, dst []float32) {
 	if err := quant.Dequantize(m.Type, m.Row(i), dst[:m.Cols]); err != nil {

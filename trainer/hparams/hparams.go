@@ -43,7 +43,7 @@ type Model struct {
 	// before them and an inverse RMS per head.
 	KVHeads int
 	QKNorm  bool
-	// Vocab sizes the loss's logits (held for LossRows tokens at a time).
+	// Vocab sizes the loss's logits (held for LossSlice entries at a time).
 	Vocab int
 	// SandwichNorm (Gemma 2/3: norms after attention and the MLP),
 	// AttnSoftcap (Gemma 2: capped attention scores, kept for the backward
@@ -386,9 +386,10 @@ func (p *Plan) chooseCheckpoint(m Model, forced *bool) {
 // inputs; with checkpointing, each layer's input plus one layer's cache;
 // and the scratch of the backward pass.
 //
-// The loss over the vocabulary is computed LossRows tokens at a time, so
-// its logits never take more than about LossBytes (twice that with
-// soft-capped logits), whatever the batch, sequence or vocabulary.
+// The loss over the vocabulary takes every token of the sequence at once
+// and the vocabulary LossSlice rows at a time, so its logits never take
+// more than about LossBytes (twice that with soft-capped logits), whatever
+// the batch, sequence or vocabulary.
 func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 	d, kv, f, h := int64(m.Dim), int64(m.KVDim), int64(m.HiddenDim), int64(m.Heads)
 	q := d // the width of q and the attention output
@@ -415,12 +416,18 @@ func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 		scratch += t * d
 	}
 	if m.Vocab > 0 {
-		rows := int64(LossRows(m.Vocab))
-		logits := rows * int64(m.Vocab)
+		// The logits of every token (rows padded to 32) for one slice of
+		// the vocabulary (and their tanh where soft-capped), the counted
+		// tokens' inputs, the running sum of probabilities times output
+		// rows and one slice's share of it, and per token its running
+		// maximum, sum and target logit.
+		tp := (t + 31) / 32 * 32
+		slice := int64(LossSlice(T, m.Vocab))
+		logits := tp * slice
 		if m.FinalSoftcap {
-			logits *= 2
+			logits += t * slice
 		}
-		scratch += logits + rows*d
+		scratch += logits + 3*tp*d + 4*t
 	}
 	cached := layers * perLayer
 	if checkpoint {
@@ -432,11 +439,26 @@ func ActivationBytes(m Model, rank, T int, dropout, checkpoint bool) int64 {
 // LossBytes bounds the logits the loss holds at once: 32 MiB.
 const LossBytes = 32 << 20
 
-// LossRows is how many tokens' logits the loss computes at once for a
-// vocabulary of vocab: 128, or fewer where that would take more than
-// LossBytes (32 for Gemma's 262,144 tokens).
-func LossRows(vocab int) int {
-	return max(1, min(128, LossBytes/4/max(vocab, 1)))
+// LossSliceMax is the most vocabulary rows the loss takes in one slice
+// even where LossBytes would allow more: a slice's logits for a 256-token
+// sequence (8 MiB) then stay near the caches, and the slice is still long
+// enough that converting the output matrix's rows is a small part of its
+// products.
+const LossSliceMax = 8192
+
+// LossSlice is how many rows of the output layer (vocabulary entries) the
+// loss takes at once for a sequence of T tokens and a vocabulary of vocab:
+// the logits of all T tokens for that many entries stay within LossBytes
+// (and LossSliceMax), in whole multiples of 32 where the vocabulary is
+// larger (8,192 for Gemma's 262,144 tokens at 256 tokens, 4,096 at 2,048).
+// Each slice of the (quantized) output matrix is converted once per
+// sequence, not once per few tokens.
+func LossSlice(T, vocab int) int {
+	s := LossBytes / 4 / ((max(T, 1) + 31) / 32 * 32) // rows padded to whole tiles of 32
+	if s >= 32 {
+		s = s / 32 * 32
+	}
+	return max(1, min(vocab, s, LossSliceMax))
 }
 
 // countOver counts the lengths above seq.

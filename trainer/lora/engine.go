@@ -73,10 +73,20 @@ type Engine struct {
 	att                                    attScratch
 	dbt                                    []float32
 	rows                                   []int
-	hrow, dlog                             []float32
-	capped                                 []float32 // soft-capped logits of a chunk (Gemma 2)
 	dPost                                  []float32 // gradient through a sandwich norm
-	lossRows                               int       // tokens the loss takes at once (hparams.LossRows)
+	loss                                   lossScratch
+}
+
+// lossScratch holds the loss's buffers (see head): the logits of every
+// counted token for one slice of the vocabulary at a time.
+type lossScratch struct {
+	slice                     int       // vocabulary rows per slice (hparams.LossSlice)
+	x                         []float32 // the counted tokens' final-norm outputs [rows padded to 32, D]
+	u, tmp                    []float32 // Σ exp(z−max)·∂z/∂l·W rows, and one slice's part [padded, D]
+	logits                    []float32 // [counted rows padded to 32, slice]
+	capped                    []float32 // tanh(l/c) of soft-capped logits (Gemma 2) [counted, slice]
+	mx, sum, target, targetTh []float32 // per token: running max, Σ exp(z−max), the target's logit and tanh
+	wrow                      []float32 // one dequantized output row [D]
 }
 
 // attScratch holds one head's operands for the attention matrix products.
@@ -200,12 +210,9 @@ func (e *Engine) grow(T int) {
 	if c.SandwichNorm() {
 		e.dPost = f(T * D)
 	}
-	// The loss: logits for lossRows tokens at a time (hparams.LossRows).
-	e.lossRows = hparams.LossRows(c.Vocab)
-	e.hrow, e.dlog = f(e.lossRows*D), f(e.lossRows*c.Vocab)
-	if c.FinalSoftcap > 0 {
-		e.capped = f(e.lossRows * c.Vocab)
-	}
+	// The loss: every token's logits for hparams.LossSlice vocabulary
+	// entries at a time.
+	e.bytes += e.growLoss(T, hparams.LossSlice(T, c.Vocab))
 	e.segStart, e.pos = make([]int, T), make([]int, T)
 	// RoPE tables for positions 0 … T-1 (positions restart at each packed
 	// example, so none is larger).
@@ -373,9 +380,7 @@ func (e *Engine) forwardLayer(l int, c *layerCache, x []float32, T int, train bo
 	e.linear(l, model.ProjUp, c, c.h3, c.xn2, T, train)
 	act := c.act[:T*F]
 	if cfg.GELU() {
-		for i, a := range c.h1[:T*F] {
-			act[i] = model.GELU(a) * c.h3[i]
-		}
+		gegluForward(act, c.h1[:T*F], c.h3)
 	} else {
 		tensor.Sigmoid(act, c.h1[:T*F])
 		for i, a := range c.h1[:T*F] {
@@ -567,68 +572,6 @@ func transposeInto(dst, x []float32, rows, cols int) {
 	}
 }
 
-// head computes the masked cross-entropy of the next-token predictions.
-// With grad set it also writes ∂(weight·sum)/∂xf into e.dxf.
-func (e *Engine) head(s Seq, weight float32, grad bool) (float64, int) {
-	T, D, V := len(s.IDs), e.m.Dim, e.m.Vocab
-	e.rows = e.rows[:0]
-	for t := 0; t+1 < T; t++ {
-		if s.Mask == nil || s.Mask[t+1] {
-			e.rows = append(e.rows, t)
-		}
-	}
-	if grad {
-		clear(e.dxf[:T*D])
-	}
-	chunk := e.lossRows // logits for this many tokens at a time, never the whole sequence's
-	capC := e.m.FinalSoftcap
-	var sum float64
-	for c0 := 0; c0 < len(e.rows); c0 += chunk {
-		rows := e.rows[c0:min(c0+chunk, len(e.rows))]
-		n := len(rows)
-		for i, t := range rows {
-			copy(e.hrow[i*D:(i+1)*D], e.xf[t*D:(t+1)*D])
-		}
-		logits := e.dlog[:n*V]
-		e.baseMatMul(logits, e.hrow[:n*D], n, e.m.Output)
-		if capC > 0 {
-			// Soft-capped logits z = tanh(l/c)·c; e.capped keeps z/c for
-			// the derivative 1 − (z/c)².
-			for j, v := range logits {
-				th := float32(math.Tanh(float64(v / capC)))
-				e.capped[j], logits[j] = th, th*capC
-			}
-		}
-		for i, t := range rows {
-			lg := logits[i*V : (i+1)*V]
-			target := s.IDs[t+1]
-			mx := tensor.Max(lg)
-			tl := lg[target]
-			z := float64(tensor.ExpSub(lg, mx))
-			sum += float64(mx) + math.Log(z) - float64(tl)
-			if grad {
-				f := weight / float32(z)
-				for j := range lg {
-					lg[j] *= f
-				}
-				lg[target] -= weight
-				if capC > 0 {
-					for j, th := range e.capped[i*V : (i+1)*V] {
-						lg[j] *= 1 - th*th
-					}
-				}
-			}
-		}
-		if grad {
-			e.baseMatMulT(e.hrow[:n*D], logits, n, e.m.Output)
-			for i, t := range rows {
-				copy(e.dxf[t*D:(t+1)*D], e.hrow[i*D:(i+1)*D])
-			}
-		}
-	}
-	return sum, len(e.rows)
-}
-
 func (e *Engine) backward(s Seq) {
 	T := len(s.IDs)
 	cfg := e.m.Config
@@ -654,11 +597,7 @@ func (e *Engine) backward(s Seq) {
 		}
 		e.linearBack(l, model.ProjDown, c, dAct, dy, c.act, T, false)
 		if cfg.GELU() {
-			for i, a := range c.h1[:T*F] {
-				d := dAct[i]
-				dH3[i] = d * model.GELU(a)
-				dAct[i] = d * c.h3[i] * model.GELUGrad(a)
-			}
+			gegluBackward(dAct, dH3, c.h1[:T*F], c.h3, e.dSg)
 		} else {
 			sgs := e.dSg[:T*F]
 			tensor.Sigmoid(sgs, c.h1[:T*F])

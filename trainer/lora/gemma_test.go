@@ -69,30 +69,30 @@ func TestGemmaEngineMatchesInference(t *testing.T) {
 	}
 }
 
-// TestLossInChunks: with a 262,144-token vocabulary the loss takes the
-// logits of 32 tokens at a time (32 MiB), never the sequence's; the loss
-// and gradients equal those of a run whose chunks hold every token.
-func TestLossInChunks(t *testing.T) {
+// TestLossInSlices: with a 262,144-token vocabulary the loss takes the
+// logits of every token for 8,192 vocabulary entries at a time (4 MiB at
+// 100 tokens), never the whole vocabulary's; the loss and gradients equal
+// those of a run whose one slice is the whole vocabulary.
+func TestLossInSlices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 262,144-token vocabulary: skipped in -short")
 	}
 	c := model.Config{Dim: 16, HiddenDim: 24, Layers: 1, Heads: 2, KVHeads: 1, Vocab: 262144, SeqLen: 128, NormEps: 1e-6,
 		RopeTheta: 10000, SharedClassifier: true}
-	if r := hparams.LossRows(c.Vocab); r != 32 {
-		t.Fatalf("LossRows(262144) = %d, want 32", r)
-	}
 	m := randomModel(t, c, quant.Q8_0, 5)
 	a := randomAdapter(t, m, 2, 6)
 	s := randomSeq(100, c.Vocab, 7)
-	run := func(rows int) (float64, *Engine) {
+	if r := hparams.LossSlice(len(s.IDs), c.Vocab); r != hparams.LossSliceMax {
+		t.Fatalf("LossSlice(100, 262144) = %d, want %d", r, hparams.LossSliceMax)
+	}
+	run := func(slice int) (float64, *Engine) {
 		e, err := NewEngine(m, a, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.grow(len(s.IDs))
-		if rows > 0 {
-			e.lossRows, e.dlog = rows, make([]float32, rows*c.Vocab)
-			e.hrow = make([]float32, rows*c.Dim)
+		if slice > 0 {
+			e.growLoss(len(s.IDs), slice)
 		}
 		sum, _, err := e.Accumulate(s, 1)
 		if err != nil {
@@ -101,7 +101,7 @@ func TestLossInChunks(t *testing.T) {
 		return sum, e
 	}
 	sum, e := run(0)
-	logitBytes := int64(4 * hparams.LossRows(c.Vocab) * c.Vocab)
+	logitBytes := int64(4 * len(e.loss.logits))
 	if logitBytes > hparams.LossBytes || e.ActivationBytes() < logitBytes {
 		t.Fatalf("logits take %d bytes (limit %d), the engine reports %d in all", logitBytes, hparams.LossBytes, e.ActivationBytes())
 	}
@@ -109,9 +109,9 @@ func TestLossInChunks(t *testing.T) {
 	if est, got := hparams.ActivationBytes(hm, 2, len(s.IDs), false, false), e.ActivationBytes(); float64(est) < 0.9*float64(got) || float64(est) > 1.1*float64(got) {
 		t.Fatalf("estimate %d bytes, engine holds %d", est, got)
 	}
-	whole, f := run(len(s.IDs))
+	whole, f := run(c.Vocab)
 	if math.Abs(sum-whole) > 1e-6*math.Abs(whole) {
-		t.Fatalf("loss %.9g in chunks, %.9g at once", sum, whole)
+		t.Fatalf("loss %.9g in slices, %.9g at once", sum, whole)
 	}
 	for k, g := range e.Grads.Pairs {
 		h := f.Grads.Pairs[k]
@@ -121,7 +121,7 @@ func TestLossInChunks(t *testing.T) {
 		}
 		for i := range g.A {
 			if math.Abs(float64(g.A[i]-h.A[i])) > 1e-3*scale { // float32 summation order
-				t.Fatalf("%v: ∂A[%d] %g in chunks, %g at once", k, i, g.A[i], h.A[i])
+				t.Fatalf("%v: ∂A[%d] %g in slices, %g at once", k, i, g.A[i], h.A[i])
 			}
 		}
 	}

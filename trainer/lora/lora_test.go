@@ -427,8 +427,8 @@ func benchEnv(b *testing.B, name string, def int) int {
 // change), r=16 on all seven projections, forward, backward, clipping and
 // AdamW, on random weights held Q8_0 or Q4_0. Run one configuration per
 // process (make bench-train) so peak-rss-MB is its own; loss-MB is what the
-// loss over the vocabulary holds at once (ORCHMIND_BENCH_LOSS_ROWS sets its
-// chunk by hand, for the memory an unchunked loss would take).
+// loss over the vocabulary holds at once (ORCHMIND_BENCH_LOSS_SLICE sets its
+// vocabulary slice by hand, e.g. 262144 for the memory of an unsliced loss).
 func BenchmarkTrainStep(b *testing.B) {
 	dims := map[string]model.Config{
 		"stories15M":  {Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, Vocab: 32000, SeqLen: 256, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true},
@@ -460,15 +460,13 @@ func BenchmarkTrainStep(b *testing.B) {
 				e.BF16 = v.bf16
 				opt := NewAdamW(a)
 				batch, seq := benchEnv(b, "ORCHMIND_BENCH_BATCH", 8), benchEnv(b, "ORCHMIND_BENCH_SEQ", 256)
-				if rows := benchEnv(b, "ORCHMIND_BENCH_LOSS_ROWS", 0); rows > 0 {
-					// The loss's chunk (tokens whose logits are held at
-					// once) set by hand: 255 is a whole sequence's logits,
-					// the unchunked loss, for the memory it would take.
+				if slice := benchEnv(b, "ORCHMIND_BENCH_LOSS_SLICE", 0); slice > 0 {
+					// The loss's slice (vocabulary entries whose logits
+					// are held at once for every token) set by hand:
+					// 262144 is the whole vocabulary's logits, for the
+					// memory an unsliced loss would take.
 					e.grow(seq)
-					e.lossRows, e.hrow, e.dlog = rows, make([]float32, rows*c.Dim), make([]float32, rows*c.Vocab)
-					if c.FinalSoftcap > 0 {
-						e.capped = make([]float32, rows*c.Vocab)
-					}
+					e.growLoss(seq, min(slice, c.Vocab))
 				}
 				seqs := make([]Seq, batch)
 				for i := range seqs {
@@ -494,8 +492,9 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.ReportMetric(float64(batch*seq*b.N)/cpu, "tok/cpu-s")
 				}
 				b.ReportMetric(float64(peakRSS())/(1<<20), "peak-rss-MB")
-				b.ReportMetric(float64(4*(len(e.hrow)+len(e.dlog)+len(e.capped)))/(1<<20), "loss-MB")
-				b.Logf("%s; batch %d × %d tokens, the loss %d tokens at a time", tensor.ISASummary(), batch, seq, e.lossRows)
+				ls := &e.loss
+				b.ReportMetric(float64(4*(len(ls.x)+len(ls.u)+len(ls.tmp)+len(ls.logits)+len(ls.capped)))/(1<<20), "loss-MB")
+				b.Logf("%s; batch %d × %d tokens, the loss %d vocabulary entries at a time", tensor.ISASummary(), batch, seq, ls.slice)
 			})
 		}
 	}
