@@ -83,10 +83,15 @@ var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD; Q6_K with VPMADDUBSW", qu
 	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8VNNI, quant.QKK, q4KBytes, false),
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false), // VPMADDUBSW: see int8_amd64.s
+}, groups: map[quant.Type]int8Group{
+	quant.Q4_0: {group: 16, dot: q4GroupVNNI},
 }}
 
-// hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL).
-func hasVNNI() bool { return cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL }
+// hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL) and the
+// 512-bit byte and word operations the group kernels use (AVX512BW).
+func hasVNNI() bool {
+	return cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512F
+}
 
 // int8For returns the integer kernels that go with kernel set level:
 // VPDPBUSD on the AVX-512 sets where the CPU has VNNI, VPMADDUBSW on avx2
