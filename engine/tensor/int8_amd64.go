@@ -85,6 +85,7 @@ var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD; Q6_K with VPMADDUBSW", qu
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false), // VPMADDUBSW: see int8_amd64.s
 }, groups: map[quant.Type]int8Group{
 	quant.Q4_0: {group: 16, dot: q4GroupVNNI},
+	quant.Q4_K: {group: 16, dot: q4KGroupVNNI},
 }}
 
 // hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL) and the

@@ -21,15 +21,30 @@ type int8Group struct {
 	dot   func(a *quant.Q8Act, w *Matrix, sc *int8Scales, first int, out []float32)
 }
 
-// int8Scales is a Q4_0 or Q8_0 matrix's f16 block scales rearranged for
-// the group kernels: for each group of g rows (whole groups only) and
-// each block b, the g rows' scales side by side (group-major, then block,
-// then row). It costs 2 bytes per block (1/9 of Q4_0's bytes, 1/17 of
-// Q8_0's) and is made at the first integer product with the matrix.
+// int8Scales is a matrix's block scales rearranged for the group
+// kernels, group by group (whole groups of g rows only), then block (Q4_0,
+// Q8_0) or super-block (Q4_K), the g rows side by side in each field:
+//
+//   - Q4_0, Q8_0: the g rows' f16 scales of the block (2g bytes; 1/9 of
+//     Q4_0's bytes, 1/17 of Q8_0's);
+//   - Q4_K: the g rows' f16 d, then their f16 dmin, then for each of the 8
+//     sub-blocks the g rows' 6-bit scales as bytes, then the 8 sub-blocks'
+//     mins likewise (20g bytes, 1/7.2 of Q4_K's bytes).
+//
+// It is made at the first integer product with the matrix.
 type int8Scales struct {
 	data  *byte // the matrix's Data it was made from
 	group int
-	f16   []uint16
+	tab   []byte
+}
+
+// groupTabBytes is the table's size per group and block (super-block for
+// Q4_K) for groups of g rows of type t.
+func groupTabBytes(t quant.Type, g int) int {
+	if t == quant.Q4_K {
+		return 20 * g
+	}
+	return 2 * g
 }
 
 // groupScales returns w's scale table for groups of g rows, making and
@@ -50,7 +65,8 @@ func makeGroupScales(w *Matrix, g int) *int8Scales {
 	rb := len(w.Data) / max(w.Rows, 1)
 	nb := rb / bb
 	groups := w.Rows / g
-	s := &int8Scales{group: g, f16: make([]uint16, groups*nb*g)}
+	tb := groupTabBytes(w.Type, g)
+	s := &int8Scales{group: g, tab: make([]byte, groups*nb*tb)}
 	if len(w.Data) > 0 {
 		s.data = &w.Data[0]
 	}
@@ -58,7 +74,18 @@ func makeGroupScales(w *Matrix, g int) *int8Scales {
 		for i := range g {
 			row := w.Data[(gi*g+i)*rb:]
 			for b := range nb {
-				s.f16[(gi*nb+b)*g+i] = uint16(row[b*bb]) | uint16(row[b*bb+1])<<8
+				blk := row[b*bb : (b+1)*bb]
+				t := s.tab[(gi*nb+b)*tb : (gi*nb+b+1)*tb]
+				t[2*i], t[2*i+1] = blk[0], blk[1]
+				if w.Type != quant.Q4_K {
+					continue
+				}
+				t[2*g+2*i], t[2*g+2*i+1] = blk[2], blk[3]
+				sc, mn := kScales((*[12]byte)(blk[4:16]))
+				for sub := range 8 {
+					t[4*g+sub*g+i] = sc[sub]
+					t[12*g+sub*g+i] = mn[sub]
+				}
 			}
 		}
 	}

@@ -89,3 +89,137 @@ q4r_done:
 	VMOVUPS Z0, (AX)
 	VZEROUPPER
 	RET
+
+// Q4_K, 16 rows at once. Per super-block (256 values, 144 bytes per row)
+// and pair j of sub-blocks (32 nibble bytes per row: low nibbles are
+// sub-block 2j, high 2j+1), each row's 32 bytes are taken as two halves
+// of 16 (values 0–15 and 16–31 of both sub-blocks), loaded four rows to a
+// register as for Q4_0; low nibbles go into accumulators Z1–Z4 against
+// the activation's sub-block 2j, high nibbles into Z5–Z8 against 2j+1.
+// The same transpose-add gives lane r = Σ u·q of row r for each of the two
+// sub-blocks, which are added into Z0 times d_r·sc_r,s·d_x,s (16 scale
+// bytes from the side table, converted, times the 16 rows' d and the
+// activation block's scale). The min terms of the 8 sub-blocks,
+// −dmin_r·Σ_s mn_r,s·d_x,s·Σq_s, are accumulated in Z25 as
+// Σ_s mn_r,s·(d_x,s·M8_s/8) (M8 = −8·Σq; the 8 products on the stack)
+// and added times dmin_r once per super-block.
+//
+// Side table per super-block (int8Scales): 0 d[16] f16, 32 dmin[16] f16,
+// 64 + 16s sc_s[16], 192 + 16s mn_s[16].
+
+DATA i8reighth<>+0(SB)/4, $0x3e000000 // 0.125
+GLOBL i8reighth<>(SB), RODATA|NOPTR, $4
+
+// Q4KR loads the 16 bytes at a0…a3 into zu (chunks 0…3) and adds low
+// nibbles × al into accl, high nibbles × ah into acch.
+#define Q4KR(accl, acch, xu, zu, zh, a0, a1, a2, a3, al, ah) \
+	VMOVDQU a0, xu; \
+	VINSERTI32X4 $1, a1, zu, zu; \
+	VINSERTI32X4 $2, a2, zu, zu; \
+	VINSERTI32X4 $3, a3, zu, zu; \
+	VPSRLW $4, zu, zh; \
+	VPANDD Z31, zu, zu; \
+	VPANDD Z31, zh, zh; \
+	VPDPBUSD al, zu, accl; \
+	VPDPBUSD ah, zh, acch
+
+// Q4KHALF runs the half of pair bytes at offset o of every row.
+#define Q4KHALF(o, al, ah) \
+	Q4KR(Z1, Z5, X9, Z9, Z10, o(SI), o(R10), o(R11), o(R12), al, ah); \
+	Q4KR(Z2, Z6, X11, Z11, Z12, o(SI)(BX*1), o(R10)(BX*1), o(R11)(BX*1), o(R12)(BX*1), al, ah); \
+	Q4KR(Z3, Z7, X9, Z9, Z10, o(SI)(BX*2), o(R10)(BX*2), o(R11)(BX*2), o(R12)(BX*2), al, ah); \
+	Q4KR(Z4, Z8, X11, Z11, Z12, o(SI)(R13*1), o(R10)(R13*1), o(R11)(R13*1), o(R12)(R13*1), al, ah)
+
+// TADD4 sets out to the transpose-add of a0…a3: lane 4c+p = Σ of the
+// four lanes of chunk c of ap. Clobbers Z13–Z15.
+#define TADD4(a0, a1, a2, a3, out) \
+	VPUNPCKLDQ a1, a0, Z13; \
+	VPUNPCKHDQ a1, a0, Z14; \
+	VPADDD Z14, Z13, Z13; \
+	VPUNPCKLDQ a3, a2, Z14; \
+	VPUNPCKHDQ a3, a2, Z15; \
+	VPADDD Z15, Z14, Z14; \
+	VPUNPCKLQDQ Z14, Z13, Z15; \
+	VPUNPCKHQDQ Z14, Z13, out; \
+	VPADDD Z15, out, out
+
+// Q4KSUB adds sub-block s's sums (int32 in isum) times d·sc_s·d_x,s into
+// Z0 and mn_s·(d_x,s·M8_s/8) into Z25. Clobbers Z20, Z21.
+#define Q4KSUB(s, isum) \
+	VPMOVZXBD 64+16*(s)(R14), Z20; \
+	VCVTDQ2PS Z20, Z20; \
+	VMULPS Z24, Z20, Z20; \
+	VMULPS.BCST 4*(s)(DX), Z20, Z20; \
+	VCVTDQ2PS isum, isum; \
+	VFMADD231PS Z20, isum, Z0; \
+	VPMOVZXBD 192+16*(s)(R14), Z21; \
+	VCVTDQ2PS Z21, Z21; \
+	VFMADD231PS.BCST 4*(s)(SP), Z21, Z25
+
+// Q4KPAIR runs sub-blocks 2j and 2j+1.
+#define Q4KPAIR(j) \
+	VBROADCASTI32X4 64*j(DI), Z26; \
+	VBROADCASTI32X4 64*j+16(DI), Z27; \
+	VBROADCASTI32X4 64*j+32(DI), Z28; \
+	VBROADCASTI32X4 64*j+48(DI), Z29; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	Q4KHALF(16+32*j, Z26, Z28); \
+	Q4KHALF(32+32*j, Z27, Z29); \
+	TADD4(Z1, Z2, Z3, Z4, Z16); \
+	TADD4(Z5, Z6, Z7, Z8, Z17); \
+	Q4KSUB(2*j, Z16); \
+	Q4KSUB(2*j+1, Z17)
+
+// func dotQ4_KQ8VNNI16(w *byte, stride int, sc *byte, q *int8, d *float32, m *int32, nb int, out *float32)
+TEXT ·dotQ4_KQ8VNNI16(SB), NOSPLIT, $32-64
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ sc+16(FP), R14
+	MOVQ q+24(FP), DI
+	MOVQ d+32(FP), DX
+	MOVQ m+40(FP), R8
+	MOVQ nb+48(FP), CX
+	MOVQ out+56(FP), AX
+	LEAQ (BX)(BX*2), R13
+	LEAQ (SI)(BX*4), R10
+	LEAQ (R10)(BX*4), R11
+	LEAQ (R11)(BX*4), R12
+	VPXORD Z0, Z0, Z0
+	VPBROADCASTD i8rnib<>(SB), Z31
+	VBROADCASTSS i8reighth<>(SB), Y22
+	TESTQ CX, CX
+	JZ   q4kr_done
+q4kr_loop:
+	VCVTDQ2PS (R8), Y13
+	VMULPS (DX), Y13, Y13
+	VMULPS Y22, Y13, Y13
+	VMOVUPS Y13, 0(SP)   // d_x,s·M8_s/8 = −d_x,s·Σq_s
+	VCVTPH2PS 0(R14), Z24
+	VCVTPH2PS 32(R14), Z23
+	VPXORD Z25, Z25, Z25
+	Q4KPAIR(0)
+	Q4KPAIR(1)
+	Q4KPAIR(2)
+	Q4KPAIR(3)
+	VFMADD231PS Z23, Z25, Z0
+	ADDQ $144, SI
+	ADDQ $144, R10
+	ADDQ $144, R11
+	ADDQ $144, R12
+	ADDQ $256, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	ADDQ $320, R14
+	DECQ CX
+	JNZ  q4kr_loop
+q4kr_done:
+	VMOVUPS Z0, (AX)
+	VZEROUPPER
+	RET

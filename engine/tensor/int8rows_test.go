@@ -36,13 +36,13 @@ func intMatrix(r *rand.Rand, typ quant.Type, rows, nb int, unit bool) *Matrix {
 // matMulInt8 (groups, then the rows left over) gives the same.
 func TestInt8GroupKernelsExactIntegerSums(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 21))
-	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0} {
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K} {
 		for _, s := range groupSets(typ) {
 			gk := s.groups[typ]
 			for _, nb := range []int{0, 1, 2, 3, 8, 17} {
 				rows := 3*gk.group + 5
 				w := intMatrix(r, typ, rows, nb, true)
-				a := randAct(r, nb, true)
+				a := randAct(r, nb*typ.BlockSize()/quant.QK, true)
 				sc := w.groupScales(gk.group)
 				out := make([]float32, gk.group)
 				for g := range rows / gk.group {
@@ -103,20 +103,20 @@ func TestInt8GroupKernelsExtremes(t *testing.T) {
 // the last whole group.
 func TestInt8GroupKernelsMatchGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(22, 22))
-	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0} {
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K} {
 		for _, s := range groupSets(typ) {
 			g := s.groups[typ].group
-			for _, nb := range []int{1, 2, 5, 36, 64} {
+			for _, nb := range []int{1, 2, 5, 9, 36} {
 				rows := 2*g + 3
 				w := intMatrix(r, typ, rows, nb, false)
-				x := values(r, nb*quant.QK, "normal")
+				x := values(r, nb*typ.BlockSize(), "normal")
 				want, got := make([]float32, rows), make([]float32, rows)
 				matMulInt8(int8Go, want, x, 1, w)
 				matMulInt8(s, got, x, 1, w)
 				var a quant.Q8Act
 				_ = quant.QuantizeAct(&a, x)
 				rb := len(w.Data) / rows
-				deq := make([]float32, nb*quant.QK)
+				deq := make([]float32, nb*typ.BlockSize())
 				for i := range rows {
 					if err := quant.Dequantize(typ, w.Data[i*rb:(i+1)*rb], deq); err != nil {
 						t.Fatal(err)
@@ -149,7 +149,8 @@ func TestInt8GroupScalesFollowData(t *testing.T) {
 	if s3 == s1 {
 		t.Fatal("scale table kept after Data was replaced")
 	}
-	for i, v := range s3.f16 {
+	for i := range len(s3.tab) / 2 {
+		v := uint16(s3.tab[2*i]) | uint16(s3.tab[2*i+1])<<8
 		g, rest := i/(3*16), i%(3*16)
 		b, row := rest/16, rest%16
 		off := (g*16+row)*3*18 + b*18
