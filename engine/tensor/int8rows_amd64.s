@@ -50,11 +50,18 @@ TEXT ·dotQ4_0Q8VNNI16(SB), NOSPLIT, $0-64
 	LEAQ (SI)(BX*4), R10  // row 4
 	LEAQ (R10)(BX*4), R11 // row 8
 	LEAQ (R11)(BX*4), R12 // row 12
+	LEAQ (R12)(BX*4), R9  // the next group, prefetched as this one runs
 	VPXORD Z0, Z0, Z0
 	VPBROADCASTD i8rnib<>(SB), Z31
 	TESTQ CX, CX
 	JZ   q4r_done
 q4r_loop:
+	PREFETCHT1 (R9)
+	PREFETCHT1 64(R9)
+	PREFETCHT1 128(R9)
+	PREFETCHT1 192(R9)
+	PREFETCHT1 256(R9)
+	ADDQ $288, R9
 	VBROADCASTI32X4 (DI), Z30
 	VBROADCASTI32X4 16(DI), Z29
 	Q4ROWS(Z1, X5, Z5, Z9, 2(SI), 2(R10), 2(R11), 2(R12))
@@ -191,12 +198,22 @@ TEXT ·dotQ4_KQ8VNNI16(SB), NOSPLIT, $32-64
 	LEAQ (SI)(BX*4), R10
 	LEAQ (R10)(BX*4), R11
 	LEAQ (R11)(BX*4), R12
+	LEAQ (R12)(BX*4), R9 // the next group, prefetched as this one runs
 	VPXORD Z0, Z0, Z0
 	VPBROADCASTD i8rnib<>(SB), Z31
 	VBROADCASTSS i8reighth<>(SB), Y22
 	TESTQ CX, CX
 	JZ   q4kr_done
 q4kr_loop:
+	MOVQ $9, AX // 36 lines: the 16 rows' 2304 bytes of one super-block
+q4kr_pf:
+	PREFETCHT1 (R9)
+	PREFETCHT1 64(R9)
+	PREFETCHT1 128(R9)
+	PREFETCHT1 192(R9)
+	ADDQ $256, R9
+	DECQ AX
+	JNZ  q4kr_pf
 	VCVTDQ2PS (R8), Y13
 	VMULPS (DX), Y13, Y13
 	VMULPS Y22, Y13, Y13
@@ -220,6 +237,7 @@ q4kr_loop:
 	DECQ CX
 	JNZ  q4kr_loop
 q4kr_done:
+	MOVQ out+56(FP), AX
 	VMOVUPS Z0, (AX)
 	VZEROUPPER
 	RET
