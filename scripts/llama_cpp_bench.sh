@@ -13,6 +13,8 @@
 # both, alternated, so both see the same load on a shared machine. At 2 threads on a
 # 2-core machine llama.cpp's spinning pool fights node's own threads
 # (/work/shared/notes/references.md): compare at 1 thread there too.
+# With ORCHMIND_BASE_REV set (a git revision, e.g. main), orchmind as of
+# that revision runs too, in every round, before the working tree's.
 set -eu
 threads=${1:-1}
 pattern=${2:-stories15M/Q8_0}
@@ -29,9 +31,20 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo "# CPU sets: $(cd "$root" && go run ./engine/tensor/internal/isas); ORCHMIND_ISA=${ORCHMIND_ISA:-best}; $threads threads; $reps alternated rounds"
 (cd "$root" && go test -c -o "$dir/model.test" ./engine/model/)
+base=${ORCHMIND_BASE_REV:-}
+if [ -n "$base" ]; then
+	mkdir "$dir/base"
+	git -C "$root" archive "$base" | tar -x -C "$dir/base"
+	(cd "$dir/base" && go test -c -o "$dir/base.test" ./engine/model/)
+fi
 r=0
 while [ "$r" -lt "$reps" ]; do
 	r=$((r + 1))
+	if [ -n "$base" ]; then
+		echo "## round $r: orchmind $base (GOMAXPROCS=$threads)"
+		(cd "$root/engine/model" && ORCHMIND_BENCH_GGUF_DIR="$dir" GOMAXPROCS=$threads "$dir/base.test" -test.run '^$' \
+			-test.bench "Inference/$pattern" -test.benchtime 3x | grep '^Benchmark')
+	fi
 	echo "## round $r: orchmind (GOMAXPROCS=$threads)"
 	(cd "$root/engine/model" && ORCHMIND_BENCH_GGUF_DIR="$dir" GOMAXPROCS=$threads "$dir/model.test" -test.run '^$' \
 		-test.bench "Inference/$pattern" -test.benchtime 3x | grep '^Benchmark')
