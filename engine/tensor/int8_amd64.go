@@ -75,6 +75,8 @@ var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2
 	quant.Q4_0: int8Kernel(dotQ4_0Q8AVX2, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8AVX2, quant.QKK, q4KBytes, false),
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false),
+}, groups: map[quant.Type]int8Group{
+	quant.Q4_0: {group: 8, dot: q4GroupAVX2},
 }}
 
 // int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).
