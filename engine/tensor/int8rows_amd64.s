@@ -318,3 +318,87 @@ q4a8_done:
 
 DATA i8rones<>+0(SB)/4, $0x00010001
 GLOBL i8rones<>(SB), RODATA|NOPTR, $4
+
+// Q8_0 on vnni, 16 rows at once: each row's block is two halves of 16
+// signed bytes, made unsigned by w+128 (XOR 0x80) and loaded four rows to
+// a register as for Q4_0; both halves go into the same accumulator
+// against the activation's matching half, −128·Σq (Q8Act.M128) is added
+// after the transpose, then the scaling as for Q4_0.
+
+DATA i8rsgn<>+0(SB)/4, $0x80808080
+GLOBL i8rsgn<>(SB), RODATA|NOPTR, $4
+
+// Q8ROWS adds the 16 bytes at a0…a3 (made unsigned) times act into acc.
+#define Q8ROWS(acc, xu, zu, a0, a1, a2, a3, act) \
+	VMOVDQU a0, xu; \
+	VINSERTI32X4 $1, a1, zu, zu; \
+	VINSERTI32X4 $2, a2, zu, zu; \
+	VINSERTI32X4 $3, a3, zu, zu; \
+	VPXORD Z28, zu, zu; \
+	VPDPBUSD act, zu, acc
+
+// Q8HALF runs the half at byte offset o of every row's block.
+#define Q8HALF(o, act) \
+	Q8ROWS(Z1, X5, Z5, o(SI), o(R10), o(R11), o(R12), act); \
+	Q8ROWS(Z2, X6, Z6, o(SI)(BX*1), o(R10)(BX*1), o(R11)(BX*1), o(R12)(BX*1), act); \
+	Q8ROWS(Z3, X9, Z9, o(SI)(BX*2), o(R10)(BX*2), o(R11)(BX*2), o(R12)(BX*2), act); \
+	Q8ROWS(Z4, X10, Z10, o(SI)(R13*1), o(R10)(R13*1), o(R11)(R13*1), o(R12)(R13*1), act)
+
+// func dotQ8_0Q8VNNI16(w *byte, stride int, sc *byte, q *int8, d *float32, m *int32, nb int, out *float32)
+TEXT ·dotQ8_0Q8VNNI16(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ sc+16(FP), R14
+	MOVQ q+24(FP), DI
+	MOVQ d+32(FP), DX
+	MOVQ m+40(FP), R8
+	MOVQ nb+48(FP), CX
+	MOVQ out+56(FP), AX
+	LEAQ (BX)(BX*2), R13
+	LEAQ (SI)(BX*4), R10
+	LEAQ (R10)(BX*4), R11
+	LEAQ (R11)(BX*4), R12
+	LEAQ (R12)(BX*4), R9 // the next group, prefetched as this one runs
+	VPXORD Z0, Z0, Z0
+	VPBROADCASTD i8rsgn<>(SB), Z28
+	TESTQ CX, CX
+	JZ   q8r_done
+q8r_loop:
+	PREFETCHT1 (R9)
+	PREFETCHT1 64(R9)
+	PREFETCHT1 128(R9)
+	PREFETCHT1 192(R9)
+	PREFETCHT1 256(R9)
+	PREFETCHT1 320(R9)
+	PREFETCHT1 384(R9)
+	PREFETCHT1 448(R9)
+	PREFETCHT1 512(R9)
+	ADDQ $544, R9
+	VBROADCASTI32X4 (DI), Z30
+	VBROADCASTI32X4 16(DI), Z29
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	Q8HALF(2, Z30)
+	Q8HALF(18, Z29)
+	TADD4(Z1, Z2, Z3, Z4, Z7)
+	VPADDD.BCST (R8), Z7, Z7
+	VCVTDQ2PS Z7, Z7
+	VCVTPH2PS (R14), Z8
+	VMULPS.BCST (DX), Z8, Z8
+	VFMADD231PS Z8, Z7, Z0
+	ADDQ $34, SI
+	ADDQ $34, R10
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	ADDQ $32, R14
+	DECQ CX
+	JNZ  q8r_loop
+q8r_done:
+	VMOVUPS Z0, (AX)
+	VZEROUPPER
+	RET
