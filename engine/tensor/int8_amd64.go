@@ -77,6 +77,7 @@ var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false),
 }, groups: map[quant.Type]int8Group{
 	quant.Q4_0: {group: 8, dot: q4GroupAVX2},
+	quant.Q4_K: {group: 8, dot: q4KGroupAVX2},
 }}
 
 // int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).

@@ -98,3 +98,27 @@ func q8GroupVNNI(a *quant.Q8Act, w *Matrix, sc *int8Scales, first int, out []flo
 	_, _, _ = a.Q[nb*quant.QK-1], a.D[nb-1], a.M128[nb-1]
 	dotQ8_0Q8VNNI16(&w.Data[first*rb], rb, &t[0], &a.Q[0], &a.D[0], &a.M128[0], nb, &out[0])
 }
+
+// dotQ4_KQ8AVX2x8 (int8rows_amd64.s) is dotQ4_KQ8VNNI16 for 8 rows with
+// VPMADDUBSW (sc: the groups-of-8 table, 160 bytes per super-block).
+//
+//go:noescape
+func dotQ4_KQ8AVX2x8(w *byte, stride int, sc *byte, q *int8, d *float32, m *int32, nb int, out *float32)
+
+// q4KGroupAVX2 is the 8-row Q4_K kernel with bounds checked.
+func q4KGroupAVX2(a *quant.Q8Act, w *Matrix, sc *int8Scales, first int, out []float32) {
+	const g = 8
+	rb := len(w.Data) / w.Rows
+	nb := rb / q4KBytes
+	out = out[:g]
+	if nb == 0 {
+		clear(out)
+		return
+	}
+	_ = w.Data[(first+g)*rb-1]
+	gi := first / g
+	t := sc.tab[gi*nb*20*g : (gi+1)*nb*20*g]
+	na := nb * quant.QKK / quant.QK
+	_, _, _ = a.Q[na*quant.QK-1], a.D[na-1], a.M8[na-1]
+	dotQ4_KQ8AVX2x8(&w.Data[first*rb], rb, &t[0], &a.Q[0], &a.D[0], &a.M8[0], nb, &out[0])
+}

@@ -402,3 +402,141 @@ q8r_done:
 	VMOVUPS Z0, (AX)
 	VZEROUPPER
 	RET
+
+// Q4_K on avx2, 8 rows at once: the vnni Q4_K scheme on ymm registers,
+// two rows per register (lane c: row 4c+p). VPMADDUBSW gives int16 pairs
+// per half (≤ 3810), the two halves of a sub-block are added in int16
+// (≤ 7620), then VPMADDWD by ones and three VPHADDD give lane = row.
+// Registers: Y0 the sum, Y1 the min terms of the super-block, Y2–Y5 and
+// Y6–Y9 the low- and high-nibble accumulators, Y10–Y11 the activation
+// halves, Y12–Y13 nibbles, Y14 the nibble mask, Y15 int16 ones. Side
+// table per super-block (groups of 8): 0 d[8], 16 dmin[8], 32 + 8s
+// sc_s[8], 96 + 8s mn_s[8].
+
+// Q4KR2A sets accl, acch to the int16 products of the nibbles of rows
+// (a0, a1) with Y10 (low) and Y11 (high).
+#define Q4KR2A(accl, acch, a0, a1) \
+	VMOVDQU a0, X12; \
+	VINSERTI128 $1, a1, Y12, Y12; \
+	VPSRLW $4, Y12, Y13; \
+	VPAND Y14, Y12, Y12; \
+	VPAND Y14, Y13, Y13; \
+	VPMADDUBSW Y10, Y12, accl; \
+	VPMADDUBSW Y11, Y13, acch
+
+// Q4KR2B adds them instead.
+#define Q4KR2B(accl, acch, a0, a1) \
+	VMOVDQU a0, X12; \
+	VINSERTI128 $1, a1, Y12, Y12; \
+	VPSRLW $4, Y12, Y13; \
+	VPAND Y14, Y12, Y12; \
+	VPAND Y14, Y13, Y13; \
+	VPMADDUBSW Y10, Y12, Y12; \
+	VPMADDUBSW Y11, Y13, Y13; \
+	VPADDW Y12, accl, accl; \
+	VPADDW Y13, acch, acch
+
+#define Q4KHALF2A(o) \
+	Q4KR2A(Y2, Y6, o(SI), o(R10)); \
+	Q4KR2A(Y3, Y7, o(SI)(BX*1), o(R10)(BX*1)); \
+	Q4KR2A(Y4, Y8, o(SI)(BX*2), o(R10)(BX*2)); \
+	Q4KR2A(Y5, Y9, o(SI)(R13*1), o(R10)(R13*1))
+
+#define Q4KHALF2B(o) \
+	Q4KR2B(Y2, Y6, o(SI), o(R10)); \
+	Q4KR2B(Y3, Y7, o(SI)(BX*1), o(R10)(BX*1)); \
+	Q4KR2B(Y4, Y8, o(SI)(BX*2), o(R10)(BX*2)); \
+	Q4KR2B(Y5, Y9, o(SI)(R13*1), o(R10)(R13*1))
+
+// Q4KSUB2 adds sub-block s's sums (int32 in isum, lane = row) times
+// d·sc_s·d_x,s into Y0 and mn_s·(d_x,s·M8_s/8) into Y1.
+#define Q4KSUB2(s, isum) \
+	VPMOVZXBD 32+8*(s)(R14), Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VCVTPH2PS (R14), Y11; \
+	VMULPS Y11, Y10, Y10; \
+	VBROADCASTSS 4*(s)(DX), Y11; \
+	VMULPS Y11, Y10, Y10; \
+	VCVTDQ2PS isum, isum; \
+	VFMADD231PS Y10, isum, Y0; \
+	VPMOVZXBD 96+8*(s)(R14), Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VBROADCASTSS 4*(s)(SP), Y11; \
+	VFMADD231PS Y11, Y10, Y1
+
+#define Q4KPAIR2(j) \
+	VBROADCASTI128 64*j(DI), Y10; \
+	VBROADCASTI128 64*j+32(DI), Y11; \
+	Q4KHALF2A(16+32*j); \
+	VBROADCASTI128 64*j+16(DI), Y10; \
+	VBROADCASTI128 64*j+48(DI), Y11; \
+	Q4KHALF2B(32+32*j); \
+	VPMADDWD Y15, Y2, Y2; \
+	VPMADDWD Y15, Y3, Y3; \
+	VPMADDWD Y15, Y4, Y4; \
+	VPMADDWD Y15, Y5, Y5; \
+	VPMADDWD Y15, Y6, Y6; \
+	VPMADDWD Y15, Y7, Y7; \
+	VPMADDWD Y15, Y8, Y8; \
+	VPMADDWD Y15, Y9, Y9; \
+	VPHADDD Y3, Y2, Y2; \
+	VPHADDD Y5, Y4, Y4; \
+	VPHADDD Y4, Y2, Y2; \
+	VPHADDD Y7, Y6, Y6; \
+	VPHADDD Y9, Y8, Y8; \
+	VPHADDD Y8, Y6, Y6; \
+	Q4KSUB2(2*j, Y2); \
+	Q4KSUB2(2*j+1, Y6)
+
+// func dotQ4_KQ8AVX2x8(w *byte, stride int, sc *byte, q *int8, d *float32, m *int32, nb int, out *float32)
+TEXT ·dotQ4_KQ8AVX2x8(SB), NOSPLIT, $32-64
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ sc+16(FP), R14
+	MOVQ q+24(FP), DI
+	MOVQ d+32(FP), DX
+	MOVQ m+40(FP), R8
+	MOVQ nb+48(FP), CX
+	LEAQ (BX)(BX*2), R13
+	LEAQ (SI)(BX*4), R10
+	LEAQ (R10)(BX*4), R9 // the next group, prefetched as this one runs
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VPBROADCASTD i8rnib<>(SB), Y14
+	VPBROADCASTD i8rones<>(SB), Y15
+	TESTQ CX, CX
+	JZ   q4ka8_done
+q4ka8_loop:
+	MOVQ $6, AX // 18 lines: the 8 rows' 1152 bytes of one super-block
+q4ka8_pf:
+	PREFETCHT1 (R9)
+	PREFETCHT1 64(R9)
+	PREFETCHT1 128(R9)
+	ADDQ $192, R9
+	DECQ AX
+	JNZ  q4ka8_pf
+	VCVTDQ2PS (R8), Y10
+	VMULPS (DX), Y10, Y10
+	VBROADCASTSS i8reighth<>(SB), Y11
+	VMULPS Y11, Y10, Y10
+	VMOVUPS Y10, 0(SP) // d_x,s·M8_s/8 = −d_x,s·Σq_s
+	Q4KPAIR2(0)
+	Q4KPAIR2(1)
+	Q4KPAIR2(2)
+	Q4KPAIR2(3)
+	VCVTPH2PS 16(R14), Y10
+	VFMADD231PS Y10, Y1, Y0
+	VXORPS Y1, Y1, Y1
+	ADDQ $144, SI
+	ADDQ $144, R10
+	ADDQ $256, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	ADDQ $160, R14
+	DECQ CX
+	JNZ  q4ka8_loop
+q4ka8_done:
+	MOVQ out+56(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
