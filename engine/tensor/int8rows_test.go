@@ -170,7 +170,7 @@ func TestInt8GroupScalesFollowData(t *testing.T) {
 //	GOMAXPROCS=1 go test -run '^$' -bench Int8GroupVsRow -benchtime 3x ./engine/tensor/
 func BenchmarkInt8GroupVsRow(b *testing.B) {
 	r := rand.New(rand.NewPCG(24, 24))
-	shapes := []struct{ rows, cols int }{{1024, 1152}, {6912, 1152}, {1152, 6912}, {2048, 2048}, {8192, 2048}, {65536, 1152}}
+	shapes := []struct{ rows, cols int }{{1024, 1152}, {6912, 1152}, {1152, 6912}, {2048, 2048}, {8192, 2048}, {65536, 1152}, {16384, 4096}}
 	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K} {
 		for _, sh := range shapes {
 			if sh.cols%typ.BlockSize() != 0 {
