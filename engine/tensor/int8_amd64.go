@@ -89,7 +89,6 @@ var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD; Q6_K with VPMADDUBSW", qu
 }, groups: map[quant.Type]int8Group{
 	quant.Q4_0: {group: 16, dot: q4GroupVNNI},
 	quant.Q4_K: {group: 16, dot: q4KGroupVNNI},
-	quant.Q8_0: {group: 16, dot: q8GroupVNNI},
 }}
 
 // hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL) and the

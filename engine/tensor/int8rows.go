@@ -25,8 +25,8 @@ type int8Group struct {
 // kernels, group by group (whole groups of g rows only), then block (Q4_0,
 // Q8_0) or super-block (Q4_K), the g rows side by side in each field:
 //
-//   - Q4_0, Q8_0: the g rows' f16 scales of the block (2g bytes; 1/9 of
-//     Q4_0's bytes, 1/17 of Q8_0's);
+//   - Q4_0 (and Q8_0, same layout): the g rows' f16 scales of the block
+//     (2g bytes; 1/9 of Q4_0's bytes);
 //   - Q4_K: the g rows' f16 d, then their f16 dmin, then for each of the 8
 //     sub-blocks the g rows' 6-bit scales as bytes, then the 8 sub-blocks'
 //     mins likewise (20g bytes, 1/7.2 of Q4_K's bytes).

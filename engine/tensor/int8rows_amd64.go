@@ -76,29 +76,6 @@ func q4GroupAVX2(a *quant.Q8Act, w *Matrix, sc *int8Scales, first int, out []flo
 	dotQ4_0Q8AVX2x8(&w.Data[first*rb], rb, &t[0], &a.Q[0], &a.D[0], &a.M8[0], nb, &out[0])
 }
 
-// dotQ8_0Q8VNNI16 (int8rows_amd64.s) is dotQ4_0Q8VNNI16 for Q8_0 rows, m
-// being Q8Act.M128.
-//
-//go:noescape
-func dotQ8_0Q8VNNI16(w *byte, stride int, sc *byte, q *int8, d *float32, m *int32, nb int, out *float32)
-
-// q8GroupVNNI is the 16-row Q8_0 kernel with bounds checked.
-func q8GroupVNNI(a *quant.Q8Act, w *Matrix, sc *int8Scales, first int, out []float32) {
-	const g = 16
-	rb := len(w.Data) / w.Rows
-	nb := rb / q8bb
-	out = out[:g]
-	if nb == 0 {
-		clear(out)
-		return
-	}
-	_ = w.Data[(first+g)*rb-1]
-	gi := first / g
-	t := sc.tab[gi*nb*2*g : (gi+1)*nb*2*g]
-	_, _, _ = a.Q[nb*quant.QK-1], a.D[nb-1], a.M128[nb-1]
-	dotQ8_0Q8VNNI16(&w.Data[first*rb], rb, &t[0], &a.Q[0], &a.D[0], &a.M128[0], nb, &out[0])
-}
-
 // dotQ4_KQ8AVX2x8 (int8rows_amd64.s) is dotQ4_KQ8VNNI16 for 8 rows with
 // VPMADDUBSW (sc: the groups-of-8 table, 160 bytes per super-block).
 //
