@@ -26,9 +26,12 @@ if [ ! -d "$cache/node_modules/node-llama-cpp" ]; then
 	[ -f "$cache/package.json" ] || echo '{"private":true}' >"$cache/package.json"
 	(cd "$cache" && npm i -E node-llama-cpp@3.21.1 --no-audit --no-fund >/dev/null)
 fi
-cp "$root/scripts/llama_cpp_bench.mjs" "$cache/"
+# A copy per run (it must sit beside node_modules): runs of other
+# checkouts at the same time keep their own.
+mjs=llama_cpp_bench.$$.mjs
+cp "$root/scripts/llama_cpp_bench.mjs" "$cache/$mjs"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'rm -rf "$dir" "$cache/$mjs"' EXIT
 echo "# CPU sets: $(cd "$root" && go run ./engine/tensor/internal/isas); ORCHMIND_ISA=${ORCHMIND_ISA:-best}; $threads threads; $reps alternated rounds"
 (cd "$root" && go test -c -o "$dir/model.test" ./engine/model/)
 base=${ORCHMIND_BASE_REV:-}
@@ -50,6 +53,6 @@ while [ "$r" -lt "$reps" ]; do
 		-test.bench "Inference/$pattern" -test.benchtime 3x | grep '^Benchmark')
 	for f in "$dir"/*.gguf; do
 		echo "## round $r: llama.cpp (node-llama-cpp 3.21.1), $threads threads, $(basename "$f")"
-		(cd "$cache" && node llama_cpp_bench.mjs "$f" "$threads" 1)
+		(cd "$cache" && node "$mjs" "$f" "$threads" 1)
 	done
 done

@@ -22,8 +22,8 @@ type int8Group struct {
 }
 
 // int8Scales is a matrix's block scales rearranged for the group
-// kernels, group by group (whole groups of g rows only), then block (Q4_0,
-// Q8_0) or super-block (Q4_K), the g rows side by side in each field:
+// kernels, group by group (whole groups of g rows only), then block
+// (Q4_0) or super-block (Q4_K), the g rows side by side in each field:
 //
 //   - Q4_0 (and Q8_0, same layout): the g rows' f16 scales of the block
 //     (2g bytes; 1/9 of Q4_0's bytes);
