@@ -31,6 +31,10 @@ type int8Set struct {
 	// has it).
 	quantize func(a *quant.Q8Act, x []float32) error
 	dots     map[quant.Type]int8Dot
+	// groups holds, by type, kernels over several rows per call
+	// (int8rows.go); matMulInt8 runs them on whole groups of rows and
+	// dots on the rest.
+	groups map[quant.Type]int8Group
 }
 
 // int8Go is the pure-Go reference for every integer kernel.
@@ -241,6 +245,20 @@ func matMulInt8(s *int8Set, out, x []float32, n int, w *Matrix) {
 			panic(fmt.Sprintf("tensor.MatMulInt8: %v", err)) // block types have whole blocks per row
 		}
 		o := out[i*rows : (i+1)*rows]
+		if gk, ok := s.groups[w.Type]; ok && rows >= gk.group {
+			g := gk.group
+			sc := w.groupScales(g)
+			full := rows / g * g
+			parallelRows(rows/g, rows*cols, func(lo, hi int) {
+				for k := lo; k < hi; k++ {
+					gk.dot(a, w, sc, k*g, o[k*g:(k+1)*g])
+				}
+			})
+			for r := full; r < rows; r++ {
+				o[r] = dot(a, w.Data[r*rb:(r+1)*rb])
+			}
+			continue
+		}
 		parallelRows(rows, rows*cols, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				o[r] = dot(a, w.Data[r*rb:(r+1)*rb])

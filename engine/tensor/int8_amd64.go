@@ -69,24 +69,36 @@ func int8Kernel(f func(w *byte, q *int8, d *float32, m *int32, nb int) float32, 
 
 const q8bb, q4bb = 2 + quant.QK, 2 + quant.QK/2
 
-// int8AVX2 multiplies with VPMADDUBSW (any CPU of the avx2 set).
+// int8AVX2 multiplies with VPMADDUBSW (any CPU of the avx2 set); Q4_0
+// and Q4_K rows 8 at a time (int8rows_amd64.s).
 var int8AVX2 = &int8Set{name: "avx2", insn: "VPMADDUBSW", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
 	quant.Q8_0: int8Kernel(dotQ8_0Q8AVX2, quant.QK, q8bb, false),
 	quant.Q4_0: int8Kernel(dotQ4_0Q8AVX2, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8AVX2, quant.QKK, q4KBytes, false),
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false),
+}, groups: map[quant.Type]int8Group{
+	quant.Q4_0: {group: 8, dot: q4GroupAVX2},
+	quant.Q4_K: {group: 8, dot: q4KGroupAVX2},
 }}
 
-// int8VNNI multiplies with VPDPBUSD (AVX512-VNNI on 256-bit registers).
+// int8VNNI multiplies with VPDPBUSD (AVX512-VNNI): one row at a time on
+// 256-bit registers, Q4_0 and Q4_K rows 16 at a time on 512-bit ones
+// (int8rows_amd64.s).
 var int8VNNI = &int8Set{name: "vnni", insn: "VPDPBUSD; Q6_K with VPMADDUBSW", quantize: quantizeAVX2, dots: map[quant.Type]int8Dot{
 	quant.Q8_0: int8Kernel(dotQ8_0Q8VNNI, quant.QK, q8bb, true),
 	quant.Q4_0: int8Kernel(dotQ4_0Q8VNNI, quant.QK, q4bb, false),
 	quant.Q4_K: int8Kernel(dotQ4_KQ8VNNI, quant.QKK, q4KBytes, false),
 	quant.Q6_K: int8Kernel(dotQ6_KQ8AVX2, quant.QKK, q6KBytes, false), // VPMADDUBSW: see int8_amd64.s
+}, groups: map[quant.Type]int8Group{
+	quant.Q4_0: {group: 16, dot: q4GroupVNNI},
+	quant.Q4_K: {group: 16, dot: q4KGroupVNNI},
 }}
 
-// hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL).
-func hasVNNI() bool { return cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL }
+// hasVNNI reports AVX512-VNNI with 256-bit forms (AVX512VL) and the
+// 512-bit byte and word operations the group kernels use (AVX512BW).
+func hasVNNI() bool {
+	return cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512F
+}
 
 // int8For returns the integer kernels that go with kernel set level:
 // VPDPBUSD on the AVX-512 sets where the CPU has VNNI, VPMADDUBSW on avx2

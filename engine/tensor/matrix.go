@@ -16,6 +16,8 @@ type Matrix struct {
 	Type       quant.Type
 	Rows, Cols int
 	Data       []byte
+
+	i8 int8Cache // the integer path's scale table, made at first use
 }
 
 // NewMatrix wraps data as a rows×cols matrix of type t, checking its size.
