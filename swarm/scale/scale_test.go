@@ -76,7 +76,7 @@ func TestLinkLatency(t *testing.T) {
 // (default "100,300"; `make bench-scale` sets 100,300,1000) and prints
 // one JSON line per run. SCALE_CHURN, SCALE_UPLINK_MBPS, SCALE_PULLERS,
 // SCALE_BACKGROUND, SCALE_CONN_LOW, SCALE_CONN_HIGH,
-// SCALE_CONN_GRACE_S tune it; SCALE_PPROF=dir writes CPU, heap and goroutine
+// SCALE_CONN_GRACE_S, SCALE_JOIN_WAVE, SCALE_JOIN_TIMEOUT_S tune it; SCALE_PPROF=dir writes CPU, heap and goroutine
 // profiles; SCALE_PPROF_HTTP=127.0.0.1:6060 serves net/http/pprof.
 func BenchmarkScale(b *testing.B) {
 	if addr := os.Getenv("SCALE_PPROF_HTTP"); addr != "" {
@@ -105,6 +105,12 @@ func BenchmarkScale(b *testing.B) {
 				}
 				if v, ok := envFloat("SCALE_CONN_HIGH"); ok {
 					o.ConnHigh = int(v)
+				}
+				if v, ok := envFloat("SCALE_JOIN_TIMEOUT_S"); ok {
+					o.JoinTimeout = time.Duration(v * float64(time.Second))
+				}
+				if v, ok := envFloat("SCALE_JOIN_WAVE"); ok {
+					o.JoinWave = int(v)
 				}
 				if v, ok := envFloat("SCALE_CONN_GRACE_S"); ok {
 					o.ConnGrace = time.Duration(v * float64(time.Second))
