@@ -60,7 +60,7 @@ func TestSimStreamDelivers(t *testing.T) {
 	}
 	ss := s.(*simStream)
 	ss.mu.Lock()
-	q, pending := ss.q, ss.pending
+	pending := ss.pending
 	ss.mu.Unlock()
 	if pending != 0 {
 		t.Errorf("%d pieces pending after Close", pending)
