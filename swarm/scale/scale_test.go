@@ -155,3 +155,41 @@ func envFloat(name string) (float64, bool) {
 	v, err := strconv.ParseFloat(os.Getenv(name), 64)
 	return v, err == nil
 }
+
+// TestConnCost measures what a connection end costs on libp2p's real TCP
+// transport (127.0.0.1, TLS, yamux) and on the mock network, and checks
+// the figures are sane: the harness's per-node memory is corrected by
+// their difference (docs/scale.md).
+func TestConnCost(t *testing.T) {
+	for _, real := range []bool{false, true} {
+		c, err := MeasureConnCost(t.Context(), 8, 2, real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := json.Marshal(c)
+		t.Logf("%s", line)
+		if c.Goroutines < 1 || c.HeapKB <= 0 {
+			t.Errorf("%s: %v goroutines and %v KB of heap per connection end; a connection with open streams costs more", c.Transport, c.Goroutines, c.HeapKB)
+		}
+	}
+}
+
+// BenchmarkConnCost prints one JSON line per transport: goroutines, heap
+// and stack per connection end with 2 streams each way (SCALE_CONN_HOSTS
+// hosts, default 30, connected pairwise).
+func BenchmarkConnCost(b *testing.B) {
+	k := 30
+	if v, ok := envFloat("SCALE_CONN_HOSTS"); ok {
+		k = int(v)
+	}
+	for range b.N {
+		for _, real := range []bool{false, true} {
+			c, err := MeasureConnCost(b.Context(), k, 2, real)
+			if err != nil {
+				b.Fatal(err)
+			}
+			line, _ := json.Marshal(c)
+			fmt.Println(string(line))
+		}
+	}
+}
