@@ -175,10 +175,11 @@ bench-swarm: deps
 ## during the announcement: one JSON line per N (SCALE_NODES, default
 ## 100,300,1000) with the announcement's t50/t90/t99, DHT lookup hops and
 ## times, RSS per node, gossip traffic and a 10 MB pull by 10 + 100 nodes.
-## SCALE_PPROF=dir writes CPU, heap and goroutine profiles. Needs about
-## 2-3 GB and 1-2 CPU-minutes per 100 nodes, about one core per 200 nodes
-## for undistorted times (N = 1000: ~25 GB, several cores); see
-## docs/scale.md. GOMEMLIMIT guards the host.
+## SCALE_PPROF=dir writes CPU, heap and goroutine profiles; nodes join in
+## waves of SCALE_JOIN_WAVE (100). Needs about 1.5 GB per 100 nodes and
+## CPU that grows faster than N (N = 300: 8 CPU-minutes), about one core
+## per 100-200 nodes for undistorted times (N = 1000: ~16 GB, several
+## cores); see docs/scale.md. GOMEMLIMIT guards the host.
 SCALE_NODES ?= 100,300,1000
 bench-scale:
 	SCALE_NODES=$(SCALE_NODES) GOMEMLIMIT=$${GOMEMLIMIT:-16GiB} $(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 120m ./swarm/scale/ | grep '^{'

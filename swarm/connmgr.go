@@ -21,7 +21,10 @@ import "time"
 // 48/128 with a 20 s grace at 23.4 MB and 111 connections, announcements
 // and DHT lookups as fast; 32/96 with a 20 s grace at 20.6 MB and 88
 // connections but thrashing (trimmed peers re-dialled by the DHT: five times the
-// catalogue traffic, provides 1 s → 21 s). 128 is also the resource
+// catalogue traffic, provides 1 s → 21 s). (Those RSS figures were read
+// before the harness stopped counting its own stream queues and freed heap
+// not yet returned: about 7 MB per node less at N = 100, docs/scale.md.)
+// 128 is also the resource
 // manager's system connection limit on the smallest machines, so the
 // connection manager trims before the resource manager refuses.
 const (

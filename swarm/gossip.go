@@ -93,8 +93,8 @@ func scoreParams(app func(peer.ID) float64) *pubsub.PeerScoreParams {
 		IPColocationFactorWhitelist: []*net.IPNet{lo4, lo6},
 		BehaviourPenaltyWeight:      -10,
 		BehaviourPenaltyThreshold:   6,
-		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
-		DecayInterval:               pubsub.DefaultDecayInterval,
+		BehaviourPenaltyDecay:       scoreDecay(10 * time.Minute),
+		DecayInterval:               scoreDecayInterval,
 		DecayToZero:                 pubsub.DefaultDecayToZero,
 		RetainScore:                 30 * time.Minute,
 	}
@@ -120,10 +120,10 @@ func topicScoreParams() *pubsub.TopicScoreParams {
 		TimeInMeshQuantum:              time.Second,
 		TimeInMeshCap:                  3600,
 		FirstMessageDeliveriesWeight:   1,
-		FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
+		FirstMessageDeliveriesDecay:    scoreDecay(time.Hour),
 		FirstMessageDeliveriesCap:      50,
 		InvalidMessageDeliveriesWeight: InvalidMessagePenalty,
-		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+		InvalidMessageDeliveriesDecay:  scoreDecay(time.Hour),
 	}
 }
 
@@ -144,13 +144,13 @@ func (s *Swarm) startGossip() (*gossip, error) {
 		return nil, fmt.Errorf("swarm: rate limiter cache: %w", err)
 	}
 	app := func(p peer.ID) float64 { return s.audit.score(p) + g.floodScore(p) }
-	g.ps, err = pubsub.NewGossipSub(s.ctx, s.host,
+	g.ps, err = pubsub.NewGossipSub(s.ctx, s.host, append(gossipOptions(),
 		// Announcements are rare and small: send our own to every topic peer
 		// rather than only to the mesh, which is empty until the first heartbeat.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(scoreParams(app), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(g.inspect), s.cfg.ScoreInspectPeriod),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: starting gossipsub: %w", err)
 	}

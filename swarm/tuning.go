@@ -8,12 +8,13 @@ import "github.com/ipfs/boxo/bitswap"
 // once (and bulk transfers go over BlocksProtocol), while 128 idle
 // goroutines cost every node about 1 MB. Measured with the scale harness
 // (swarm/scale): per-node memory fell by that much, transfers unchanged.
-const bitswapBlockstoreWorkers = 16
+// Now 4 (was 16): two task workers (scaletune.go) send what they read.
+const bitswapBlockstoreWorkers = 4
 
 // bitswapOptions configures the node's bitswap.
 func (s *Swarm) bitswapOptions() []bitswap.Option {
-	return []bitswap.Option{
+	return append([]bitswap.Option{
 		bitswap.WithTracer(s.audit),
 		bitswap.EngineBlockstoreWorkerCount(bitswapBlockstoreWorkers),
-	}
+	}, bitswapPoolOptions()...)
 }

@@ -15,7 +15,10 @@
 // counters per protocol. Run measures the spread of an announcement under
 // churn, the catalogue and memory per node, DHT provider lookups (hops
 // counted from the query's events), a popular pull, and gossip traffic;
-// Result is one JSON line.
+// Result is one JSON line. MeasureConnCost compares what a connection with
+// open streams costs a process on mocknet and on libp2p's TCP transport
+// with TLS and yamux, which is what makes the harness's memory per node
+// stand for a real node's.
 //
 // What the mock network does not model: packet loss, TCP slow start and
 // flow control beyond a 4 MiB window per stream, NAT (every node is a DHT server and reachable), and the CPU

@@ -12,6 +12,7 @@ import (
 	"orchmind/internal/cputime"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -88,6 +89,11 @@ type Options struct {
 	// JoinTimeout bounds the wait for each node's first DHT routing
 	// table refresh (default 90 s); dht_joined says how many finished.
 	JoinTimeout time.Duration
+	// JoinWave is how many nodes start and join the DHT together; the
+	// next wave starts once they have (default 100; negative: all at
+	// once). A swarm grows; 300 nodes refreshing their routing tables in
+	// the same second on a shared core made every refresh time out.
+	JoinWave int
 	// Observe is how long the measured announcement is watched at most
 	// (default 20 s).
 	Observe time.Duration
@@ -125,6 +131,7 @@ func (o *Options) defaults() {
 	def(&o.Pullers, 10)
 	def(&o.Background, 100)
 	def(&o.PullMB, 10)
+	def(&o.JoinWave, 100)
 	if o.LatencyMin == 0 {
 		o.LatencyMin = 20 * time.Millisecond
 	}
@@ -199,8 +206,12 @@ type Result struct {
 	CatKB         float64    `json:"catalogue_kb_per_node"`
 	RSSMB         float64    `json:"rss_mb_per_node"`
 	HeapMB        float64    `json:"heap_mb_per_node"`
+	StackMB       float64    `json:"stack_mb_per_node"`
 	HarnessMB     float64    `json:"harness_mb"`
 	Goroutines    float64    `json:"goroutines_per_node"`
+	MockGor       float64    `json:"mock_goroutines_per_node"`
+	MockMB        float64    `json:"mock_mb_per_node"`
+	RSSPeakMB     float64    `json:"rss_peak_mb_per_node"`
 	Conns         float64    `json:"conns_per_node"`
 	ConnLow       int        `json:"conn_low"`
 	ConnHigh      int        `json:"conn_high"`
@@ -222,6 +233,7 @@ type Result struct {
 	Load          float64    `json:"load_avg"`
 	JoinedDHT     float64    `json:"dht_joined"`
 	JoinS         float64    `json:"dht_join_s"`
+	JoinWave      int        `json:"join_wave"`
 	WallS         float64    `json:"wall_s"`
 	Traffic       trafficOut `json:"traffic_mb,omitempty"`
 }
@@ -284,7 +296,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}()
 	}
 
-	runtime.GC()
+	debug.FreeOSMemory()
 	rss0 := rssBytes()
 	joiners := 0
 	if o.Churn > 0 {
@@ -293,21 +305,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := r.build(o.Nodes + joiners); err != nil {
 		return res, err
 	}
-	runtime.GC()
+	debug.FreeOSMemory()
 	rssNet := rssBytes()
 	if err := r.link(); err != nil {
 		return res, err
 	}
-	runtime.GC()
+	debug.FreeOSMemory()
 	linkBytes := rssBytes() - rssNet
 	res.HarnessMB = round(float64(linkBytes)/1e6, 1)
 	r.log.Info("network built", "hosts", len(r.nodes), "links_mb", res.HarnessMB)
 
 	var err error
-	if err = r.startAll(ctx, r.nodes[:o.Nodes]); err != nil {
-		return res, err
-	}
-	if res.JoinedDHT, res.JoinS, err = r.settle(ctx, r.nodes[:o.Nodes]); err != nil {
+	if res.JoinedDHT, res.JoinS, err = r.join(ctx, r.nodes[:o.Nodes]); err != nil {
 		return res, err
 	}
 	roots, holders, err := r.prefill(ctx)
@@ -315,17 +324,36 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	res.SetupS = round(time.Since(start).Seconds(), 1)
+	res.JoinWave = min(max(o.JoinWave, 0), o.Nodes)
+	if res.JoinWave == 0 {
+		res.JoinWave = o.Nodes
+	}
 	res.ProvideMed, res.ProvideMax = r.provideMed, r.provideMax
 
-	// Memory and catalogue of the settled network.
-	runtime.GC()
+	// Memory and catalogue of the settled network. Each RSS reading
+	// follows a collection that returns freed pages to the system
+	// (FreeOSMemory), so that it is the live memory whatever GOGC the
+	// harness runs with; a node's RSS between collections is higher by
+	// up to its heap (heap_mb_per_node less its stacks) at GOGC=100.
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	live := r.live()
 	n := float64(len(live))
 	res.RSSMB = round(float64(rssBytes()-rss0-linkBytes)/1e6/n, 2)
 	res.HeapMB = round(float64(ms.HeapInuse+ms.StackInuse)/1e6/n, 2)
+	res.StackMB = round(float64(ms.StackInuse)/1e6/n, 2)
 	res.Goroutines = round(float64(runtime.NumGoroutine())/n, 1)
+	// Mocknet's streams run a goroutine per end where yamux streams run
+	// none, but a yamux session runs three per connection and TLS holds
+	// buffers: per connection end with the same streams both cost about
+	// the same (BenchmarkConnCost), so the RSS stands for a node's. The
+	// mocknet share is reported for what it is.
+	mg, mb := mockCost()
+	res.MockGor, res.MockMB = round(float64(mg)/n, 1), round(float64(mb)/1e6/n, 2)
+	// Between collections the heap (not the stacks) grows up to twice
+	// its live size at GOGC=100 before the next collection.
+	res.RSSPeakMB = round(res.RSSMB+float64(ms.HeapInuse)/1e6/n, 2)
 	var cats []float64
 	var catBytes, conns int
 	for _, sn := range live {
@@ -495,9 +523,39 @@ func (r *run) start(ctx context.Context, sn *simNode) error {
 	return nil
 }
 
-// startAll starts the bootstrap nodes, then the others a few at a time.
+// join starts the nodes in waves of JoinWave, each wave joining the DHT
+// (settle) before the next starts; it returns the share of nodes whose
+// first refresh finished and the seconds from the first start to the
+// last wave's settling.
+func (r *run) join(ctx context.Context, nodes []*simNode) (joined, secs float64, err error) {
+	w := r.o.JoinWave
+	if w <= 0 {
+		w = len(nodes)
+	}
+	t0 := time.Now()
+	var ok float64
+	for lo := 0; lo < len(nodes); lo += w {
+		wave := nodes[lo:min(lo+w, len(nodes))]
+		if err := r.startAll(ctx, wave); err != nil {
+			return 0, 0, err
+		}
+		j, _, err := r.settle(ctx, wave)
+		if err != nil {
+			return 0, 0, err
+		}
+		ok += j * float64(len(wave))
+		r.log.Info("wave joined", "nodes", lo+len(wave), "of", len(nodes), "joined", j, "s", time.Since(t0).Seconds())
+	}
+	return round(ok/float64(len(nodes)), 3), round(time.Since(t0).Seconds(), 1), nil
+}
+
+// startAll starts the bootstrap nodes among nodes, then the others a few
+// at a time.
 func (r *run) startAll(ctx context.Context, nodes []*simNode) error {
-	b := min(r.o.Bootstraps, len(nodes))
+	b := 0
+	for b < len(nodes) && nodes[b].i < r.o.Bootstraps {
+		b++
+	}
 	for _, sn := range nodes[:b] {
 		if err := r.start(ctx, sn); err != nil {
 			return err

@@ -76,7 +76,7 @@ func TestLinkLatency(t *testing.T) {
 // (default "100,300"; `make bench-scale` sets 100,300,1000) and prints
 // one JSON line per run. SCALE_CHURN, SCALE_UPLINK_MBPS, SCALE_PULLERS,
 // SCALE_BACKGROUND, SCALE_CONN_LOW, SCALE_CONN_HIGH,
-// SCALE_CONN_GRACE_S tune it; SCALE_PPROF=dir writes CPU, heap and goroutine
+// SCALE_CONN_GRACE_S, SCALE_JOIN_WAVE, SCALE_JOIN_TIMEOUT_S tune it; SCALE_PPROF=dir writes CPU, heap and goroutine
 // profiles; SCALE_PPROF_HTTP=127.0.0.1:6060 serves net/http/pprof.
 func BenchmarkScale(b *testing.B) {
 	if addr := os.Getenv("SCALE_PPROF_HTTP"); addr != "" {
@@ -105,6 +105,12 @@ func BenchmarkScale(b *testing.B) {
 				}
 				if v, ok := envFloat("SCALE_CONN_HIGH"); ok {
 					o.ConnHigh = int(v)
+				}
+				if v, ok := envFloat("SCALE_JOIN_TIMEOUT_S"); ok {
+					o.JoinTimeout = time.Duration(v * float64(time.Second))
+				}
+				if v, ok := envFloat("SCALE_JOIN_WAVE"); ok {
+					o.JoinWave = int(v)
 				}
 				if v, ok := envFloat("SCALE_CONN_GRACE_S"); ok {
 					o.ConnGrace = time.Duration(v * float64(time.Second))
@@ -148,4 +154,42 @@ func envList(name, def string) []int {
 func envFloat(name string) (float64, bool) {
 	v, err := strconv.ParseFloat(os.Getenv(name), 64)
 	return v, err == nil
+}
+
+// TestConnCost measures what a connection end costs on libp2p's real TCP
+// transport (127.0.0.1, TLS, yamux) and on the mock network, and checks
+// the figures are sane: the harness's per-node memory is corrected by
+// their difference (docs/scale.md).
+func TestConnCost(t *testing.T) {
+	for _, real := range []bool{false, true} {
+		c, err := MeasureConnCost(t.Context(), 8, 2, real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := json.Marshal(c)
+		t.Logf("%s", line)
+		if c.Goroutines < 1 || c.HeapKB <= 0 {
+			t.Errorf("%s: %v goroutines and %v KB of heap per connection end; a connection with open streams costs more", c.Transport, c.Goroutines, c.HeapKB)
+		}
+	}
+}
+
+// BenchmarkConnCost prints one JSON line per transport: goroutines, heap
+// and stack per connection end with 2 streams each way (SCALE_CONN_HOSTS
+// hosts, default 30, connected pairwise).
+func BenchmarkConnCost(b *testing.B) {
+	k := 30
+	if v, ok := envFloat("SCALE_CONN_HOSTS"); ok {
+		k = int(v)
+	}
+	for range b.N {
+		for _, real := range []bool{false, true} {
+			c, err := MeasureConnCost(b.Context(), k, 2, real)
+			if err != nil {
+				b.Fatal(err)
+			}
+			line, _ := json.Marshal(c)
+			fmt.Println(string(line))
+		}
+	}
 }
