@@ -85,29 +85,33 @@ func (w *BlockWriter) Add(ctx context.Context, b blocks.Block) error {
 		w.planFile(ctx, b)
 	case planned:
 		ref, err := w.s.packs.writeAt(place.pack, place.off, data)
-		if err != nil {
-			w.s.release(int64(len(data)))
-			err = fmt.Errorf("store: writing blocks: %w", err)
-			w.s.failures.record(err)
+		if err := w.packed(&e, ref, err); err != nil {
 			return err
 		}
-		e.ref = &ref
-		w.appended[ref.pack]++
 	}
 	if len(data) >= packThreshold && e.ref == nil {
 		ref, err := w.s.packs.write(data)
-		if err != nil {
-			w.s.release(int64(len(data)))
-			err = fmt.Errorf("store: writing blocks: %w", err)
-			w.s.failures.record(err)
+		if err := w.packed(&e, ref, err); err != nil {
 			return err
 		}
-		e.ref = &ref
-		w.appended[ref.pack]++
 	}
 	w.todo = append(w.todo, e)
 	w.blks = append(w.blks, b)
 	w.bytes += int64(len(data))
+	return nil
+}
+
+// packed records where a pack write put e's bytes, or, when it failed,
+// gives back e's reservation and returns the error (recorded).
+func (w *BlockWriter) packed(e *entry, ref packRef, err error) error {
+	if err != nil {
+		w.s.release(int64(len(e.data)))
+		err = fmt.Errorf("store: writing blocks: %w", err)
+		w.s.failures.record(err)
+		return err
+	}
+	e.ref = &ref
+	w.appended[ref.pack]++
 	return nil
 }
 
