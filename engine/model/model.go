@@ -594,14 +594,8 @@ func (s *State) run(ids []int, pos0 int) []float32 {
 		s.linear(l, ProjGate, hb, xb, n)
 		s.linear(l, ProjUp, hb2, xb, n)
 		if c.GELU() {
-			// GELU_tanh(g) = g·σ(2√(2/π)(g + 0.044715g³)) exactly
-			// (tanh u = 2σ(2u) − 1): the vectorised sigmoid instead of
-			// a float64 tanh per value.
 			sg := s.sg[:n*hid]
-			for i, g := range hb {
-				sg[i] = 2 * geluC * (g + 0.044715*g*g*g)
-			}
-			tensor.Sigmoid(sg, sg)
+			tensor.GELUGate(sg, hb) // GELU(g) = g·sg
 			for i, g := range hb {
 				hb[i] = g * sg[i] * hb2[i]
 			}

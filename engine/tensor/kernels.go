@@ -54,6 +54,25 @@ func Max(x []float32) float32 { return active.max(x) }
 // least as long; it may be x itself), to a few ulp.
 func Sigmoid(dst, x []float32) { active.sigmoid(dst, x) }
 
+// GELUGate sets dst[i] = σ(2√(2/π)·(x[i] + 0.044715·x[i]³)), so that
+// x·dst is GELU's tanh approximation 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))
+// exactly (tanh u = 2σ(2u) − 1), through the vectorised sigmoid instead of
+// a float64 tanh per value. dst may be x.
+func GELUGate(dst, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = GELUGateC * (v + GELUGateK*v*v*v)
+	}
+	Sigmoid(dst, dst)
+}
+
+// GELUGateC and GELUGateK are GELUGate's constants: 2·√(2/π) and
+// 0.044715.
+const (
+	GELUGateC = 2 * 0.7978845608028654
+	GELUGateK = 0.044715
+)
+
 // ExpSub sets x[i] = e^(x[i]−m) in place and returns the sum of the new
 // values: the exponentials of a softmax once m = Max(x) is known. Each
 // value is Exp32's, whichever kernel runs.

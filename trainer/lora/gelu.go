@@ -5,14 +5,10 @@ import (
 	"orchmind/engine/tensor"
 )
 
-// GELU's tanh approximation, 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))),
-// is a·σ(2·√(2/π)·(a + 0.044715·a³)) exactly (tanh u = 2σ(2u) − 1), so the
-// training passes take it through the vectorised sigmoid instead of a
-// float64 tanh per value (which was a sixth of a Gemma 3 270M step).
-const (
-	geluC2 = 2 * 0.7978845608028654 // 2·√(2/π)
-	geluK  = 0.044715
-)
+// GELU's tanh approximation is a·σ(2·√(2/π)·(a + 0.044715·a³)) exactly
+// (tensor.GELUGate), so the training passes take it through the
+// vectorised sigmoid instead of a float64 tanh per value (which was a
+// sixth of a Gemma 3 270M step).
 
 // geluChunk is the number of values one worker takes at a time in the
 // element-wise GeGLU passes.
@@ -35,10 +31,7 @@ func gegluForward(act, gate, up []float32) {
 	act, up = act[:n], up[:n]
 	forEachChunk(n, func(lo, hi int) {
 		a, s := gate[lo:hi], act[lo:hi]
-		for i, v := range a {
-			s[i] = geluC2 * (v + geluK*v*v*v)
-		}
-		tensor.Sigmoid(s, s)
+		tensor.GELUGate(s, a)
 		for i, v := range a {
 			s[i] *= v * up[lo+i]
 		}
@@ -53,16 +46,13 @@ func gegluBackward(dAct, dUp, gate, up, sg []float32) {
 	dAct, dUp, up, sg = dAct[:n], dUp[:n], up[:n], sg[:n]
 	forEachChunk(n, func(lo, hi int) {
 		a, s := gate[lo:hi], sg[lo:hi]
-		for i, v := range a {
-			s[i] = geluC2 * (v + geluK*v*v*v)
-		}
-		tensor.Sigmoid(s, s)
+		tensor.GELUGate(s, a)
 		for i, v := range a {
 			σ := s[i]
 			d := dAct[lo+i]
 			dUp[lo+i] = d * v * σ
 			// d/da a·σ(u(a)) = σ + a·σ(1−σ)·u'(a)
-			dAct[lo+i] = d * up[lo+i] * (σ + v*σ*(1-σ)*geluC2*(1+3*geluK*v*v))
+			dAct[lo+i] = d * up[lo+i] * (σ + v*σ*(1-σ)*tensor.GELUGateC*(1+3*tensor.GELUGateK*v*v))
 		}
 	})
 }
