@@ -162,6 +162,12 @@ func TestBlockedMatMulTails(t *testing.T) {
 		{quant.Q4_K, 13, 512, 37},
 		{quant.Q6_K, 70, 768, 9},
 		{quant.Q5_K, 300, 256, 33},
+		// MatMul in passes over K (cols > 2·gemmKC), the last pass short.
+		{quant.Q8_0, 301, 1184, 41},
+		{quant.F32, 37, 1030, 23},
+		{quant.BF16, 19, 777, 20},
+		{quant.Q4_K, 45, 1280, 37},
+		{quant.Q6_K, 13, 768, 70},
 	}
 	for _, k := range gemmSets(t) {
 		for _, sh := range shapes {
@@ -193,6 +199,8 @@ func TestBlockedResultsIndependentOfWorkers(t *testing.T) {
 		{quant.Q4_K, 300, 768, 40},  // 3 super-block column units
 		{quant.Q6_K, 290, 512, 200},
 		{quant.Q5_K, 270, 1024, 19},
+		{quant.Q8_0, 300, 1184, 41}, // MatMul in passes over K, row groups
+		{quant.Q4_K, 290, 1280, 37},
 	}
 	for _, k := range gemmSets(t) {
 		for _, sh := range shapes {

@@ -150,6 +150,10 @@ func dequantQ5_KAVX512(dst *float32, w *byte, nb int)
 // axpyQ5_KAVX512 computes y[i] += alpha·w[i] for the 256·nb values of nb Q5_K super-blocks at w.
 func axpyQ5_KAVX512(alpha float32, w *byte, y *float32, nb int)
 
+// gemmTAVX2 computes the 6×16 tile A·B like gemmAVX2 and stores it transposed:
+// element (i, j) at c[j·ldc + i]; k must be at least 1.
+func gemmTAVX2(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)
+
 // gemmTAVX512 computes the 8×32 tile A·B like gemmAVX512 and stores it transposed:
 // element (i, j) at c[j·ldc + i]; k must be at least 1.
 func gemmTAVX512(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)

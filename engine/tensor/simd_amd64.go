@@ -13,7 +13,7 @@ var asmAVX2 = asmSet{
 	dotQ8: dotQ8_0AVX2, dotQ4: dotQ4_0AVX2,
 	dequantQ8: dequantQ8_0AVX2, dequantQ4: dequantQ4_0AVX2,
 	axpyQ8: axpyQ8_0AVX2, axpyQ4: axpyQ4_0AVX2,
-	gemm: gemmAVX2, transpose8: transpose8F32AVX2, mr: 6, nr: 16,
+	gemm: gemmAVX2, gemmT: gemmTAVX2, transpose8: transpose8F32AVX2, mr: 6, nr: 16,
 	maxF32: maxF32AVX2, expSubF32: expSubF32AVX2,
 	sigmoidF32: sigmoidF32AVX2, sigmoidLanes: 8,
 	kquant: map[quant.Type]blockKernels{

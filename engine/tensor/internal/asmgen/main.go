@@ -65,6 +65,7 @@ func main() {
 			}
 		}
 	}
+	gemmT(avx2)
 	gemmT(avx512)
 	sigmoidF32(avx2) // AVX2 also serves AVX-512 machines (it blends by sign)
 	cpuid()
@@ -613,16 +614,20 @@ func gemm(s isa) {
 	RET()
 }
 
-// gemmT emits the AVX-512 micro-kernel of gemm with the tile stored
-// transposed, C[j·ldc + i] = Σ A[i,·]·B[·,j], for MatMul's W·xᵀ: the tile's
-// columns are inputs and its rows W rows, so each column is a contiguous run
-// of mr outputs. The accumulators are transposed in registers in 8×8 blocks
-// (unpack, shuffle, 128-bit lane shuffle) and stored as 8-float rows.
+// gemmT emits the micro-kernel of gemm with the tile stored transposed,
+// C[j·ldc + i] = Σ A[i,·]·B[·,j], for MatMul's W·xᵀ: the tile's columns are
+// inputs and its rows W rows, so each column is a contiguous run of mr
+// outputs. The accumulators are transposed in registers in 8×8 blocks
+// (unpack, shuffle, 128-bit lane shuffle). AVX-512 (8×32) stores each
+// column as one 8-float row; AVX2 (6×16) pads its 6 rows with two zero
+// rows, spills the second half of the tile first (16 ymm registers hold
+// the 12 accumulators, not a transpose beside them) and stores 6 floats
+// per column, 4 + 2, so nothing past the tile's rows is written.
 func gemmT(s isa) {
 	sh := gemmShapes[s.suffix]
 	mr, nr := sh.mr, sh.nv*s.lanes
-	if mr != 8 || s.lanes != 16 {
-		panic("gemmT needs an 8-row AVX-512 tile")
+	if (mr != 8 || s.lanes != 16) && (mr != 6 || s.lanes != 8 || sh.nv != 2) {
+		panic("gemmT needs an 8×32 AVX-512 or a 6×16 AVX2 tile")
 	}
 	name := "gemmT" + s.suffix
 	TEXT(name, NOSPLIT, "func(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k int)")
@@ -632,6 +637,42 @@ func gemmT(s isa) {
 	c := Load(Param("c"), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
+	if s.lanes == 8 {
+		spill := AllocLocal(mr * ymmFloats * f32Bytes)
+		for i := range mr {
+			VMOVUPS(accs[i][1], spill.Offset(i*ymmFloats*f32Bytes))
+		}
+		z := YMM()
+		VXORPS(z, z, z)
+		for v := range sh.nv {
+			r := make([]reg.Register, 8)
+			for i := range mr {
+				if v == 0 {
+					r[i] = accs[i][0]
+					continue
+				}
+				y := YMM()
+				VMOVUPS(spill.Offset(i*ymmFloats*f32Bytes), y)
+				r[i] = y
+			}
+			for i := mr; i < 8; i++ {
+				r[i] = z
+			}
+			for j, o := range transpose8(s, r) {
+				if 8*v+j > 0 {
+					ADDQ(ldc, c)
+				}
+				// Rows 0–5 of column j: 4 floats, then 2.
+				hi := XMM()
+				VEXTRACTF128(U8(1), o, hi)
+				VMOVUPS(o.AsX(), Mem{Base: c})
+				VMOVLPS(hi, Mem{Base: c, Disp: 4 * f32Bytes})
+			}
+		}
+		VZEROUPPER()
+		RET()
+		return
+	}
 	for v := range sh.nv {
 		for h := range 2 {
 			// r[i] = lanes 8h..8h+7 of accs[i][v]: an 8×8 block whose
