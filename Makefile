@@ -194,7 +194,10 @@ bench-scale:
 ## Where a python3 with PyTorch is found (TORCH_PYTHON, default python3, else
 ## /usr/bin/python3; TORCH_PYTHON=none skips it; on Debian: apt-get install python3-torch
 ## libopenblas0-pthread), the same workload runs in PyTorch right after each
-## model, on the same cores, for the ratio (Gemma 3 with its structure:
+## model, on the same cores, for the ratio, and where avx2 is among the sets
+## a second time with PyTorch held to its AVX2 kernels (OpenBLAS's Haswell
+## sgemm instead of its AVX-512 one), the comparison an AVX2-only desktop
+## would see (Gemma 3 with its structure:
 ## sandwich and q/k norms, GeGLU, 5 local : 1 global layers, the tied
 ## 262k-token head).
 ## BENCH_TRAIN_MODELS, BENCH_TRAIN_TYPES and BENCH_TRAIN_PRECISIONS choose
@@ -224,8 +227,14 @@ bench-train:
 	  done; \
 	  if [ -n "$$py" ]; then \
 	    steps=1; case $$m in stories15M) steps=3;; esac; \
+	    pm=$$(echo $$m | tr -d '-' | sed 's/^gemma3/gemma3_/'); \
 	    printf 'PyTorch (scripts/torch_lora_bench.py, 2 threads): '; \
-	    $$py scripts/torch_lora_bench.py 2 $$(echo $$m | tr -d '-' | sed 's/^gemma3/gemma3_/') $$steps $(BENCH_TRAIN_BATCH) $(BENCH_TRAIN_SEQ); \
+	    $$py scripts/torch_lora_bench.py 2 $$pm $$steps $(BENCH_TRAIN_BATCH) $(BENCH_TRAIN_SEQ); \
+	    case " $$isas " in *" avx2 "*) \
+	      printf 'PyTorch with AVX2 kernels only, as on an AVX2-only CPU (OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2): '; \
+	      OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
+	        $$py scripts/torch_lora_bench.py 2 $$pm $$steps $(BENCH_TRAIN_BATCH) $(BENCH_TRAIN_SEQ);; \
+	    esac; \
 	  fi; \
 	done
 

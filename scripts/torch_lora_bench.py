@@ -24,6 +24,8 @@ Prints one JSON line like peft_bench.py: tokens_per_s, step_ms, peak_mib, and
 tokens_per_cpu_s (tokens per CPU-second of all threads, which moves less
 with the load of a shared machine; BenchmarkTrainStep's tok/cpu-s).
 """
+import ctypes
+import ctypes.util
 import json
 import math
 import resource
@@ -172,6 +174,25 @@ class Model(nn.Module):
         return Fn.linear(self.norm(x), self.head)
 
 
+def openblas(threads):
+    """Gives OpenBLAS (PyTorch's BLAS on Debian) the same thread count as
+    PyTorch's own pool, which torch.set_num_threads does not reach, and
+    returns the name of the kernels it runs: Cooperlake or SkylakeX for its
+    AVX-512 ones, Haswell for AVX2 (OPENBLAS_CORETYPE=Haswell forces them, as
+    `make bench-train` does for the AVX2 column), or "" without OpenBLAS."""
+    for name in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.openblas_set_num_threads(threads)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    return ""
+
+
 def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     name = sys.argv[2] if len(sys.argv) > 2 else "stories15M"
@@ -179,6 +200,7 @@ def main():
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else 8
     seq = int(sys.argv[5]) if len(sys.argv) > 5 else 256
     torch.set_num_threads(threads)
+    blas = openblas(threads)
     torch.manual_seed(0)
     c = CONFIGS[name]
     model = Gemma3Model(c) if c.get("gemma3") else Model(c)
@@ -199,7 +221,7 @@ def main():
     for _ in range(n):
         loss = step()
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps(dict(model=name, impl="torch " + torch.__version__ + " eager fp32", threads=threads,
+    print(json.dumps(dict(model=name, impl="torch " + torch.__version__ + " eager fp32", blas=blas, threads=threads,
                           trainable=sum(p.numel() for p in params), batch=batch, seq=seq,
                           tokens_per_s=round(n * batch * seq / dt, 1), step_ms=round(1000 * dt / n, 1),
                           tokens_per_cpu_s=round(n * batch * seq / cpu, 1),

@@ -80,6 +80,7 @@ func (p *pool) wait(seen uint64) uint64 {
 		if g := p.gen.Load(); g != seen {
 			return g
 		}
+		pause()
 		if i%64 == 63 && time.Now().After(deadline) {
 			break
 		}
@@ -127,6 +128,7 @@ func For(n, parts int, f func(lo, hi int)) {
 	}
 	j.run()
 	for i := 0; j.pending.Load() > 0; i++ {
+		pause()
 		if i%256 == 255 {
 			runtime.Gosched()
 		}

@@ -81,6 +81,12 @@ const (
 	// gemmDequantCost is the time to dequantize one value of W in units of
 	// one multiply-add of the blocked kernel (measured with Q8_0 on AVX-512).
 	gemmDequantCost = 8
+	// gemmChunksPerWorker is how many chunks per worker the blocked paths
+	// split their rows (MatMul) or columns (MatMulT) into: workers take
+	// them in turn, so one that falls behind holds the others up by a
+	// chunk at most. In the Gemma 3 1B training step on 2 cores, waiting
+	// took 3–6% of the CPU time with one chunk per worker.
+	gemmChunksPerWorker = 4
 )
 
 // bufPool recycles the scratch buffers of the blocked paths (packed inputs,
@@ -120,7 +126,7 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 	})
 	deq := k.dequantizer(w.Type)
 	panels := (rows + mr - 1) / mr
-	parallelRows(panels, rows*cols*n, func(lo, hi int) {
+	parallelChunks(panels, rows*cols*n, func(lo, hi int) {
 		aBuf := getBuf(mr*cols + mr*nr)
 		defer putBuf(aBuf)
 		a, tile := (*aBuf)[:mr*cols], (*aBuf)[mr*cols:]
@@ -228,7 +234,7 @@ func matMulTGemm(k *kernels, out, dy []float32, n int, w *Matrix, rb int) {
 		return
 	}
 	if byColumns {
-		parallel.For(units, workers, func(u0, u1 int) { job(u0*unit, min(u1*unit, cols), 0, n) })
+		parallel.For(units, gemmChunksPerWorker*workers, func(u0, u1 int) { job(u0*unit, min(u1*unit, cols), 0, n) })
 	} else {
 		parallel.For(groups, workers, func(g0, g1 int) { job(0, cols, g0*mr, min(g1*mr, n)) })
 	}
