@@ -85,7 +85,7 @@ const (
 	// split their rows (MatMul) or columns (MatMulT) into: workers take
 	// them in turn, so one that falls behind holds the others up by a
 	// chunk at most. In the Gemma 3 1B training step on 2 cores, waiting
-	// took 3–6% of the CPU time with one chunk per worker.
+	// took about 3% of the CPU time with one chunk per worker (profiles).
 	gemmChunksPerWorker = 4
 )
 
