@@ -221,7 +221,7 @@ func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 // taken in turn: a worker that falls behind (its core shared with another
 // process, a slower core) then leaves the others a chunk to wait for, not
 // half the work. For loops whose chunks cost little to start and write
-// disjoint outputs (the blocked MatMul and MatMulT).
+// disjoint outputs (the blocked MatMul).
 func parallelChunks(rows, work int, f func(lo, hi int)) {
 	workers := parallel.Workers()
 	if work < minParallelWork || workers <= 1 {
