@@ -216,25 +216,24 @@ func matMulT(k *kernels, out, dy []float32, n int, w *Matrix) {
 
 // parallelRows runs f over [0, rows) in contiguous chunks, one per worker,
 // when the work (in multiply-adds) is worth splitting.
-//
-// parallelChunks is the same in gemmChunksPerWorker chunks per worker,
+func parallelRows(rows, work int, f func(lo, hi int)) { parallelSplit(rows, work, 1, f) }
+
+// parallelChunks is parallelRows in gemmChunksPerWorker chunks per worker,
 // taken in turn: a worker that falls behind (its core shared with another
 // process, a slower core) then leaves the others a chunk to wait for, not
 // half the work. For loops whose chunks cost little to start and write
 // disjoint outputs (the blocked MatMul).
 func parallelChunks(rows, work int, f func(lo, hi int)) {
+	parallelSplit(rows, work, gemmChunksPerWorker, f)
+}
+
+// parallelSplit runs f over [0, rows) in perWorker chunks per worker, or
+// in one call on the caller when there is one worker or too little work.
+func parallelSplit(rows, work, perWorker int, f func(lo, hi int)) {
 	workers := parallel.Workers()
 	if work < minParallelWork || workers <= 1 {
 		f(0, rows)
 		return
 	}
-	parallel.For(rows, gemmChunksPerWorker*workers, f)
-}
-
-func parallelRows(rows, work int, f func(lo, hi int)) {
-	workers := parallel.Workers()
-	if work < minParallelWork {
-		workers = 1
-	}
-	parallel.For(rows, workers, f)
+	parallel.For(rows, perWorker*workers, f)
 }
