@@ -731,21 +731,3 @@ func Softmax(x []float32) {
 		x[i] *= inv
 	}
 }
-
-// geluC is √(2/π), the constant of GELU's tanh approximation.
-const geluC = 0.7978845608028654
-
-// GELU is the tanh approximation of the Gaussian error linear unit,
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): PyTorch's
-// gelu(approximate="tanh"), the gate of Gemma's MLP.
-func GELU(x float32) float32 {
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Tanh(geluC*(v+0.044715*v*v*v))))
-}
-
-// GELUGrad is the derivative of GELU at x.
-func GELUGrad(x float32) float32 {
-	v := float64(x)
-	t := math.Tanh(geluC * (v + 0.044715*v*v*v))
-	return float32(0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*0.044715*v*v))
-}

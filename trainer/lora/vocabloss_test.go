@@ -146,7 +146,7 @@ func TestSlicedHeadMatchesChunked(t *testing.T) {
 }
 
 // TestGeGLUMatchesTanhForm: the GeGLU passes through the sigmoid give
-// model.GELU's tanh form and its derivative to float32 precision, over
+// GELU's tanh form (geluTanh) and its derivative to float32 precision, over
 // the range activations take (and far tails).
 func TestGeGLUMatchesTanhForm(t *testing.T) {
 	var gate []float32
@@ -167,11 +167,11 @@ func TestGeGLUMatchesTanhForm(t *testing.T) {
 	d := append([]float32(nil), dAct...)
 	gegluBackward(dAct, dUp, gate, up, sg)
 	for i, a := range gate {
-		want := model.GELU(a) * up[i]
+		want := geluTanh(a) * up[i]
 		if diff := math.Abs(float64(act[i] - want)); diff > 1e-6*math.Max(1, math.Abs(float64(want))) {
 			t.Errorf("GeGLU(%g)·%g = %g, tanh form %g", a, up[i], act[i], want)
 		}
-		wantUp, wantGate := d[i]*model.GELU(a), d[i]*up[i]*model.GELUGrad(a)
+		wantUp, wantGate := d[i]*geluTanh(a), d[i]*up[i]*geluTanhGrad(a)
 		if diff := math.Abs(float64(dUp[i] - wantUp)); diff > 1e-6*math.Max(1, math.Abs(float64(wantUp))) {
 			t.Errorf("∂up at %g: %g, tanh form %g", a, dUp[i], wantUp)
 		}
@@ -180,3 +180,22 @@ func TestGeGLUMatchesTanhForm(t *testing.T) {
 		}
 	}
 }
+
+// geluTanh is GELU's tanh approximation as PyTorch's
+// gelu(approximate="tanh") writes it, 0.5·x·(1 + tanh(√(2/π)·(x +
+// 0.044715·x³))), in float64: the reference the sigmoid form
+// (tensor.GELUGate) is checked against.
+func geluTanh(x float32) float32 {
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(geluTanhC*(v+0.044715*v*v*v))))
+}
+
+// geluTanhGrad is the derivative of geluTanh at x.
+func geluTanhGrad(x float32) float32 {
+	v := float64(x)
+	t := math.Tanh(geluTanhC * (v + 0.044715*v*v*v))
+	return float32(0.5*(1+t) + 0.5*v*(1-t*t)*geluTanhC*(1+3*0.044715*v*v))
+}
+
+// geluTanhC is √(2/π).
+const geluTanhC = 0.7978845608028654
