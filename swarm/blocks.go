@@ -677,8 +677,9 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 			state[c] = stHave
 			pending--
 			f.got += int64(len(e.blk.RawData()))
-			f.lastBlock.Store(time.Now().UnixNano())
-			stallAfter, stallFrom = fetchBitswapStall, time.Now()
+			now := time.Now()
+			f.lastBlock.Store(now.UnixNano())
+			stallAfter, stallFrom = fetchBitswapStall, now
 			if f.maxBytes > 0 && f.got > f.maxBytes {
 				return fmt.Errorf("swarm: fetch %s: %w: more than %s arrived, past what was expected of it; stopped",
 					f.root, ErrTooLarge, humanize.IBytes(uint64(f.maxBytes)))
