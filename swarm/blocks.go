@@ -69,15 +69,17 @@ const (
 	// fetchBitswapStall is how long a fetch waits with blocks wanted over
 	// bitswap and none arriving before it drops the bitswap session and
 	// wants what is left in a new one (which asks every connected peer
-	// afresh); each restart that brought nothing waits half as long again
-	// (4, 6, 9, 13.5 s … after the last block), so a block that takes
-	// long on a slow link is not cut off for ever. A session whose wants
-	// went to a peer that then left could otherwise wait on that peer for
-	// minutes (TestFetchFromTwoProvidersOneLeavesHalfway: 1–2 runs in 100
-	// stalled past its 20 s; with restarts, in ~700 runs 7 recovered after
-	// one to three of them, in 4–13.6 s, and one still ran past 20 s: new
-	// sessions too can stall on the remaining peer, for a reason inside
-	// bitswap not found yet).
+	// afresh) and asks the connected orchmind peers over BlocksProtocol
+	// too (askConnected); each restart that brought nothing waits half as
+	// long again (4, 6, 9, 13.5 s … after the last block), so a block that
+	// takes long on a slow link is not cut off for ever. A session whose
+	// wants went to a peer that then left could otherwise wait on that
+	// peer for minutes (TestFetchFromTwoProvidersOneLeavesHalfway: 1–2 runs
+	// in 100 stalled past its 20 s; with bitswap restarts alone, in ~700
+	// runs 7 recovered after one to three of them, in 4–13.6 s, and one
+	// still ran past 20 s: new sessions too can stall on the remaining
+	// peer, for a reason inside bitswap not found;
+	// TestFetchAsksConnectedPeersWhenBitswapStalls).
 	fetchBitswapStall = 4 * time.Second
 	// fetchServingChunk replaces fetchChunk in a fetch that serves what
 	// it holds while it runs: the blocks not yet asked for stay queued
@@ -100,19 +102,21 @@ const (
 // what is missing from peers that have it. It asks the peers known to hold
 // root — the authors of its announcements and, if the fetch is not done
 // within a second (or there are no such peers), providers found in the DHT,
-// looked up again every 3 s while the fetch runs — over BlocksProtocol, several at once and each for many blocks per
-// request; whatever they cannot give (a provider that leaves, lies, or
-// does not speak the protocol) is fetched with bitswap from any peer that
-// has it. Every received block is hash-checked against its CID before it
-// is stored, so a peer cannot make us store wrong data, and a peer that
-// sends wrong bytes is banned (see BadPeers). Verified blocks are stored
-// by a writer goroutine while the fetch goes on (see startWriter), in
-// batches each synced to disk before its blocks are reported; Fetch
-// returns once all are. Blocks already present are not fetched again, so
-// a Fetch interrupted by a restart resumes where it stopped (blocks not
-// yet committed then are fetched again). progress, if not nil, is called
-// after each stored block, from Fetch's goroutine. Only dag-pb and raw
-// blocks are understood.
+// looked up again every 3 s while the fetch runs — over BlocksProtocol,
+// several at once and each for many blocks per request; whatever they cannot
+// give (a provider that leaves, lies, or does not speak the protocol) is
+// fetched with bitswap from any peer that has it, and when bitswap brings
+// nothing for a few seconds, asked of the connected orchmind peers over
+// BlocksProtocol as well. Every received block is hash-checked against its
+// CID before it is stored, so a peer cannot make us store wrong data, and a
+// peer that sends wrong bytes is banned (see BadPeers). Verified blocks are
+// stored by a writer goroutine while the fetch goes on (see startWriter), in
+// batches each synced to disk before its blocks are reported; Fetch returns
+// once all are. Blocks already present are not fetched again, so a Fetch
+// interrupted by a restart resumes where it stopped (blocks not yet
+// committed then are fetched again). progress, if not nil, is called after
+// each stored block, from Fetch's goroutine. Only dag-pb and raw blocks are
+// understood.
 func (s *Swarm) Fetch(ctx context.Context, root cid.Cid, progress func(Progress), opts ...FetchOption) error {
 	if !root.Defined() {
 		return errors.New("swarm: fetch: empty CID")
@@ -394,6 +398,26 @@ func (f *fetcher) addProvider(p peer.ID) {
 	}
 }
 
+// askConnected adds the connected peers that speak BlocksProtocol to the
+// providers asked directly: a bitswap session that stalled (see
+// fetchBitswapStall) may stall again on the same peers, while those that
+// are orchmind nodes can be asked for the blocks themselves. A peer that
+// lacks them answers "not here" and is asked again only after
+// fetchNotHereRetry; they are not asked for holders lists.
+func (f *fetcher) askConnected() {
+	for _, p := range f.s.host.Network().Peers() {
+		if ok, err := f.s.host.Peerstore().SupportsProtocols(p, BlocksProtocol); err != nil || len(ok) == 0 {
+			continue
+		}
+		f.mu.Lock()
+		if !f.known[p] {
+			f.holderOnly[p] = true
+		}
+		f.mu.Unlock()
+		f.addProvider(p)
+	}
+}
+
 // findProviders adds the DHT's providers of root as they are found, and
 // looks again every fetchProviderSearchEvery until the fetch ends: peers
 // pulling the same DAG provide it while they fetch or once they are done.
@@ -665,6 +689,7 @@ func (f *fetcher) level(cs []cid.Cid) ([]cid.Cid, error) {
 		from := stallFrom
 		toBitswap()
 		stallFrom = from
+		f.askConnected()
 	}
 
 	// handle applies one event; it returns an error that ends the fetch.

@@ -192,6 +192,11 @@ type Config struct {
 	// Host, if set, is used instead of a libp2p host of the node's own
 	// (see NewWithHost); the listen, transport and NAT settings are unused.
 	Host host.Host
+
+	// bitswapServes, if set, says which blocks this node's bitswap server
+	// gives to which peer (a test's node that holds blocks but whose
+	// bitswap never delivers them, as a stalled session sees it).
+	bitswapServes func(peer.ID, cid.Cid) bool
 }
 
 // DefaultConfig returns the settings meant for users: mDNS on, DHT mode auto,

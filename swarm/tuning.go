@@ -13,8 +13,12 @@ const bitswapBlockstoreWorkers = 4
 
 // bitswapOptions configures the node's bitswap.
 func (s *Swarm) bitswapOptions() []bitswap.Option {
-	return append([]bitswap.Option{
+	opts := append([]bitswap.Option{
 		bitswap.WithTracer(s.audit),
 		bitswap.EngineBlockstoreWorkerCount(bitswapBlockstoreWorkers),
 	}, bitswapPoolOptions()...)
+	if s.cfg.bitswapServes != nil {
+		opts = append(opts, bitswap.WithPeerBlockRequestFilter(s.cfg.bitswapServes))
+	}
+	return opts
 }
