@@ -21,7 +21,9 @@
 // streams back in order, and each provider has two requests under way, so
 // a transfer is one stream rather than a round trip per block. A provider
 // that fails or leaves hands its unanswered blocks to the others; blocks
-// none of them has are wanted over bitswap as well. Both ends keep the
+// none of them has are wanted over bitswap as well; when bitswap brings
+// nothing for four seconds, its session is renewed and the connected
+// orchmind peers are asked over BlocksProtocol too. Both ends keep the
 // stream moving: the provider reads the next blocks from its store while
 // one is being sent, and the fetcher takes answers off the stream while it
 // hashes the one before. Each block is hash-checked once, on arrival, and
