@@ -28,6 +28,10 @@ type env struct {
 var errUsage = errors.New("usage")
 
 func main() {
+	if err := setThreads(os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "orchmind: %v\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -121,6 +121,7 @@ func modelInfo(e *env, path, tok, qt string) error {
 	fmt.Fprintf(tw, "fingerprint\t%s\n", b.Fingerprint)
 	fmt.Fprintf(tw, "shape id\t%s\n", b.ShapeID)
 	fmt.Fprintf(tw, "kernels\t%s\n", tensor.ISASummary())
+	fmt.Fprintf(tw, "threads\t%s\n", threadsSummary(e.getenv))
 	fmt.Fprintf(tw, "generation\t%s\n", tensor.Int8Summary())
 	return tw.Flush()
 }

@@ -40,7 +40,8 @@ func newRoot(e *env) *cobra.Command {
 		Long: "orchmind " + e.version + " — train, share and use small specialist LoRA adapters, peer to peer.\n\n" +
 			"Environment: ORCHMIND_HOST is the node that publish, search, pull, peers and ui talk to\n" +
 			"(host:port or a URL, as OLLAMA_HOST); ORCHMIND_HOME is the node's data folder;\n" +
-			"ORCHMIND_LOG is debug, warn or error.",
+			"ORCHMIND_LOG is debug, warn or error; ORCHMIND_THREADS is how many threads train and\n" +
+			"generate (default: one per physical core, performance cores only on hybrid chips).",
 		Version:                    e.version,
 		SuggestionsMinimumDistance: 2,
 		SilenceErrors:              true,

@@ -115,6 +115,7 @@ func trainCmd(e *env) *cobra.Command {
 				}
 				printPlan(stderr, p, s)
 				fmt.Fprintln(stderr, "kernels", tensor.ISASummary())
+				fmt.Fprintln(stderr, "threads", threadsSummary(e.getenv))
 			},
 		})
 		bus.Close()
