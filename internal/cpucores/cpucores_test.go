@@ -2,6 +2,7 @@ package cpucores
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 	"testing"
@@ -144,6 +145,14 @@ func TestFromProcessorInfo(t *testing.T) {
 	}
 	if n, err := fromProcessorInfo(buf); err != nil || n.Physical != 6 || n.Fast != 6 {
 		t.Fatalf("6 alike: %+v, %v", n, err)
+	}
+	// What Wine 8.0's GetLogicalProcessorInformationEx(RelationProcessorCore)
+	// wrote on this project's 2-core machine (a mingw-built dump program):
+	// two 48-byte records, masks 1 and 2.
+	wine, _ := hex.DecodeString("000000003000000000000000000000000000000000000000000000000000010001000000000000000000000000000000" +
+		"000000003000000000000001000000000000000000000000000000000000010002000000000000000000000000000000")
+	if n, err := fromProcessorInfo(wine); err != nil || n.Physical != 2 || n.Fast != 2 {
+		t.Fatalf("Wine's records: %+v, %v", n, err)
 	}
 	if _, err := fromProcessorInfo(buf[:50]); err == nil {
 		t.Fatal("cut short: no error")
