@@ -136,6 +136,47 @@ func benchKernels(b *testing.B, f func(k *kernels, out, in []float32, n int, m *
 	}
 }
 
+// BenchmarkMatMulF32View runs MatMul and MatMulT on float32 matrices made
+// with View, as training's attention and adapter products do: scores Q·Kᵀ
+// (keys 256×64) and P·V (values 64×256) for 256 queries, u = x·Aᵀ (A
+// 16×576) and u·Bᵀ (B 576×16) for 256 tokens; then MatMulT's dS·Q-style
+// product (dS 256×256, 64 inputs: a head's width) and an adapter's weight
+// gradient uᵀ·dy (dy 256×576, r = 16 inputs); with every kernel set.
+//
+//	go test -run '^$' -bench MatMulF32View -benchtime 2000x ./engine/tensor/
+func BenchmarkMatMulF32View(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, sh := range []struct {
+		name          string
+		rows, cols, n int
+		transposed    bool
+	}{
+		{"keys_256x64", 256, 64, 256, false}, {"values_64x256", 64, 256, 256, false},
+		{"loraA_16x576", 16, 576, 256, false}, {"loraB_576x16", 576, 16, 256, false},
+		{"T_scores_256x256_n64", 256, 256, 64, true}, {"T_grad_256x576_n16", 256, 576, 16, true},
+		{"T_grad_256x1536_n16", 256, 1536, 16, true},
+	} {
+		w := View(sh.rows, sh.cols, randVals(r, sh.rows*sh.cols))
+		for _, k := range availableKernels() {
+			b.Run(sh.name+"/"+k.name, func(b *testing.B) {
+				nIn, nOut := sh.cols, sh.rows
+				if sh.transposed {
+					nIn, nOut = nOut, nIn
+				}
+				x, out := randVals(r, sh.n*nIn), make([]float32, sh.n*nOut)
+				for b.Loop() {
+					if sh.transposed {
+						matMulT(k, out, x, sh.n, w)
+					} else {
+						matMul(k, out, x, sh.n, w)
+					}
+				}
+				b.ReportMetric(2*float64(sh.rows*sh.cols*sh.n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
 // BenchmarkGemmPack measures MatMul's input packing (x transposed into
 // panels) for a stories15M training sequence, 256 inputs × 288 values.
 func BenchmarkGemmPack(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"orchmind/engine/parallel"
+	"orchmind/engine/quant"
 )
 
 // gemmKernel is a register-blocked micro-kernel: it computes one mr×nr tile
@@ -132,15 +133,22 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 	parallelChunks(panels, rows*cols*n, func(lo, hi int) {
 		aBuf := getBuf(mr*cols + mr*nr)
 		defer putBuf(aBuf)
-		a, tile := (*aBuf)[:mr*cols], (*aBuf)[mr*cols:]
+		buf, tile := (*aBuf)[:mr*cols], (*aBuf)[mr*cols:]
 		for p := lo; p < hi; p++ {
 			r0 := p * mr
 			nrow := min(mr, rows-r0)
-			for i := range nrow {
-				r := r0 + i
-				deq(a[i*cols:(i+1)*cols], w.Data[r*rb:(r+1)*rb])
+			// A float32 matrix's whole panel is read where it lies (its
+			// rows are already cols apart): attention's products and the
+			// adapter's take their operands this way, with no copy.
+			a, ok := f32Panel(w, r0, nrow, mr, rb)
+			if !ok {
+				a = buf
+				for i := range nrow {
+					r := r0 + i
+					deq(a[i*cols:(i+1)*cols], w.Data[r*rb:(r+1)*rb])
+				}
+				clear(a[nrow*cols:])
 			}
-			clear(a[nrow*cols:])
 			for j := range np {
 				i0 := j * nr
 				if g.ft != nil && nrow == mr && i0+nr <= n {
@@ -159,6 +167,17 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 			}
 		}
 	})
+}
+
+// f32Panel returns rows r0 … r0+mr of a float32 matrix w as float32
+// values, in place, when all mr exist and are stored back to back (rb =
+// 4·cols bytes a row, 4-byte aligned); ok is false otherwise, and for
+// other types.
+func f32Panel(w *Matrix, r0, nrow, mr, rb int) ([]float32, bool) {
+	if w.Type != quant.F32 || nrow != mr || rb != 4*w.Cols {
+		return nil, false
+	}
+	return asFloat32(w.Data[r0*rb : (r0+mr)*rb])
 }
 
 // pack writes inputs x[i0 .. i0+m) (rows of cols values) as a cols×nr
@@ -273,9 +292,23 @@ func matMulTPart(k *kernels, out, dy []float32, n int, w *Matrix, rb, bs, bb, c0
 	}
 	deq := k.dequantizer(w.Type)
 	seg0, seg1 := c0/bs*bb, (c1+bs-1)/bs*bb // c1 < cols only on a block boundary
+	// A float32 matrix's whole panels are read where they lie (rows cols
+	// apart); only a last, partial panel goes through the zero-padded
+	// scratch.
+	wf, direct := []float32(nil), w.Type == quant.F32 && rb == 4*cols
+	if direct {
+		wf, direct = asFloat32(w.Data)
+	}
+	tail := width / nr * nr // the first column (from c0) of a partial panel
 	for r0 := 0; r0 < rows; r0 += kc {
 		kk := min(kc, rows-r0)
 		for r := range kk {
+			if direct {
+				if tail < width {
+					copy(s[r*ld+tail:r*ld+width], wf[(r0+r)*cols+c0+tail:(r0+r)*cols+c1])
+				}
+				continue
+			}
 			row := w.Data[(r0+r)*rb : (r0+r+1)*rb]
 			deq(s[r*ld:r*ld+width], row[seg0:seg1])
 		}
@@ -283,11 +316,14 @@ func matMulTPart(k *kernels, out, dy []float32, n int, w *Matrix, rb, bs, bb, c0
 		for p := range panels {
 			c := c0 + p*nr
 			fullC := c+nr <= c1
-			b := s[p*nr:]
+			b, ldb := s[p*nr:], ld
+			if direct && fullC {
+				b, ldb = wf[r0*cols+c:], cols
+			}
 			for i := i0; i < i1; i += mr {
 				m := min(mr, i1-i)
 				if fullC && m == mr {
-					g.run(dy[i*rows+r0:], rows, b, ld, out[i*cols+c:], cols, kk, acc)
+					g.run(dy[i*rows+r0:], rows, b, ldb, out[i*cols+c:], cols, kk, acc)
 					continue
 				}
 				// A tail: pad the inputs and/or the columns through
@@ -302,7 +338,7 @@ func matMulTPart(k *kernels, out, dy []float32, n int, w *Matrix, rb, bs, bb, c0
 						copy(tmpC[t*nr:t*nr+nc], out[(i+t)*cols+c:])
 					}
 				}
-				g.run(tmpA, kk, b, ld, tmpC, nr, kk, acc)
+				g.run(tmpA, kk, b, ldb, tmpC, nr, kk, acc)
 				for t := range m {
 					copy(out[(i+t)*cols+c:(i+t)*cols+c+nc], tmpC[t*nr:t*nr+nc])
 				}

@@ -165,6 +165,11 @@ func TestBlockedMatMulTails(t *testing.T) {
 		// MatMul in passes over K (cols > 2·gemmKC), the last pass short.
 		{quant.Q8_0, 301, 1184, 41},
 		{quant.F32, 37, 1030, 23},
+		// Float32 matrices whose whole panels are read in place: attention's
+		// keys (T×64) and values (64×T) and an adapter's A (r×in).
+		{quant.F32, 256, 64, 256},
+		{quant.F32, 64, 256, 37},
+		{quant.F32, 16, 576, 70},
 		{quant.BF16, 19, 777, 20},
 		{quant.Q4_K, 45, 1280, 37},
 		{quant.Q6_K, 13, 768, 70},
