@@ -409,13 +409,20 @@ func (f *fetcher) askConnected() {
 		if ok, err := f.s.host.Peerstore().SupportsProtocols(p, BlocksProtocol); err != nil || len(ok) == 0 {
 			continue
 		}
-		f.mu.Lock()
-		if !f.known[p] {
-			f.holderOnly[p] = true
-		}
-		f.mu.Unlock()
-		f.addProvider(p)
+		f.addHolderOnly(p)
 	}
+}
+
+// addHolderOnly adds p to the providers, as one not asked for holders
+// lists itself (unless it was a provider already): a holder another named,
+// or a connected peer asked after a bitswap stall.
+func (f *fetcher) addHolderOnly(p peer.ID) {
+	f.mu.Lock()
+	if !f.known[p] {
+		f.holderOnly[p] = true
+	}
+	f.mu.Unlock()
+	f.addProvider(p)
 }
 
 // findProviders adds the DHT's providers of root as they are found, and

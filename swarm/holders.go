@@ -389,12 +389,7 @@ func (f *fetcher) holdersLoop(holding <-chan struct{}) {
 				if len(ai.Addrs) > 0 {
 					f.s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
 				}
-				f.mu.Lock()
-				if !f.known[ai.ID] {
-					f.holderOnly[ai.ID] = true
-				}
-				f.mu.Unlock()
-				f.addProvider(ai.ID)
+				f.addHolderOnly(ai.ID)
 			}
 		}
 		t := time.NewTimer(pause)

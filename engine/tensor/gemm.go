@@ -129,6 +129,7 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 		}
 	})
 	deq := k.dequantizer(w.Type)
+	wf, direct := f32Rows(w, rb)
 	panels := (rows + mr - 1) / mr
 	parallelChunks(panels, rows*cols*n, func(lo, hi int) {
 		aBuf := getBuf(mr*cols + mr*nr)
@@ -140,9 +141,10 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 			// A float32 matrix's whole panel is read where it lies (its
 			// rows are already cols apart): attention's products and the
 			// adapter's take their operands this way, with no copy.
-			a, ok := f32Panel(w, r0, nrow, mr, rb)
-			if !ok {
-				a = buf
+			a := buf
+			if direct && nrow == mr {
+				a = wf[r0*cols : (r0+mr)*cols]
+			} else {
 				for i := range nrow {
 					r := r0 + i
 					deq(a[i*cols:(i+1)*cols], w.Data[r*rb:(r+1)*rb])
@@ -169,15 +171,14 @@ func matMulGemm(k *kernels, out, x []float32, n int, w *Matrix, rb int) {
 	})
 }
 
-// f32Panel returns rows r0 … r0+mr of a float32 matrix w as float32
-// values, in place, when all mr exist and are stored back to back (rb =
-// 4·cols bytes a row, 4-byte aligned); ok is false otherwise, and for
-// other types.
-func f32Panel(w *Matrix, r0, nrow, mr, rb int) ([]float32, bool) {
-	if w.Type != quant.F32 || nrow != mr || rb != 4*w.Cols {
+// f32Rows returns a float32 matrix's values in place, row after row, when
+// its rows are stored back to back (rb = 4·cols bytes a row) and 4-byte
+// aligned; ok is false otherwise, and for other types.
+func f32Rows(w *Matrix, rb int) ([]float32, bool) {
+	if w.Type != quant.F32 || rb != 4*w.Cols {
 		return nil, false
 	}
-	return asFloat32(w.Data[r0*rb : (r0+mr)*rb])
+	return asFloat32(w.Data)
 }
 
 // pack writes inputs x[i0 .. i0+m) (rows of cols values) as a cols×nr
@@ -295,10 +296,7 @@ func matMulTPart(k *kernels, out, dy []float32, n int, w *Matrix, rb, bs, bb, c0
 	// A float32 matrix's whole panels are read where they lie (rows cols
 	// apart); only a last, partial panel goes through the zero-padded
 	// scratch.
-	wf, direct := []float32(nil), w.Type == quant.F32 && rb == 4*cols
-	if direct {
-		wf, direct = asFloat32(w.Data)
-	}
+	wf, direct := f32Rows(w, rb)
 	tail := width / nr * nr // the first column (from c0) of a partial panel
 	for r0 := 0; r0 < rows; r0 += kc {
 		kk := min(kc, rows-r0)
